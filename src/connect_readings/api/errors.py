@@ -1,0 +1,72 @@
+"""One exception type → the customer's ConnectApiErrorResult body, for every non-2xx response."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..domain.errors import DomainError
+
+log = logging.getLogger("connect_readings")
+
+_HTTP_CODES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    431: "RequestHeaderFieldsTooLarge",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "RequestTimeout",
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, description: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.description = description
+        self.headers = headers
+
+
+def error_body(code: str, message: str, description: str | None = None) -> bytes:
+    return orjson.dumps({"errors": [{"code": code, "message": message, "description": description}]})
+
+
+def error_response(
+    status: int, code: str, message: str, description: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(error_body(code, message, description), status, headers=headers, media_type="application/json")
+
+
+async def on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.description, exc.headers)
+
+
+async def on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return error_response(400, exc.code, exc.message, exc.description)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "HttpError")
+    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, "InternalError", "the server failed to answer this request; it was logged")

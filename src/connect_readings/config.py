@@ -1,0 +1,64 @@
+"""One settings object, from CLI flags and CONNECT_READINGS_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+ENV_PREFIX = "CONNECT_READINGS_"
+DEFAULT_DATABASE = "connect-readings.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: str = DEFAULT_DATABASE
+    jwt_secret: str | None = None
+    """HS256 secret; when unset, one is generated once and kept in the database."""
+    jwt_public_key_file: str | None = None
+    jwt_jwks_file: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_algorithms: tuple[str, ...] = ("HS256", "RS256", "ES256")
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_batch: int = 10_000
+    request_timeout_s: float = 30.0
+    public_url: str | None = None
+    """Base URL for links.next behind a proxy; by default taken from the request."""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
+        """Environment first, then explicit overrides (CLI flags) that are not None."""
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in a worker process."""
+        env: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "extra" or value is None:
+                continue
+            env[ENV_PREFIX + f.name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
+        return env
+
+
+def _coerce(name: str, raw: str) -> object:
+    default = Settings.__dataclass_fields__[name].default
+    if isinstance(default, bool):
+        return raw.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, tuple):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw

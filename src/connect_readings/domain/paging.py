@@ -1,0 +1,69 @@
+"""Signed, query-bound continuation tokens (semantics.md §6).
+
+A token carries where the next page starts and, when the client left `end` open, the "now" the first page
+fixed. It is bound by HMAC to a digest of the query, so it cannot be altered or replayed on another query.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import orjson
+
+from .errors import DomainError
+
+_MAC_BYTES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    position: int
+    """Where the next page starts (µs UTC)."""
+    now: int | None
+    """The instant that stood in for an omitted `end` on the first page."""
+
+
+def query_digest(*parts: object) -> str:
+    """A stable digest of the query parameters that a token is bound to."""
+    text = "\x1f".join("" if part is None else str(part) for part in parts)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def encode_token(key: bytes, digest: str, cursor: Cursor) -> str:
+    payload = orjson.dumps({"q": digest, "p": cursor.position, "n": cursor.now})
+    mac = hmac.new(key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+    return _b64(payload) + "." + _b64(mac)
+
+
+def decode_token(key: bytes, digest: str, token: str) -> Cursor:
+    """The cursor of a token issued for this very query; anything else is InvalidContinuationToken."""
+    try:
+        payload_text, mac_text = token.split(".")
+        payload = _unb64(payload_text)
+        mac = _unb64(mac_text)
+    except (ValueError, TypeError):
+        raise _invalid("the continuation token is malformed") from None
+    expected = hmac.new(key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+    if not hmac.compare_digest(mac, expected):
+        raise _invalid("the continuation token was altered or was not issued by this service")
+    fields = orjson.loads(payload)
+    if fields.get("q") != digest:
+        raise _invalid("the continuation token belongs to a different query; repeat the same parameters")
+    return Cursor(position=int(fields["p"]), now=fields.get("n"))
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    if not text or len(text) > 512:
+        raise ValueError("bad length")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _invalid(message: str) -> DomainError:
+    return DomainError("InvalidContinuationToken", message)

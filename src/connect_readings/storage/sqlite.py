@@ -1,0 +1,306 @@
+"""Embedded default backend: one SQLite file, WAL, readings clustered by (entity_id, ts).
+
+Each thread gets its own connection (sqlite3 connections are not shared across threads); WAL lets readers
+run beside the single writer. Every query is an index seek or a short range scan on one entity.
+"""
+
+from __future__ import annotations
+
+import bisect
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from typing import Any
+
+import orjson
+
+from ..domain.readings import REGISTER_COUNT, Reading, data_from_storage, stored_data
+from ..domain.registers import Bracket, Sample, reset_deltas
+from .base import IngestResult, StoredReading
+
+REGISTER_COLUMNS = tuple(f"r{k}" for k in range(REGISTER_COUNT))
+_COLS = ", ".join(REGISTER_COLUMNS)
+_ROW = f"ts, {_COLS}"
+BUSY_TIMEOUT_S = 30.0
+
+
+def migrations(backend: str) -> list[tuple[int, str]]:
+    """(version, SQL) of every migration file of a backend, in order."""
+    folder = resources.files("connect_readings.storage") / "migrations" / backend
+    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    return [(int(f.name.split("_", 1)[0]), f.read_text()) for f in files]
+
+
+class SQLiteStore:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.local()
+        self.migrate()
+
+    # -- connections and schema -------------------------------------------------------------------
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False,
+                cached_statements=256,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA cache_size=-65536")
+            self._local.conn = conn
+        return conn
+
+    def migrate(self) -> int:
+        """Apply pending migrations; returns the schema version."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, sql in migrations("sqlite"):
+                if number > version:
+                    for statement in _statements(sql):
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {int(number)}")
+                    version = number
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return version
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def meta_value(self, key: str, default: str) -> str:
+        db = self.db
+        db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, default))
+        return db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+
+    # -- ingest -------------------------------------------------------------------------------------
+    def ingest(self, entity_id: uuid.UUID, readings: Sequence[Reading]) -> IngestResult:
+        eid = entity_id.bytes
+        batch = _last_per_timestamp(readings)
+        if not batch:
+            return IngestResult(received=len(readings), written=0, replaced=0)
+        lo, hi = batch[0].ts, batch[-1].ts
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            existing = {
+                row[0]
+                for row in db.execute(
+                    "SELECT ts FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ?", (eid, lo, hi)
+                )
+            }
+            batch_ts = {r.ts for r in batch}
+            mask = 0
+            for reading in batch:
+                for k, value in enumerate(reading.registers):
+                    if value is not None:
+                        mask |= 1 << k
+            db.execute(
+                "INSERT INTO entities(entity_id, register_mask) VALUES (?, ?) ON CONFLICT(entity_id) "
+                "DO UPDATE SET register_mask = register_mask | excluded.register_mask",
+                (eid, mask),
+            )
+            db.executemany(
+                f"INSERT OR REPLACE INTO readings(entity_id, {_ROW}, extra) "
+                f"VALUES (?, ?, {', '.join('?' * REGISTER_COUNT)}, ?)",
+                [(eid, r.ts, *r.registers, _extra(r)) for r in batch],
+            )
+            entity_mask = db.execute("SELECT register_mask FROM entities WHERE entity_id = ?", (eid,)).fetchone()[0]
+            only_batch_in_span = existing <= batch_ts
+            for k in _bits(entity_mask):
+                self._refresh_resets(db, eid, k, batch, lo, hi, only_batch_in_span)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        replaced = len(existing & batch_ts)
+        return IngestResult(received=len(readings), written=len(batch), replaced=replaced)
+
+    def _refresh_resets(
+        self, db: sqlite3.Connection, eid: bytes, k: int, batch: Sequence[Reading], lo: int, hi: int,
+        only_batch_in_span: bool,
+    ) -> None:
+        """Recompute the resets of register k from the reading before the batch to the one after it."""
+        col = REGISTER_COLUMNS[k]
+        before = db.execute(
+            f"SELECT {col} FROM readings WHERE entity_id = ? AND ts < ? AND {col} IS NOT NULL "
+            "ORDER BY ts DESC LIMIT 1",
+            (eid, lo),
+        ).fetchone()
+        after = db.execute(
+            f"SELECT ts, {col} FROM readings WHERE entity_id = ? AND ts > ? AND {col} IS NOT NULL "
+            "ORDER BY ts LIMIT 1",
+            (eid, hi),
+        ).fetchone()
+        span_end = after[0] if after else hi
+        if only_batch_in_span:
+            series: list[Sample] = [(r.ts, r.registers[k]) for r in batch if r.registers[k] is not None]
+            if after:
+                series.append((after[0], after[1]))
+        else:
+            series = db.execute(
+                f"SELECT ts, {col} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? "
+                f"AND {col} IS NOT NULL ORDER BY ts",
+                (eid, lo, span_end),
+            ).fetchall()
+        db.execute(
+            "DELETE FROM resets WHERE entity_id = ? AND reg = ? AND ts BETWEEN ? AND ?", (eid, k, lo, span_end)
+        )
+        deltas = reset_deltas(series, before[0] if before else None)
+        if deltas:
+            db.executemany(
+                'INSERT INTO resets(entity_id, reg, ts, "offset") VALUES (?, ?, ?, ?)',
+                [(eid, k, ts, offset) for ts, offset in deltas],
+            )
+
+    # -- reads --------------------------------------------------------------------------------------
+    def entity_exists(self, entity_id: uuid.UUID) -> bool:
+        row = self.db.execute("SELECT 1 FROM entities WHERE entity_id = ?", (entity_id.bytes,)).fetchone()
+        return row is not None
+
+    def readings(self, entity_id: uuid.UUID, start: int, end: int, limit: int) -> list[StoredReading]:
+        rows = self.db.execute(
+            f"SELECT {_ROW}, extra FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?",
+            (entity_id.bytes, start, end, limit),
+        ).fetchall()
+        return [_stored(row) for row in rows]
+
+    def last_reading(self, entity_id: uuid.UUID) -> StoredReading | None:
+        row = self.db.execute(
+            f"SELECT {_ROW}, extra FROM readings WHERE entity_id = ? ORDER BY ts DESC LIMIT 1",
+            (entity_id.bytes,),
+        ).fetchone()
+        return _stored(row) if row else None
+
+    def register_brackets(self, entity_id: uuid.UUID, instants: Sequence[int]) -> list[list[Bracket]]:
+        eid = entity_id.bytes
+        db = self.db
+        with _read_snapshot(db):
+            mask_row = db.execute("SELECT register_mask FROM entities WHERE entity_id = ?", (eid,)).fetchone()
+            registers = list(_bits(mask_row[0])) if mask_row else []
+            result: list[list[Bracket]] = [[(None, None)] * len(instants) for _ in range(REGISTER_COUNT)]
+            if not registers:
+                return result
+            raw: dict[int, list[list[Sample | None]]] = {k: [] for k in registers}
+            for t in instants:
+                before = db.execute(
+                    f"SELECT {_ROW} FROM readings WHERE entity_id = ? AND ts <= ? ORDER BY ts DESC LIMIT 1",
+                    (eid, t),
+                ).fetchone()
+                after = db.execute(
+                    f"SELECT {_ROW} FROM readings WHERE entity_id = ? AND ts >= ? ORDER BY ts LIMIT 1", (eid, t)
+                ).fetchone()
+                for k in registers:
+                    raw[k].append([
+                        _sample(db, eid, k, t, before, "<=", "DESC"),
+                        _sample(db, eid, k, t, after, ">=", "ASC"),
+                    ])
+            stamps = [s[0] for pairs in raw.values() for pair in pairs for s in pair if s is not None]
+            if not stamps:
+                return result
+            offsets = _reset_offsets(db, eid, min(stamps), max(stamps))
+            for k in registers:
+                adjust = offsets.get(k)
+                result[k] = [
+                    (_adjusted(before, adjust), _adjusted(after, adjust)) for before, after in raw[k]
+                ]
+            return result
+
+
+class _read_snapshot:
+    """One read transaction, so a page never mixes two states of a concurrent batch."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN")
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.execute("COMMIT")
+
+
+def _sample(
+    db: sqlite3.Connection, eid: bytes, k: int, t: int, row: tuple | None, op: str, order: str
+) -> Sample | None:
+    """Register k from the neighbouring row, or from the nearest row that has it when this one does not."""
+    if row is not None and row[k + 1] is not None:
+        return row[0], row[k + 1]
+    if row is None:
+        return None
+    col = REGISTER_COLUMNS[k]
+    found = db.execute(
+        f"SELECT ts, {col} FROM readings WHERE entity_id = ? AND ts {op} ? AND {col} IS NOT NULL "
+        f"ORDER BY ts {order} LIMIT 1",
+        (eid, t),
+    ).fetchone()
+    return (found[0], found[1]) if found else None
+
+
+class _Offsets:
+    """Cumulative reset offsets of one register over a time span, relative to the span's start."""
+
+    def __init__(self) -> None:
+        self.stamps: list[int] = []
+        self.totals: list[float] = []
+
+    def add(self, ts: int, offset: float) -> None:
+        self.stamps.append(ts)
+        self.totals.append((self.totals[-1] if self.totals else 0.0) + offset)
+
+    def at(self, ts: int) -> float:
+        i = bisect.bisect_right(self.stamps, ts)
+        return self.totals[i - 1] if i else 0.0
+
+
+def _reset_offsets(db: sqlite3.Connection, eid: bytes, lo: int, hi: int) -> dict[int, _Offsets]:
+    offsets: dict[int, _Offsets] = {}
+    for reg, ts, offset in db.execute(
+        'SELECT reg, ts, "offset" FROM resets WHERE entity_id = ? AND ts > ? AND ts <= ? ORDER BY reg, ts',
+        (eid, lo, hi),
+    ):
+        offsets.setdefault(reg, _Offsets()).add(ts, offset)
+    return offsets
+
+
+def _adjusted(sample: Sample | None, offsets: _Offsets | None) -> Sample | None:
+    if sample is None or offsets is None:
+        return sample
+    return sample[0], sample[1] + offsets.at(sample[0])
+
+
+def _last_per_timestamp(readings: Sequence[Reading]) -> list[Reading]:
+    """Sorted by time; a timestamp given twice in one batch keeps its last reading (idempotent upsert)."""
+    return sorted({r.ts: r for r in readings}.values(), key=lambda r: r.ts)
+
+
+def _extra(reading: Reading) -> bytes | None:
+    rest = stored_data(reading.data)
+    return orjson.dumps(rest) if rest else None
+
+
+def _stored(row: tuple[Any, ...]) -> StoredReading:
+    extra = row[-1]
+    return StoredReading(ts=row[0], data=data_from_storage(row[1:-1], orjson.loads(extra) if extra else None))
+
+
+def _bits(mask: int) -> Iterable[int]:
+    return (k for k in range(REGISTER_COUNT) if mask >> k & 1)
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration file into statements (they contain no semicolons inside literals)."""
+    return [s.strip() for s in sql.split(";") if s.strip() and not all(
+        line.strip().startswith("--") or not line.strip() for line in s.strip().splitlines()
+    )]
