@@ -367,6 +367,8 @@ def iter_buckets(
     because ``c`` is a boundary and ``bucket_floor(c) == c``.  The width is validated
     eagerly, not on the first ``next()``."""
     months, fixed = _spec(width)
+    if start >= end:
+        return iter(())
     if _is_utc(tz):
         if fixed:
             return _iter_utc_fixed(start, end, fixed)
