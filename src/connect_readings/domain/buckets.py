@@ -367,8 +367,6 @@ def iter_buckets(
     because ``c`` is a boundary and ``bucket_floor(c) == c``.  The width is validated
     eagerly, not on the first ``next()``."""
     months, fixed = _spec(width)
-    if start >= end:
-        return iter(())
     if _is_utc(tz):
         if fixed:
             return _iter_utc_fixed(start, end, fixed)
@@ -377,6 +375,8 @@ def iter_buckets(
 
 
 def _iter_utc_fixed(start: int, end: int, w: int) -> Iterator[tuple[int, int]]:
+    if start >= end:
+        return
     b = start - (start - ORIGIN_US) % w
     while b < end:
         n = b + w
@@ -385,6 +385,8 @@ def _iter_utc_fixed(start: int, end: int, w: int) -> Iterator[tuple[int, int]]:
 
 
 def _iter_utc_months(start: int, end: int, months: int) -> Iterator[tuple[int, int]]:
+    if start >= end:
+        return
     m = ORIGIN_MONTH + (_month_index_of_days(start // US_PER_DAY) - ORIGIN_MONTH) // months * months
     b = _month_start_us(m)
     while b < end:
@@ -397,6 +399,8 @@ def _iter_utc_months(start: int, end: int, months: int) -> Iterator[tuple[int, i
 def _iter_generic(
     start: int, end: int, width: Interval, tz: ZoneInfo | None
 ) -> Iterator[tuple[int, int]]:
+    if start >= end:
+        return
     b = bucket_floor(start, width, tz)
     while b < end:
         n = next_boundary(b, width, tz)
