@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .domain.buckets import bucket_floor, iter_buckets
+from .domain.ids import UuidV5Prefix
 from .domain.interval import Interval
 from .domain.registers import aggregate
 from .storage.base import Store, StoredReading
@@ -37,7 +38,7 @@ class AggregationQuery:
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
-    id: uuid.UUID
+    id: str
     start: int
     """Bucket clipped to the query window."""
     end: int
@@ -51,14 +52,15 @@ class Page:
     """Where the next page starts, or None on the last page."""
 
 
-def aggregation_id(query: AggregationQuery, bucket_start: int | str) -> uuid.UUID:
-    key = f"{query.entity_id}|{query.width.canonical()}|{query.tz_name}|{bucket_start}"
-    return uuid.uuid5(AGGREGATION_NAMESPACE, key)
+def aggregation_ids(query: AggregationQuery) -> UuidV5Prefix:
+    """Ids are UUIDv5 of entity, resolution, time zone and bucket start (semantics.md §6)."""
+    return UuidV5Prefix(AGGREGATION_NAMESPACE, f"{query.entity_id}|{query.width.canonical()}|{query.tz_name}|")
 
 
 def aggregation_page(store: Store, query: AggregationQuery, position: int, page_size: int) -> Page:
     """Up to `page_size` non-empty buckets from `position` on; buckets without coverage are skipped."""
     found: list[Bucket] = []
+    ids = aggregation_ids(query)
     while len(found) <= page_size and position < query.end:
         chunk = list(islice(iter_buckets(position, query.end, query.width, query.tz), page_size + 1 - len(found)))
         edges = [max(chunk[0][0], query.start)] + [b1 for _, b1 in chunk]
@@ -66,7 +68,7 @@ def aggregation_page(store: Store, query: AggregationQuery, position: int, page_
         brackets = store.register_brackets(query.entity_id, edges)
         values = aggregate(edges, brackets)
         found.extend(
-            Bucket(aggregation_id(query, b0), edges[i], edges[i + 1], data)
+            Bucket(ids.text(str(b0)), edges[i], edges[i + 1], data)
             for i, ((b0, _), data) in enumerate(zip(chunk, values))
             if data
         )

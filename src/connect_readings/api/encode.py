@@ -18,7 +18,7 @@ def aggregation(entity: str, bucket: Bucket, tz: ZoneInfo | None) -> dict[str, A
     return {
         "data": bucket.data,
         "entityId": entity,
-        "id": str(bucket.id),
+        "id": bucket.id,
         "timeframe": {"start": format_datetime(bucket.start, tz), "end": format_datetime(bucket.end, tz)},
     }
 

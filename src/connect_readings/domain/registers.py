@@ -53,6 +53,10 @@ def value_at(instant: int, bracket: Bracket) -> ClampedValue:
     return instant, v0 + (v1 - v0) * ((instant - t0) / (t1 - t0))
 
 
+# Values are rounded to nano-units (round(x, 9)): that hides float noise (0.1 + 0.2) without changing any
+# metered digit.
+
+
 def bucket_deltas(edges: Sequence[int], brackets: Sequence[Bracket]) -> list[float | None]:
     """Consumption between consecutive edges; None where the clipped interval has no positive coverage."""
     values = [value_at(edge, bracket) for edge, bracket in zip(edges, brackets)]
@@ -67,29 +71,43 @@ def bucket_deltas(edges: Sequence[int], brackets: Sequence[Bracket]) -> list[flo
 
 def aggregation_data(per_register: Sequence[float | None]) -> dict[str, Any]:
     """One bucket's deltas (REGISTER_SERIES order) → AggregationData; {} when nothing is covered."""
-    by_series = dict(zip(REGISTER_SERIES, per_register))
-    data: dict[str, Any] = {}
-    for metric in TIERED_REGISTERS:
-        total = by_series[(metric, "total")]
-        if total is None:
-            continue
-        measurement: dict[str, Any] = {
-            field: _rounded(by_series[(metric, field)]) for field in TIER_FIELDS
-        }
-        measurement["unit"] = ENERGY_UNIT
-        data[metric] = measurement
-    for metric, field in REGISTER_SERIES:
-        if field is None and by_series[(metric, None)] is not None:
-            data[metric] = {"value": _rounded(by_series[(metric, None)]), "unit": VOLUME_UNIT}
-    return data
+    return _bucket_data([[value] for value in per_register], 0)
 
 
 def aggregate(edges: Sequence[int], brackets_per_register: Sequence[Sequence[Bracket]]) -> list[dict[str, Any]]:
     """AggregationData for each bucket between consecutive edges."""
-    columns = [bucket_deltas(edges, brackets) for brackets in brackets_per_register]
-    return [aggregation_data(row) for row in zip(*columns)]
+    columns = [None if _no_data(brackets) else bucket_deltas(edges, brackets) for brackets in brackets_per_register]
+    return [_bucket_data(columns, i) for i in range(len(edges) - 1)]
 
 
-def _rounded(value: float | None) -> float | None:
-    """Nano-unit precision hides float noise (0.1+0.2) without changing any metered digit."""
-    return None if value is None else round(value, 9)
+# (metric, [(field, column index)]) in wire order; the hot loop below walks these instead of dicts.
+_TIERED_LAYOUT = [
+    (metric, [(field, REGISTER_SERIES.index((metric, field))) for field in TIER_FIELDS])
+    for metric in TIERED_REGISTERS
+]
+_VOLUME_LAYOUT = [(metric, k) for k, (metric, field) in enumerate(REGISTER_SERIES) if field is None]
+
+
+def _bucket_data(columns: Sequence[Sequence[float | None] | None], i: int) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for metric, fields in _TIERED_LAYOUT:
+        total_column = columns[fields[-1][1]]
+        if total_column is None or total_column[i] is None:
+            continue
+        measurement: dict[str, Any] = {}
+        for field, k in fields:
+            column = columns[k]
+            value = None if column is None else column[i]
+            measurement[field] = None if value is None else round(value, 9)
+        measurement["unit"] = ENERGY_UNIT
+        data[metric] = measurement
+    for metric, k in _VOLUME_LAYOUT:
+        column = columns[k]
+        if column is not None and column[i] is not None:
+            data[metric] = {"value": round(column[i], 9), "unit": VOLUME_UNIT}
+    return data
+
+
+def _no_data(brackets: Sequence[Bracket]) -> bool:
+    """No reading at or after the first edge and none at or before the last: the series is empty here."""
+    return not brackets or (brackets[0][1] is None and brackets[-1][0] is None)
