@@ -50,7 +50,7 @@ def page_size(query: Mapping[str, str]) -> int:
     if raw is None:
         return DEFAULT_PAGE_SIZE
     text = raw.strip()
-    if not text.isdigit() or len(text) > 6 or not 1 <= int(text) <= MAX_PAGE_SIZE:
+    if not (text.isascii() and text.isdigit()) or len(text) > 6 or not 1 <= int(text) <= MAX_PAGE_SIZE:
         raise DomainError("InvalidPageSize", f"'pageSize' must be an integer from 1 to {MAX_PAGE_SIZE}")
     return int(text)
 

@@ -26,13 +26,15 @@ REGISTER_SERIES: tuple[tuple[str, str | None], ...] = tuple(
 ) + tuple((metric, None) for metric in VOLUME_REGISTERS)
 REGISTER_COUNT = len(REGISTER_SERIES)
 
-ENERGY_UNITS = {"wh": 0.001, "kwh": 1.0, "mwh": 1000.0}
-VOLUME_UNITS = {"m3": 1.0, "m³": 1.0, "dm3": 0.001, "dm³": 0.001, "l": 0.001}
+# Lookups are by lower-cased name; the exact spellings are entered too so the common case skips .lower().
+ENERGY_UNITS = {"wh": 0.001, "kwh": 1.0, "mwh": 1000.0, "Wh": 0.001, "kWh": 1.0, "MWh": 1000.0}
+VOLUME_UNITS = {"m3": 1.0, "m³": 1.0, "dm3": 0.001, "dm³": 0.001, "l": 0.001, "L": 0.001}
 ENERGY_UNIT = "kWh"
 VOLUME_UNIT = "m3"
 
 _METRIC_NAME = re.compile(r"^[a-z][A-Za-z0-9]{0,63}$")
 _PHASE_FIELDS = frozenset({"l1", "l2", "l3", "total", "value", "unit"})
+_TIERED_KEYS = frozenset(TIER_FIELDS) | {"unit"}
 MAX_METRICS = 32
 
 READING_NAMESPACE = uuid.UUID("5b0d7a8e-1f55-4a3c-9a53-6f3f5c1e2a01")
@@ -80,24 +82,22 @@ def parse_reading(item: Any) -> Reading:
     return Reading(ts=ts, data=normalised, registers=register_values(normalised))
 
 
+_SERIES_KEYS = tuple((metric, field or "value") for metric, field in REGISTER_SERIES)
+
+
 def register_values(data: dict[str, Any]) -> tuple[float | None, ...]:
     """The register series of a normalised reading, in REGISTER_SERIES order (None where absent)."""
-    values: list[float | None] = []
-    for metric, field in REGISTER_SERIES:
-        measurement = data.get(metric)
-        if measurement is None:
-            values.append(None)
-        else:
-            values.append(measurement.get(field or "value"))
-    return tuple(values)
+    return tuple(
+        None if (measurement := data.get(metric)) is None else measurement.get(field)
+        for metric, field in _SERIES_KEYS
+    )
 
 
 def _tiered(name: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _invalid(f"'{name}' must be an object {{t1,t2,t3,t4,total,unit}}")
-    extra = set(value) - set(TIER_FIELDS) - {"unit"}
-    if extra:
-        raise _invalid(f"'{name}' has unknown field(s) {sorted(extra)}")
+    if not value.keys() <= _TIERED_KEYS:
+        raise _invalid(f"'{name}' has unknown field(s) {sorted(set(value) - _TIERED_KEYS)}")
     if value.get("total") is None:
         raise _invalid(f"'{name}.total' is required")
     factor = _unit_factor(name, value.get("unit"), ENERGY_UNITS, ENERGY_UNIT)
@@ -143,6 +143,9 @@ def _instantaneous(name: str, value: Any) -> dict[str, Any]:
 
 
 def _unit_factor(name: str, unit: Any, units: dict[str, float], canonical: str) -> float:
+    factor = units.get(unit) if isinstance(unit, str) else None
+    if factor is not None:
+        return factor
     if unit is None:
         raise _invalid(f"'{name}.unit' is required (one of {_unit_list(units)})")
     if not isinstance(unit, str) or unit.strip().lower() not in units:
@@ -151,7 +154,7 @@ def _unit_factor(name: str, unit: Any, units: dict[str, float], canonical: str) 
 
 
 def _unit_list(units: dict[str, float]) -> str:
-    return ", ".join(sorted(units))
+    return ", ".join(sorted({unit.lower() for unit in units}))
 
 
 def _number(name: str, raw: Any) -> float:
@@ -167,6 +170,8 @@ def _number(name: str, raw: Any) -> float:
 
 
 def _register_number(name: str, raw: Any) -> float:
+    if type(raw) is float and 0.0 <= raw < math.inf:  # the common case, checked without a call
+        return raw
     value = _number(name, raw)
     if value < 0:
         raise _invalid(f"'{name}' is a cumulative register and cannot be negative")
