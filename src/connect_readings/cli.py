@@ -173,5 +173,62 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     )
 
 
+def _is_postgres(database: str) -> bool:
+    return database.startswith(("postgresql://", "postgres://"))
+
+
+@main.command()
+@database_option()
+def migrate(database: str | None) -> None:
+    """Apply pending schema migrations (PostgreSQL or SQLite) and print the schema version."""
+    settings = Settings.from_env(database=database)
+    if _is_postgres(settings.database):
+        from .storage.postgres import migrate_database
+
+        version = migrate_database(settings.database)
+    else:
+        from .storage.sqlite import SQLiteStore
+
+        store = SQLiteStore(settings.database)
+        version = store.migrate()
+        store.close()
+    click.echo(f"schema version {version}")
+
+
+@main.command("copy")
+@click.option("--from", "source", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="the embedded (SQLite) database file")
+@click.option("--to", "target", required=True, help="postgresql://user@host:port/db (migrated if needed)")
+@click.option("--batch", default=5_000, show_default=True, type=click.IntRange(1, 100_000), help="readings per ingest")
+def copy_(source: str, target: str, batch: int) -> None:
+    """Copy an embedded database into PostgreSQL (idempotent: safe to re-run, e.g. to catch up)."""
+    from tqdm import tqdm
+
+    from .copy import copy_store, source_reading_count
+    from .storage.postgres import PostgresStore
+    from .storage.sqlite import SQLiteStore
+
+    if not _is_postgres(target):
+        raise click.BadParameter("must be a postgresql:// URL", param_hint="--to")
+    src = SQLiteStore(source)
+    dst = PostgresStore(target)
+    began = time.perf_counter()
+    try:
+        with tqdm(total=source_reading_count(src), unit=" readings", unit_scale=True, disable=None,
+                  file=sys.stderr) as bar:
+            report = copy_store(src, dst, batch, bar.update)
+    finally:
+        dst.close()
+        src.close()
+    elapsed = time.perf_counter() - began
+    click.echo(f"copied {report.readings:,} readings of {report.entities:,} entities in {elapsed:.1f} s "
+               f"(written {report.written:,}, replaced {report.replaced:,})")
+    if report.meta_copied:
+        click.echo(f"signing keys in place: {', '.join(report.meta_copied)}")
+    for key in report.meta_conflicts:
+        click.echo(f"warning: the target already has another {key}; kept it, so tokens signed with the "
+                   f"embedded database's {key} will not be accepted there", err=True)
+
+
 if __name__ == "__main__":
     main()

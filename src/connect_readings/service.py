@@ -59,6 +59,11 @@ def aggregation_ids(query: AggregationQuery) -> UuidV5Prefix:
 
 def aggregation_page(store: Store, query: AggregationQuery, position: int, page_size: int) -> Page:
     """Up to `page_size` non-empty buckets from `position` on; buckets without coverage are skipped."""
+    with store.snapshot():
+        return _aggregation_page(store, query, position, page_size)
+
+
+def _aggregation_page(store: Store, query: AggregationQuery, position: int, page_size: int) -> Page:
     found: list[Bucket] = []
     ids = aggregation_ids(query)
     while len(found) <= page_size and position < query.end:

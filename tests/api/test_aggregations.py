@@ -198,3 +198,16 @@ def test_month_buckets(client: ApiClient) -> None:
     body = client.get(AGG, params={"start": "2024-01-01T00:00:00Z", "end": "2024-04-01T00:00:00Z",
                                    "resolution": "1 month"}).json()
     assert totals(body) == pytest.approx([31.0, 29.0])
+
+
+def test_reset_next_to_a_reading_without_that_register_is_counted(client: ApiClient) -> None:
+    gas_only = {"timestamp": "2024-05-27T00:20:00Z", "data": {"positiveGasVolume": {"value": 1, "unit": "m3"}}}
+    client.ingest(ENTITY, [energy("2024-05-27T00:00:00Z", 10), gas_only, energy("2024-05-27T00:30:00Z", 2)])
+    total = client.get(TOTAL, params={"start": "2024-05-27T00:00:00Z", "end": "2024-05-27T00:15:00Z"}).json()
+    assert total["data"]["positiveActiveEnergy"]["total"] == pytest.approx(1.0)  # 2 kWh after the reset, over 30 min
+
+
+def test_empty_end_is_not_a_date_time(client: ApiClient) -> None:
+    hourly_meter(client)
+    response = client.get(TOTAL, params={"start": SEED["start"], "end": ""})
+    assert response.status_code == 400 and response.json()["errors"][0]["code"] == "InvalidDateTime"

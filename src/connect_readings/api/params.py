@@ -36,7 +36,7 @@ def window(query: Mapping[str, str], now: int | None) -> tuple[int, int]:
     """[start, end) from the query; an omitted end is `now` (fixed by the first page of a query)."""
     start = parse_datetime(required(query, "start"), "start")
     raw_end = query.get("end")
-    if raw_end is None or raw_end.strip() == "":
+    if raw_end is None:
         end = now if now is not None else min(time.time_ns() // 1000, MAX_US - 1)
     else:
         end = parse_datetime(raw_end, "end")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,6 +43,9 @@ class Store(Protocol):
 
     def register_brackets(self, entity_id: uuid.UUID, instants: Sequence[int]) -> list[list[Bracket]]:
         """For each register series, for each instant: the readings at-or-before and at-or-after it."""
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Reads inside the block see one consistent state (a page made of several store calls)."""
 
     def meta_value(self, key: str, default: str) -> str:
         """A persistent setting (e.g. a generated signing key); stores `default` when it is not set yet."""

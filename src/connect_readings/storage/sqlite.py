@@ -203,11 +203,10 @@ class SQLiteStore:
             if not rows:
                 return result
             stamps = [row[0] for row in rows]
-            offsets = _reset_offsets(db, eid, stamps[0], stamps[-1])
             positions = [(bisect.bisect_right(stamps, t) - 1, bisect.bisect_left(stamps, t)) for t in instants]
             last = len(rows) - 1
+            lo, hi = stamps[0], stamps[-1]
             for k in registers:
-                adjust = offsets.get(k)
                 column = k + 1
                 brackets: list[Bracket] = []
                 for t, (i, j) in zip(instants, positions):
@@ -216,15 +215,25 @@ class SQLiteStore:
                         row = rows[i]
                         value = row[column]
                         before = (row[0], value) if value is not None else _nearest(db, eid, k, t, "<=", "DESC")
+                        if before is not None and before[0] < lo:
+                            lo = before[0]
                     if j <= last:
                         row = rows[j]
                         value = row[column]
                         after = (row[0], value) if value is not None else _nearest(db, eid, k, t, ">=", "ASC")
-                    if adjust is not None:
-                        before, after = _adjusted(before, adjust), _adjusted(after, adjust)
+                        if after is not None and after[0] > hi:
+                            hi = after[0]
                     brackets.append((before, after))
                 result[k] = brackets
+            # Reset offsets over the span of every sample used, fallbacks included.
+            for k, adjust in _reset_offsets(db, eid, lo, hi).items():
+                if result[k] is not empty:
+                    result[k] = [(_adjusted(b, adjust), _adjusted(a, adjust)) for b, a in result[k]]
             return result
+
+    def snapshot(self) -> "_read_snapshot":
+        """Reads inside the block see one snapshot (a page assembled from several store calls)."""
+        return _read_snapshot(self.db)
 
 
 _NEIGHBOURS = f"""
@@ -238,16 +247,21 @@ SELECT {_ROW} FROM readings WHERE entity_id = ?1 AND ts IN (
 
 
 class _read_snapshot:
-    """One read transaction, so a page never mixes two states of a concurrent batch."""
+    """One read transaction, so a page never mixes two states of a concurrent batch; re-entrant."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        self.owner = False
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN")
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN")
+            self.owner = True
 
     def __exit__(self, *exc: object) -> None:
-        self.db.execute("COMMIT")
+        if self.owner:
+            self.owner = False
+            self.db.execute("COMMIT")
 
 
 def _nearest(db: sqlite3.Connection, eid: bytes, k: int, t: int, op: str, order: str) -> Sample | None:

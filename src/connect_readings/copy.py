@@ -1,0 +1,82 @@
+"""Copy an embedded (SQLite) database into PostgreSQL, through the Store methods.
+
+Entity by entity, oldest first, in batches: `readings(...)` chunks from the source, `ingest(...)` into the
+target. Idempotent: ingest is an upsert keyed (entity, timestamp), so running it again (after an interruption,
+or to catch up with a source that kept receiving readings) rewrites the same rows and leaves the same resets;
+readings that exist only in the target stay. The signing keys (`jwt_secret`, `paging_key`) are copied when
+the target has none yet, so bearer tokens and continuation tokens issued by the embedded server keep working.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from .domain.readings import Reading, register_values
+from .storage.base import Store, StoredReading
+from .storage.sqlite import SQLiteStore
+
+COPIED_META = ("jwt_secret", "paging_key")
+BEGINNING, END = -(2**63), 2**63 - 1  # every representable timestamp: [BEGINNING, END)
+
+
+@dataclass
+class CopyReport:
+    entities: int = 0
+    readings: int = 0
+    written: int = 0
+    replaced: int = 0
+    meta_copied: list[str] = field(default_factory=list)
+    """Keys now equal in both databases (copied, or already the same)."""
+    meta_conflicts: list[str] = field(default_factory=list)
+    """Keys the target already had with another value: left as they were."""
+
+
+def source_entities(source: SQLiteStore) -> list[uuid.UUID]:
+    """Every entity of the embedded database, in a stable order."""
+    return [uuid.UUID(bytes=row[0]) for row in source.db.execute("SELECT entity_id FROM entities ORDER BY entity_id")]
+
+
+def source_reading_count(source: SQLiteStore) -> int:
+    return int(source.db.execute("SELECT count(*) FROM readings").fetchone()[0])
+
+
+def copy_meta(source: SQLiteStore, target: Store, report: CopyReport) -> None:
+    placeholders = ", ".join("?" * len(COPIED_META))
+    rows = source.db.execute(f"SELECT key, value FROM meta WHERE key IN ({placeholders}) ORDER BY key", COPIED_META)
+    for key, value in rows.fetchall():
+        kept = target.meta_value(key, value)  # sets it only when the target has none
+        (report.meta_copied if kept == value else report.meta_conflicts).append(key)
+
+
+def chunks(store: Store, entity_id: uuid.UUID, size: int) -> Iterator[list[StoredReading]]:
+    """All readings of one entity, oldest first, `size` at a time."""
+    start = BEGINNING
+    while True:
+        rows = store.readings(entity_id, start, END, size)
+        if rows:
+            yield rows
+        if len(rows) < size:
+            return
+        start = rows[-1].ts + 1
+
+
+def as_reading(stored: StoredReading) -> Reading:
+    """A stored reading back into what ingest takes (data is already normalised)."""
+    return Reading(ts=stored.ts, data=stored.data, registers=register_values(stored.data))
+
+
+def copy_store(source: SQLiteStore, target: Store, batch: int = 5_000,
+               progress: Callable[[int], None] = lambda readings: None) -> CopyReport:
+    report = CopyReport()
+    copy_meta(source, target, report)
+    for entity_id in source_entities(source):
+        report.entities += 1
+        for rows in chunks(source, entity_id, batch):
+            result = target.ingest(entity_id, [as_reading(r) for r in rows])
+            report.readings += result.received
+            report.written += result.written
+            report.replaced += result.replaced
+            progress(len(rows))
+    return report
