@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 
 ENV_PREFIX = "CONNECT_READINGS_"
@@ -19,9 +21,19 @@ class Settings:
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_algorithms: tuple[str, ...] = ("HS256", "RS256", "ES256")
+    """Algorithm allow-list (a subset of HS256, RS256, ES256; anything else is refused at start-up)."""
+    jwt_leeway_s: int = 30
+    """Clock skew tolerated on exp/nbf/iat."""
     max_body_bytes: int = 16 * 1024 * 1024
+    """Larger request bodies (declared or streamed) are answered 413 PayloadTooLarge."""
     max_batch: int = 10_000
+    """Readings per ingest batch; more is a 400 BatchTooLarge."""
+    max_header_bytes: int = 16 * 1024
+    """Request line plus headers; larger is a 431 RequestHeaderFieldsTooLarge. (The HTTP server refuses a
+    head that arrives in pieces beyond its own limit with a plain 400 before the app sees it.)"""
     request_timeout_s: float = 30.0
+    """Request deadline: a request still running after this is answered 504 RequestTimeout and its SQL
+    statement is interrupted (see REQUEST_DEADLINE)."""
     public_url: str | None = None
     """Base URL for links.next behind a proxy; by default taken from the request."""
     extra: dict[str, str] = field(default_factory=dict)
@@ -62,3 +74,34 @@ def _coerce(name: str, raw: str) -> object:
     if isinstance(default, tuple):
         return tuple(part.strip() for part in raw.split(",") if part.strip())
     return raw
+
+
+@dataclass(slots=True)
+class Deadline:
+    """The instant (time.monotonic) by which the current request must be done."""
+
+    at: float
+    fired: bool = False
+    """Set once a statement has been interrupted for this deadline."""
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.at
+
+
+REQUEST_DEADLINE: ContextVar[Deadline | None] = ContextVar("connect_readings_request_deadline", default=None)
+"""Set by the API for each request; copied into worker threads with the rest of the context."""
+
+
+def interrupt_if_late() -> int:
+    """Progress handler for database connections: nonzero (interrupt the running statement) once the
+    current request's deadline has passed.
+
+    Once per request: after one interruption it answers 0, so the COMMIT or ROLLBACK the store runs while
+    unwinding is never cut off itself (that could leave a transaction open on a pooled connection).
+    Outside a request (CLI, imports, migrations) there is no deadline and nothing is interrupted.
+    """
+    deadline = REQUEST_DEADLINE.get()
+    if deadline is None or deadline.fired or time.monotonic() < deadline.at:
+        return 0
+    deadline.fired = True
+    return 1

@@ -8,23 +8,28 @@ first) and served as is, so the framework need not generate it.
 from __future__ import annotations
 
 import secrets
+import sqlite3
+import time
 import uuid
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from typing import Any, TypeVar
 
+import anyio
 import orjson
 import yaml
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import service
-from ..config import Settings
+from ..config import REQUEST_DEADLINE, Deadline, Settings
 from ..domain.errors import DomainError
 from ..domain.paging import Cursor, decode_token, encode_token, query_digest
 from ..domain.readings import parse_reading
@@ -32,7 +37,7 @@ from ..domain.timefmt import format_datetime, parse_datetime
 from ..storage.base import Store, open_store
 from . import encode, params
 from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
-from .errors import ApiError, on_api_error, on_domain_error, on_http_error, on_unexpected
+from .errors import ApiError, error_response, log, on_api_error, on_domain_error, on_http_error, on_unexpected
 
 T = TypeVar("T")
 JSON = "application/json"
@@ -62,6 +67,7 @@ class Api:
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             algorithms=settings.jwt_algorithms,
+            leeway_s=settings.jwt_leeway_s,
         )
         self.paging_key = store.meta_value("paging_key", secrets.token_hex(32)).encode()
         self.openapi_bytes = orjson.dumps(openapi_document())
@@ -95,6 +101,12 @@ class Api:
 
     async def openapi(self, request: Request) -> Response:
         return Response(self.openapi_bytes, media_type=JSON)
+
+    async def readings(self, request: Request) -> Response:
+        """One route for both methods, so a 405 on it lists every method it has in `Allow`."""
+        if request.method == "POST":
+            return await self.post_readings(request)
+        return await self.get_readings(request)
 
     async def post_readings(self, request: Request) -> Response:
         entity_id = self.entity(request, WRITE_SCOPE, must_exist=False)
@@ -175,14 +187,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
-        Route("/v1/entities/{entityId}/readings", api.post_readings, methods=["POST"]),
-        Route("/v1/entities/{entityId}/readings", api.get_readings, methods=["GET"]),
+        Route("/v1/entities/{entityId}/readings", api.readings, methods=["GET", "POST"]),
         Route("/v1/entities/{entityId}/readings/last", api.last_reading, methods=["GET"]),
         Route("/v1/entities/{entityId}/aggregations", api.aggregations, methods=["GET"]),
         Route("/v1/entities/{entityId}/aggregations/total", api.aggregation_total, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(RequestGuard, timeout_s=settings.request_timeout_s,
+                               max_header_bytes=settings.max_header_bytes)],
         exception_handlers={
             ApiError: on_api_error,
             DomainError: on_domain_error,
@@ -199,6 +212,88 @@ def app_from_env() -> Starlette:
     return create_app(Settings.from_env())
 
 
+class RequestGuard:
+    """Every HTTP request runs under a deadline (settings.request_timeout_s), and its head is bounded.
+
+    Request line plus headers over `max_header_bytes` are a 431 with the error body. (The HTTP server's own
+    limit, h11's max_incomplete_event_size, only bounds a head that arrives in pieces; one that arrives in a
+    single read of up to 256 KiB gets here whole.)
+
+    The deadline travels in REQUEST_DEADLINE (into worker threads too), where the database's progress
+    handler interrupts a statement that outlives it; and the request itself is cancelled at its next await
+    (waiting for the body, say). Either way the client gets 504 RequestTimeout with the error body, and the
+    worker is free again. A database that stays locked past the busy timeout is a 503 with Retry-After.
+    """
+
+    def __init__(self, app: ASGIApp, timeout_s: float, max_header_bytes: int = 16 * 1024) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+        self.max_header_bytes = max_header_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + sum(
+            len(name) + len(value) + 4 for name, value in scope["headers"]
+        )
+        if head > self.max_header_bytes:
+            response = error_response(
+                431, "RequestHeaderFieldsTooLarge",
+                f"the request line and headers exceed {self.max_header_bytes} bytes", headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        deadline = Deadline(time.monotonic() + self.timeout_s)
+        reset = REQUEST_DEADLINE.set(deadline)
+        started = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            with anyio.CancelScope(shield=True):  # a response is never cut off half-way
+                await send(message)
+
+        try:
+            with anyio.move_on_after(self.timeout_s) as scope_:
+                await self.app(scope, receive, guarded_send)
+        except Exception as exc:
+            response = None if started else _failure_response(exc, deadline, self.timeout_s)
+            if response is None:
+                raise
+            log.warning("%s %s answered %d after %s", scope["method"], scope["path"], response.status_code,
+                        type(exc).__name__)
+            await response(scope, receive, send)
+            return
+        finally:
+            REQUEST_DEADLINE.reset(reset)
+        if scope_.cancelled_caught and not started:
+            log.warning("%s %s answered 504 at its deadline", scope["method"], scope["path"])
+            await _timeout_response(self.timeout_s)(scope, receive, send)
+
+
+def _timeout_response(timeout_s: float) -> Response:
+    return error_response(
+        504, "RequestTimeout", f"the request did not complete within {timeout_s:g} s",
+        "narrow the time window or the page size", headers={"Connection": "close"},
+    )
+
+
+def _failure_response(exc: BaseException, deadline: Deadline, timeout_s: float) -> Response | None:
+    """The answer for an exception that escaped the handlers, when it is an overload and not a bug."""
+    if deadline.fired or deadline.expired():
+        return _timeout_response(timeout_s)
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sqlite3.OperationalError) and ("locked" in str(seen) or "busy" in str(seen)):
+            return error_response(
+                503, "ServiceUnavailable", "the database is busy; retry shortly", headers={"Retry-After": "1"}
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 async def _run(in_thread: bool, fn: Callable[..., T], *args: Any) -> T:
     return await run_in_threadpool(fn, *args) if in_thread else fn(*args)
 
@@ -206,15 +301,20 @@ async def _run(in_thread: bool, fn: Callable[..., T], *args: Any) -> T:
 async def _limited_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise ApiError(413, "PayloadTooLarge", f"the request body exceeds {limit} bytes")
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, "PayloadTooLarge", f"the request body exceeds {limit} bytes")
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    # Connection: close, so the server drops the connection instead of reading the rest of the body.
+    return ApiError(413, "PayloadTooLarge", f"the request body exceeds {limit} bytes", headers={"Connection": "close"})
 
 
 def _parse_batch(body: bytes, max_batch: int) -> list[Any]:
@@ -241,7 +341,7 @@ def _parse_batch(body: bytes, max_batch: int) -> list[Any]:
 
 def _optional_datetime(query: Any, name: str) -> int | None:
     raw = query.get(name)
-    return parse_datetime(raw, name) if raw is not None and raw.strip() else None
+    return parse_datetime(raw, name) if raw is not None else None
 
 
 def _read(path: str | None) -> str | None:

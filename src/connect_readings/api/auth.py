@@ -2,11 +2,15 @@
 
 HS256 with a shared secret, or RS256/ES256 with public keys from a PEM file or a JWKS file (selected by
 `kid`, so keys can rotate). The algorithm comes from an allow-list and decides which key is used: a public
-key is never tried as an HMAC secret, and `none` is never accepted.
+key is never tried as an HMAC secret, an RSA key never verifies an ES256 token (nor the reverse), keys
+embedded in the token (`jwk`, `jku`, `x5u`, `x5c`) are ignored, and `none` is never accepted.
+
+Nothing here logs, and no error message repeats the token.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections import OrderedDict
@@ -14,15 +18,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cryptography.x509 import load_pem_x509_certificate
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from .errors import ApiError
 
 READ_SCOPE = "readings:read"
 WRITE_SCOPE = "readings:write"
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="connect-readings"'}
+REALM = 'Bearer realm="connect-readings"'
 _FAMILY = {"HS256": "HS", "RS256": "RS", "ES256": "ES"}
+SUPPORTED_ALGORITHMS = tuple(_FAMILY)
 _CACHE_SIZE = 4096
+_MIN_RSA_BITS = 2048
+_MIN_HMAC_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,38 +53,47 @@ class Authenticator:
         jwks_json: str | None = None,
         issuer: str | None = None,
         audience: str | None = None,
-        algorithms: tuple[str, ...] = ("HS256", "RS256", "ES256"),
+        algorithms: tuple[str, ...] = SUPPORTED_ALGORITHMS,
         leeway_s: int = 30,
     ) -> None:
-        self.secret = secret
-        self.algorithms = tuple(a for a in algorithms if a in _FAMILY)
-        self.issuer = issuer
-        self.audience = audience
+        unknown = [a for a in algorithms if a not in _FAMILY]
+        if unknown:
+            raise ValueError(
+                f"unsupported JWT algorithm(s) {unknown!r}; the allow-list may hold {list(SUPPORTED_ALGORITHMS)}"
+            )
+        if secret is not None and len(secret.encode()) < _MIN_HMAC_BYTES:
+            raise ValueError(f"the JWT secret must be at least {_MIN_HMAC_BYTES} bytes long (HS256)")
+        self.secret = secret or None
+        self.algorithms = tuple(dict.fromkeys(algorithms))
+        self.issuer = issuer or None
+        self.audience = audience or None
         self.leeway_s = leeway_s
-        self.pem_keys: dict[str, Any] = {}
-        if public_key_pem:
-            self.pem_keys = _pem_keys(public_key_pem)
+        # Keys without a kid (PEM file): per family, every key is tried in turn.
+        self.pem_keys: dict[str, list[Any]] = _pem_keys(public_key_pem) if public_key_pem else {}
+        # Keys with a kid (JWKS file): kid → (family, key).
         self.jwks: dict[str, tuple[str, Any]] = _jwks(jwks_json) if jwks_json else {}
         # Verified tokens, so a client repeating its token costs a dict lookup instead of a signature check.
-        self._verified: OrderedDict[str, tuple[Principal, float | None, float | None]] = OrderedDict()
+        # Only tokens whose exp (and nbf) are plain numbers get here, so expiry is re-checked on every hit.
+        self._verified: OrderedDict[str, tuple[Principal, float, float | None]] = OrderedDict()
 
     def authenticate(self, authorization: str | None) -> Principal:
         if not authorization:
-            raise _unauthorized("an 'Authorization: Bearer <token>' header is required")
-        scheme, _, token = authorization.partition(" ")
+            raise _unauthorized("an 'Authorization: Bearer <token>' header is required", presented=False)
+        scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        if scheme.lower() != "bearer" or not token or " " in token:
             raise _unauthorized("the Authorization header must be 'Bearer <token>'")
-        cached = self._verified.get(token)
         now = time.time()
+        cached = self._verified.get(token)
         if cached is not None:
             principal, exp, nbf = cached
-            if (exp is None or now < exp + self.leeway_s) and (nbf is None or now >= nbf - self.leeway_s):
+            if now < exp + self.leeway_s and (nbf is None or now >= nbf - self.leeway_s):
+                self._verified.move_to_end(token)
                 return principal
-            self._verified.pop(token, None)
+            del self._verified[token]
         claims = self._decode(token)
         principal = _principal(claims)
-        self._verified[token] = (principal, _number(claims.get("exp")), _number(claims.get("nbf")))
+        self._verified[token] = (principal, float(claims["exp"]), _number(claims.get("nbf")))
         if len(self._verified) > _CACHE_SIZE:
             self._verified.popitem(last=False)
         return principal
@@ -82,45 +101,68 @@ class Authenticator:
     def _decode(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
+        except Exception:
             raise _unauthorized("the bearer token is not a well-formed JWT") from None
         alg = header.get("alg")
-        if alg not in self.algorithms:
+        if not isinstance(alg, str) or alg not in self.algorithms:
             raise _unauthorized(f"the token's algorithm {str(alg)[:16]!r} is not accepted")
-        key = self._key_for(alg, header.get("kid"))
-        options: dict[str, Any] = {"require": ["exp"], "verify_aud": self.audience is not None}
-        if self.issuer is not None:
-            options["require"] = ["exp", "iss"]
-        try:
-            return jwt.decode(
-                token, key, algorithms=[alg], issuer=self.issuer, audience=self.audience,
-                options=options, leeway=self.leeway_s,
-            )
-        except jwt.ExpiredSignatureError:
-            raise _unauthorized("the bearer token has expired") from None
-        except jwt.ImmatureSignatureError:
-            raise _unauthorized("the bearer token is not valid yet") from None
-        except jwt.InvalidIssuerError:
-            raise _unauthorized("the bearer token has the wrong issuer") from None
-        except jwt.InvalidAudienceError:
-            raise _unauthorized("the bearer token has the wrong audience") from None
-        except jwt.PyJWTError:
-            raise _unauthorized("the bearer token is invalid") from None
+        required = ["exp"] + (["iss"] if self.issuer else []) + (["aud"] if self.audience else [])
+        options: dict[str, Any] = {"require": required, "verify_aud": self.audience is not None}
+        last_error: Exception | None = None
+        for key in self._keys_for(alg, header.get("kid")):
+            try:
+                claims = jwt.decode(
+                    token, key, algorithms=[alg], issuer=self.issuer, audience=self.audience,
+                    options=options, leeway=self.leeway_s,
+                )
+            except jwt.InvalidSignatureError as exc:
+                last_error = exc  # another key of the PEM file may have signed it
+                continue
+            except jwt.ExpiredSignatureError:
+                raise _unauthorized("the bearer token has expired") from None
+            except jwt.ImmatureSignatureError:
+                raise _unauthorized("the bearer token is not valid yet") from None
+            except jwt.InvalidIssuerError:
+                raise _unauthorized("the bearer token has the wrong issuer") from None
+            except jwt.InvalidAudienceError:
+                raise _unauthorized("the bearer token has the wrong audience") from None
+            except jwt.MissingRequiredClaimError as exc:
+                raise _unauthorized(f"the bearer token lacks the '{exc.claim}' claim") from None
+            except Exception:  # any other failure to decode or validate (PyJWTError, overflow, …) is a 401
+                raise _unauthorized("the bearer token is invalid") from None
+            if not isinstance(claims, dict) or _number(claims.get("exp")) is None or (
+                "nbf" in claims and _number(claims["nbf"]) is None
+            ):
+                raise _unauthorized("the bearer token's 'exp' and 'nbf' must be numbers")
+            return claims
+        if last_error is not None:
+            raise _unauthorized("the bearer token's signature does not verify")
+        raise _unauthorized("no key of this server matches the token")  # pragma: no cover (keys_for raises)
 
-    def _key_for(self, alg: str, kid: Any) -> Any:
+    def _keys_for(self, alg: str, kid: Any) -> list[Any]:
         family = _FAMILY[alg]
         if family == "HS":
             if not self.secret:
                 raise _unauthorized("HS256 tokens are not accepted by this server")
-            return self.secret
-        if isinstance(kid, str) and kid in self.jwks:
+            return [self.secret]
+        if kid is not None:
+            if not isinstance(kid, str) or kid not in self.jwks:
+                if self.jwks or not self.pem_keys.get(family):
+                    raise _unauthorized("no public key for this token (unknown 'kid')")
+                return self.pem_keys[family]  # a kid the PEM keys cannot name: try them
             key_family, key = self.jwks[kid]
             if key_family != family:
                 raise _unauthorized("the token's algorithm does not match its key")
-            return key
-        if family in self.pem_keys:
-            return self.pem_keys[family]
-        raise _unauthorized("no public key for this token (unknown 'kid')")
+            return [key]
+        candidates = list(self.pem_keys.get(family, []))
+        if not candidates:
+            # Without a kid, a JWKS key is used only when it is the one key of that family.
+            same = [key for key_family, key in self.jwks.values() if key_family == family]
+            if len(same) == 1:
+                candidates = same
+        if not candidates:
+            raise _unauthorized("no public key for this token (it carries no 'kid')")
+        return candidates
 
 
 def mint_token(
@@ -142,51 +184,124 @@ def mint_token(
 
 def require_scope(principal: Principal, scope: str) -> None:
     if scope not in principal.scopes:
-        raise ApiError(403, "Forbidden", f"the bearer token lacks the '{scope}' scope")
+        raise ApiError(
+            403, "Forbidden", f"the bearer token lacks the '{scope}' scope",
+            headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{scope}"'},
+        )
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
     scope = claims.get("scope", "")
-    scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset(
-        s for s in scope if isinstance(s, str)
-    ) if isinstance(scope, list) else frozenset()
+    if isinstance(scope, str):
+        scopes = frozenset(scope.split())
+    elif isinstance(scope, list):
+        scopes = frozenset(s for s in scope if isinstance(s, str))
+    else:
+        scopes = frozenset()
     raw = claims.get("entities", [])
     if raw == "*" or raw == ["*"]:
         return Principal(scopes, None)
     entities: set[uuid.UUID] = set()
     if isinstance(raw, list):
         for item in raw:
+            if not isinstance(item, str):
+                continue
             try:
-                entities.add(uuid.UUID(str(item)))
+                entities.add(uuid.UUID(item))
             except ValueError:
                 continue
     return Principal(scopes, frozenset(entities))
 
 
-def _pem_keys(pem: str) -> dict[str, Any]:
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+def _public(key: Any) -> Any:
+    """The public half; a private key given by mistake must not break verification (or be kept)."""
+    if isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        return key.public_key()
+    return key
 
-    key = load_pem_public_key(pem.encode())
+
+def _family_of(key: Any, where: str) -> str:
     if isinstance(key, rsa.RSAPublicKey):
-        return {"RS": key}
+        if key.key_size < _MIN_RSA_BITS:
+            raise ValueError(f"{where}: RSA keys must have at least {_MIN_RSA_BITS} bits")
+        return "RS"
     if isinstance(key, ec.EllipticCurvePublicKey):
-        return {"ES": key}
-    raise ValueError("the JWT public key must be an RSA or EC public key in PEM form")
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise ValueError(f"{where}: ES256 needs a P-256 key, not {key.curve.name}")
+        return "ES"
+    raise ValueError(f"{where}: the JWT public key must be an RSA or EC (P-256) public key")
+
+
+def _pem_keys(pem: str) -> dict[str, list[Any]]:
+    """Every public key (or certificate) in a PEM file; several allow rotation without a kid."""
+    keys: dict[str, list[Any]] = {}
+    blocks = _pem_blocks(pem)
+    if not blocks:
+        raise ValueError("the JWT public key file holds no PEM block")
+    for kind, block in blocks:
+        if kind == "CERTIFICATE":
+            key = load_pem_x509_certificate(block).public_key()
+        elif kind == "PUBLIC KEY" or kind == "RSA PUBLIC KEY":
+            key = load_pem_public_key(block)
+        else:
+            raise ValueError(f"the JWT public key file must hold public keys, not a {kind!r} block")
+        keys.setdefault(_family_of(key, "JWT public key file"), []).append(key)
+    return keys
+
+
+def _pem_blocks(text: str) -> list[tuple[str, bytes]]:
+    blocks: list[tuple[str, bytes]] = []
+    kind: str | None = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("-----BEGIN ") and stripped.endswith("-----"):
+            kind, lines = stripped[11:-5], [stripped]
+        elif kind is not None:
+            lines.append(stripped)
+            if stripped == f"-----END {kind}-----":
+                blocks.append((kind, ("\n".join(lines) + "\n").encode()))
+                kind = None
+    return blocks
 
 
 def _jwks(text: str) -> dict[str, tuple[str, Any]]:
-    import json
+    """kid → (family, public key) for every key this server can use.
 
+    An identity provider's JWKS often holds more than that (encryption keys, PS256 or ES384 keys for other
+    services): those are skipped, so tokens naming them are refused. A key whose declared `alg` is one of
+    ours but does not fit the key, a weak RSA key, or a duplicate kid is a configuration error.
+    """
     keys: dict[str, tuple[str, Any]] = {}
-    for jwk in json.loads(text).get("keys", []):
-        kid = jwk.get("kid")
-        if not kid:
+    document = json.loads(text)
+    entries = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError("the JWKS file must be an object with a 'keys' array")
+    for jwk in entries:
+        if not isinstance(jwk, dict):
             continue
-        if jwk.get("kty") == "RSA":
-            keys[kid] = ("RS", RSAAlgorithm.from_jwk(jwk))
-        elif jwk.get("kty") == "EC":
-            keys[kid] = ("ES", ECAlgorithm.from_jwk(jwk))
+        kid = jwk.get("kid")
+        if not isinstance(kid, str) or not kid or jwk.get("use", "sig") != "sig":
+            continue
+        kty = jwk.get("kty")
+        if kty == "RSA":
+            key = _public(RSAAlgorithm.from_jwk(jwk))
+        elif kty == "EC":
+            key = _public(ECAlgorithm.from_jwk(jwk))
+        else:
+            continue
+        declared = jwk.get("alg")
+        if declared is not None and declared not in _FAMILY:
+            continue  # meant for an algorithm this server does not accept
+        if isinstance(key, ec.EllipticCurvePublicKey) and not isinstance(key.curve, ec.SECP256R1):
+            if declared is None:
+                continue  # a P-384/P-521 key (ES384/ES512): not for us
+        family = _family_of(key, f"JWKS key {kid!r}")
+        if declared is not None and _FAMILY[declared] != family:
+            raise ValueError(f"JWKS key {kid!r}: 'alg' {declared!r} does not fit its key type")
+        if kid in keys:
+            raise ValueError(f"JWKS: the kid {kid!r} appears twice")
+        keys[kid] = (family, key)
     return keys
 
 
@@ -194,5 +309,6 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _unauthorized(message: str) -> ApiError:
-    return ApiError(401, "Unauthorized", message, headers=_CHALLENGE)
+def _unauthorized(message: str, presented: bool = True) -> ApiError:
+    challenge = f'{REALM}, error="invalid_token"' if presented else REALM
+    return ApiError(401, "Unauthorized", message, headers={"WWW-Authenticate": challenge})
