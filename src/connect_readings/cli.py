@@ -153,9 +153,11 @@ def token(entities: tuple[uuid.UUID, ...], all_entities: bool, scope: str, ttl: 
 def _mint(settings: Settings, store: object, entities: list[str], all_entities: bool, scope: str, ttl_s: float) -> str:
     import secrets
 
-    from .api.auth import mint_token
+    from .api.auth import MIN_SECRET_BYTES, mint_token
 
     secret = settings.jwt_secret or store.meta_value("jwt_secret", secrets.token_urlsafe(32))  # type: ignore[union-attr]
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise click.UsageError(f"the JWT secret must be at least {MIN_SECRET_BYTES} bytes (the server refuses shorter ones)")
     return mint_token(secret, "*" if all_entities else entities, scope, ttl_s, settings.jwt_issuer, settings.jwt_audience)
 
 
@@ -169,7 +171,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     uvicorn.run(
         "connect_readings.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
         log_level="info", access_log=False, server_header=False, limit_concurrency=1024,
-        timeout_keep_alive=30, h11_max_incomplete_event_size=16 * 1024,
+        timeout_keep_alive=30, http="h11", h11_max_incomplete_event_size=settings.max_header_bytes,
     )
 
 

@@ -32,7 +32,7 @@ _FAMILY = {"HS256": "HS", "RS256": "RS", "ES256": "ES"}
 SUPPORTED_ALGORITHMS = tuple(_FAMILY)
 _CACHE_SIZE = 4096
 _MIN_RSA_BITS = 2048
-_MIN_HMAC_BYTES = 32
+MIN_SECRET_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +61,8 @@ class Authenticator:
             raise ValueError(
                 f"unsupported JWT algorithm(s) {unknown!r}; the allow-list may hold {list(SUPPORTED_ALGORITHMS)}"
             )
-        if secret is not None and len(secret.encode()) < _MIN_HMAC_BYTES:
-            raise ValueError(f"the JWT secret must be at least {_MIN_HMAC_BYTES} bytes long (HS256)")
+        if secret is not None and len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"the JWT secret must be at least {MIN_SECRET_BYTES} bytes long (HS256)")
         self.secret = secret or None
         self.algorithms = tuple(dict.fromkeys(algorithms))
         self.issuer = issuer or None
