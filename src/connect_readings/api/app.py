@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 
 import anyio
 import orjson
+import psycopg
+import psycopg_pool
 import yaml
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -286,7 +288,11 @@ def _failure_response(exc: BaseException, deadline: Deadline, timeout_s: float) 
         return _timeout_response(timeout_s)
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, sqlite3.OperationalError) and ("locked" in str(seen) or "busy" in str(seen)):
+        if isinstance(seen, psycopg.errors.QueryCanceled):  # PostgreSQL's statement_timeout
+            return _timeout_response(timeout_s)
+        if (
+            isinstance(seen, sqlite3.OperationalError) and ("locked" in str(seen) or "busy" in str(seen))
+        ) or isinstance(seen, (psycopg_pool.PoolTimeout, psycopg.OperationalError)):
             return error_response(
                 503, "ServiceUnavailable", "the database is busy; retry shortly", headers={"Retry-After": "1"}
             )
@@ -300,7 +306,7 @@ async def _run(in_thread: bool, fn: Callable[..., T], *args: Any) -> T:
 
 async def _limited_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and (not (declared.isascii() and declared.isdigit()) or int(declared) > limit):
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
