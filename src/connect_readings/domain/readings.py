@@ -11,10 +11,12 @@ import re
 import uuid
 from dataclasses import dataclass
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, Literal, Union
+
+import msgspec
 
 from .errors import DomainError
-from .timefmt import parse_datetime
+from .timefmt import _HOURS, _TAILS, canonical_datetime, parse_datetime
 
 TIERED_REGISTERS = ("positiveActiveEnergy", "negativeActiveEnergy")
 VOLUME_REGISTERS = ("positiveGasVolume", "negativeGasVolume")
@@ -56,6 +58,15 @@ def reading_id(entity_id: uuid.UUID, ts: int) -> uuid.UUID:
 
 def parse_reading(item: Any) -> Reading:
     """Validate one wire reading and normalise its units; raises DomainError(InvalidReading)."""
+    if type(item) is dict:
+        reading = _fast_reading(item)
+        if reading is not None:
+            return reading
+    return _parse_reading(item)
+
+
+def _parse_reading(item: Any) -> Reading:
+    """The full validation: every shape, every error message (the fast path falls back to it)."""
     if not isinstance(item, dict):
         raise _invalid("a reading must be an object with 'timestamp' and 'data'")
     extra = set(item) - {"timestamp", "data"}
@@ -80,6 +91,249 @@ def parse_reading(item: Any) -> Reading:
         else:
             normalised[name] = _instantaneous(name, value)
     return Reading(ts=ts, data=normalised, registers=register_values(normalised))
+
+
+# -- fast path -------------------------------------------------------------------------------------------
+# `_fast_reading` accepts only readings it can prove valid with cheap exact-type checks (JSON's types:
+# dict, str, int, float; canonical date-times) and builds exactly what `_parse_reading` builds; on anything
+# else it returns None, and `_parse_reading` decides, so every error stays the full path's.
+
+_BIG = 1 << 63  # ints beyond are left to the full path (float() could overflow there)
+_INF = math.inf
+_TIER_SLOTS = {  # metric → {tier field: (position in TIER_FIELDS, register index)}
+    metric: {field: (i, REGISTER_SERIES.index((metric, field))) for i, field in enumerate(TIER_FIELDS)}
+    for metric in TIERED_REGISTERS
+}
+_TOTAL_POSITION = TIER_FIELDS.index("total")
+_VOLUME_SLOT = {metric: REGISTER_SERIES.index((metric, None)) for metric in VOLUME_REGISTERS}
+_VOLUME_KEYS = frozenset({"value", "unit"})
+_NO_REGISTERS: tuple[None, ...] = (None,) * REGISTER_COUNT
+_GOOD_NAMES: set[str] = set()  # instantaneous metric names already matched by _METRIC_NAME (bounded)
+_new = object.__new__
+_set_ts = Reading.__dict__["ts"].__set__  # slot descriptors: a frozen dataclass built without __init__
+_set_data = Reading.__dict__["data"].__set__
+_set_registers = Reading.__dict__["registers"].__set__
+
+
+def _fast_reading(item: dict[str, Any]) -> Reading | None:
+    if len(item) != 2:
+        return None
+    text = item.get("timestamp")
+    data = item.get("data")
+    if type(text) is not str or type(data) is not dict or not data or len(data) > MAX_METRICS:
+        return None
+    ts = _HOURS.get(text[:13])
+    tail = _TAILS.get(text[13:]) if ts is not None else None
+    if tail is not None:
+        ts += tail
+    else:
+        ts = canonical_datetime(text)
+        if ts is None:
+            return None
+    registers: list[float | None] | None = None
+    normalised: dict[str, Any] = {}
+    for name, value in data.items():
+        if type(value) is not dict:
+            return None
+        tiers = _TIER_SLOTS.get(name)
+        if tiers is not None:
+            unit = value.get("unit")
+            if type(unit) is not str or (factor := ENERGY_UNITS.get(unit)) is None:
+                return None
+            if registers is None:
+                registers = list(_NO_REGISTERS)
+            measurement: dict[str, Any] = {}
+            last = -1  # position of the last tier seen: tiers must come in TIER_FIELDS order, 'total' last
+            for field, raw in value.items():
+                slot = tiers.get(field)
+                if slot is None:
+                    if field == "unit":
+                        continue
+                    return None  # an unknown field
+                if raw is None:
+                    continue
+                position, k = slot
+                if position < last:
+                    return None
+                last = position
+                kind = type(raw)
+                if kind is int:
+                    if not 0 <= raw < _BIG:
+                        return None
+                elif kind is not float or not 0.0 <= raw < _INF:
+                    return None
+                measurement[field] = registers[k] = raw * factor  # int * float == float(int) * float
+            if last != _TOTAL_POSITION:  # no 'total' (or null): the full path names the error
+                return None
+            measurement["unit"] = ENERGY_UNIT
+            normalised[name] = measurement
+            continue
+        k = _VOLUME_SLOT.get(name)
+        if k is not None:
+            unit = value.get("unit")
+            raw = value.get("value")
+            if type(unit) is not str or (factor := VOLUME_UNITS.get(unit)) is None or not value.keys() <= _VOLUME_KEYS:
+                return None
+            kind = type(raw)
+            if kind is int:
+                if not 0 <= raw < _BIG:
+                    return None
+            elif kind is not float or not 0.0 <= raw < _INF:
+                return None
+            if registers is None:
+                registers = list(_NO_REGISTERS)
+            registers[k] = number = raw * factor
+            normalised[name] = {"value": number, "unit": VOLUME_UNIT}
+            continue
+        # an instantaneous metric, kept as sent
+        if name not in _GOOD_NAMES:
+            if type(name) is not str or not _METRIC_NAME.match(name):
+                return None
+            if len(_GOOD_NAMES) < 4096:
+                _GOOD_NAMES.add(name)
+        if not value or not value.keys() <= _PHASE_FIELDS:
+            return None
+        measurement = {}
+        for field, raw in value.items():
+            if field == "unit":
+                if raw is not None and (type(raw) is not str or len(raw) > 16):
+                    return None
+                measurement[field] = raw
+            elif raw is not None:
+                kind = type(raw)
+                if kind is float:
+                    if not -_INF < raw < _INF:
+                        return None
+                elif kind is not int or not -_BIG < raw < _BIG:
+                    return None
+                measurement[field] = raw if kind is float else float(raw)
+        normalised[name] = measurement
+    reading = _new(Reading)
+    _set_ts(reading, ts)
+    _set_data(reading, normalised)
+    _set_registers(reading, _NO_REGISTERS if registers is None else tuple(registers))
+    return reading
+
+
+# -- typed JSON decoding ---------------------------------------------------------------------------------
+# msgspec decodes JSON straight into these Structs, so structure, types, unknown fields and non-negative numbers
+# are checked in C; `_from_wire` then does what `_fast_reading` does. They take only register metrics in their
+# common shapes; whatever they refuse or cannot prove (instantaneous metrics, unusual units, non-canonical
+# date-times, nulls where values belong, bad JSON) makes the callers decode the same bytes with orjson and
+# validate with `parse_reading`, so results and errors are that path's. msgspec turns JSON numbers into the
+# same doubles as orjson + float() (correctly rounded; tests compare both). The Structs are short-lived and
+# acyclic, so the cyclic collector does not track them (gc=False).
+
+_Amount = Union[Annotated[float, msgspec.Meta(ge=0)], None, msgspec.UnsetType]  # UNSET: the key is absent
+_UNSET = msgspec.UNSET
+
+
+class _WireRegister(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    unit: str
+    t1: _Amount = _UNSET
+    t2: _Amount = _UNSET
+    t3: _Amount = _UNSET
+    t4: _Amount = _UNSET
+    total: _Amount = _UNSET
+    value: _Amount = _UNSET
+
+
+_RegisterName = Literal["positiveActiveEnergy", "negativeActiveEnergy", "positiveGasVolume", "negativeGasVolume"]
+
+
+class _WireReading(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    timestamp: str
+    data: dict[_RegisterName, _WireRegister]  # a dict, so the metrics keep their order
+
+
+class _WireBatch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    data: list[_WireReading]
+
+
+class _NotFast(ValueError):
+    """The typed path cannot decide this input; the full path will."""
+
+
+_TIER_BASE = {metric: REGISTER_SERIES.index((metric, "t1")) for metric in TIERED_REGISTERS}
+_TOTAL_OFFSET = REGISTER_SERIES.index((TIERED_REGISTERS[0], "total")) - _TIER_BASE[TIERED_REGISTERS[0]]
+assert all(REGISTER_SERIES[b:b + 5] == tuple((m, f) for f in TIER_FIELDS) for m, b in _TIER_BASE.items())
+_decode_line = msgspec.json.Decoder(_WireReading).decode
+_decode_body = msgspec.json.Decoder(_WireBatch).decode
+
+
+def _from_wire(wire: _WireReading) -> Reading:
+    text = wire.timestamp
+    ts = _HOURS.get(text[:13])
+    tail = _TAILS.get(text[13:]) if ts is not None else None
+    if tail is not None:
+        ts += tail
+    else:
+        ts = canonical_datetime(text)
+        if ts is None:
+            raise _NotFast
+    data = wire.data
+    if not data:
+        raise _NotFast
+    registers = list(_NO_REGISTERS)
+    normalised: dict[str, Any] = {}
+    for name, register in data.items():
+        base = _TIER_BASE.get(name)
+        if base is not None:
+            factor = ENERGY_UNITS.get(register.unit)
+            total = register.total
+            if factor is None or type(total) is not float or register.value is not _UNSET:
+                raise _NotFast
+            measurement: dict[str, Any] = {}
+            if type(x := register.t1) is float:
+                measurement["t1"] = registers[base] = x * factor
+            if type(x := register.t2) is float:
+                measurement["t2"] = registers[base + 1] = x * factor
+            if type(x := register.t3) is float:
+                measurement["t3"] = registers[base + 2] = x * factor
+            if type(x := register.t4) is float:
+                measurement["t4"] = registers[base + 3] = x * factor
+            measurement["total"] = registers[base + _TOTAL_OFFSET] = total * factor
+            measurement["unit"] = ENERGY_UNIT
+            normalised[name] = measurement
+        else:
+            factor = VOLUME_UNITS.get(register.unit)
+            value = register.value
+            if (factor is None or type(value) is not float or register.total is not _UNSET or register.t1 is not _UNSET
+                    or register.t2 is not _UNSET or register.t3 is not _UNSET or register.t4 is not _UNSET):
+                raise _NotFast
+            registers[_VOLUME_SLOT[name]] = number = value * factor
+            normalised[name] = {"value": number, "unit": VOLUME_UNIT}
+    reading = _new(Reading)
+    _set_ts(reading, ts)
+    _set_data(reading, normalised)
+    _set_registers(reading, tuple(registers))
+    return reading
+
+
+def decode_reading(line: bytes) -> Reading | None:
+    """One JSON reading → Reading by the typed path, or None: then `parse_reading(orjson.loads(line))` decides."""
+    try:
+        return _from_wire(_decode_line(line))
+    except ValueError:  # msgspec's errors, UnicodeDecodeError, _NotFast
+        return None
+
+
+def decode_readings(lines: Sequence[bytes]) -> list[Reading] | None:
+    """Many JSON lines → Readings by the typed path, or None when any one of them needs the full path."""
+    try:
+        return [_from_wire(_decode_line(line)) for line in lines]
+    except ValueError:
+        return None
+
+
+def decode_batch(body: bytes) -> list[Reading] | None:
+    """A request body `{"data": [reading, …]}` → Readings by the typed path, or None when it needs the full path
+    (`orjson.loads` + `parse_reading` per item, which also names the first bad item). An empty list is None too."""
+    try:
+        readings = [_from_wire(wire) for wire in _decode_body(body).data]
+    except ValueError:
+        return None
+    return readings or None
 
 
 _SERIES_KEYS = tuple((metric, field or "value") for metric, field in REGISTER_SERIES)
@@ -182,8 +436,13 @@ def _invalid(message: str) -> DomainError:
     return DomainError("InvalidReading", message)
 
 
+_REGISTER_METRICS = frozenset(TIERED_REGISTERS + VOLUME_REGISTERS)
+
+
 def stored_data(data: dict[str, Any]) -> dict[str, Any] | None:
     """The part of a reading not kept in register columns (instantaneous metrics), or None."""
+    if data.keys() <= _REGISTER_METRICS:  # the common case, checked in C
+        return None
     rest = {name: value for name, value in data.items() if name not in TIERED_REGISTERS + VOLUME_REGISTERS}
     return rest or None
 

@@ -91,68 +91,116 @@ class SQLiteStore:
 
     # -- ingest -------------------------------------------------------------------------------------
     def ingest(self, entity_id: uuid.UUID, readings: Sequence[Reading]) -> IngestResult:
+        from itertools import chain, islice, repeat
+        from operator import lt
+
+        from ..domain.readings import TIERED_REGISTERS, VOLUME_REGISTERS
+
         eid = entity_id.bytes
-        batch = _last_per_timestamp(readings)
+        stamps = [r.ts for r in readings]
+        if all(map(lt, stamps, islice(stamps, 1, None))):  # the usual batch: in order, no repeats
+            batch = list(readings)
+        else:
+            batch = _last_per_timestamp(readings)
+            stamps = [r.ts for r in batch]
         if not batch:
             return IngestResult(received=len(readings), written=0, replaced=0)
-        lo, hi = batch[0].ts, batch[-1].ts
+        lo, hi = stamps[0], stamps[-1]
+        n = len(batch)
+        # Register columns of the batch; a column with no value at all is left out of the INSERT (its NULL is
+        # the default), which spares binding NULLs, the costliest parameters of sqlite3.
+        columns = list(zip(*[r.registers for r in batch]))
+        present = [k for k, column in enumerate(columns) if column[0] is not None or column.count(None) != n]
+        mask = sum(1 << k for k in present)
+        registers_only = frozenset(TIERED_REGISTERS + VOLUME_REGISTERS)
+        with_extra = not all(map(registers_only.issuperset, [r.data for r in batch]))  # other metrics?
+        names = ["entity_id", "ts", *(REGISTER_COLUMNS[k] for k in present), *(["extra"] if with_extra else [])]
+        width = len(names)
         db = self.db
+        # Rows go `per` at a time, one multi-row INSERT each (fewer statement steps), the rest one by one.
+        # Parameters are one flat list; a bytearray binds as the same BLOB as bytes, minus sqlite3's adaptation.
+        per = max(1, min(100, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
+        flat = list(chain.from_iterable(zip(
+            repeat(bytearray(eid), n), stamps, *(columns[k] for k in present),
+            *([map(_extra, batch)] if with_extra else []),
+        )))
+        step, whole = per * width, n - n % per
+        groups = [flat[i:i + step] for i in range(0, whole * width, step)]
+        rest = [flat[i:i + width] for i in range(whole * width, n * width, width)]
+        one_row = f"({', '.join('?' * width)})"
+        insert = f"INSERT OR REPLACE INTO readings({', '.join(names)}) VALUES "
         db.execute("BEGIN IMMEDIATE")
         try:
-            existing = {
+            last = db.execute(
+                "SELECT ts FROM readings WHERE entity_id = ? ORDER BY ts DESC LIMIT 1", (eid,)
+            ).fetchone()
+            appending = last is None or last[0] < lo  # one seek: nothing stored at or after the batch
+            existing: set[int] = set() if appending else {
                 row[0]
                 for row in db.execute(
                     "SELECT ts FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ?", (eid, lo, hi)
                 )
             }
-            batch_ts = {r.ts for r in batch}
-            mask = 0
-            for reading in batch:
-                for k, value in enumerate(reading.registers):
-                    if value is not None:
-                        mask |= 1 << k
+            batch_ts = set(stamps) if existing else existing
             db.execute(
                 "INSERT INTO entities(entity_id, register_mask) VALUES (?, ?) ON CONFLICT(entity_id) "
                 "DO UPDATE SET register_mask = register_mask | excluded.register_mask",
                 (eid, mask),
             )
-            db.executemany(
-                f"INSERT OR REPLACE INTO readings(entity_id, {_ROW}, extra) "
-                f"VALUES (?, ?, {', '.join('?' * REGISTER_COUNT)}, ?)",
-                [(eid, r.ts, *r.registers, _extra(r)) for r in batch],
-            )
+            if groups:
+                db.executemany(insert + ", ".join([one_row] * per), groups)
+            if rest:
+                db.executemany(insert + one_row, rest)
             entity_mask = db.execute("SELECT register_mask FROM entities WHERE entity_id = ?", (eid,)).fetchone()[0]
             only_batch_in_span = existing <= batch_ts
             for k in _bits(entity_mask):
-                self._refresh_resets(db, eid, k, batch, lo, hi, only_batch_in_span)
+                self._refresh_resets(db, eid, k, stamps, columns[k], lo, hi, only_batch_in_span, appending)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         replaced = len(existing & batch_ts)
-        return IngestResult(received=len(readings), written=len(batch), replaced=replaced)
+        return IngestResult(received=len(readings), written=n, replaced=replaced)
 
     def _refresh_resets(
-        self, db: sqlite3.Connection, eid: bytes, k: int, batch: Sequence[Reading], lo: int, hi: int,
-        only_batch_in_span: bool,
+        self, db: sqlite3.Connection, eid: bytes, k: int, stamps: Sequence[int], column: Sequence[float | None],
+        lo: int, hi: int, only_batch_in_span: bool, appending: bool,
     ) -> None:
-        """Recompute the resets of register k from the reading before the batch to the one after it."""
+        """Recompute the resets of register k from the reading before the batch to the one after it.
+
+        `stamps` and `column` are the batch's timestamps (ascending) and register k's values (None where
+        absent); `appending`: nothing was stored at or after the batch's first timestamp.
+        """
         col = REGISTER_COLUMNS[k]
+        if appending and column[0] is None and column.count(None) == len(column):
+            # Register k is not in a batch that extends the series: there is nothing in the span to recompute.
+            db.execute("DELETE FROM resets WHERE entity_id = ? AND reg = ? AND ts BETWEEN ? AND ?", (eid, k, lo, hi))
+            return
         before = db.execute(
             f"SELECT {col} FROM readings WHERE entity_id = ? AND ts < ? AND {col} IS NOT NULL "
             "ORDER BY ts DESC LIMIT 1",
             (eid, lo),
         ).fetchone()
-        after = db.execute(
+        after = None if appending else db.execute(
             f"SELECT ts, {col} FROM readings WHERE entity_id = ? AND ts > ? AND {col} IS NOT NULL "
             "ORDER BY ts LIMIT 1",
             (eid, hi),
         ).fetchone()
         span_end = after[0] if after else hi
+        previous = before[0] if before else None
+        series: Iterable[Sample]
         if only_batch_in_span:
-            series: list[Sample] = [(r.ts, r.registers[k]) for r in batch if r.registers[k] is not None]
-            if after:
-                series.append((after[0], after[1]))
+            if None not in column:
+                # No decrease anywhere (the common case, checked in C): no reset, no Python loop.
+                if ((previous is None or not column[0] < previous) and sorted(column) == list(column)
+                        and (after is None or not after[1] < column[-1])):
+                    series = ()
+                else:
+                    series = [*zip(stamps, column), *([(after[0], after[1])] if after else [])]
+            else:
+                series = [(ts, value) for ts, value in zip(stamps, column) if value is not None]
+                if after:
+                    series.append((after[0], after[1]))
         else:
             series = db.execute(
                 f"SELECT ts, {col} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? "
@@ -162,7 +210,7 @@ class SQLiteStore:
         db.execute(
             "DELETE FROM resets WHERE entity_id = ? AND reg = ? AND ts BETWEEN ? AND ?", (eid, k, lo, span_end)
         )
-        deltas = reset_deltas(series, before[0] if before else None)
+        deltas = reset_deltas(series, previous)
         if deltas:
             db.executemany(
                 'INSERT INTO resets(entity_id, reg, ts, "offset") VALUES (?, ?, ?, ?)',
