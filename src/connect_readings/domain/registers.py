@@ -58,29 +58,45 @@ def value_at(instant: int, bracket: Bracket) -> ClampedValue:
 
 
 def bucket_deltas(edges: Sequence[int], brackets: Sequence[Bracket]) -> list[float | None]:
-    """Consumption between consecutive edges; None where the clipped interval has no positive coverage."""
-    values = [value_at(edge, bracket) for edge, bracket in zip(edges, brackets)]
+    """Consumption between consecutive edges, rounded; None where the clipped interval has no coverage.
+
+    `value_at` inlined: this loop runs once per edge and register on every page.
+    """
     deltas: list[float | None] = []
-    for left, right in zip(values, values[1:]):
-        if left is None or right is None or right[0] <= left[0]:
+    left: ClampedValue = None
+    first = True
+    for edge, (before, after) in zip(edges, brackets):
+        if before is None:
+            right = after
+        elif after is None:
+            right = before
+        else:
+            t0, v0 = before
+            t1, v1 = after
+            right = (edge, v0) if t1 == t0 else (edge, v0 + (v1 - v0) * ((edge - t0) / (t1 - t0)))
+        if first:
+            first = False
+        elif left is None or right is None or right[0] <= left[0]:
             deltas.append(None)
         else:
-            deltas.append(max(0.0, right[1] - left[1]))
+            delta = right[1] - left[1]
+            deltas.append(round(delta, 9) if delta > 0.0 else 0.0)
+        left = right
     return deltas
 
 
 def aggregation_data(per_register: Sequence[float | None]) -> dict[str, Any]:
     """One bucket's deltas (REGISTER_SERIES order) → AggregationData; {} when nothing is covered."""
-    return _bucket_data([[value] for value in per_register], 0)
+    return aggregate_columns([None if v is None else [round(v, 9)] for v in per_register], 1)[0]
 
 
 def aggregate(edges: Sequence[int], brackets_per_register: Sequence[Sequence[Bracket]]) -> list[dict[str, Any]]:
     """AggregationData for each bucket between consecutive edges."""
     columns = [None if _no_data(brackets) else bucket_deltas(edges, brackets) for brackets in brackets_per_register]
-    return [_bucket_data(columns, i) for i in range(len(edges) - 1)]
+    return aggregate_columns(columns, len(edges) - 1)
 
 
-# (metric, [(field, column index)]) in wire order; the hot loop below walks these instead of dicts.
+# (metric, [(field, column index)]) in wire order; the loops below walk these instead of dicts.
 _TIERED_LAYOUT = [
     (metric, [(field, REGISTER_SERIES.index((metric, field))) for field in TIER_FIELDS])
     for metric in TIERED_REGISTERS
@@ -88,23 +104,24 @@ _TIERED_LAYOUT = [
 _VOLUME_LAYOUT = [(metric, k) for k, (metric, field) in enumerate(REGISTER_SERIES) if field is None]
 
 
-def _bucket_data(columns: Sequence[Sequence[float | None] | None], i: int) -> dict[str, Any]:
-    data: dict[str, Any] = {}
+def aggregate_columns(columns: Sequence[Sequence[float | None] | None], n: int) -> list[dict[str, Any]]:
+    """Per-register columns of rounded deltas → AggregationData per bucket, built column by column."""
+    data: list[dict[str, Any]] = [{} for _ in range(n)]
     for metric, fields in _TIERED_LAYOUT:
-        total_column = columns[fields[-1][1]]
-        if total_column is None or total_column[i] is None:
+        totals = columns[fields[-1][1]]
+        if totals is None:
             continue
-        measurement: dict[str, Any] = {}
-        for field, k in fields:
-            column = columns[k]
-            value = None if column is None else column[i]
-            measurement[field] = None if value is None else round(value, 9)
-        measurement["unit"] = ENERGY_UNIT
-        data[metric] = measurement
+        t1, t2, t3, t4 = (columns[k] or [None] * n for _, k in fields[:4])
+        for i, total in enumerate(totals):
+            if total is not None:
+                data[i][metric] = {"t1": t1[i], "t2": t2[i], "t3": t3[i], "t4": t4[i], "total": total,
+                                   "unit": ENERGY_UNIT}
     for metric, k in _VOLUME_LAYOUT:
-        column = columns[k]
-        if column is not None and column[i] is not None:
-            data[metric] = {"value": round(column[i], 9), "unit": VOLUME_UNIT}
+        values = columns[k]
+        if values is not None:
+            for i, value in enumerate(values):
+                if value is not None:
+                    data[i][metric] = {"value": value, "unit": VOLUME_UNIT}
     return data
 
 
