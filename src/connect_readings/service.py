@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .domain.buckets import bucket_floor, iter_buckets
-from .domain.ids import UuidV5Prefix
+from .domain.ids import uuid5_text
 from .domain.interval import Interval
 from .domain.registers import aggregate
 from .storage.base import Store, StoredReading
@@ -52,9 +52,9 @@ class Page:
     """Where the next page starts, or None on the last page."""
 
 
-def aggregation_ids(query: AggregationQuery) -> UuidV5Prefix:
+def aggregation_id_prefix(query: AggregationQuery) -> str:
     """Ids are UUIDv5 of entity, resolution, time zone and bucket start (semantics.md §6)."""
-    return UuidV5Prefix(AGGREGATION_NAMESPACE, f"{query.entity_id}|{query.width.canonical()}|{query.tz_name}|")
+    return f"{query.entity_id}|{query.width.canonical()}|{query.tz_name}|"
 
 
 def aggregation_page(store: Store, query: AggregationQuery, position: int, page_size: int) -> Page:
@@ -65,7 +65,7 @@ def aggregation_page(store: Store, query: AggregationQuery, position: int, page_
 
 def _aggregation_page(store: Store, query: AggregationQuery, position: int, page_size: int) -> Page:
     found: list[Bucket] = []
-    ids = aggregation_ids(query)
+    prefix = aggregation_id_prefix(query)
     while len(found) <= page_size and position < query.end:
         chunk = list(islice(iter_buckets(position, query.end, query.width, query.tz), page_size + 1 - len(found)))
         edges = [max(chunk[0][0], query.start)] + [b1 for _, b1 in chunk]
@@ -73,7 +73,7 @@ def _aggregation_page(store: Store, query: AggregationQuery, position: int, page
         brackets = store.register_brackets(query.entity_id, edges)
         values = aggregate(edges, brackets)
         found.extend(
-            Bucket(ids.text(str(b0)), edges[i], edges[i + 1], data)
+            Bucket(uuid5_text(AGGREGATION_NAMESPACE, f"{prefix}{b0}"), edges[i], edges[i + 1], data)
             for i, ((b0, _), data) in enumerate(zip(chunk, values))
             if data
         )

@@ -11,6 +11,7 @@ import secrets
 import sqlite3
 import time
 import uuid
+from urllib.parse import urlencode
 from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
@@ -35,7 +36,7 @@ from ..config import REQUEST_DEADLINE, Deadline, Settings
 from ..domain.errors import DomainError
 from ..domain.paging import Cursor, decode_token, encode_token, query_digest
 from ..domain.readings import decode_batch, parse_reading
-from ..domain.timefmt import format_datetime, parse_datetime
+from ..domain.timefmt import format_datetime
 from ..storage.base import Store, open_store
 from . import encode, params
 from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
@@ -87,11 +88,12 @@ class Api:
         return entity_id
 
     def next_link(self, request: Request, token: str) -> str:
-        url = request.url.include_query_params(continuationToken=token)
-        if self.settings.public_url:
-            base = self.settings.public_url.rstrip("/")
-            return base + url.path + ("?" + url.query if url.query else "")
-        return str(url)
+        """The same request with `continuationToken` set: absolute, behind a proxy too (public_url)."""
+        pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "continuationToken"]
+        pairs.append(("continuationToken", token))
+        url = request.url
+        base = self.settings.public_url.rstrip("/") if self.settings.public_url else f"{url.scheme}://{url.netloc}"
+        return f"{base}{url.path}?{urlencode(pairs)}"
 
     def cursor(self, query: Any, digest: str) -> Cursor | None:
         token = query.get("continuationToken")
@@ -121,11 +123,10 @@ class Api:
         entity_id = self.entity(request, READ_SCOPE)
         query = request.query_params
         size = params.page_size(query)
-        start = parse_datetime(params.required(query, "start"), "start")
-        end_given = _optional_datetime(query, "end")
+        start, end_given = params.window(query)
         digest = query_digest("readings", entity_id, start, end_given)
         cursor = self.cursor(query, digest)
-        start, end = params.window(query, cursor.now if cursor else None)
+        end = params.resolve_end(start, end_given, cursor.now if cursor else None)
         position = cursor.position if cursor else start
         page = await _run(size > INLINE_PAGE_LIMIT, service.readings_page, self.store, entity_id, position, end, size)
         items = [encode.reading(entity_id, r) for r in page.items]
@@ -144,12 +145,11 @@ class Api:
         width = params.resolution(query)
         tz = params.time_zone(query)
         size = params.page_size(query)
-        start = parse_datetime(params.required(query, "start"), "start")
-        end_given = _optional_datetime(query, "end")
+        start, end_given = params.window(query)
         tz_name = tz.key if tz is not None else "UTC"
         digest = query_digest("aggregations", entity_id, start, end_given, width.canonical(), tz_name)
         cursor = self.cursor(query, digest)
-        start, end = params.window(query, cursor.now if cursor else None)
+        end = params.resolve_end(start, end_given, cursor.now if cursor else None)
         agg_query = service.AggregationQuery(entity_id, start, end, width, tz)
         position = cursor.position if cursor else start
         page = await _run(size > INLINE_PAGE_LIMIT, service.aggregation_page, self.store, agg_query, position, size)
@@ -161,7 +161,8 @@ class Api:
         entity_id = self.entity(request, READ_SCOPE)
         query = request.query_params
         tz = params.time_zone(query)
-        start, end = params.window(query, None)
+        start, end_given = params.window(query)
+        end = params.resolve_end(start, end_given, None)
         data = service.aggregation_total(self.store, entity_id, start, end)
         body = {
             "data": data,
@@ -346,11 +347,6 @@ def _parse_batch(body: bytes, max_batch: int) -> list[Any]:
         except DomainError as exc:
             raise DomainError(exc.code, f"data[{index}]: {exc.message}", f"index {index}") from None
     return readings
-
-
-def _optional_datetime(query: Any, name: str) -> int | None:
-    raw = query.get(name)
-    return parse_datetime(raw, name) if raw is not None else None
 
 
 def _read(path: str | None) -> str | None:

@@ -32,17 +32,20 @@ def required(query: Mapping[str, str], name: str) -> str:
     return value
 
 
-def window(query: Mapping[str, str], now: int | None) -> tuple[int, int]:
-    """[start, end) from the query; an omitted end is `now` (fixed by the first page of a query)."""
+def window(query: Mapping[str, str]) -> tuple[int, int | None]:
+    """`start` and, when given, `end` (None: the end is "now", fixed by the first page of a query)."""
     start = parse_datetime(required(query, "start"), "start")
     raw_end = query.get("end")
-    if raw_end is None:
+    return start, None if raw_end is None else parse_datetime(raw_end, "end")
+
+
+def resolve_end(start: int, end: int | None, now: int | None) -> int:
+    """The window's end; an omitted one is `now`. The window is half-open and must not be empty."""
+    if end is None:
         end = now if now is not None else min(time.time_ns() // 1000, MAX_US - 1)
-    else:
-        end = parse_datetime(raw_end, "end")
     if start >= end:
         raise DomainError("InvalidTimeWindow", "'start' must be before 'end' (the window is [start, end))")
-    return start, end
+    return end
 
 
 def page_size(query: Mapping[str, str]) -> int:

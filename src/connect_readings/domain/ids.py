@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from functools import lru_cache
 
 
 class UuidV5Prefix:
@@ -24,3 +25,9 @@ class UuidV5Prefix:
         raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
         h = raw.hex()
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@lru_cache(maxsize=65_536)
+def uuid5_text(namespace: uuid.UUID, name: str) -> str:
+    """str(uuid.uuid5(namespace, name)), remembered: a dashboard asks for the same buckets again and again."""
+    return UuidV5Prefix(namespace, "").text(name)

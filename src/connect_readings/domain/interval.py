@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from fractions import Fraction
 
 from connect_readings.domain.errors import DomainError
@@ -90,6 +91,7 @@ _WHITESPACE = " \t\n\r\f\v"
 _MAX_LENGTH = 255  # PostgreSQL's interval_in work buffer is 256 bytes, too
 
 
+@lru_cache(maxsize=1024)
 def parse_resolution(text: str) -> Interval:
     """Parse a resolution the way PostgreSQL parses interval input, then validate it the
     way TimescaleDB would: months never mixed with days/time, and the width positive.

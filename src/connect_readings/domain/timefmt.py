@@ -146,16 +146,21 @@ def _utc_date(day: int) -> str:
 
 def format_datetime(us: int, tz: ZoneInfo | None = None) -> str:
     """RFC 3339: 'Z' in UTC, the local offset when a time zone is given; fraction only when non-zero."""
-    if tz is None:  # hot path: a page formats two instants per bucket
-        day, rest = divmod(us, _DAY_US)
-        seconds, fraction = divmod(rest, 1_000_000)
-        minutes, second = divmod(seconds, 60)
-        hour, minute = divmod(minutes, 60)
-        text = f"{_utc_date(day)}{hour:02d}:{minute:02d}:{second:02d}"
-        return f"{text}.{fraction:06d}Z" if fraction else text + "Z"
+    if tz is None:
+        return _utc_text(us)
     moment = from_micros(us, tz)
-    text = moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
-    return text[:-6] + "Z" if tz is None else text
+    return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
+
+
+@lru_cache(maxsize=65_536)
+def _utc_text(us: int) -> str:
+    """Hot path: a page formats two instants per bucket, mostly the same ones request after request."""
+    day, rest = divmod(us, _DAY_US)
+    seconds, fraction = divmod(rest, 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    text = f"{_utc_date(day)}{hour:02d}:{minute:02d}:{second:02d}"
+    return f"{text}.{fraction:06d}Z" if fraction else text + "Z"
 
 
 def parse_time_zone(name: str) -> ZoneInfo:
