@@ -73,6 +73,13 @@ _DELETE_RESETS = (
     "DELETE FROM resets WHERE entity_id = %(e)s AND ts BETWEEN %(lo)s AND %(hi)s "
     "AND ts <= (%(ends)s::bigint[])[reg + 1]"
 )
+# Widen each register's series bounds to the batch's first/last reading having it (they never shrink).
+_WIDEN_SERIES = (
+    "INSERT INTO series (entity_id, reg, first_ts, last_ts) SELECT %(e)s, reg, f, l "
+    "FROM unnest(%(regs)s::smallint[], %(first)s::bigint[], %(last)s::bigint[]) AS u(reg, f, l) "
+    "ON CONFLICT (entity_id, reg) DO UPDATE SET first_ts = least(series.first_ts, excluded.first_ts), "
+    "last_ts = greatest(series.last_ts, excluded.last_ts)"
+)
 _INSERT_RESETS = (
     'INSERT INTO resets (entity_id, reg, ts, "offset") SELECT %(e)s, reg, ts, o '
     "FROM unnest(%(regs)s::smallint[], %(ts)s::bigint[], %(offsets)s::float8[]) AS u(reg, ts, o)"
@@ -86,7 +93,9 @@ def _brackets_sql() -> str:
       0  per instant n: the neighbouring readings (two index seeks), b_ts/b_r and a_ts/a_r (register arrays);
       1  per (instant n, register k) whose neighbour lacks a register the entity has (mask bit): the nearest
          reading that has it, one more seek per side, run only when needed (its WHERE is a one-time filter on
-         outer values, so the planner gates the index scan behind it);
+         outer values, so the planner gates the index scan behind it), and only inside the register's series
+         bounds [first_ts, last_ts] (none when the instant is outside them on the side sought): a register
+         present in one reading among many is one seek, not a scan of the entity's history;
       2  the resets (reg in n) of the whole span the samples can cover: a superset, trimmed in Python.
     """
     pick = "CASE need.k " + " ".join(f"WHEN {k} THEN {c}" for k, c in enumerate(REGISTER_COLUMNS)) + " END"
@@ -106,7 +115,7 @@ nb AS MATERIALIZED (
     LEFT JOIN LATERAL (SELECT {_ROW} FROM readings WHERE entity_id = %(e)s AND ts >= i.t
                        ORDER BY ts ASC LIMIT 1) a ON true
 ),
-need AS (
+gap AS (
     SELECT nb.n, nb.t, k.k,
            nb.b_ts IS NOT NULL AND nb.b_r[k.k + 1] IS NULL AS need_b,
            nb.a_ts IS NOT NULL AND nb.a_r[k.k + 1] IS NULL AS need_a
@@ -114,14 +123,22 @@ need AS (
     WHERE m.mask & (1 << k.k) <> 0
       AND ((nb.b_ts IS NOT NULL AND nb.b_r[k.k + 1] IS NULL) OR (nb.a_ts IS NOT NULL AND nb.a_r[k.k + 1] IS NULL))
 ),
+need AS (
+    SELECT gap.n, gap.k, s.first_ts AS b_lo, least(gap.t, s.last_ts) AS b_hi,
+           greatest(gap.t, s.first_ts) AS a_lo, s.last_ts AS a_hi,
+           gap.need_b AND gap.t >= s.first_ts AS need_b, gap.need_a AND gap.t <= s.last_ts AS need_a
+    FROM gap JOIN series s ON s.entity_id = %(e)s AND s.reg = gap.k
+),
 fb AS MATERIALIZED (
     SELECT need.n, need.k, fb.ts AS b_ts, fb.v AS b_v, fa.ts AS a_ts, fa.v AS a_v
     FROM need
     LEFT JOIN LATERAL (SELECT ts, {pick} AS v FROM readings
-                       WHERE need.need_b AND entity_id = %(e)s AND ts <= need.t AND {pick} IS NOT NULL
+                       WHERE need.need_b AND entity_id = %(e)s AND ts BETWEEN need.b_lo AND need.b_hi
+                         AND {pick} IS NOT NULL
                        ORDER BY ts DESC LIMIT 1) fb ON true
     LEFT JOIN LATERAL (SELECT ts, {pick} AS v FROM readings
-                       WHERE need.need_a AND entity_id = %(e)s AND ts >= need.t AND {pick} IS NOT NULL
+                       WHERE need.need_a AND entity_id = %(e)s AND ts BETWEEN need.a_lo AND need.a_hi
+                         AND {pick} IS NOT NULL
                        ORDER BY ts ASC LIMIT 1) fa ON true
 ),
 span AS (
@@ -143,17 +160,23 @@ BRACKETS_SQL = _brackets_sql()
 @lru_cache(maxsize=4096)
 def _probe_sql(mask: int) -> str:
     """Before a batch is written: how many readings its span [lo, hi] holds, and for each register of the
-    entity the value before the span and the first reading after it (index seeks, one round trip)."""
+    entity the value before the span and the first reading after it (index seeks, one round trip).
+
+    The seeks stay inside the register's series bounds as they are before the batch (the batch widens them
+    afterwards, `_WIDEN_SERIES`), so a rare register costs one seek, not a scan of the entity's history; no
+    bounds row (the register was never stored) means no such reading, and an empty range is no seek at all.
+    """
     befores, laterals = [], []
     for k in _bits(mask):
         c = REGISTER_COLUMNS[k]
         befores.append(
-            f"(SELECT {c} FROM readings WHERE entity_id = %(e)s AND ts < %(lo)s AND {c} IS NOT NULL "
-            f"ORDER BY ts DESC LIMIT 1), a{k}.ts, a{k}.v"
+            f"(SELECT {c} FROM readings WHERE entity_id = %(e)s AND ts >= b{k}.first_ts "
+            f"AND ts < %(lo)s AND ts <= b{k}.last_ts AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1), a{k}.ts, a{k}.v"
         )
         laterals.append(
+            f"LEFT JOIN series b{k} ON b{k}.entity_id = %(e)s AND b{k}.reg = {k} "
             f"LEFT JOIN LATERAL (SELECT ts, {c} AS v FROM readings WHERE entity_id = %(e)s AND ts > %(hi)s "
-            f"AND {c} IS NOT NULL ORDER BY ts ASC LIMIT 1) a{k} ON true"
+            f"AND ts >= b{k}.first_ts AND ts <= b{k}.last_ts AND {c} IS NOT NULL ORDER BY ts ASC LIMIT 1) a{k} ON true"
         )
     return (
         "SELECT s.n" + "".join(", " + b for b in befores)
@@ -261,10 +284,14 @@ class PostgresStore:
             return IngestResult(received=len(readings), written=0, replaced=0)
         lo, hi = batch[0].ts, batch[-1].ts
         mask = 0
+        first: dict[int, int] = {}
+        last: dict[int, int] = {}
         for reading in batch:
             for k, value in enumerate(reading.registers):
                 if value is not None:
                     mask |= 1 << k
+                    first.setdefault(k, reading.ts)
+                    last[k] = reading.ts
         with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             row = cur.execute(_UPSERT_ENTITY, (entity_id, mask)).fetchone()  # locks the entity until commit
             assert row is not None
@@ -294,6 +321,10 @@ class PostgresStore:
                 replaced = int(counted[0]) if counted else 0
                 cur.execute(_UPSERT_READINGS, (entity_id,))
             self._refresh_resets(cur, entity_id, registers, batch, lo, hi, before, after, in_span == replaced)
+            if first:  # after the probe, which seeks within the bounds of the readings stored before the batch
+                regs = list(first)
+                cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": regs, "first": [first[k] for k in regs],
+                                            "last": [last[k] for k in regs]})
         return IngestResult(received=len(readings), written=len(batch), replaced=replaced)
 
     def _refresh_resets(
@@ -449,13 +480,14 @@ def scale_out(conn: Any, extensions: Extensions | None = None) -> list[str]:
         run("CREATE EXTENSION IF NOT EXISTS citus")
         done = {row[0] for row in conn.execute(
             "SELECT logicalrelid::regclass::text FROM pg_dist_partition"
-            " WHERE logicalrelid IN ('meta'::regclass, 'entities'::regclass, 'readings'::regclass, 'resets'::regclass)"
+            " WHERE logicalrelid IN ('meta'::regclass, 'entities'::regclass, 'readings'::regclass, 'resets'::regclass,"
+            " 'series'::regclass)"
         ).fetchall()}
         if "meta" not in done:
             run("SELECT create_reference_table('meta')")
         if "entities" not in done:
             run("SELECT create_distributed_table('entities', 'entity_id')")
-        for table in ("readings", "resets"):
+        for table in ("readings", "resets", "series"):
             if table not in done:
                 run(f"SELECT create_distributed_table('{table}', 'entity_id', colocate_with => 'entities')")
     elif ext.timescaledb:

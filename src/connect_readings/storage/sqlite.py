@@ -153,8 +153,11 @@ class SQLiteStore:
                 db.executemany(insert + one_row, rest)
             entity_mask = db.execute("SELECT register_mask FROM entities WHERE entity_id = ?", (eid,)).fetchone()[0]
             only_batch_in_span = existing <= batch_ts
+            bounds = _LazyBounds(db, eid)  # of the readings stored before this batch: read before they widen
             for k in _bits(entity_mask):
-                self._refresh_resets(db, eid, k, stamps, columns[k], lo, hi, only_batch_in_span, appending)
+                self._refresh_resets(db, eid, k, stamps, columns[k], lo, hi, only_batch_in_span, appending, bounds)
+            if present:
+                db.executemany(_WIDEN_SERIES, [(eid, k, *_first_last(stamps, columns[k])) for k in present])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -164,30 +167,23 @@ class SQLiteStore:
 
     def _refresh_resets(
         self, db: sqlite3.Connection, eid: bytes, k: int, stamps: Sequence[int], column: Sequence[float | None],
-        lo: int, hi: int, only_batch_in_span: bool, appending: bool,
+        lo: int, hi: int, only_batch_in_span: bool, appending: bool, bounds: "_LazyBounds",
     ) -> None:
         """Recompute the resets of register k from the reading before the batch to the one after it.
 
         `stamps` and `column` are the batch's timestamps (ascending) and register k's values (None where
-        absent); `appending`: nothing was stored at or after the batch's first timestamp.
+        absent); `appending`: nothing was stored at or after the batch's first timestamp; `bounds`: the
+        series bounds as they were before the batch (every reading outside [lo, hi] was stored before it).
         """
         col = REGISTER_COLUMNS[k]
         if appending and column[0] is None and column.count(None) == len(column):
             # Register k is not in a batch that extends the series: there is nothing in the span to recompute.
             db.execute("DELETE FROM resets WHERE entity_id = ? AND reg = ? AND ts BETWEEN ? AND ?", (eid, k, lo, hi))
             return
-        before = db.execute(
-            f"SELECT {col} FROM readings WHERE entity_id = ? AND ts < ? AND {col} IS NOT NULL "
-            "ORDER BY ts DESC LIMIT 1",
-            (eid, lo),
-        ).fetchone()
-        after = None if appending else db.execute(
-            f"SELECT ts, {col} FROM readings WHERE entity_id = ? AND ts > ? AND {col} IS NOT NULL "
-            "ORDER BY ts LIMIT 1",
-            (eid, hi),
-        ).fetchone()
+        found = _nearest(db, eid, k, lo - 1, "<=", bounds.get(k))
+        after = None if appending else _nearest(db, eid, k, hi + 1, ">=", bounds.get(k))
         span_end = after[0] if after else hi
-        previous = before[0] if before else None
+        previous = found[1] if found else None
         series: Iterable[Sample]
         if only_batch_in_span:
             if None not in column:
@@ -254,6 +250,7 @@ class SQLiteStore:
             positions = [(bisect.bisect_right(stamps, t) - 1, bisect.bisect_left(stamps, t)) for t in instants]
             last = len(rows) - 1
             lo, hi = stamps[0], stamps[-1]
+            bounds = _LazyBounds(db, eid)  # read on the first fallback only: the usual page needs none
             for k in registers:
                 column = k + 1
                 brackets: list[Bracket] = []
@@ -262,13 +259,13 @@ class SQLiteStore:
                     if i >= 0:
                         row = rows[i]
                         value = row[column]
-                        before = (row[0], value) if value is not None else _nearest(db, eid, k, t, "<=", "DESC")
+                        before = (row[0], value) if value is not None else _nearest(db, eid, k, t, "<=", bounds.get(k))
                         if before is not None and before[0] < lo:
                             lo = before[0]
                     if j <= last:
                         row = rows[j]
                         value = row[column]
-                        after = (row[0], value) if value is not None else _nearest(db, eid, k, t, ">=", "ASC")
+                        after = (row[0], value) if value is not None else _nearest(db, eid, k, t, ">=", bounds.get(k))
                         if after is not None and after[0] > hi:
                             hi = after[0]
                     brackets.append((before, after))
@@ -312,15 +309,72 @@ class _read_snapshot:
             self.db.execute("COMMIT")
 
 
-def _nearest(db: sqlite3.Connection, eid: bytes, k: int, t: int, op: str, order: str) -> Sample | None:
-    """Register k from the nearest reading that has it, when the neighbouring reading does not (rare)."""
-    col = REGISTER_COLUMNS[k]
-    found = db.execute(
-        f"SELECT ts, {col} FROM readings WHERE entity_id = ? AND ts {op} ? AND {col} IS NOT NULL "
-        f"ORDER BY ts {order} LIMIT 1",
-        (eid, t),
-    ).fetchone()
+_WIDEN_SERIES = (
+    "INSERT INTO series(entity_id, reg, first_ts, last_ts) VALUES (?, ?, ?, ?) ON CONFLICT(entity_id, reg) "
+    "DO UPDATE SET first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)"
+)
+_SEEK_BEFORE = tuple(
+    f"SELECT ts, {c} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? AND {c} IS NOT NULL "
+    "ORDER BY ts DESC LIMIT 1"
+    for c in REGISTER_COLUMNS
+)
+_SEEK_AFTER = tuple(
+    f"SELECT ts, {c} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? AND {c} IS NOT NULL "
+    "ORDER BY ts LIMIT 1"
+    for c in REGISTER_COLUMNS
+)
+
+
+class _LazyBounds:
+    """The entity's series bounds {reg: (first_ts, last_ts)}, read (one short range) on first use."""
+
+    __slots__ = ("db", "eid", "bounds")
+
+    def __init__(self, db: sqlite3.Connection, eid: bytes) -> None:
+        self.db = db
+        self.eid = eid
+        self.bounds: dict[int, tuple[int, int]] | None = None
+
+    def get(self, k: int) -> tuple[int, int] | None:
+        if self.bounds is None:
+            self.bounds = {
+                reg: (first, last)
+                for reg, first, last in self.db.execute(
+                    "SELECT reg, first_ts, last_ts FROM series WHERE entity_id = ?", (self.eid,)
+                )
+            }
+        return self.bounds.get(k)
+
+
+def _nearest(
+    db: sqlite3.Connection, eid: bytes, k: int, t: int, op: str, bounds: tuple[int, int] | None
+) -> Sample | None:
+    """Register k from the nearest reading at or before (`op` "<=") / at or after (">=") t that has it.
+
+    Used when the neighbouring reading lacks the register (rare). `bounds` (first_ts, last_ts) enclose every
+    reading having register k (None: there is none), so the seek runs only inside them: a register present
+    in one reading among many costs one index seek, not a scan of the entity's history.
+    """
+    if bounds is None:
+        return None
+    first, last = bounds
+    if op == "<=":
+        low, high, sql = first, min(t, last), _SEEK_BEFORE[k]
+    else:
+        low, high, sql = max(t, first), last, _SEEK_AFTER[k]
+    if low > high:
+        return None
+    found = db.execute(sql, (eid, low, high)).fetchone()
     return (found[0], found[1]) if found else None
+
+
+def _first_last(stamps: Sequence[int], column: Sequence[float | None]) -> tuple[int, int]:
+    """The first and last timestamps of the batch where the register has a value (it has at least one)."""
+    first = 0 if column[0] is not None else next(i for i, v in enumerate(column) if v is not None)
+    last = len(column) - 1
+    if column[last] is None:
+        last = next(i for i in range(last, -1, -1) if column[i] is not None)
+    return stamps[first], stamps[last]
 
 
 class _Offsets:
