@@ -28,7 +28,8 @@ from connect_readings.domain.readings import REGISTER_COUNT, Reading, parse_read
 from connect_readings.domain.registers import Sample, reset_deltas
 from connect_readings.domain.timefmt import format_datetime
 from connect_readings.storage.base import IngestResult
-from connect_readings.storage.sqlite import REGISTER_COLUMNS, SQLiteStore, _bits, _extra, _last_per_timestamp
+from connect_readings.domain.readings import last_per_timestamp
+from connect_readings.storage.sqlite import REGISTER_COLUMNS, SQLiteStore, _bits, _extra
 
 T0 = 1_716_768_000_000_000  # 2024-05-27T00:00Z
 MINUTE = 60_000_000
@@ -37,7 +38,7 @@ ENTITIES = [uuid.UUID("8667fb97-68f2-485a-87c7-f3bdfa9482e1"), uuid.UUID("111111
 
 def reference_ingest(store: SQLiteStore, entity_id: uuid.UUID, readings: Sequence[Reading]) -> IngestResult:
     eid = entity_id.bytes
-    batch = _last_per_timestamp(readings)
+    batch = last_per_timestamp(readings)
     if not batch:
         return IngestResult(received=len(readings), written=0, replaced=0)
     lo, hi = batch[0].ts, batch[-1].ts

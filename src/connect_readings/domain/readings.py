@@ -51,6 +51,11 @@ class Reading:
     registers: tuple[float | None, ...]
 
 
+def last_per_timestamp(readings: Sequence[Reading]) -> list[Reading]:
+    """Sorted by time; a timestamp given twice in one batch keeps its last reading (idempotent upsert)."""
+    return sorted({r.ts: r for r in readings}.values(), key=lambda r: r.ts)
+
+
 def reading_id(entity_id: uuid.UUID, ts: int) -> uuid.UUID:
     """Deterministic id, so a replaced reading keeps its id."""
     return uuid.uuid5(READING_NAMESPACE, f"{entity_id}|{ts}")
@@ -115,6 +120,15 @@ _set_data = Reading.__dict__["data"].__set__
 _set_registers = Reading.__dict__["registers"].__set__
 
 
+def _fast_timestamp(text: str) -> int | None:
+    """Canonical date-times by two table lookups (hour prefix, ':MM:SS' tail), else the canonical parser."""
+    ts = _HOURS.get(text[:13])
+    tail = _TAILS.get(text[13:]) if ts is not None else None
+    if ts is not None and tail is not None:
+        return ts + tail
+    return canonical_datetime(text)
+
+
 def _fast_reading(item: dict[str, Any]) -> Reading | None:
     if len(item) != 2:
         return None
@@ -122,14 +136,9 @@ def _fast_reading(item: dict[str, Any]) -> Reading | None:
     data = item.get("data")
     if type(text) is not str or type(data) is not dict or not data or len(data) > MAX_METRICS:
         return None
-    ts = _HOURS.get(text[:13])
-    tail = _TAILS.get(text[13:]) if ts is not None else None
-    if tail is not None:
-        ts += tail
-    else:
-        ts = canonical_datetime(text)
-        if ts is None:
-            return None
+    ts = _fast_timestamp(text)
+    if ts is None:
+        return None
     registers: list[float | None] | None = None
     normalised: dict[str, Any] = {}
     for name, value in data.items():
@@ -263,14 +272,9 @@ _decode_body = msgspec.json.Decoder(_WireBatch).decode
 
 def _from_wire(wire: _WireReading) -> Reading:
     text = wire.timestamp
-    ts = _HOURS.get(text[:13])
-    tail = _TAILS.get(text[13:]) if ts is not None else None
-    if tail is not None:
-        ts += tail
-    else:
-        ts = canonical_datetime(text)
-        if ts is None:
-            raise _NotFast
+    ts = _fast_timestamp(text)
+    if ts is None:
+        raise _NotFast
     data = wire.data
     if not data:
         raise _NotFast

@@ -10,6 +10,7 @@ window telescope exactly into the window's total.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -37,6 +38,29 @@ def reset_deltas(series: Iterable[Sample], previous: float | None) -> list[Sampl
             deltas.append((ts, previous))
         previous = value
     return deltas
+
+
+class ResetOffsets:
+    """Cumulative reset offsets of one register over a time span, relative to the span's start."""
+
+    def __init__(self) -> None:
+        self.stamps: list[int] = []
+        self.totals: list[float] = []
+
+    def add(self, ts: int, offset: float) -> None:
+        self.stamps.append(ts)
+        self.totals.append((self.totals[-1] if self.totals else 0.0) + offset)
+
+    def at(self, ts: int) -> float:
+        i = bisect.bisect_right(self.stamps, ts)
+        return self.totals[i - 1] if i else 0.0
+
+
+def with_offsets(sample: Sample | None, offsets: ResetOffsets | None) -> Sample | None:
+    """A raw register sample made continuous: raw value plus the resets up to its time."""
+    if sample is None or offsets is None:
+        return sample
+    return sample[0], sample[1] + offsets.at(sample[0])
 
 
 def value_at(instant: int, bracket: Bracket) -> ClampedValue:

@@ -19,7 +19,6 @@ affect, and timestamptz would store the same 8 bytes at the same µs resolution 
 
 from __future__ import annotations
 
-import bisect
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -32,8 +31,8 @@ import orjson
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from ..domain.readings import REGISTER_COUNT, Reading, data_from_storage, stored_data
-from ..domain.registers import Bracket, Sample, reset_deltas
+from ..domain.readings import REGISTER_COUNT, Reading, data_from_storage, last_per_timestamp, stored_data
+from ..domain.registers import Bracket, ResetOffsets, Sample, reset_deltas, with_offsets
 from .base import IngestResult, StoredReading
 from .sqlite import migrations
 
@@ -279,7 +278,7 @@ class PostgresStore:
 
     # -- ingest -------------------------------------------------------------------------------------
     def ingest(self, entity_id: uuid.UUID, readings: Sequence[Reading]) -> IngestResult:
-        batch = _last_per_timestamp(readings)
+        batch = last_per_timestamp(readings)
         if not batch:
             return IngestResult(received=len(readings), written=0, replaced=0)
         lo, hi = batch[0].ts, batch[-1].ts
@@ -414,16 +413,16 @@ class PostgresStore:
             if a_ts is not None:
                 samples[k][i][1] = (a_ts, a_v)
         stamps = [s[0] for per_register in samples for pair in per_register for s in pair if s is not None]
-        offsets: dict[int, _Offsets] = {}
+        offsets: dict[int, ResetOffsets] = {}
         if stamps:  # offsets relative to the earliest sample, exactly as the embedded backend
             lo, hi = min(stamps), max(stamps)
             for reg, ts, offset in sorted(resets):
                 if lo < ts <= hi:
-                    offsets.setdefault(reg, _Offsets()).add(ts, offset)
+                    offsets.setdefault(reg, ResetOffsets()).add(ts, offset)
         result: list[list[Bracket]] = []
         for k in range(REGISTER_COUNT):
             adjust = offsets.get(k)
-            result.append([(_adjusted(b, adjust), _adjusted(a, adjust)) for b, a in samples[k]])
+            result.append([(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in samples[k]])
         return result
 
 
@@ -502,33 +501,6 @@ def scale_out(conn: Any, extensions: Extensions | None = None) -> list[str]:
 
 
 # -- helpers (the same rules as the SQLite backend) ------------------------------------------------
-class _Offsets:
-    """Cumulative reset offsets of one register over a time span, relative to the span's start."""
-
-    def __init__(self) -> None:
-        self.stamps: list[int] = []
-        self.totals: list[float] = []
-
-    def add(self, ts: int, offset: float) -> None:
-        self.stamps.append(ts)
-        self.totals.append((self.totals[-1] if self.totals else 0.0) + offset)
-
-    def at(self, ts: int) -> float:
-        i = bisect.bisect_right(self.stamps, ts)
-        return self.totals[i - 1] if i else 0.0
-
-
-def _adjusted(sample: Sample | None, offsets: _Offsets | None) -> Sample | None:
-    if sample is None or offsets is None:
-        return sample
-    return sample[0], sample[1] + offsets.at(sample[0])
-
-
-def _last_per_timestamp(readings: Sequence[Reading]) -> list[Reading]:
-    """Sorted by time; a timestamp given twice in one batch keeps its last reading (idempotent upsert)."""
-    return sorted({r.ts: r for r in readings}.values(), key=lambda r: r.ts)
-
-
 def _extra(reading: Reading) -> str | None:
     rest = stored_data(reading.data)
     return orjson.dumps(rest).decode() if rest else None

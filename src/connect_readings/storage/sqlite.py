@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 
-from ..domain.readings import REGISTER_COUNT, Reading, data_from_storage, stored_data
-from ..domain.registers import Bracket, Sample, reset_deltas
+from ..domain.readings import REGISTER_COUNT, Reading, data_from_storage, last_per_timestamp, stored_data
+from ..domain.registers import Bracket, ResetOffsets, Sample, reset_deltas, with_offsets
 from .base import IngestResult, StoredReading
 
 REGISTER_COLUMNS = tuple(f"r{k}" for k in range(REGISTER_COUNT))
@@ -101,7 +101,7 @@ class SQLiteStore:
         if all(map(lt, stamps, islice(stamps, 1, None))):  # the usual batch: in order, no repeats
             batch = list(readings)
         else:
-            batch = _last_per_timestamp(readings)
+            batch = last_per_timestamp(readings)
             stamps = [r.ts for r in batch]
         if not batch:
             return IngestResult(received=len(readings), written=0, replaced=0)
@@ -273,7 +273,7 @@ class SQLiteStore:
             # Reset offsets over the span of every sample used, fallbacks included.
             for k, adjust in _reset_offsets(db, eid, lo, hi).items():
                 if result[k] is not empty:
-                    result[k] = [(_adjusted(b, adjust), _adjusted(a, adjust)) for b, a in result[k]]
+                    result[k] = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in result[k]]
             return result
 
     def snapshot(self) -> "_read_snapshot":
@@ -377,41 +377,14 @@ def _first_last(stamps: Sequence[int], column: Sequence[float | None]) -> tuple[
     return stamps[first], stamps[last]
 
 
-class _Offsets:
-    """Cumulative reset offsets of one register over a time span, relative to the span's start."""
-
-    def __init__(self) -> None:
-        self.stamps: list[int] = []
-        self.totals: list[float] = []
-
-    def add(self, ts: int, offset: float) -> None:
-        self.stamps.append(ts)
-        self.totals.append((self.totals[-1] if self.totals else 0.0) + offset)
-
-    def at(self, ts: int) -> float:
-        i = bisect.bisect_right(self.stamps, ts)
-        return self.totals[i - 1] if i else 0.0
-
-
-def _reset_offsets(db: sqlite3.Connection, eid: bytes, lo: int, hi: int) -> dict[int, _Offsets]:
-    offsets: dict[int, _Offsets] = {}
+def _reset_offsets(db: sqlite3.Connection, eid: bytes, lo: int, hi: int) -> dict[int, ResetOffsets]:
+    offsets: dict[int, ResetOffsets] = {}
     for reg, ts, offset in db.execute(
         'SELECT reg, ts, "offset" FROM resets WHERE entity_id = ? AND ts > ? AND ts <= ? ORDER BY reg, ts',
         (eid, lo, hi),
     ):
-        offsets.setdefault(reg, _Offsets()).add(ts, offset)
+        offsets.setdefault(reg, ResetOffsets()).add(ts, offset)
     return offsets
-
-
-def _adjusted(sample: Sample | None, offsets: _Offsets | None) -> Sample | None:
-    if sample is None or offsets is None:
-        return sample
-    return sample[0], sample[1] + offsets.at(sample[0])
-
-
-def _last_per_timestamp(readings: Sequence[Reading]) -> list[Reading]:
-    """Sorted by time; a timestamp given twice in one batch keeps its last reading (idempotent upsert)."""
-    return sorted({r.ts: r for r in readings}.values(), key=lambda r: r.ts)
 
 
 def _extra(reading: Reading) -> bytes | None:
