@@ -80,7 +80,9 @@ def install(database: str, paths: list[str]) -> None:
     entities = {uuid.UUID(bytes=row[0]) for row in db.execute("SELECT entity_id FROM entities")}
     db.close()
 
-    def page_from_memory(store: Any, query: service.AggregationQuery, position: int, page_size: int) -> service.Page:
+    def page_from_memory(
+        store: Any, query: service.AggregationQuery, position: int, page_size: int, cache: Any = None
+    ) -> service.Page:
         global LOOKUPS
         LOOKUPS += 1
         return pages[(query, position, page_size)]

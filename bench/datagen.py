@@ -168,8 +168,16 @@ class BulkWriter:
         rows = zip(eids, series.ts.tolist(), *(values[k].tolist() for k in present))
         resets = self._resets(entity_ids, series.ts, values)
         mask = sum(1 << k for k in values)
+        ts2 = series.ts.reshape(-1, e_count)
+        bounds = [(eid, k, int(ts2[0, e]), int(ts2[-1, e])) for e, eid in enumerate(entity_ids) for k in present]
         self.db.execute("BEGIN")
         self.db.executemany(sql, rows)
+        # the per-register bounds `ingest` keeps (storage migration 0002)
+        self.db.executemany(
+            "INSERT INTO series(entity_id, reg, first_ts, last_ts) VALUES (?, ?, ?, ?) ON CONFLICT(entity_id, reg) "
+            "DO UPDATE SET first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)",
+            bounds,
+        )
         if resets:
             self.db.executemany('INSERT INTO resets(entity_id, reg, ts, "offset") VALUES (?, ?, ?, ?)', resets)
         for eid in entity_ids:
@@ -260,7 +268,9 @@ def dump_tables(path: str | Path) -> dict[str, list[tuple]]:
     db = sqlite3.connect(str(path))
     try:
         return {
-            "entities": db.execute("SELECT * FROM entities ORDER BY entity_id").fetchall(),
+            # the version counts ingest calls, which differ between the two paths by design
+            "entities": db.execute("SELECT entity_id, register_mask FROM entities ORDER BY entity_id").fetchall(),
+            "series": db.execute("SELECT * FROM series ORDER BY entity_id, reg").fetchall(),
             "readings": db.execute("SELECT * FROM readings ORDER BY entity_id, ts").fetchall(),
             "resets": db.execute("SELECT * FROM resets ORDER BY entity_id, reg, ts").fetchall(),
         }

@@ -34,6 +34,8 @@ class Settings:
     request_timeout_s: float = 30.0
     """Request deadline: a request still running after this is answered 504 RequestTimeout and its SQL
     statement is interrupted (see REQUEST_DEADLINE)."""
+    page_cache: int = 4096
+    """Aggregation pages remembered per process (0 disables); see service.PageCache."""
     public_url: str | None = None
     """Base URL for links.next behind a proxy; by default taken from the request."""
     extra: dict[str, str] = field(default_factory=dict)

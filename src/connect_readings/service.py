@@ -8,6 +8,7 @@ the register values around its bucket edges only.
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -57,10 +58,48 @@ def aggregation_id_prefix(query: AggregationQuery) -> str:
     return f"{query.entity_id}|{query.width.canonical()}|{query.tz_name}|"
 
 
-def aggregation_page(store: Store, query: AggregationQuery, position: int, page_size: int) -> Page:
+class PageCache:
+    """Pages remembered under the entity's data version, which every ingest bumps in its transaction.
+
+    A dashboard asks for the same page again and again; between two ingests of that entity the answer
+    cannot change, so it is computed once. The version is read in the page's own snapshot, so a remembered
+    page is exactly what a fresh computation would give. Per process, bounded, small pages only.
+    """
+
+    def __init__(self, max_pages: int = 4096, max_buckets: int = 200) -> None:
+        self.max_pages = max_pages
+        self.max_buckets = max_buckets
+        self._pages: OrderedDict[tuple[Any, ...], Page] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> Page | None:
+        page = self._pages.get(key)
+        if page is not None:
+            self._pages.move_to_end(key)
+        return page
+
+    def holds(self, page_size: int) -> bool:
+        """Large pages are not remembered (they are computed off the event loop, and are big)."""
+        return self.max_pages > 0 and page_size <= self.max_buckets
+
+    def put(self, key: tuple[Any, ...], page: Page) -> None:
+        self._pages[key] = page
+        if len(self._pages) > self.max_pages:
+            self._pages.popitem(last=False)
+
+
+def aggregation_page(
+    store: Store, query: AggregationQuery, position: int, page_size: int, cache: PageCache | None = None
+) -> Page:
     """Up to `page_size` non-empty buckets from `position` on; buckets without coverage are skipped."""
     with store.snapshot():
-        return _aggregation_page(store, query, position, page_size)
+        if cache is None or not cache.holds(page_size):
+            return _aggregation_page(store, query, position, page_size)
+        key = (query, position, page_size, store.entity_version(query.entity_id))
+        page = cache.get(key)
+        if page is None:
+            page = _aggregation_page(store, query, position, page_size)
+            cache.put(key, page)
+        return page
 
 
 def _aggregation_page(store: Store, query: AggregationQuery, position: int, page_size: int) -> Page:

@@ -211,3 +211,13 @@ def test_empty_end_is_not_a_date_time(client: ApiClient) -> None:
     hourly_meter(client)
     response = client.get(TOTAL, params={"start": SEED["start"], "end": ""})
     assert response.status_code == 400 and response.json()["errors"][0]["code"] == "InvalidDateTime"
+
+
+def test_a_remembered_page_is_never_served_after_an_ingest(client: ApiClient) -> None:
+    hourly_meter(client)
+    first = client.get(AGG, params=SEED).json()
+    assert client.get(AGG, params=SEED).json() == first  # remembered, identical
+    client.ingest(ENTITY, [energy("2024-05-27T15:15:00Z", 13)])  # one more quarter hour, 1 kWh
+    after = client.get(AGG, params=SEED).json()
+    assert len(after["data"]) == len(first["data"]) + 1
+    assert totals(after)[-1] == 1.0

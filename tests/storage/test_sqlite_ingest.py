@@ -97,7 +97,7 @@ def tables(store: SQLiteStore) -> dict[str, list[tuple[Any, ...]]]:
     return {
         "readings": db.execute("SELECT * FROM readings ORDER BY entity_id, ts").fetchall(),
         "resets": db.execute("SELECT * FROM resets ORDER BY entity_id, reg, ts").fetchall(),
-        "entities": db.execute("SELECT * FROM entities ORDER BY entity_id").fetchall(),
+        "entities": db.execute("SELECT entity_id, register_mask FROM entities ORDER BY entity_id").fetchall(),
     }
 
 

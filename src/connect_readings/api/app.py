@@ -72,6 +72,7 @@ class Api:
             algorithms=settings.jwt_algorithms,
             leeway_s=settings.jwt_leeway_s,
         )
+        self.pages = service.PageCache(max_pages=settings.page_cache)
         self.paging_key = store.meta_value("paging_key", secrets.token_hex(32)).encode()
         self.openapi_bytes = orjson.dumps(openapi_document())
 
@@ -152,7 +153,9 @@ class Api:
         end = params.resolve_end(start, end_given, cursor.now if cursor else None)
         agg_query = service.AggregationQuery(entity_id, start, end, width, tz)
         position = cursor.position if cursor else start
-        page = await _run(size > INLINE_PAGE_LIMIT, service.aggregation_page, self.store, agg_query, position, size)
+        page = await _run(
+            size > INLINE_PAGE_LIMIT, service.aggregation_page, self.store, agg_query, position, size, self.pages
+        )
         entity = str(entity_id)
         items = [encode.aggregation(entity, bucket, tz) for bucket in page.items]
         return self.paged(request, items, page.next_position, end, end_given, digest, size)

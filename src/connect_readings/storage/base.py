@@ -36,6 +36,9 @@ class Store(Protocol):
 
     def entity_exists(self, entity_id: uuid.UUID) -> bool: ...
 
+    def entity_version(self, entity_id: uuid.UUID) -> int | None:
+        """Changes with every ingest of the entity (in the ingest's transaction); None for an unknown entity."""
+
     def readings(self, entity_id: uuid.UUID, start: int, end: int, limit: int) -> list[StoredReading]:
         """Readings in [start, end), oldest first, at most `limit`."""
 

@@ -65,7 +65,8 @@ _UPSERT_READINGS = (
 )
 _UPSERT_ENTITY = (
     "INSERT INTO entities (entity_id, register_mask) VALUES (%s, %s) ON CONFLICT (entity_id) "
-    "DO UPDATE SET register_mask = entities.register_mask | excluded.register_mask RETURNING register_mask"
+    "DO UPDATE SET register_mask = entities.register_mask | excluded.register_mask, version = entities.version + 1 "
+    "RETURNING register_mask"
 )
 # Resets of register k in [lo, ends[k+1]]; a NULL end (register untouched) deletes nothing.
 _DELETE_RESETS = (
@@ -367,8 +368,12 @@ class PostgresStore:
 
     # -- reads --------------------------------------------------------------------------------------
     def entity_exists(self, entity_id: uuid.UUID) -> bool:
+        return self.entity_version(entity_id) is not None
+
+    def entity_version(self, entity_id: uuid.UUID) -> int | None:
         with self._reader() as cur:
-            return cur.execute("SELECT 1 FROM entities WHERE entity_id = %s", (entity_id,)).fetchone() is not None
+            row = cur.execute("SELECT version FROM entities WHERE entity_id = %s", (entity_id,)).fetchone()
+            return None if row is None else int(row[0])
 
     def readings(self, entity_id: uuid.UUID, start: int, end: int, limit: int) -> list[StoredReading]:
         with self._reader() as cur:

@@ -144,7 +144,7 @@ class SQLiteStore:
             batch_ts = set(stamps) if existing else existing
             db.execute(
                 "INSERT INTO entities(entity_id, register_mask) VALUES (?, ?) ON CONFLICT(entity_id) "
-                "DO UPDATE SET register_mask = register_mask | excluded.register_mask",
+                "DO UPDATE SET register_mask = register_mask | excluded.register_mask, version = version + 1",
                 (eid, mask),
             )
             if groups:
@@ -215,8 +215,11 @@ class SQLiteStore:
 
     # -- reads --------------------------------------------------------------------------------------
     def entity_exists(self, entity_id: uuid.UUID) -> bool:
-        row = self.db.execute("SELECT 1 FROM entities WHERE entity_id = ?", (entity_id.bytes,)).fetchone()
-        return row is not None
+        return self.entity_version(entity_id) is not None
+
+    def entity_version(self, entity_id: uuid.UUID) -> int | None:
+        row = self.db.execute("SELECT version FROM entities WHERE entity_id = ?", (entity_id.bytes,)).fetchone()
+        return None if row is None else row[0]
 
     def readings(self, entity_id: uuid.UUID, start: int, end: int, limit: int) -> list[StoredReading]:
         rows = self.db.execute(
