@@ -120,6 +120,14 @@ _set_data = Reading.__dict__["data"].__set__
 _set_registers = Reading.__dict__["registers"].__set__
 
 
+def _plain_register(raw: Any) -> bool:
+    """A register value the fast path may take as is: a finite, non-negative int or float, not a bool."""
+    kind = type(raw)
+    if kind is int:
+        return 0 <= raw < _BIG
+    return kind is float and 0.0 <= raw < _INF
+
+
 def _fast_timestamp(text: str) -> int | None:
     """Canonical date-times by two table lookups (hour prefix, ':MM:SS' tail), else the canonical parser."""
     ts = _HOURS.get(text[:13])
@@ -165,11 +173,7 @@ def _fast_reading(item: dict[str, Any]) -> Reading | None:
                 if position < last:
                     return None
                 last = position
-                kind = type(raw)
-                if kind is int:
-                    if not 0 <= raw < _BIG:
-                        return None
-                elif kind is not float or not 0.0 <= raw < _INF:
+                if not _plain_register(raw):
                     return None
                 measurement[field] = registers[k] = raw * factor  # int * float == float(int) * float
             if last != _TOTAL_POSITION:  # no 'total' (or null): the full path names the error
@@ -183,11 +187,7 @@ def _fast_reading(item: dict[str, Any]) -> Reading | None:
             raw = value.get("value")
             if type(unit) is not str or (factor := VOLUME_UNITS.get(unit)) is None or not value.keys() <= _VOLUME_KEYS:
                 return None
-            kind = type(raw)
-            if kind is int:
-                if not 0 <= raw < _BIG:
-                    return None
-            elif kind is not float or not 0.0 <= raw < _INF:
+            if not _plain_register(raw):
                 return None
             if registers is None:
                 registers = list(_NO_REGISTERS)
