@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 ENV_PREFIX = "CONNECT_READINGS_"
 DEFAULT_DATABASE = "connect-readings.db"
@@ -38,7 +38,6 @@ class Settings:
     """Aggregation pages remembered per process (0 disables); see service.PageCache."""
     public_url: str | None = None
     """Base URL for links.next behind a proxy; by default taken from the request."""
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
@@ -46,8 +45,6 @@ class Settings:
         environ = dict(os.environ if environ is None else environ)
         values: dict[str, object] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = environ.get(ENV_PREFIX + f.name.upper())
             if raw is not None and raw != "":
                 values[f.name] = _coerce(f.name, raw)
@@ -59,7 +56,7 @@ class Settings:
         env: dict[str, str] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "extra" or value is None:
+            if value is None:
                 continue
             env[ENV_PREFIX + f.name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
         return env

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -19,7 +18,7 @@ from .domain.buckets import bucket_floor, iter_buckets
 from .domain.ids import uuid5_text
 from .domain.interval import Interval
 from .domain.registers import aggregate
-from .storage.base import Store, StoredReading
+from .storage.base import Store
 
 AGGREGATION_NAMESPACE = uuid.UUID("9d6c3f2e-0b8a-4c57-8e61-2f0a4b7c9d13")
 
@@ -147,13 +146,3 @@ def readings_page(store: Store, entity_id: uuid.UUID, start: int, end: int, page
     if len(rows) > page_size:
         return Page(rows[:page_size], rows[page_size].ts)
     return Page(rows, None)
-
-
-def iter_all_readings(store: Store, entity_id: uuid.UUID, start: int, end: int, chunk: int = 10_000) -> Iterator[StoredReading]:
-    """Every reading of a window, fetched in chunks (for export and copying)."""
-    while True:
-        page = readings_page(store, entity_id, start, end, chunk)
-        yield from page.items
-        if page.next_position is None:
-            return
-        start = page.next_position

@@ -72,7 +72,8 @@ class Api:
             algorithms=settings.jwt_algorithms,
             leeway_s=settings.jwt_leeway_s,
         )
-        self.pages = service.PageCache(max_pages=settings.page_cache)
+        # Only pages answered on the event loop are remembered, so the cache is never touched from threads.
+        self.pages = service.PageCache(max_pages=settings.page_cache, max_buckets=INLINE_PAGE_LIMIT)
         self.paging_key = store.meta_value("paging_key", secrets.token_hex(32)).encode()
         self.openapi_bytes = orjson.dumps(openapi_document())
 
