@@ -1,4 +1,4 @@
-"""Cumulative registers → consumption per bucket (semantics.md §5).
+"""Cumulative registers → consumption per bucket (docs/semantics.md §5).
 
 Every register series (each tier, total, each gas volume) is a counter. Storage hands us, for every bucket
 edge, the nearest reading at or before and at or after it, with values already made continuous across
@@ -11,7 +11,7 @@ window telescope exactly into the window's total.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .readings import REGISTER_SERIES, TIER_FIELDS, TIERED_REGISTERS, ENERGY_UNIT, VOLUME_UNIT
@@ -26,14 +26,20 @@ ClampedValue = tuple[int, float] | None
 """(instant clamped to coverage, register value there), or None when the series is empty."""
 
 
-def reset_deltas(series: Iterable[Sample], previous: float | None) -> list[Sample]:
+def reset_deltas(stamps: Sequence[int], values: Sequence[float], previous: float | None) -> list[Sample]:
     """Resets in an ordered raw series: any decrease is a reset to zero (TimescaleDB Toolkit's rule).
 
-    Returns (timestamp, offset added from that reading on): the value before the reset, so the continuous
-    counter rises by exactly the new raw value across the reset, never by a negative amount.
+    `previous` is the value before the series. Returns (timestamp, offset added from that reading on): the
+    value before the reset, so the continuous counter rises by exactly the new raw value across the reset,
+    never by a negative amount.
+
+    >>> reset_deltas([1, 2, 3], [5.0, 1.0, 2.0], 4.0)
+    [(2, 5.0)]
     """
+    if sorted(values) == values and (previous is None or not values or values[0] >= previous):
+        return []  # no decrease anywhere: the usual series, checked in C
     deltas: list[Sample] = []
-    for ts, value in series:
+    for ts, value in zip(stamps, values):
         if previous is not None and value < previous:
             deltas.append((ts, previous))
         previous = value
@@ -63,20 +69,6 @@ def with_offsets(sample: Sample | None, offsets: ResetOffsets | None) -> Sample 
     return sample[0], sample[1] + offsets.at(sample[0])
 
 
-def value_at(instant: int, bracket: Bracket) -> ClampedValue:
-    """The register at `instant`, clamped to the series' coverage (no extrapolation)."""
-    before, after = bracket
-    if before is None:
-        return after
-    if after is None:
-        return before
-    t0, v0 = before
-    t1, v1 = after
-    if t1 == t0:
-        return instant, v0
-    return instant, v0 + (v1 - v0) * ((instant - t0) / (t1 - t0))
-
-
 # Values are rounded to nano-units (round(x, 9)): that hides float noise (0.1 + 0.2) without changing any
 # metered digit.
 
@@ -84,7 +76,7 @@ def value_at(instant: int, bracket: Bracket) -> ClampedValue:
 def bucket_deltas(edges: Sequence[int], brackets: Sequence[Bracket]) -> list[float | None]:
     """Consumption between consecutive edges, rounded; None where the clipped interval has no coverage.
 
-    `value_at` inlined: this loop runs once per edge and register on every page.
+    The register at an edge is interpolated between its bracket, or clamped to the one side there is.
     """
     deltas: list[float | None] = []
     left: ClampedValue = None
@@ -107,11 +99,6 @@ def bucket_deltas(edges: Sequence[int], brackets: Sequence[Bracket]) -> list[flo
             deltas.append(round(delta, 9) if delta > 0.0 else 0.0)
         left = right
     return deltas
-
-
-def aggregation_data(per_register: Sequence[float | None]) -> dict[str, Any]:
-    """One bucket's deltas (REGISTER_SERIES order) → AggregationData; {} when nothing is covered."""
-    return aggregate_columns([None if v is None else [round(v, 9)] for v in per_register], 1)[0]
 
 
 def aggregate(edges: Sequence[int], brackets_per_register: Sequence[Sequence[Bracket]]) -> list[dict[str, Any]]:

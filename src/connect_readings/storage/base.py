@@ -1,8 +1,12 @@
-"""The Store protocol: the few narrow questions the service asks of a backend.
+"""The Store protocol, the errors every backend maps its driver's errors to, and the shared row codec.
 
-Backends know nothing of HTTP; they store normalised readings and answer with plain values. Register values
-they return are already continuous across meter resets (raw value + the resets before it), kept so by a
-small side table maintained at ingest.
+Backends know nothing of HTTP; they store normalised readings and answer narrow questions with plain values.
+Register values they return are already continuous across meter resets (raw value + the resets before it),
+kept so by a small side table that the ingest planner (`domain/ingest.py`) maintains.
+
+Every call that may wait on the database takes a `deadline` (a `time.monotonic()` instant, or None): past it,
+the running statement is interrupted and the call raises `StoreTimeout`. A database that stays locked or a
+pool that stays empty raises `StoreBusy`. No other driver error type leaves a backend for those two cases.
 """
 
 from __future__ import annotations
@@ -11,10 +15,22 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, Protocol
 
-from ..domain.readings import Reading
+import orjson
+
+from ..domain.readings import ENERGY_UNIT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS, TIERED_REGISTERS
+from ..domain.readings import VOLUME_REGISTERS, VOLUME_UNIT, Reading
 from ..domain.registers import Bracket
+
+
+class StoreBusy(Exception):
+    """The database stayed locked, or no connection came free, for longer than the store waits."""
+
+
+class StoreTimeout(Exception):
+    """The call's deadline passed: its statement was interrupted (a write was rolled back)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,13 +47,19 @@ class StoredReading:
 
 
 class Store(Protocol):
-    def ingest(self, entity_id: uuid.UUID, readings: Sequence[Reading]) -> IngestResult:
-        """Upsert a batch atomically: all of it or nothing."""
+    def migrate(self) -> int:
+        """Apply pending migrations; returns the schema version."""
 
-    def entity_exists(self, entity_id: uuid.UUID) -> bool: ...
+    def ingest(self, entity_id: uuid.UUID, readings: Sequence[Reading], deadline: float | None = None) -> IngestResult:
+        """Upsert a batch atomically: all of it or nothing."""
 
     def entity_version(self, entity_id: uuid.UUID) -> int | None:
         """Changes with every ingest of the entity (in the ingest's transaction); None for an unknown entity."""
+
+    def entity_ids(self) -> list[uuid.UUID]:
+        """Every entity, in a stable order."""
+
+    def reading_count(self) -> int: ...
 
     def readings(self, entity_id: uuid.UUID, start: int, end: int, limit: int) -> list[StoredReading]:
         """Readings in [start, end), oldest first, at most `limit`."""
@@ -47,21 +69,82 @@ class Store(Protocol):
     def register_brackets(self, entity_id: uuid.UUID, instants: Sequence[int]) -> list[list[Bracket]]:
         """For each register series, for each instant: the readings at-or-before and at-or-after it."""
 
-    def snapshot(self) -> AbstractContextManager[None]:
-        """Reads inside the block see one consistent state (a page made of several store calls)."""
+    def snapshot(self, deadline: float | None = None) -> AbstractContextManager[None]:
+        """Reads inside the block see one consistent state and stop at `deadline` (StoreTimeout)."""
 
     def meta_value(self, key: str, default: str) -> str:
         """A persistent setting (e.g. a generated signing key); stores `default` when it is not set yet."""
 
+    def meta_get(self, key: str) -> str | None: ...
+
     def close(self) -> None: ...
 
 
-def open_store(database: str) -> Store:
-    """A PostgreSQL URL selects the PostgreSQL backend; anything else is a SQLite file path."""
-    if database.startswith(("postgresql://", "postgres://")):
+def is_postgres_url(database: str) -> bool:
+    return database.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(database: str, *, timeout_s: float = 30.0) -> Store:
+    """A PostgreSQL URL selects the PostgreSQL backend; anything else is a SQLite file path.
+
+    `timeout_s` bounds how long a call waits for a lock or a pooled connection (then StoreBusy).
+    """
+    if is_postgres_url(database):
         from .postgres import PostgresStore
 
-        return PostgresStore(database)
+        return PostgresStore(database, busy_timeout_s=timeout_s)
     from .sqlite import SQLiteStore
 
-    return SQLiteStore(database)
+    return SQLiteStore(database, busy_timeout_s=timeout_s)
+
+
+def migrations(backend: str) -> list[tuple[int, str]]:
+    """(version, SQL) of every migration file of a backend, in order."""
+    folder = resources.files("connect_readings.storage") / "migrations" / backend
+    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    return [(int(f.name.split("_", 1)[0]), f.read_text()) for f in files]
+
+
+# -- the row codec: a reading ↔ one row (ts, one column per register, the other metrics as JSON) -------------
+def column_name(metric: str, field: str | None) -> str:
+    """The storage column of a register series: positiveActiveEnergy.t1 → positive_t1, positiveGasVolume → positive_gas.
+
+    >>> column_name("negativeActiveEnergy", "total"), column_name("positiveGasVolume", None)
+    ('negative_total', 'positive_gas')
+    """
+    if field is None:
+        return metric.removesuffix("GasVolume") + "_gas"
+    return f"{metric.removesuffix('ActiveEnergy')}_{field}"
+
+
+REGISTER_COLUMNS = tuple(column_name(metric, field) for metric, field in REGISTER_SERIES)
+REGISTER_INDEX = {name: k for k, name in enumerate(REGISTER_COLUMNS)}
+
+
+def extra_json(reading: Reading) -> bytes | None:
+    """The metrics not kept in register columns (instantaneous ones), as JSON; None when there are none."""
+    data = reading.data
+    if data.keys() <= REGISTER_METRICS:  # the common case, checked in C
+        return None
+    return orjson.dumps({name: value for name, value in data.items() if name not in REGISTER_METRICS})
+
+
+_TIERED_LAYOUT = [(metric, [(field, REGISTER_SERIES.index((metric, field))) for field in TIER_FIELDS])
+                  for metric in TIERED_REGISTERS]
+_VOLUME_LAYOUT = [(metric, REGISTER_SERIES.index((metric, None))) for metric in VOLUME_REGISTERS]
+
+
+def stored_reading(ts: int, registers: Sequence[float | None], extra: str | bytes | None) -> StoredReading:
+    """A row back into a reading's data (the inverse of the columns and `extra_json`)."""
+    data: dict[str, Any] = {}
+    for metric, fields in _TIERED_LAYOUT:
+        if registers[fields[-1][1]] is not None:
+            measurement = {field: registers[k] for field, k in fields if registers[k] is not None}
+            measurement["unit"] = ENERGY_UNIT
+            data[metric] = measurement
+    for metric, k in _VOLUME_LAYOUT:
+        if registers[k] is not None:
+            data[metric] = {"value": registers[k], "unit": VOLUME_UNIT}
+    if extra:
+        data.update(orjson.loads(extra))
+    return StoredReading(ts=ts, data=data)

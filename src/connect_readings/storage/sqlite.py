@@ -1,68 +1,98 @@
 """Embedded default backend: one SQLite file, WAL, readings clustered by (entity_id, ts).
 
+Owns the SQL of the embedded store and nothing else: what to write on ingest is decided by the planner
+(`domain/ingest.py`), this module reads what the planner asks for and executes its plan.
+
 Each thread gets its own connection (sqlite3 connections are not shared across threads); WAL lets readers
-run beside the single writer. Every query is an index seek or a short range scan on one entity.
+run beside the single writer. Every query is an index seek or a short range scan on one entity. Driver errors
+become StoreBusy / StoreTimeout here (`_mapped`), by SQLite's own result codes.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import sqlite3
 import threading
+import time
 import uuid
-from collections.abc import Iterable, Sequence
-from importlib import resources
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from itertools import chain, repeat
+from typing import Any, TypeVar
 
 import orjson
 
-from ..domain.readings import REGISTER_COUNT, Reading, data_from_storage, last_per_timestamp, stored_data
-from ..domain.registers import Bracket, ResetOffsets, Sample, reset_deltas, with_offsets
-from .base import IngestResult, StoredReading
+from ..domain.ingest import Batch, IngestPlan, Surroundings, plan, prepare, probe_registers
+from ..domain.readings import REGISTER_COUNT, Reading
+from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
+from .base import REGISTER_COLUMNS, REGISTER_INDEX, IngestResult, StoreBusy, StoredReading, StoreTimeout
+from .base import extra_json, migrations, stored_reading
 
-REGISTER_COLUMNS = tuple(f"r{k}" for k in range(REGISTER_COUNT))
-_COLS = ", ".join(REGISTER_COLUMNS)
-_ROW = f"ts, {_COLS}"
-BUSY_TIMEOUT_S = 30.0
+_ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
+_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+T = TypeVar("T")
 
 
-def migrations(backend: str) -> list[tuple[int, str]]:
-    """(version, SQL) of every migration file of a backend, in order."""
-    folder = resources.files("connect_readings.storage") / "migrations" / backend
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
-    return [(int(f.name.split("_", 1)[0]), f.read_text()) for f in files]
+def _mapped(method: Callable[..., T]) -> Callable[..., T]:
+    """Driver errors of a store call → StoreBusy / StoreTimeout (anything else is a bug and stays as is)."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code == sqlite3.SQLITE_INTERRUPT:
+                raise StoreTimeout("the statement was interrupted at its deadline") from exc
+            if code in _BUSY_CODES or (code is not None and code & 0xFF in _BUSY_CODES):
+                raise StoreBusy("the database is locked by another writer") from exc
+            raise
+
+    return call
 
 
 class SQLiteStore:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, busy_timeout_s: float = 30.0) -> None:
         self.path = path
+        self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self.migrate()
 
     # -- connections and schema -------------------------------------------------------------------
-    @property
-    def db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+    def _db(self) -> sqlite3.Connection:
+        local = self._local
+        conn = getattr(local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False,
+                self.path, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False,
                 cached_statements=256,
             )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA cache_size=-65536")
-            # Statement deadline: a statement still running when its request's deadline has passed is
-            # interrupted (sqlite3.OperationalError "interrupted", answered 504 RequestTimeout by the API).
-            from ..config import interrupt_if_late
-
-            conn.set_progress_handler(interrupt_if_late, 1000)
-            self._local.conn = conn
+            local.conn = conn
+            local.deadline = None
+            conn.set_progress_handler(functools.partial(_interrupt_if_late, local), 1000)
         return conn
 
+    @contextmanager
+    def _deadline(self, deadline: float | None) -> Iterator[sqlite3.Connection]:
+        """Statements on this thread's connection inside the block are interrupted once `deadline` passes."""
+        db = self._db()
+        local = self._local
+        outer = local.deadline
+        if outer is None:
+            local.deadline = deadline
+        try:
+            yield db
+        finally:
+            local.deadline = outer
+
+    @_mapped
     def migrate(self) -> int:
-        """Apply pending migrations; returns the schema version."""
-        db = self.db
+        db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -74,7 +104,8 @@ class SQLiteStore:
                     version = number
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         return version
 
@@ -84,166 +115,112 @@ class SQLiteStore:
             conn.close()
             self._local.conn = None
 
+    @_mapped
     def meta_value(self, key: str, default: str) -> str:
-        db = self.db
+        db = self._db()
         db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, default))
         return db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
 
-    # -- ingest -------------------------------------------------------------------------------------
-    def ingest(self, entity_id: uuid.UUID, readings: Sequence[Reading]) -> IngestResult:
-        from itertools import chain, islice, repeat
-        from operator import lt
-
-        from ..domain.readings import TIERED_REGISTERS, VOLUME_REGISTERS
-
-        eid = entity_id.bytes
-        stamps = [r.ts for r in readings]
-        if all(map(lt, stamps, islice(stamps, 1, None))):  # the usual batch: in order, no repeats
-            batch = list(readings)
-        else:
-            batch = last_per_timestamp(readings)
-            stamps = [r.ts for r in batch]
-        if not batch:
-            return IngestResult(received=len(readings), written=0, replaced=0)
-        lo, hi = stamps[0], stamps[-1]
-        n = len(batch)
-        # Register columns of the batch; a column with no value at all is left out of the INSERT (its NULL is
-        # the default), which spares binding NULLs, the costliest parameters of sqlite3.
-        columns = list(zip(*[r.registers for r in batch]))
-        present = [k for k, column in enumerate(columns) if column[0] is not None or column.count(None) != n]
-        mask = sum(1 << k for k in present)
-        registers_only = frozenset(TIERED_REGISTERS + VOLUME_REGISTERS)
-        with_extra = not all(map(registers_only.issuperset, [r.data for r in batch]))  # other metrics?
-        names = ["entity_id", "ts", *(REGISTER_COLUMNS[k] for k in present), *(["extra"] if with_extra else [])]
-        width = len(names)
-        db = self.db
-        # Rows go `per` at a time, one multi-row INSERT each (fewer statement steps), the rest one by one.
-        # Parameters are one flat list; a bytearray binds as the same BLOB as bytes, minus sqlite3's adaptation.
-        per = max(1, min(100, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
-        flat = list(chain.from_iterable(zip(
-            repeat(bytearray(eid), n), stamps, *(columns[k] for k in present),
-            *([map(_extra, batch)] if with_extra else []),
-        )))
-        step, whole = per * width, n - n % per
-        groups = [flat[i:i + step] for i in range(0, whole * width, step)]
-        rest = [flat[i:i + width] for i in range(whole * width, n * width, width)]
-        one_row = f"({', '.join('?' * width)})"
-        insert = f"INSERT OR REPLACE INTO readings({', '.join(names)}) VALUES "
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            last = db.execute(
-                "SELECT ts FROM readings WHERE entity_id = ? ORDER BY ts DESC LIMIT 1", (eid,)
-            ).fetchone()
-            appending = last is None or last[0] < lo  # one seek: nothing stored at or after the batch
-            existing: set[int] = set() if appending else {
-                row[0]
-                for row in db.execute(
-                    "SELECT ts FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ?", (eid, lo, hi)
-                )
-            }
-            batch_ts = set(stamps) if existing else existing
-            db.execute(
-                "INSERT INTO entities(entity_id, register_mask) VALUES (?, ?) ON CONFLICT(entity_id) "
-                "DO UPDATE SET register_mask = register_mask | excluded.register_mask, version = version + 1",
-                (eid, mask),
-            )
-            if groups:
-                db.executemany(insert + ", ".join([one_row] * per), groups)
-            if rest:
-                db.executemany(insert + one_row, rest)
-            entity_mask = db.execute("SELECT register_mask FROM entities WHERE entity_id = ?", (eid,)).fetchone()[0]
-            only_batch_in_span = existing <= batch_ts
-            bounds = _LazyBounds(db, eid)  # of the readings stored before this batch: read before they widen
-            for k in _bits(entity_mask):
-                self._refresh_resets(db, eid, k, stamps, columns[k], lo, hi, only_batch_in_span, appending, bounds)
-            if present:
-                db.executemany(_WIDEN_SERIES, [(eid, k, *_first_last(stamps, columns[k])) for k in present])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        replaced = len(existing & batch_ts)
-        return IngestResult(received=len(readings), written=n, replaced=replaced)
-
-    def _refresh_resets(
-        self, db: sqlite3.Connection, eid: bytes, k: int, stamps: Sequence[int], column: Sequence[float | None],
-        lo: int, hi: int, only_batch_in_span: bool, appending: bool, bounds: "_LazyBounds",
-    ) -> None:
-        """Recompute the resets of register k from the reading before the batch to the one after it.
-
-        `stamps` and `column` are the batch's timestamps (ascending) and register k's values (None where
-        absent); `appending`: nothing was stored at or after the batch's first timestamp; `bounds`: the
-        series bounds as they were before the batch (every reading outside [lo, hi] was stored before it).
-        """
-        col = REGISTER_COLUMNS[k]
-        if appending and column[0] is None and column.count(None) == len(column):
-            # Register k is not in a batch that extends the series: there is nothing in the span to recompute.
-            db.execute("DELETE FROM resets WHERE entity_id = ? AND reg = ? AND ts BETWEEN ? AND ?", (eid, k, lo, hi))
-            return
-        found = _nearest(db, eid, k, lo - 1, "<=", bounds.get(k))
-        after = None if appending else _nearest(db, eid, k, hi + 1, ">=", bounds.get(k))
-        span_end = after[0] if after else hi
-        previous = found[1] if found else None
-        series: Iterable[Sample]
-        if only_batch_in_span:
-            if None not in column:
-                # No decrease anywhere (the common case, checked in C): no reset, no Python loop.
-                if ((previous is None or not column[0] < previous) and sorted(column) == list(column)
-                        and (after is None or not after[1] < column[-1])):
-                    series = ()
-                else:
-                    series = [*zip(stamps, column), *([(after[0], after[1])] if after else [])]
-            else:
-                series = [(ts, value) for ts, value in zip(stamps, column) if value is not None]
-                if after:
-                    series.append((after[0], after[1]))
-        else:
-            series = db.execute(
-                f"SELECT ts, {col} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? "
-                f"AND {col} IS NOT NULL ORDER BY ts",
-                (eid, lo, span_end),
-            ).fetchall()
-        db.execute(
-            "DELETE FROM resets WHERE entity_id = ? AND reg = ? AND ts BETWEEN ? AND ?", (eid, k, lo, span_end)
-        )
-        deltas = reset_deltas(series, previous)
-        if deltas:
-            db.executemany(
-                'INSERT INTO resets(entity_id, reg, ts, "offset") VALUES (?, ?, ?, ?)',
-                [(eid, k, ts, offset) for ts, offset in deltas],
-            )
-
-    # -- reads --------------------------------------------------------------------------------------
-    def entity_exists(self, entity_id: uuid.UUID) -> bool:
-        return self.entity_version(entity_id) is not None
-
-    def entity_version(self, entity_id: uuid.UUID) -> int | None:
-        row = self.db.execute("SELECT version FROM entities WHERE entity_id = ?", (entity_id.bytes,)).fetchone()
+    @_mapped
+    def meta_get(self, key: str) -> str | None:
+        row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
+    # -- ingest -------------------------------------------------------------------------------------
+    @_mapped
+    def ingest(self, entity_id: uuid.UUID, readings: Sequence[Reading], deadline: float | None = None) -> IngestResult:
+        batch = prepare(readings, REGISTER_COUNT)
+        if batch is None:
+            return IngestResult(received=len(readings), written=0, replaced=0)
+        eid = entity_id.bytes
+        with self._deadline(deadline) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                todo = plan(batch, self._surroundings(db, eid, batch))
+                self._execute(db, eid, batch, todo)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return IngestResult(received=batch.received, written=len(todo.rows), replaced=todo.replaced)
+
+    def _surroundings(self, db: sqlite3.Connection, eid: bytes, batch: Batch) -> Surroundings:
+        lo, hi = batch.lo, batch.hi
+        last = db.execute("SELECT max(ts) FROM readings WHERE entity_id = ?", (eid,)).fetchone()[0]
+        appending = last is None or last < lo  # one seek: nothing stored at or after the batch
+        bounds = _series_bounds(db, eid)
+        around = Surroundings(registers=probe_registers(batch, bounds, appending))
+        if not appending:
+            around.existing = [
+                (row[0], row[1:]) for row in db.execute(
+                    f"SELECT {_ROW} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? ORDER BY ts", (eid, lo, hi))
+            ]
+        for k in around.registers:
+            before = _nearest(db, eid, k, lo - 1, "<=", bounds.get(k))
+            if before is not None:
+                around.before[k] = before[1]
+            after = None if appending else _nearest(db, eid, k, hi + 1, ">=", bounds.get(k))
+            if after is not None:
+                around.after[k] = after
+        return around
+
+    @staticmethod
+    def _execute(db: sqlite3.Connection, eid: bytes, batch: Batch, todo: IngestPlan) -> None:
+        db.execute(
+            "INSERT INTO entities(entity_id) VALUES (?) ON CONFLICT(entity_id) DO UPDATE SET version = version + 1",
+            (eid,),
+        )
+        _insert_rows(db, eid, batch)
+        db.executemany(
+            "DELETE FROM resets WHERE entity_id = ? AND register = ? AND ts BETWEEN ? AND ?",
+            [(eid, REGISTER_COLUMNS[k], lo, hi) for k, lo, hi in todo.reset_spans],
+        )
+        if todo.resets:
+            db.executemany(
+                'INSERT INTO resets(entity_id, register, ts, "offset") VALUES (?, ?, ?, ?)',
+                [(eid, REGISTER_COLUMNS[k], ts, offset) for k, ts, offset in todo.resets],
+            )
+        db.executemany(_WIDEN_SERIES, [(eid, REGISTER_COLUMNS[k], first, last) for k, first, last in todo.widen])
+
+    # -- reads --------------------------------------------------------------------------------------
+    @_mapped
+    def entity_version(self, entity_id: uuid.UUID) -> int | None:
+        row = self._db().execute("SELECT version FROM entities WHERE entity_id = ?", (entity_id.bytes,)).fetchone()
+        return None if row is None else row[0]
+
+    @_mapped
+    def entity_ids(self) -> list[uuid.UUID]:
+        return [uuid.UUID(bytes=row[0]) for row in self._db().execute("SELECT entity_id FROM entities ORDER BY entity_id")]
+
+    @_mapped
+    def reading_count(self) -> int:
+        return int(self._db().execute("SELECT count(*) FROM readings").fetchone()[0])
+
+    @_mapped
     def readings(self, entity_id: uuid.UUID, start: int, end: int, limit: int) -> list[StoredReading]:
-        rows = self.db.execute(
+        rows = self._db().execute(
             f"SELECT {_ROW}, extra FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?",
             (entity_id.bytes, start, end, limit),
         ).fetchall()
-        return [_stored(row) for row in rows]
+        return [stored_reading(row[0], row[1:-1], row[-1]) for row in rows]
 
+    @_mapped
     def last_reading(self, entity_id: uuid.UUID) -> StoredReading | None:
-        row = self.db.execute(
-            f"SELECT {_ROW}, extra FROM readings WHERE entity_id = ? ORDER BY ts DESC LIMIT 1",
-            (entity_id.bytes,),
+        row = self._db().execute(
+            f"SELECT {_ROW}, extra FROM readings WHERE entity_id = ? ORDER BY ts DESC LIMIT 1", (entity_id.bytes,),
         ).fetchone()
-        return _stored(row) if row else None
+        return stored_reading(row[0], row[1:-1], row[-1]) if row else None
 
+    @_mapped
     def register_brackets(self, entity_id: uuid.UUID, instants: Sequence[int]) -> list[list[Bracket]]:
         eid = entity_id.bytes
-        db = self.db
         empty: list[Bracket] = [(None, None)] * len(instants)
         result: list[list[Bracket]] = [empty] * REGISTER_COUNT
-        with _read_snapshot(db):
-            mask_row = db.execute("SELECT register_mask FROM entities WHERE entity_id = ?", (eid,)).fetchone()
-            registers = list(_bits(mask_row[0])) if mask_row else []
-            if not registers:
+        with self.snapshot() as _:
+            db = self._db()
+            bounds = _series_bounds(db, eid)
+            if not bounds:
                 return result
             # One statement: the distinct readings next to any instant (two index seeks per instant).
             rows = db.execute(_NEIGHBOURS, (eid, orjson.dumps(list(instants)))).fetchall()
@@ -253,22 +230,19 @@ class SQLiteStore:
             positions = [(bisect.bisect_right(stamps, t) - 1, bisect.bisect_left(stamps, t)) for t in instants]
             last = len(rows) - 1
             lo, hi = stamps[0], stamps[-1]
-            bounds = _LazyBounds(db, eid)  # read on the first fallback only: the usual page needs none
-            for k in registers:
+            for k in sorted(bounds):
                 column = k + 1
                 brackets: list[Bracket] = []
                 for t, (i, j) in zip(instants, positions):
                     before = after = None
                     if i >= 0:
-                        row = rows[i]
-                        value = row[column]
-                        before = (row[0], value) if value is not None else _nearest(db, eid, k, t, "<=", bounds.get(k))
+                        value = rows[i][column]
+                        before = (stamps[i], value) if value is not None else _nearest(db, eid, k, t, "<=", bounds[k])
                         if before is not None and before[0] < lo:
                             lo = before[0]
                     if j <= last:
-                        row = rows[j]
-                        value = row[column]
-                        after = (row[0], value) if value is not None else _nearest(db, eid, k, t, ">=", bounds.get(k))
+                        value = rows[j][column]
+                        after = (stamps[j], value) if value is not None else _nearest(db, eid, k, t, ">=", bounds[k])
                         if after is not None and after[0] > hi:
                             hi = after[0]
                     brackets.append((before, after))
@@ -279,9 +253,34 @@ class SQLiteStore:
                     result[k] = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in result[k]]
             return result
 
-    def snapshot(self) -> "_read_snapshot":
-        """Reads inside the block see one snapshot (a page assembled from several store calls)."""
-        return _read_snapshot(self.db)
+    @contextmanager
+    def snapshot(self, deadline: float | None = None) -> Iterator[None]:
+        """One read transaction, so a page never mixes two states of a concurrent batch; re-entrant."""
+        with self._deadline(deadline) as db:
+            if db.in_transaction:
+                yield
+                return
+            try:
+                db.execute("BEGIN")
+            except sqlite3.OperationalError as exc:
+                raise StoreBusy("the database is locked") from exc
+            try:
+                yield
+            finally:
+                db.execute("COMMIT")
+
+
+def _interrupt_if_late(local: threading.local) -> int:
+    """Progress handler: nonzero (interrupt the running statement) once the call's deadline has passed.
+
+    Once per deadline: after one interruption it answers 0, so the ROLLBACK the store runs while unwinding
+    is never cut off itself.
+    """
+    deadline = local.deadline
+    if deadline is None or time.monotonic() < deadline:
+        return 0
+    local.deadline = None
+    return 1
 
 
 _NEIGHBOURS = f"""
@@ -292,61 +291,52 @@ SELECT {_ROW} FROM readings WHERE entity_id = ?1 AND ts IN (
     SELECT (SELECT min(ts) FROM readings WHERE entity_id = ?1 AND ts >= edge.t) FROM edge
 ) ORDER BY ts
 """
-
-
-class _read_snapshot:
-    """One read transaction, so a page never mixes two states of a concurrent batch; re-entrant."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-        self.owner = False
-
-    def __enter__(self) -> None:
-        if not self.db.in_transaction:
-            self.db.execute("BEGIN")
-            self.owner = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self.owner:
-            self.owner = False
-            self.db.execute("COMMIT")
-
-
 _WIDEN_SERIES = (
-    "INSERT INTO series(entity_id, reg, first_ts, last_ts) VALUES (?, ?, ?, ?) ON CONFLICT(entity_id, reg) "
+    "INSERT INTO series(entity_id, register, first_ts, last_ts) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT(entity_id, register) "
     "DO UPDATE SET first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)"
 )
-_SEEK_BEFORE = tuple(
-    f"SELECT ts, {c} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? AND {c} IS NOT NULL "
-    "ORDER BY ts DESC LIMIT 1"
-    for c in REGISTER_COLUMNS
-)
-_SEEK_AFTER = tuple(
-    f"SELECT ts, {c} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? AND {c} IS NOT NULL "
-    "ORDER BY ts LIMIT 1"
-    for c in REGISTER_COLUMNS
-)
+_SEEK = {
+    op: tuple(
+        f"SELECT ts, {c} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? AND {c} IS NOT NULL "
+        f"ORDER BY ts {order} LIMIT 1"
+        for c in REGISTER_COLUMNS
+    )
+    for op, order in (("<=", "DESC"), (">=", "ASC"))
+}
 
 
-class _LazyBounds:
-    """The entity's series bounds {reg: (first_ts, last_ts)}, read (one short range) on first use."""
+def _insert_rows(db: sqlite3.Connection, eid: bytes, batch: Batch) -> None:
+    """INSERT OR REPLACE the batch, many rows per statement.
 
-    __slots__ = ("db", "eid", "bounds")
+    A register column no reading has is left out (NULL is its default): binding NULLs is the costliest part
+    of sqlite3's parameters. Parameters are one flat list; a bytearray binds as the same BLOB as bytes,
+    minus sqlite3's adaptation.
+    """
+    readings, present, n = batch.readings, batch.present, len(batch.readings)
+    extras = list(map(extra_json, readings))
+    with_extra = any(extras)
+    names = ["entity_id", "ts", *(REGISTER_COLUMNS[k] for k in present), *(["extra"] if with_extra else [])]
+    width = len(names)
+    per = max(1, min(100, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
+    flat = list(chain.from_iterable(zip(
+        repeat(bytearray(eid), n), batch.stamps, *(batch.columns[k] for k in present), *([extras] if with_extra else []),
+    )))
+    step, whole = per * width, n - n % per
+    one_row = f"({', '.join('?' * width)})"
+    insert = f"INSERT OR REPLACE INTO readings({', '.join(names)}) VALUES "
+    if whole:
+        db.executemany(insert + ", ".join([one_row] * per), [flat[i:i + step] for i in range(0, whole * width, step)])
+    if whole < n:
+        db.executemany(insert + one_row, [flat[i:i + width] for i in range(whole * width, n * width, width)])
 
-    def __init__(self, db: sqlite3.Connection, eid: bytes) -> None:
-        self.db = db
-        self.eid = eid
-        self.bounds: dict[int, tuple[int, int]] | None = None
 
-    def get(self, k: int) -> tuple[int, int] | None:
-        if self.bounds is None:
-            self.bounds = {
-                reg: (first, last)
-                for reg, first, last in self.db.execute(
-                    "SELECT reg, first_ts, last_ts FROM series WHERE entity_id = ?", (self.eid,)
-                )
-            }
-        return self.bounds.get(k)
+def _series_bounds(db: sqlite3.Connection, eid: bytes) -> dict[int, tuple[int, int]]:
+    """{register: (first_ts, last_ts)} of every register the entity has (they enclose its readings)."""
+    return {
+        REGISTER_INDEX[name]: (first, last)
+        for name, first, last in db.execute("SELECT register, first_ts, last_ts FROM series WHERE entity_id = ?", (eid,))
+    }
 
 
 def _nearest(
@@ -361,47 +351,21 @@ def _nearest(
     if bounds is None:
         return None
     first, last = bounds
-    if op == "<=":
-        low, high, sql = first, min(t, last), _SEEK_BEFORE[k]
-    else:
-        low, high, sql = max(t, first), last, _SEEK_AFTER[k]
+    low, high = (first, min(t, last)) if op == "<=" else (max(t, first), last)
     if low > high:
         return None
-    found = db.execute(sql, (eid, low, high)).fetchone()
+    found = db.execute(_SEEK[op][k], (eid, low, high)).fetchone()
     return (found[0], found[1]) if found else None
-
-
-def _first_last(stamps: Sequence[int], column: Sequence[float | None]) -> tuple[int, int]:
-    """The first and last timestamps of the batch where the register has a value (it has at least one)."""
-    first = 0 if column[0] is not None else next(i for i, v in enumerate(column) if v is not None)
-    last = len(column) - 1
-    if column[last] is None:
-        last = next(i for i in range(last, -1, -1) if column[i] is not None)
-    return stamps[first], stamps[last]
 
 
 def _reset_offsets(db: sqlite3.Connection, eid: bytes, lo: int, hi: int) -> dict[int, ResetOffsets]:
     offsets: dict[int, ResetOffsets] = {}
-    for reg, ts, offset in db.execute(
-        'SELECT reg, ts, "offset" FROM resets WHERE entity_id = ? AND ts > ? AND ts <= ? ORDER BY reg, ts',
+    for name, ts, offset in db.execute(
+        'SELECT register, ts, "offset" FROM resets WHERE entity_id = ? AND ts > ? AND ts <= ? ORDER BY register, ts',
         (eid, lo, hi),
     ):
-        offsets.setdefault(reg, ResetOffsets()).add(ts, offset)
+        offsets.setdefault(REGISTER_INDEX[name], ResetOffsets()).add(ts, offset)
     return offsets
-
-
-def _extra(reading: Reading) -> bytes | None:
-    rest = stored_data(reading.data)
-    return orjson.dumps(rest) if rest else None
-
-
-def _stored(row: tuple[Any, ...]) -> StoredReading:
-    extra = row[-1]
-    return StoredReading(ts=row[0], data=data_from_storage(row[1:-1], orjson.loads(extra) if extra else None))
-
-
-def _bits(mask: int) -> Iterable[int]:
-    return (k for k in range(REGISTER_COUNT) if mask >> k & 1)
 
 
 def _statements(sql: str) -> list[str]:
