@@ -1,31 +1,32 @@
 #!/usr/bin/env python3
 """Prove that the service's answers are byte-identical across a refactor or a schema migration.
 
-`dump` opens a database through the stable entry points only (Settings, create_app, open_store, load_demo),
-sends a fixed list of GET requests through Starlette's TestClient — aggregations at several resolutions, time
-zones and page sizes (following `links.next` for MAX_PAGES pages), totals, raw readings, the last reading, a
-few errors — and records method, path and query, status, content type and the exact body of every answer.
-Every window has an explicit start and end, so nothing depends on "now". `compare` exits 1 and shows the
-first differences unless two dumps hold the same answers. Run each `dump` with that version's code:
+`dump` opens a database through stable entry points only (Settings, create_app, open_store, load_demo), sends
+a fixed list of GET requests with Starlette's TestClient — aggregations at several resolutions, time zones and
+page sizes (following `links.next` for MAX_PAGES pages), totals, raw readings, the last reading, errors — and
+records method, path and query, status, content type and exact body of each answer. Every window has an
+explicit start and end: nothing depends on "now". `compare` exits 1 and shows the first differences unless
+two dumps hold the same answers. Run each `dump` with that version's code:
 
     python scripts/compare_answers.py dump --database /tmp/x.db --create-demo --out before.json  # old code
     python scripts/compare_answers.py dump --database /tmp/y.db --create-demo --out after.json   # new code
     python scripts/compare_answers.py compare --normalise-tokens before.json after.json
 
-Migration: the old code's database opened by the new code (which migrates it; so dump a COPY) answers as the
-old code did on it. Tokens are then identical too, since the paging key is in the file. `--like DUMP` asks
-the same entities and window as DUMP (by default the demo entities, and `--days` ending at DEMO_NOW; or
-`--entities UUID,UUID --start T --end T`). For the schema-3 fixture (made by the code of schema version 3):
+Migration: a COPY of the old code's database (opening migrates it) dumped by the new code, with `--like
+before.json` (same entities and window; else the demo's, `--days` ending at DEMO_NOW, or `--entities UUID,UUID
+--start T --end T`), must compare equal to before.json, tokens included: the paging key is in the file. E.g.
+the schema-3 fixture, whose answers the code of schema version 3 gave:
 
     cp tests/fixtures/schema3.db /tmp/s3.db
-    python scripts/compare_answers.py dump --database /tmp/s3.db --like tests/fixtures/schema3_answers.json --out s3.json
+    python scripts/compare_answers.py dump --database /tmp/s3.db --out s3.json \\
+        --like tests/fixtures/schema3_answers.json
     python scripts/compare_answers.py compare tests/fixtures/schema3_answers.json s3.json
 
-Why `--normalise-tokens`: continuation tokens are HMAC-signed, over a digest of the query, with a key kept in
-the database (meta `paging_key`, random when the database is created). Two fresh databases sign the same
-cursor differently, and a refactor may legitimately change the digest. The option replaces each token string
-(in `meta.continuationToken`, in `links.next`, in the follow-up requests' paths) by `<token#N>`, N its index
-in order of first appearance; where a token leads is still compared, as the pages it fetched are dumped.
+`--normalise-tokens`: continuation tokens are HMAC-signed, over a digest of the query, with a key kept in the
+database (meta `paging_key`, random when the database is made). Two fresh databases sign the same cursor
+differently, and a refactor may change the digest. The option replaces each token string (in the body, in
+`links.next`, in the follow-up requests' paths) by `<token#N>`, N its rank of first appearance; where a token
+leads is still compared, as the pages it fetched are in the dump.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import re
 import sys
 import time
 import warnings
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -136,10 +138,10 @@ def dump(database: str, entities: list[str], start: int, end: int) -> list[Answe
                 url = path + ("?" + urlencode(query) if query else "")
                 for _ in range(MAX_PAGES):
                     response = client.get(url, headers=headers)
+                    body = response.content.decode("utf-8", "backslashreplace")
                     answers.append({"method": "GET", "path": url, "status": response.status_code,
-                                    "type": response.headers.get("content-type"),
-                                    "body": response.content.decode("utf-8", "backslashreplace")})
-                    link = next_path(response.text)
+                                    "type": response.headers.get("content-type"), "body": body})
+                    link = next_path(body)
                     if link is None:
                         break
                     url = link
@@ -176,40 +178,53 @@ def normalise_tokens(answers: list[Answer]) -> list[Answer]:
              for k, v in answer.items()} for answer in answers]
 
 
-def body_diff(a: str, b: str, limit: int = 24) -> list[str]:
+def body_diff(a: str, b: str, context: int = 12) -> list[str]:
+    """A short diff around the first difference of the two bodies (pretty-printed when JSON)."""
     def lines(text: str) -> list[str]:
         try:
             return json.dumps(json.loads(text), indent=1, ensure_ascii=False).splitlines()
         except ValueError:
             return text.splitlines()
-    diff = list(difflib.unified_diff(lines(a), lines(b), "A", "B", n=2, lineterm=""))
+    la, lb = lines(a), lines(b)
+    at = next((i for i, (x, y) in enumerate(zip(la, lb)) if x != y), min(len(la), len(lb)))
+    lo = max(0, at - 3)
+    diff = list(difflib.unified_diff(la[lo:at + context], lb[lo:at + context], lineterm=""))[2:]
     if not diff:  # same JSON, different bytes (spacing, escapes)
         at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-        diff = [f"bytes differ from offset {at}: A …{a[max(0, at - 40):at + 40]!r}", f"B …{b[max(0, at - 40):at + 40]!r}"]
-    return diff[:limit] + (["…"] if len(diff) > limit else [])
+        lo = max(0, at - 40)
+        return [f"bytes differ from offset {at}:", f"A …{a[lo:at + 40]!r}", f"B …{b[lo:at + 40]!r}"]
+    return [f"first difference at line {at + 1} of the pretty-printed body:", *diff[1:]]
 
 
-def compare(path_a: str, path_b: str, normalise: bool, show: int) -> int:
+def keyed(answers: list[Answer]) -> dict[tuple[str, int], Answer]:
+    """Answers by (path and query, occurrence): a missing or extra page does not shift the rest."""
+    seen: Counter[str] = Counter()
+    out = {}
+    for answer in answers:
+        seen[answer["path"]] += 1
+        out[answer["path"], seen[answer["path"]]] = answer
+    return out
+
+
+def compare(path_a: str, path_b: str, normalise: bool, show: int = 5) -> int:
     dumps = [json.loads(Path(path).read_text()) for path in (path_a, path_b)]
-    a, b = (normalise_tokens(d["answers"]) if normalise else d["answers"] for d in dumps)
+    a, b = (keyed(normalise_tokens(d["answers"]) if normalise else d["answers"]) for d in dumps)
     if dumps[0]["window"] != dumps[1]["window"]:
         print(f"warning: different request windows: {dumps[0]['window']} vs {dumps[1]['window']}")
-    differences = 0
-    for i, (x, y) in enumerate(zip(a, b)):
-        if x == y:
-            continue
-        differences += 1
-        if differences <= show:
-            print(f"#{i} {x['method']} {x['path']}")
-            if y["path"] != x["path"]:
-                print(f"   B asked {y['path']}")
+    differences = [key for key in [*a, *(k for k in b if k not in a)] if a.get(key) != b.get(key)]
+    for key in differences[:show]:
+        x, y = a.get(key), b.get(key)
+        print(f"GET {key[0]}")
+        if x is None or y is None:
+            print("   only in " + ("B" if x is None else "A"))
+        else:
             print(f"   status {x['status']} vs {y['status']}, type {x['type']} vs {y['type']}")
-            print("   " + "\n   ".join(body_diff(x["body"], y["body"])))
-    if len(a) != len(b):
-        differences += 1
-        print(f"A has {len(a)} answers, B has {len(b)}")
+            if x["body"] != y["body"]:
+                print("   " + "\n   ".join(body_diff(x["body"], y["body"])))
     if differences:
-        print(f"{differences} difference(s) among {min(len(a), len(b))} answers")
+        print(f"{len(differences)} difference(s): {len(a)} answers in A, {len(b)} in B")
+        if not normalise:
+            print("(if only continuation tokens differ, see --normalise-tokens)")
         return 1
     print(f"{len(a)} answers identical")
     return 0
@@ -231,10 +246,9 @@ def main() -> int:
     c.add_argument("a")
     c.add_argument("b")
     c.add_argument("--normalise-tokens", action="store_true", help="compare tokens by order of appearance")
-    c.add_argument("--show", type=int, default=5, help="differences to print (default 5)")
     args = parser.parse_args()
     if args.command == "compare":
-        return compare(args.a, args.b, args.normalise_tokens, args.show)
+        return compare(args.a, args.b, args.normalise_tokens)
 
     if args.like:
         window = json.loads(Path(args.like).read_text())["window"]

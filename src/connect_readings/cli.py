@@ -1,4 +1,4 @@
-"""`connect-readings`: serve, import, demo, token. Thin: flags and environment → Settings → calls."""
+"""`connect-readings`: serve, import, demo, token, migrate, copy. Thin: flags → Settings → calls."""
 
 from __future__ import annotations
 
@@ -6,21 +6,50 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .config import ENV_PREFIX, Settings
+if TYPE_CHECKING:
+    from .storage.base import Store
 
-_DB_HELP = "SQLite file path, or postgresql://user@host:port/db"
+from .config import Settings, env_name, setting_type
+
+DEMO_DATABASE = "connect-readings-demo.db"
 
 
-def _env(name: str) -> str:
-    return ENV_PREFIX + name.upper()
+def settings_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Flags for these settings: `--jwt-secret` for `jwt_secret`, help and type from `Settings`.
+
+    Flags default to None, so `Settings.from_env(**flags)` (the one place settings are read) takes each
+    from its flag when given, else from its CONNECT_READINGS_* variable, else its default.
+    """
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for name in reversed(names):
+            field = Settings.__dataclass_fields__[name]
+            kind = setting_type(name)
+            shown = "" if field.default is None else f" [default: {_shown(field.default)}]"
+            command = click.option(
+                f"--{name.replace('_', '-')}", name, default=None, type=str if kind is tuple else kind,
+                help=f"{field.metadata['help']}{shown} (env {env_name(name)})",
+            )(command)
+        return command
+    return decorate
 
 
-def database_option(default: str | None = None) -> click.Option:
-    return click.option("--database", envvar=_env("database"), default=default, show_default=bool(default), help=_DB_HELP)
+def _shown(value: object) -> str:
+    return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
+def _settings(**flags: Any) -> Settings:
+    if isinstance(flags.get("jwt_algorithms"), str):
+        flags["jwt_algorithms"] = tuple(part.strip() for part in flags["jwt_algorithms"].split(",") if part.strip())
+    return Settings.from_env(**flags)
+
+
+SERVER_SETTINGS = tuple(name for name in Settings.__dataclass_fields__)
 
 
 @click.group()
@@ -30,14 +59,10 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", envvar=_env("host"), default="127.0.0.1", show_default=True)
-@click.option("--port", envvar=_env("port"), default=8080, show_default=True, type=int)
-@database_option()
-@click.option("--workers", envvar=_env("workers"), default=1, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, database: str | None, workers: int) -> None:
+@settings_options(*SERVER_SETTINGS)
+def serve(**flags: Any) -> None:
     """Serve the API."""
-    settings = Settings.from_env(database=database)
-    _serve(settings, host, port, workers)
+    _serve(_settings(**flags))
 
 
 @main.command("import")
@@ -45,8 +70,8 @@ def serve(host: str, port: int, database: str | None, workers: int) -> None:
 @click.option("--entity", required=True, type=click.UUID, help="the entity the readings belong to")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default=None,
               help="default: from the file's extension")
-@database_option()
-def import_(file: Path, entity: uuid.UUID, fmt: str | None, database: str | None) -> None:
+@settings_options("database")
+def import_(file: Path, entity: uuid.UUID, fmt: str | None, **flags: Any) -> None:
     """Bulk-import readings (idempotent: re-importing replaces, never duplicates)."""
     from tqdm import tqdm
 
@@ -54,7 +79,7 @@ def import_(file: Path, entity: uuid.UUID, fmt: str | None, database: str | None
     from .importer import import_file
     from .storage.base import open_store
 
-    settings = Settings.from_env(database=database)
+    settings = _settings(**flags)
     fmt = fmt or ("csv" if file.suffix.lower() == ".csv" else "jsonl")
     store = open_store(settings.database)
     began = time.perf_counter()
@@ -75,20 +100,23 @@ def import_(file: Path, entity: uuid.UUID, fmt: str | None, database: str | None
 
 
 @main.command()
-@click.option("--host", envvar=_env("host"), default="127.0.0.1", show_default=True)
-@click.option("--port", envvar=_env("port"), default=8080, show_default=True, type=int)
-@database_option("connect-readings-demo.db")
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3650))
 @click.option("--no-serve", is_flag=True, help="create the data and print the token, then exit")
-def demo(host: str, port: int, database: str, days: int, no_serve: bool) -> None:
-    """Create a database with realistic synthetic meters, print a token and curl commands, then serve."""
+@settings_options(*SERVER_SETTINGS)
+def demo(days: int, no_serve: bool, **flags: Any) -> None:
+    """Create a database with realistic synthetic meters, print a token and curl commands, then serve.
+
+    The database defaults to connect-readings-demo.db (not the server's default database).
+    """
     from tqdm import tqdm
 
     from .demo import DEMO_ENTITIES, HOUSEHOLD, load_demo
     from .domain.timefmt import format_datetime
     from .storage.base import open_store
 
-    settings = Settings.from_env(database=database)
+    if flags.get("database") is None and not os.environ.get(env_name("database")):
+        flags["database"] = DEMO_DATABASE
+    settings = _settings(**flags)
     store = open_store(settings.database)
     last = store.last_reading(HOUSEHOLD)
     if last is None:
@@ -104,7 +132,7 @@ def demo(host: str, port: int, database: str, days: int, no_serve: bool) -> None
     token = _mint(settings, store, [], True, "readings:read readings:write", 7 * 86400)
     store.close()
     start = format_datetime(last_ts - last_ts % 86_400_000_000 - 86_400_000_000)
-    base = f"http://{host}:{port}"
+    base = f"http://{settings.host}:{settings.port}"
     click.echo("\nentities:")
     for entity_id, label in DEMO_ENTITIES.items():
         click.echo(f"  {entity_id}  {label}")
@@ -117,7 +145,7 @@ def demo(host: str, port: int, database: str, days: int, no_serve: bool) -> None
                f'?start={start}&resolution=1%20day&timeZone=Europe/Berlin"')
     click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{HOUSEHOLD}/readings/last"\n')
     if not no_serve:
-        _serve(settings, host, port, 1)
+        _serve(settings)
 
 
 @main.command()
@@ -125,11 +153,9 @@ def demo(host: str, port: int, database: str, days: int, no_serve: bool) -> None
 @click.option("--all", "all_entities", is_flag=True, help="every entity")
 @click.option("--scope", default="readings:read", show_default=True, help='e.g. "readings:read readings:write"')
 @click.option("--ttl", default="1h", show_default=True, help="lifetime, e.g. 15m, 1h, 7 days")
-@database_option()
-@click.option("--jwt-secret", envvar=_env("jwt_secret"), default=None, help="default: the database's generated secret")
-def token(entities: tuple[uuid.UUID, ...], all_entities: bool, scope: str, ttl: str, database: str | None,
-          jwt_secret: str | None) -> None:
-    """Mint an HS256 bearer token."""
+@settings_options("database", "jwt_secret", "jwt_issuer", "jwt_audience")
+def token(entities: tuple[uuid.UUID, ...], all_entities: bool, scope: str, ttl: str, **flags: Any) -> None:
+    """Mint an HS256 bearer token (with the database's generated secret when no secret is set)."""
     from .domain.errors import DomainError
     from .domain.interval import parse_resolution
     from .storage.base import open_store
@@ -143,14 +169,15 @@ def token(entities: tuple[uuid.UUID, ...], all_entities: bool, scope: str, ttl: 
     if lifetime.months:
         raise click.BadParameter("use days or hours, not months", param_hint="--ttl")
     seconds = lifetime.days * 86400 + lifetime.micros / 1e6
-    settings = Settings.from_env(database=database, jwt_secret=jwt_secret)
+    settings = _settings(**flags)
     store = None if settings.jwt_secret else open_store(settings.database)
     click.echo(_mint(settings, store, [str(e) for e in entities], all_entities, scope, seconds))
     if store is not None:
         store.close()
 
 
-def _mint(settings: Settings, store: object, entities: list[str], all_entities: bool, scope: str, ttl_s: float) -> str:
+def _mint(settings: Settings, store: Store | None, entities: list[str], all_entities: bool, scope: str,
+          ttl_s: float) -> str:
     import secrets
 
     from .api.auth import MIN_SECRET_BYTES, mint_token
@@ -161,7 +188,7 @@ def _mint(settings: Settings, store: object, entities: list[str], all_entities: 
     return mint_token(secret, "*" if all_entities else entities, scope, ttl_s, settings.jwt_issuer, settings.jwt_audience)
 
 
-def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+def _serve(settings: Settings) -> None:
     import uvicorn
 
     from .storage.base import open_store
@@ -169,55 +196,45 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     open_store(settings.database).close()  # migrate once, before workers race to do it
     os.environ.update(settings.to_env())
     uvicorn.run(
-        "connect_readings.api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-        log_level="info", access_log=False, server_header=False, limit_concurrency=1024,
+        "connect_readings.api.app:app_from_env", factory=True, host=settings.host, port=settings.port,
+        workers=settings.workers, log_level="info", access_log=False, server_header=False, limit_concurrency=1024,
         timeout_keep_alive=30, http="h11", h11_max_incomplete_event_size=settings.max_header_bytes,
     )
 
 
-def _is_postgres(database: str) -> bool:
-    return database.startswith(("postgresql://", "postgres://"))
-
-
 @main.command()
-@database_option()
-def migrate(database: str | None) -> None:
+@settings_options("database")
+def migrate(**flags: Any) -> None:
     """Apply pending schema migrations (PostgreSQL or SQLite) and print the schema version."""
-    settings = Settings.from_env(database=database)
-    if _is_postgres(settings.database):
-        from .storage.postgres import migrate_database
+    from .storage.base import open_store
 
-        version = migrate_database(settings.database)
-    else:
-        from .storage.sqlite import SQLiteStore
-
-        store = SQLiteStore(settings.database)
-        version = store.migrate()
+    store = open_store(_settings(**flags).database)  # opening a store migrates it
+    try:
+        click.echo(f"schema version {store.migrate()}")
+    finally:
         store.close()
-    click.echo(f"schema version {version}")
 
 
 @main.command("copy")
-@click.option("--from", "source", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="the embedded (SQLite) database file")
-@click.option("--to", "target", required=True, help="postgresql://user@host:port/db (migrated if needed)")
+@click.option("--from", "source", required=True, help="the database to copy from (a SQLite file or a postgresql:// URL)")
+@click.option("--to", "target", required=True, help="the database to copy into (migrated if needed)")
 @click.option("--batch", default=5_000, show_default=True, type=click.IntRange(1, 100_000), help="readings per ingest")
 def copy_(source: str, target: str, batch: int) -> None:
-    """Copy an embedded database into PostgreSQL (idempotent: safe to re-run, e.g. to catch up)."""
+    """Copy one database into another, e.g. an embedded one into PostgreSQL (idempotent: safe to re-run)."""
     from tqdm import tqdm
 
-    from .copy import copy_store, source_reading_count
-    from .storage.postgres import PostgresStore
-    from .storage.sqlite import SQLiteStore
+    from .copy import copy_store
+    from .storage.base import is_postgres_url, open_store
 
-    if not _is_postgres(target):
+    if not is_postgres_url(source) and not Path(source).is_file():
+        raise click.BadParameter(f"no such database file: {source}", param_hint="--from")
+    if not is_postgres_url(target):
         raise click.BadParameter("must be a postgresql:// URL", param_hint="--to")
-    src = SQLiteStore(source)
-    dst = PostgresStore(target)
+    src = open_store(source)
+    dst = open_store(target)
     began = time.perf_counter()
     try:
-        with tqdm(total=source_reading_count(src), unit=" readings", unit_scale=True, disable=None,
-                  file=sys.stderr) as bar:
+        with tqdm(total=src.reading_count(), unit=" readings", unit_scale=True, disable=None, file=sys.stderr) as bar:
             report = copy_store(src, dst, batch, bar.update)
     finally:
         dst.close()
@@ -229,7 +246,7 @@ def copy_(source: str, target: str, batch: int) -> None:
         click.echo(f"signing keys in place: {', '.join(report.meta_copied)}")
     for key in report.meta_conflicts:
         click.echo(f"warning: the target already has another {key}; kept it, so tokens signed with the "
-                   f"embedded database's {key} will not be accepted there", err=True)
+                   f"source database's {key} will not be accepted there", err=True)
 
 
 if __name__ == "__main__":

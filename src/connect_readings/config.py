@@ -1,54 +1,66 @@
-"""One settings object, from CLI flags and CONNECT_READINGS_* environment variables."""
+"""One settings object, read and cast in one place: CONNECT_READINGS_* environment variables, then flags.
+
+Every setting is a field of `Settings`; its variable is `CONNECT_READINGS_<FIELD>` and its command-line flag
+`--<field-with-dashes>`. The server, its worker processes (which get the settings as variables) and every CLI
+command read their settings through `Settings.from_env`.
+
+>>> Settings.from_env({"CONNECT_READINGS_PORT": "9000"}, port=None).port
+9000
+>>> Settings.from_env({"CONNECT_READINGS_PORT": "9000"}, port=8081).port
+8081
+"""
 
 from __future__ import annotations
 
 import os
-import time
-from contextvars import ContextVar
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 ENV_PREFIX = "CONNECT_READINGS_"
 DEFAULT_DATABASE = "connect-readings.db"
 
 
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class Settings:
-    database: str = DEFAULT_DATABASE
-    jwt_secret: str | None = None
-    """HS256 secret; when unset, one is generated once and kept in the database."""
-    jwt_public_key_file: str | None = None
-    jwt_jwks_file: str | None = None
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
-    jwt_algorithms: tuple[str, ...] = ("HS256", "RS256", "ES256")
-    """Algorithm allow-list (a subset of HS256, RS256, ES256; anything else is refused at start-up)."""
-    jwt_leeway_s: int = 30
-    """Clock skew tolerated on exp/nbf/iat."""
-    max_body_bytes: int = 16 * 1024 * 1024
-    """Larger request bodies (declared or streamed) are answered 413 PayloadTooLarge."""
-    max_batch: int = 10_000
-    """Readings per ingest batch; more is a 400 BatchTooLarge."""
-    max_header_bytes: int = 16 * 1024
-    """Request line plus headers; larger is a 431 RequestHeaderFieldsTooLarge. (The HTTP server refuses a
-    head that arrives in pieces beyond its own limit with a plain 400 before the app sees it.)"""
-    request_timeout_s: float = 30.0
-    """Request deadline: a request still running after this is answered 504 RequestTimeout and its SQL
-    statement is interrupted (see REQUEST_DEADLINE)."""
-    page_cache: int = 4096
-    """Aggregation pages remembered per process (0 disables); see service.PageCache."""
-    public_url: str | None = None
-    """Base URL for links.next behind a proxy; by default taken from the request."""
+    database: str = _setting(DEFAULT_DATABASE, "SQLite file path, or postgresql://user@host:port/db")
+    host: str = _setting("127.0.0.1", "address the server listens on")
+    port: int = _setting(8080, "port the server listens on")
+    workers: int = _setting(1, "server worker processes")
+    jwt_secret: str | None = _setting(
+        None, "HS256 secret (at least 32 bytes); when unset, one is generated once and kept in the database")
+    jwt_public_key_file: str | None = _setting(None, "PEM file of RS256/ES256 public keys or certificates")
+    jwt_jwks_file: str | None = _setting(None, "JWKS file of public keys, selected by the token's kid")
+    jwt_issuer: str | None = _setting(None, "required `iss` claim")
+    jwt_audience: str | None = _setting(None, "required `aud` claim")
+    jwt_algorithms: tuple[str, ...] = _setting(
+        ("HS256", "RS256", "ES256"), "algorithm allow-list, comma-separated (a subset of HS256, RS256, ES256)")
+    jwt_leeway_s: int = _setting(30, "clock skew tolerated on exp/nbf/iat, seconds")
+    max_body_bytes: int = _setting(16 * 1024 * 1024, "larger request bodies are answered 413 PayloadTooLarge")
+    max_batch: int = _setting(10_000, "readings per ingest batch; more is 400 BatchTooLarge")
+    max_header_bytes: int = _setting(
+        16 * 1024, "request line plus headers; larger is 431 RequestHeaderFieldsTooLarge")
+    request_timeout_s: float = _setting(
+        30.0, "request deadline: a request still running then is answered 504 and its SQL statement interrupted; "
+              "also how long a request waits for a database lock or connection (then 503)")
+    page_cache_mib: int = _setting(
+        64, "memory per process for remembered aggregation pages, MiB (0 disables)")
+    public_url: str | None = _setting(None, "base URL of links.next behind a proxy; by default from the request")
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
-        """Environment first, then explicit overrides (CLI flags) that are not None."""
-        environ = dict(os.environ if environ is None else environ)
+    def from_env(cls, environ: Mapping[str, str] | None = None, **flags: object) -> "Settings":
+        """Variables first, then flags that were given (not None)."""
+        environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            raw = environ.get(ENV_PREFIX + f.name.upper())
+            raw = environ.get(env_name(f.name))
             if raw is not None and raw != "":
-                values[f.name] = _coerce(f.name, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+                values[f.name] = _cast(f.name, raw)
+        values.update({name: value for name, value in flags.items() if value is not None})
         return cls(**values)  # type: ignore[arg-type]
 
     def to_env(self) -> dict[str, str]:
@@ -56,51 +68,29 @@ class Settings:
         env: dict[str, str] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None:
-                continue
-            env[ENV_PREFIX + f.name.upper()] = ",".join(value) if isinstance(value, tuple) else str(value)
+            if value is not None:
+                env[env_name(f.name)] = ",".join(value) if isinstance(value, tuple) else str(value)
         return env
 
 
-def _coerce(name: str, raw: str) -> object:
-    default = Settings.__dataclass_fields__[name].default
-    if isinstance(default, bool):
-        return raw.lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, float):
-        return float(raw)
-    if isinstance(default, tuple):
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-    return raw
-
-
-@dataclass(slots=True)
-class Deadline:
-    """The instant (time.monotonic) by which the current request must be done."""
-
-    at: float
-    fired: bool = False
-    """Set once a statement has been interrupted for this deadline."""
-
-    def expired(self) -> bool:
-        return time.monotonic() >= self.at
-
-
-REQUEST_DEADLINE: ContextVar[Deadline | None] = ContextVar("connect_readings_request_deadline", default=None)
-"""Set by the API for each request; copied into worker threads with the rest of the context."""
-
-
-def interrupt_if_late() -> int:
-    """Progress handler for database connections: nonzero (interrupt the running statement) once the
-    current request's deadline has passed.
-
-    Once per request: after one interruption it answers 0, so the COMMIT or ROLLBACK the store runs while
-    unwinding is never cut off itself (that could leave a transaction open on a pooled connection).
-    Outside a request (CLI, imports, migrations) there is no deadline and nothing is interrupted.
+def env_name(setting: str) -> str:
+    """>>> env_name("jwt_secret")
+    'CONNECT_READINGS_JWT_SECRET'
     """
-    deadline = REQUEST_DEADLINE.get()
-    if deadline is None or deadline.fired or time.monotonic() < deadline.at:
-        return 0
-    deadline.fired = True
-    return 1
+    return ENV_PREFIX + setting.upper()
+
+
+def setting_type(name: str) -> type:
+    """The Python type a setting is cast to: that of its default (str for those without one)."""
+    default = Settings.__dataclass_fields__[name].default
+    return str if default is None else type(default)
+
+
+def _cast(name: str, raw: str) -> object:
+    kind = setting_type(name)
+    try:
+        if kind is tuple:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{env_name(name)}={raw!r} is not a valid {kind.__name__}") from None

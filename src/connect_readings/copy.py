@@ -1,4 +1,4 @@
-"""Copy an embedded (SQLite) database into PostgreSQL, through the Store methods.
+"""Copy one database into another (an embedded one into PostgreSQL, say), through the Store methods only.
 
 Entity by entity, oldest first, in batches: `readings(...)` chunks from the source, `ingest(...)` into the
 target. Idempotent: ingest is an upsert keyed (entity, timestamp), so running it again (after an interruption,
@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from .domain.readings import Reading, register_values
 from .storage.base import Store, StoredReading
-from .storage.sqlite import SQLiteStore
 
 COPIED_META = ("jwt_secret", "paging_key")
 BEGINNING, END = -(2**63), 2**63 - 1  # every representable timestamp: [BEGINNING, END)
@@ -33,19 +32,11 @@ class CopyReport:
     """Keys the target already had with another value: left as they were."""
 
 
-def source_entities(source: SQLiteStore) -> list[uuid.UUID]:
-    """Every entity of the embedded database, in a stable order."""
-    return [uuid.UUID(bytes=row[0]) for row in source.db.execute("SELECT entity_id FROM entities ORDER BY entity_id")]
-
-
-def source_reading_count(source: SQLiteStore) -> int:
-    return int(source.db.execute("SELECT count(*) FROM readings").fetchone()[0])
-
-
-def copy_meta(source: SQLiteStore, target: Store, report: CopyReport) -> None:
-    placeholders = ", ".join("?" * len(COPIED_META))
-    rows = source.db.execute(f"SELECT key, value FROM meta WHERE key IN ({placeholders}) ORDER BY key", COPIED_META)
-    for key, value in rows.fetchall():
+def copy_meta(source: Store, target: Store, report: CopyReport) -> None:
+    for key in COPIED_META:
+        value = source.meta_get(key)
+        if value is None:
+            continue
         kept = target.meta_value(key, value)  # sets it only when the target has none
         (report.meta_copied if kept == value else report.meta_conflicts).append(key)
 
@@ -67,11 +58,11 @@ def as_reading(stored: StoredReading) -> Reading:
     return Reading(ts=stored.ts, data=stored.data, registers=register_values(stored.data))
 
 
-def copy_store(source: SQLiteStore, target: Store, batch: int = 5_000,
+def copy_store(source: Store, target: Store, batch: int = 5_000,
                progress: Callable[[int], None] = lambda readings: None) -> CopyReport:
     report = CopyReport()
     copy_meta(source, target, report)
-    for entity_id in source_entities(source):
+    for entity_id in source.entity_ids():
         report.entities += 1
         for rows in chunks(source, entity_id, batch):
             result = target.ingest(entity_id, [as_reading(r) for r in rows])

@@ -5,10 +5,8 @@ CSV: a `timestamp` column, then one column per register field named `metric.fiel
 `positiveGasVolume.value`, `positiveGasVolume.unit`, `positiveActiveInstantaneousPower.total`, …).
 Empty cells are absent values. JSONL: one reading object `{"timestamp":…,"data":{…}}` per line.
 
-The file is read in chunks of about a megabyte. A JSONL chunk is first decoded by the typed path
-(`decode_readings`: msgspec into Structs, checked in C); a chunk it cannot take whole is done line by line,
-each line by the typed path or else by `orjson.loads` + `parse_reading`, so rejects and their messages are
-those of the full validation. Readings go to the store `TRANSACTION` at a time (one transaction each; an
+The file is read in chunks of about a megabyte, each line decoded and validated by the one reading parser
+(`readings.decode_reading`), so rejects and their messages are those of the HTTP API. Readings go to the store `TRANSACTION` at a time (one transaction each; an
 import that stops half-way keeps the transactions committed before, and running it again is idempotent); the
 written/replaced counts are reported as if every `BATCH` readings had been one ingest call.
 """
@@ -25,10 +23,8 @@ from dataclasses import dataclass, field
 from itertools import chain, islice
 from operator import lt
 
-import orjson
-
 from .domain.errors import DomainError
-from .domain.readings import Reading, decode_reading, decode_readings, parse_reading
+from .domain.readings import Reading, decode_reading, parse_reading
 from .storage.base import Store
 
 BATCH = 5_000  # the unit of the written/replaced counts
@@ -91,11 +87,6 @@ class _Writer:
         self.report = report
         self.pending: list[Reading] = []
 
-    def extend(self, readings: list[Reading]) -> None:
-        self.pending += readings
-        if len(self.pending) >= TRANSACTION:
-            self.flush(final=False)
-
     def append(self, reading: Reading) -> None:
         self.pending.append(reading)
         if len(self.pending) >= TRANSACTION:
@@ -124,26 +115,16 @@ def _import_jsonl(
     line_no = 0
     while lines := handle.readlines(CHUNK_BYTES):
         progress(sum(map(len, lines)))
-        readings = decode_readings(lines)
-        if readings is not None:  # the whole chunk by the typed path (so no blank line either)
-            report.read += len(lines)
-            writer.extend(readings)
-        else:
-            for number, raw in enumerate(lines, start=line_no + 1):
-                if not raw.strip():
-                    continue
-                report.read += 1
+        for number, raw in enumerate(lines, start=line_no + 1):
+            if not raw.strip():
+                continue
+            report.read += 1
+            try:
                 reading = decode_reading(raw)
-                if reading is None:
-                    try:
-                        reading = parse_reading(orjson.loads(raw))
-                    except orjson.JSONDecodeError:
-                        report.rejected.append((number, "not a JSON object"))
-                        continue
-                    except DomainError as exc:
-                        report.rejected.append((number, exc.message))
-                        continue
-                writer.append(reading)
+            except DomainError as exc:
+                report.rejected.append((number, exc.message))
+                continue
+            writer.append(reading)
         line_no += len(lines)
 
 

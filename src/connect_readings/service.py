@@ -1,6 +1,6 @@
 """Use cases: a page of aggregations, a total, a page of readings.
 
-Glue between the pure domain (buckets, registers, tokens) and a Store; knows nothing of HTTP. Cost grows
+Glue between the pure domain (buckets, registers) and a Store's narrow questions; knows nothing of HTTP. Cost grows
 with the number of buckets on a page, never with the readings under them: each page asks the store for
 the register values around its bucket edges only.
 """
@@ -8,7 +8,6 @@ the register values around its bucket edges only.
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -53,55 +52,15 @@ class Page:
 
 
 def aggregation_id_prefix(query: AggregationQuery) -> str:
-    """Ids are UUIDv5 of entity, resolution, time zone and bucket start (semantics.md §6)."""
+    """Ids are UUIDv5 of entity, resolution, time zone and bucket start (docs/semantics.md §6)."""
     return f"{query.entity_id}|{query.width.canonical()}|{query.tz_name}|"
 
 
-class PageCache:
-    """Pages remembered under the entity's data version, which every ingest bumps in its transaction.
+def aggregation_page(store: Store, query: AggregationQuery, position: int, page_size: int) -> Page:
+    """Up to `page_size` non-empty buckets from `position` on; buckets without coverage are skipped.
 
-    A dashboard asks for the same page again and again; between two ingests of that entity the answer
-    cannot change, so it is computed once. The version is read in the page's own snapshot, so a remembered
-    page is exactly what a fresh computation would give. Per process, bounded, small pages only.
+    Call it inside `store.snapshot()`, so the page reads one state of the data.
     """
-
-    def __init__(self, max_pages: int = 4096, max_buckets: int = 200) -> None:
-        self.max_pages = max_pages
-        self.max_buckets = max_buckets
-        self._pages: OrderedDict[tuple[Any, ...], Page] = OrderedDict()
-
-    def get(self, key: tuple[Any, ...]) -> Page | None:
-        page = self._pages.get(key)
-        if page is not None:
-            self._pages.move_to_end(key)
-        return page
-
-    def holds(self, page_size: int) -> bool:
-        """Large pages are not remembered (they are computed off the event loop, and are big)."""
-        return self.max_pages > 0 and page_size <= self.max_buckets
-
-    def put(self, key: tuple[Any, ...], page: Page) -> None:
-        self._pages[key] = page
-        if len(self._pages) > self.max_pages:
-            self._pages.popitem(last=False)
-
-
-def aggregation_page(
-    store: Store, query: AggregationQuery, position: int, page_size: int, cache: PageCache | None = None
-) -> Page:
-    """Up to `page_size` non-empty buckets from `position` on; buckets without coverage are skipped."""
-    with store.snapshot():
-        if cache is None or not cache.holds(page_size):
-            return _aggregation_page(store, query, position, page_size)
-        key = (query, position, page_size, store.entity_version(query.entity_id))
-        page = cache.get(key)
-        if page is None:
-            page = _aggregation_page(store, query, position, page_size)
-            cache.put(key, page)
-        return page
-
-
-def _aggregation_page(store: Store, query: AggregationQuery, position: int, page_size: int) -> Page:
     found: list[Bucket] = []
     prefix = aggregation_id_prefix(query)
     while len(found) <= page_size and position < query.end:

@@ -8,19 +8,16 @@ first) and served as is, so the framework need not generate it.
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import time
 import uuid
-from urllib.parse import urlencode
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import anyio
 import orjson
-import psycopg
-import psycopg_pool
 import yaml
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -32,20 +29,19 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import service
-from ..config import REQUEST_DEADLINE, Deadline, Settings
+from ..config import Settings
 from ..domain.errors import DomainError
 from ..domain.paging import Cursor, decode_token, encode_token, query_digest
-from ..domain.readings import decode_batch, parse_reading
 from ..domain.timefmt import format_datetime
-from ..storage.base import Store, open_store
+from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
 from . import encode, params
 from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
+from .body import limited_body, parse_batch
 from .errors import ApiError, error_response, log, on_api_error, on_domain_error, on_http_error, on_unexpected
+from .pagecache import CachedPage, PageCache
 
 T = TypeVar("T")
 JSON = "application/json"
-# Pages up to this many buckets are answered on the event loop; larger ones go to a thread.
-INLINE_PAGE_LIMIT = 200
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +51,12 @@ def openapi_document() -> dict[str, Any]:
 
 
 class Api:
-    """The handlers, bound to one store and one authenticator."""
+    """The handlers, bound to one store and one authenticator.
+
+    A handler authenticates on the event loop (no I/O), then runs everything that touches the store, and the
+    parsing of a large body, in one worker thread (`offload`), so the loop always stays free: one thread hop
+    per request. Inside that thread a read is one snapshot, with the request's deadline.
+    """
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
@@ -72,22 +73,30 @@ class Api:
             algorithms=settings.jwt_algorithms,
             leeway_s=settings.jwt_leeway_s,
         )
-        # Only pages answered on the event loop are remembered, so the cache is never touched from threads.
-        self.pages = service.PageCache(max_pages=settings.page_cache, max_buckets=INLINE_PAGE_LIMIT)
+        self.pages = PageCache(settings.page_cache_mib * 1024 * 1024)
         self.paging_key = store.meta_value("paging_key", secrets.token_hex(32)).encode()
         self.openapi_bytes = orjson.dumps(openapi_document())
 
     # -- plumbing -----------------------------------------------------------------------------------
-    def entity(self, request: Request, scope: str, must_exist: bool = True) -> uuid.UUID:
-        """Authentication (401), scope (403), entity access (404), in that order."""
+    def authorize(self, request: Request, scope: str) -> uuid.UUID:
+        """Authentication (401), scope (403), entity visible to the token (404), in that order; no I/O."""
         principal = self.auth.authenticate(request.headers.get("authorization"))
         require_scope(principal, scope)
         entity_id = params.entity_id(request.path_params["entityId"])
-        if entity_id is None or not principal.can_see(entity_id) or (
-            must_exist and not self.store.entity_exists(entity_id)
-        ):
-            raise ApiError(404, "EntityNotFound", "no such entity, or it is not visible to this token")
+        if entity_id is None or not principal.can_see(entity_id):
+            raise _entity_not_found()
         return entity_id
+
+    def require_entity(self, entity_id: uuid.UUID) -> int:
+        """The entity's data version; 404 (the same answer as an entity outside the token) when unknown."""
+        version = self.store.entity_version(entity_id)
+        if version is None:
+            raise _entity_not_found()
+        return version
+
+    async def offload(self, request: Request, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(deadline, *args)` in a worker thread; the deadline is the request's (see RequestGuard)."""
+        return await run_in_threadpool(fn, request.scope.get(DEADLINE_KEY), *args)
 
     def next_link(self, request: Request, token: str) -> str:
         """The same request with `continuationToken` set: absolute, behind a proxy too (public_url)."""
@@ -101,6 +110,14 @@ class Api:
         token = query.get("continuationToken")
         return decode_token(self.paging_key, digest, token) if token else None
 
+    def paged(self, request: Request, items: bytes, next_position: int | None, end: int, end_given: int | None,
+              digest: str, size: int) -> Response:
+        token = next_url = None
+        if next_position is not None:
+            token = encode_token(self.paging_key, digest, Cursor(next_position, None if end_given else end))
+            next_url = self.next_link(request, token)
+        return Response(encode.paged(items, next_url, token, size), media_type=JSON)
+
     # -- endpoints ----------------------------------------------------------------------------------
     async def healthz(self, request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type=JSON)
@@ -111,63 +128,81 @@ class Api:
     async def readings(self, request: Request) -> Response:
         """One route for both methods, so a 405 on it lists every method it has in `Allow`."""
         if request.method == "POST":
-            return await self.post_readings(request)
-        return await self.get_readings(request)
+            entity_id = self.authorize(request, WRITE_SCOPE)
+            body = await limited_body(request, self.settings.max_body_bytes)
+            return await self.offload(request, self._ingest, entity_id, body)
+        entity_id = self.authorize(request, READ_SCOPE)
+        return await self.offload(request, self._readings, request, entity_id)
 
-    async def post_readings(self, request: Request) -> Response:
-        entity_id = self.entity(request, WRITE_SCOPE, must_exist=False)
-        body = await _limited_body(request, self.settings.max_body_bytes)
-        readings = _parse_batch(body, self.settings.max_batch)
-        result = await run_in_threadpool(self.store.ingest, entity_id, readings)
+    def _ingest(self, deadline: float | None, entity_id: uuid.UUID, body: bytes) -> Response:
+        readings = parse_batch(body, self.settings.max_batch)
+        result = self.store.ingest(entity_id, readings, deadline)
         return Response(encode.ingest_result(result), media_type=JSON)
 
-    async def get_readings(self, request: Request) -> Response:
-        entity_id = self.entity(request, READ_SCOPE)
+    def _readings(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
         query = request.query_params
-        size = params.page_size(query)
-        start, end_given = params.window(query)
-        digest = query_digest("readings", entity_id, start, end_given)
-        cursor = self.cursor(query, digest)
-        end = params.resolve_end(start, end_given, cursor.now if cursor else None)
-        position = cursor.position if cursor else start
-        page = await _run(size > INLINE_PAGE_LIMIT, service.readings_page, self.store, entity_id, position, end, size)
-        items = [encode.reading(entity_id, r) for r in page.items]
+        with self.store.snapshot(deadline):
+            self.require_entity(entity_id)
+            size = params.page_size(query)
+            start, end_given = params.window(query)
+            digest = query_digest("readings", entity_id, start, end_given)
+            cursor = self.cursor(query, digest)
+            end = params.resolve_end(start, end_given, cursor.now if cursor else None)
+            page = service.readings_page(self.store, entity_id, cursor.position if cursor else start, end, size)
+        items = orjson.dumps([encode.reading(entity_id, r) for r in page.items])
         return self.paged(request, items, page.next_position, end, end_given, digest, size)
 
     async def last_reading(self, request: Request) -> Response:
-        entity_id = self.entity(request, READ_SCOPE)
-        last = self.store.last_reading(entity_id)
+        entity_id = self.authorize(request, READ_SCOPE)
+        return await self.offload(request, self._last_reading, entity_id)
+
+    def _last_reading(self, deadline: float | None, entity_id: uuid.UUID) -> Response:
+        with self.store.snapshot(deadline):
+            self.require_entity(entity_id)
+            last = self.store.last_reading(entity_id)
         if last is None:
             raise ApiError(404, "ReadingNotFound", "the entity has no readings yet")
         return Response(orjson.dumps(encode.reading(entity_id, last)), media_type=JSON)
 
     async def aggregations(self, request: Request) -> Response:
-        entity_id = self.entity(request, READ_SCOPE)
+        entity_id = self.authorize(request, READ_SCOPE)
+        return await self.offload(request, self._aggregations, request, entity_id)
+
+    def _aggregations(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
         query = request.query_params
-        width = params.resolution(query)
-        tz = params.time_zone(query)
-        size = params.page_size(query)
-        start, end_given = params.window(query)
-        tz_name = tz.key if tz is not None else "UTC"
-        digest = query_digest("aggregations", entity_id, start, end_given, width.canonical(), tz_name)
-        cursor = self.cursor(query, digest)
-        end = params.resolve_end(start, end_given, cursor.now if cursor else None)
-        agg_query = service.AggregationQuery(entity_id, start, end, width, tz)
-        position = cursor.position if cursor else start
-        page = await _run(
-            size > INLINE_PAGE_LIMIT, service.aggregation_page, self.store, agg_query, position, size, self.pages
-        )
-        entity = str(entity_id)
-        items = [encode.aggregation(entity, bucket, tz) for bucket in page.items]
-        return self.paged(request, items, page.next_position, end, end_given, digest, size)
+        with self.store.snapshot(deadline):
+            version = self.require_entity(entity_id)
+            width = params.resolution(query)
+            tz = params.time_zone(query)
+            size = params.page_size(query)
+            start, end_given = params.window(query)
+            tz_name = tz.key if tz is not None else "UTC"
+            digest = query_digest("aggregations", entity_id, start, end_given, width.canonical(), tz_name)
+            cursor = self.cursor(query, digest)
+            end = params.resolve_end(start, end_given, cursor.now if cursor else None)
+            agg_query = service.AggregationQuery(entity_id, start, end, width, tz)
+            key = (agg_query, cursor.position if cursor else start, size, version)
+            page = self.pages.get(key)
+            if page is None:
+                found = service.aggregation_page(self.store, agg_query, key[1], size)
+                entity = str(entity_id)
+                items = orjson.dumps([encode.aggregation(entity, bucket, tz) for bucket in found.items])
+                page = CachedPage(items, found.next_position)
+                self.pages.put(key, page)
+        return self.paged(request, page.items, page.next_position, end, end_given, digest, size)
 
     async def aggregation_total(self, request: Request) -> Response:
-        entity_id = self.entity(request, READ_SCOPE)
+        entity_id = self.authorize(request, READ_SCOPE)
+        return await self.offload(request, self._aggregation_total, request, entity_id)
+
+    def _aggregation_total(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
         query = request.query_params
-        tz = params.time_zone(query)
-        start, end_given = params.window(query)
-        end = params.resolve_end(start, end_given, None)
-        data = service.aggregation_total(self.store, entity_id, start, end)
+        with self.store.snapshot(deadline):
+            self.require_entity(entity_id)
+            tz = params.time_zone(query)
+            start, end_given = params.window(query)
+            end = params.resolve_end(start, end_given, None)
+            data = service.aggregation_total(self.store, entity_id, start, end)
         body = {
             "data": data,
             "entityId": str(entity_id),
@@ -176,20 +211,14 @@ class Api:
         }
         return Response(orjson.dumps(body), media_type=JSON)
 
-    def paged(
-        self, request: Request, items: list[dict[str, Any]], next_position: int | None, end: int,
-        end_given: int | None, digest: str, size: int,
-    ) -> Response:
-        token = next_url = None
-        if next_position is not None:
-            token = encode_token(self.paging_key, digest, Cursor(next_position, None if end_given else end))
-            next_url = self.next_link(request, token)
-        return Response(encode.paged(items, next_url, token, size), media_type=JSON)
+
+def _entity_not_found() -> ApiError:
+    return ApiError(404, "EntityNotFound", "no such entity, or it is not visible to this token")
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    store = store or open_store(settings.database)
+    store = store or open_store(settings.database, timeout_s=settings.request_timeout_s)
     api = Api(settings, store)
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
@@ -206,6 +235,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         exception_handlers={
             ApiError: on_api_error,
             DomainError: on_domain_error,
+            StoreBusy: on_store_busy,
+            StoreTimeout: on_store_timeout,
             HTTPException: on_http_error,
             Exception: on_unexpected,
         },
@@ -219,6 +250,10 @@ def app_from_env() -> Starlette:
     return create_app(Settings.from_env())
 
 
+DEADLINE_KEY = "connect_readings.deadline"
+"""Where RequestGuard puts the request's deadline (a time.monotonic() instant) in the ASGI scope."""
+
+
 class RequestGuard:
     """Every HTTP request runs under a deadline (settings.request_timeout_s), and its head is bounded.
 
@@ -226,10 +261,9 @@ class RequestGuard:
     limit, h11's max_incomplete_event_size, only bounds a head that arrives in pieces; one that arrives in a
     single read of up to 256 KiB gets here whole.)
 
-    The deadline travels in REQUEST_DEADLINE (into worker threads too), where the database's progress
-    handler interrupts a statement that outlives it; and the request itself is cancelled at its next await
-    (waiting for the body, say). Either way the client gets 504 RequestTimeout with the error body, and the
-    worker is free again. A database that stays locked past the busy timeout is a 503 with Retry-After.
+    The deadline goes into the scope (DEADLINE_KEY); handlers pass it to the store, which interrupts a
+    statement that outlives it (StoreTimeout → 504). The request itself is cancelled at its next await
+    (waiting for the body, say), also answered 504 RequestTimeout with the error body.
     """
 
     def __init__(self, app: ASGIApp, timeout_s: float, max_header_bytes: int = 16 * 1024) -> None:
@@ -251,8 +285,7 @@ class RequestGuard:
             )
             await response(scope, receive, send)
             return
-        deadline = Deadline(time.monotonic() + self.timeout_s)
-        reset = REQUEST_DEADLINE.set(deadline)
+        scope[DEADLINE_KEY] = time.monotonic() + self.timeout_s
         started = False
 
         async def guarded_send(message: Message) -> None:
@@ -262,20 +295,9 @@ class RequestGuard:
             with anyio.CancelScope(shield=True):  # a response is never cut off half-way
                 await send(message)
 
-        try:
-            with anyio.move_on_after(self.timeout_s) as scope_:
-                await self.app(scope, receive, guarded_send)
-        except Exception as exc:
-            response = None if started else _failure_response(exc, deadline, self.timeout_s)
-            if response is None:
-                raise
-            log.warning("%s %s answered %d after %s", scope["method"], scope["path"], response.status_code,
-                        type(exc).__name__)
-            await response(scope, receive, send)
-            return
-        finally:
-            REQUEST_DEADLINE.reset(reset)
-        if scope_.cancelled_caught and not started:
+        with anyio.move_on_after(self.timeout_s) as cancel_scope:
+            await self.app(scope, receive, guarded_send)
+        if cancel_scope.cancelled_caught and not started:
             log.warning("%s %s answered 504 at its deadline", scope["method"], scope["path"])
             await _timeout_response(self.timeout_s)(scope, receive, send)
 
@@ -287,70 +309,13 @@ def _timeout_response(timeout_s: float) -> Response:
     )
 
 
-def _failure_response(exc: BaseException, deadline: Deadline, timeout_s: float) -> Response | None:
-    """The answer for an exception that escaped the handlers, when it is an overload and not a bug."""
-    if deadline.fired or deadline.expired():
-        return _timeout_response(timeout_s)
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, psycopg.errors.QueryCanceled):  # PostgreSQL's statement_timeout
-            return _timeout_response(timeout_s)
-        if (
-            isinstance(seen, sqlite3.OperationalError) and ("locked" in str(seen) or "busy" in str(seen))
-        ) or isinstance(seen, (psycopg_pool.PoolTimeout, psycopg.OperationalError)):
-            return error_response(
-                503, "ServiceUnavailable", "the database is busy; retry shortly", headers={"Retry-After": "1"}
-            )
-        seen = seen.__cause__ or seen.__context__
-    return None
+async def on_store_busy(request: Request, exc: Exception) -> Response:
+    return error_response(503, "ServiceUnavailable", "the database is busy; retry shortly", headers={"Retry-After": "1"})
 
 
-async def _run(in_thread: bool, fn: Callable[..., T], *args: Any) -> T:
-    return await run_in_threadpool(fn, *args) if in_thread else fn(*args)
-
-
-async def _limited_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not (declared.isascii() and declared.isdigit()) or int(declared) > limit):
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> ApiError:
-    # Connection: close, so the server drops the connection instead of reading the rest of the body.
-    return ApiError(413, "PayloadTooLarge", f"the request body exceeds {limit} bytes", headers={"Connection": "close"})
-
-
-def _parse_batch(body: bytes, max_batch: int) -> list[Any]:
-    """The whole batch is validated before anything is written; the first bad item names its index."""
-    fast = decode_batch(body)  # typed decoding in C; None when anything needs the full checks below
-    if fast is not None and 0 < len(fast) <= max_batch:
-        return fast
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise DomainError("InvalidJson", "the request body is not valid JSON") from None
-    if not isinstance(document, dict) or not isinstance(document.get("data"), list) or set(document) - {"data"}:
-        raise DomainError("InvalidBatch", "the body must be an object {\"data\": [reading, …]}")
-    items = document["data"]
-    if not items:
-        raise DomainError("InvalidBatch", "'data' must hold at least one reading")
-    if len(items) > max_batch:
-        raise DomainError("BatchTooLarge", f"a batch holds at most {max_batch} readings; got {len(items)}")
-    readings = []
-    for index, item in enumerate(items):
-        try:
-            readings.append(parse_reading(item))
-        except DomainError as exc:
-            raise DomainError(exc.code, f"data[{index}]: {exc.message}", f"index {index}") from None
-    return readings
+async def on_store_timeout(request: Request, exc: Exception) -> Response:
+    settings: Settings = request.app.state.api.settings
+    return _timeout_response(settings.request_timeout_s)
 
 
 def _read(path: str | None) -> str | None:

@@ -1,4 +1,4 @@
-"""Bearer JWT → Principal (semantics.md §8).
+"""Bearer JWT → Principal (docs/semantics.md §8).
 
 HS256 with a shared secret, or RS256/ES256 with public keys from a PEM file or a JWKS file (selected by
 `kid`, so keys can rotate). The algorithm comes from an allow-list and decides which key is used: a public

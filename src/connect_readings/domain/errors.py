@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class DomainError(ValueError):
-    """Bad input with a stable PascalCase ``code`` (see semantics.md §7)."""
+    """Bad input with a stable PascalCase ``code`` (see docs/semantics.md §7)."""
 
     def __init__(self, code: str, message: str, description: str | None = None) -> None:
         super().__init__(message)

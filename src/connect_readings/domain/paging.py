@@ -1,4 +1,4 @@
-"""Signed, query-bound continuation tokens (semantics.md §6).
+"""Signed, query-bound continuation tokens (docs/semantics.md §6).
 
 A token carries where the next page starts and, when the client left `end` open, the "now" the first page
 fixed. It is bound by HMAC to a digest of the query, so it cannot be altered or replayed on another query.

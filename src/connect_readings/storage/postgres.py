@@ -10,39 +10,41 @@ affect, and timestamptz would store the same 8 bytes at the same µs resolution 
   entity serialise exactly like SQLite's single writer while different entities proceed in parallel. When
   nothing is stored in the batch's time span yet (appending, the usual case) the rows are COPYed (binary)
   straight into `readings`; otherwise into a per-connection temp table, then one INSERT … ON CONFLICT DO
-  UPDATE. The resets side table is recomputed for the span the batch can affect, with `reset_deltas`.
+  UPDATE. What to write (rows, resets, series bounds) is decided by the planner, `domain/ingest.py`; this
+  module only reads what it asks for and executes its plan.
 - register_brackets: ONE statement for all instants of a page (so one round trip and one snapshot): two
   LATERAL `ORDER BY ts DESC/ASC LIMIT 1` index seeks per instant, a gated fallback seek per register only
   when the neighbouring reading lacks that register, and the resets of the span, via UNION ALL.
-- Connections come from a psycopg_pool.ConnectionPool; every session has a statement_timeout.
+- Connections come from a psycopg_pool.ConnectionPool; a call's deadline becomes its transaction's
+  statement_timeout. Driver errors become StoreBusy / StoreTimeout here (`_mapped`).
 """
 
 from __future__ import annotations
 
+import functools
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
-import orjson
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..domain.readings import REGISTER_COUNT, Reading, data_from_storage, last_per_timestamp, stored_data
-from ..domain.registers import Bracket, ResetOffsets, Sample, reset_deltas, with_offsets
-from .base import IngestResult, StoredReading
-from .sqlite import migrations
+from ..domain.ingest import Batch, IngestPlan, Surroundings, plan, prepare, probe_registers
+from ..domain.readings import REGISTER_COUNT, Reading
+from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
+from .base import REGISTER_COLUMNS, REGISTER_INDEX, IngestResult, StoreBusy, StoredReading, StoreTimeout
+from .base import extra_json, migrations, stored_reading
 
-REGISTER_COLUMNS = tuple(f"r{k}" for k in range(REGISTER_COUNT))
-_COLS = ", ".join(REGISTER_COLUMNS)
-_ROW = f"ts, {_COLS}"
-STATEMENT_TIMEOUT_S = 30.0
+_ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
+_NAMES = "ARRAY[" + ", ".join(f"'{c}'" for c in REGISTER_COLUMNS) + "]::text[]"
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK = 0x636F6E6E656374  # pg_advisory_xact_lock key: concurrent starters migrate one at a time
 HYPERTABLE_CHUNK_US = 7 * 86_400_000_000  # TimescaleDB chunk: one week of bigint µs
+T = TypeVar("T")
 
 _STAGING = "readings_staging"
 _STAGING_DDL = (
@@ -54,35 +56,35 @@ _STAGING_TYPES = ["int8"] + ["float8"] * REGISTER_COUNT + ["text"]
 _COPY_STAGING = f"COPY {_STAGING} ({_ROW}, extra) FROM STDIN (FORMAT BINARY)"
 _READINGS_TYPES = ["uuid", "int8"] + ["float8"] * REGISTER_COUNT + ["text"]  # json travels as its text
 _COPY_READINGS = f"COPY readings (entity_id, {_ROW}, extra) FROM STDIN (FORMAT BINARY)"
-_COUNT_REPLACED = (
-    f"SELECT count(*) FROM readings r JOIN {_STAGING} s ON r.ts = s.ts "
-    "WHERE r.entity_id = %(e)s AND r.ts BETWEEN %(lo)s AND %(hi)s"
-)
 _UPSERT_READINGS = (
     f"INSERT INTO readings (entity_id, {_ROW}, extra) SELECT %s, {_ROW}, extra::json FROM {_STAGING} "
     "ON CONFLICT (entity_id, ts) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in (*REGISTER_COLUMNS, "extra"))
 )
-_UPSERT_ENTITY = (
-    "INSERT INTO entities (entity_id, register_mask) VALUES (%s, %s) ON CONFLICT (entity_id) "
-    "DO UPDATE SET register_mask = entities.register_mask | excluded.register_mask, version = entities.version + 1 "
-    "RETURNING register_mask"
+# Locks the entity row until commit: batches of one entity serialise, other entities proceed in parallel.
+_LOCK_ENTITY = (
+    "INSERT INTO entities (entity_id) VALUES (%s) ON CONFLICT (entity_id) "
+    "DO UPDATE SET version = entities.version + 1"
 )
-# Resets of register k in [lo, ends[k+1]]; a NULL end (register untouched) deletes nothing.
+# The entity's registers with their bounds, and (register '') its latest reading.
+_SERIES_AND_LAST = (
+    "SELECT register, first_ts, last_ts FROM series WHERE entity_id = %(e)s "
+    "UNION ALL SELECT '', max(ts), NULL FROM readings WHERE entity_id = %(e)s"
+)
 _DELETE_RESETS = (
-    "DELETE FROM resets WHERE entity_id = %(e)s AND ts BETWEEN %(lo)s AND %(hi)s "
-    "AND ts <= (%(ends)s::bigint[])[reg + 1]"
+    "DELETE FROM resets r USING unnest(%(regs)s::text[], %(lo)s::bigint[], %(hi)s::bigint[]) AS s(register, lo, hi) "
+    "WHERE r.entity_id = %(e)s AND r.register = s.register AND r.ts BETWEEN s.lo AND s.hi"
+)
+_INSERT_RESETS = (
+    'INSERT INTO resets (entity_id, register, ts, "offset") SELECT %(e)s, register, ts, o '
+    "FROM unnest(%(regs)s::text[], %(ts)s::bigint[], %(offsets)s::float8[]) AS u(register, ts, o)"
 )
 # Widen each register's series bounds to the batch's first/last reading having it (they never shrink).
 _WIDEN_SERIES = (
-    "INSERT INTO series (entity_id, reg, first_ts, last_ts) SELECT %(e)s, reg, f, l "
-    "FROM unnest(%(regs)s::smallint[], %(first)s::bigint[], %(last)s::bigint[]) AS u(reg, f, l) "
-    "ON CONFLICT (entity_id, reg) DO UPDATE SET first_ts = least(series.first_ts, excluded.first_ts), "
+    "INSERT INTO series (entity_id, register, first_ts, last_ts) SELECT %(e)s, register, f, l "
+    "FROM unnest(%(regs)s::text[], %(first)s::bigint[], %(last)s::bigint[]) AS u(register, f, l) "
+    "ON CONFLICT (entity_id, register) DO UPDATE SET first_ts = least(series.first_ts, excluded.first_ts), "
     "last_ts = greatest(series.last_ts, excluded.last_ts)"
-)
-_INSERT_RESETS = (
-    'INSERT INTO resets (entity_id, reg, ts, "offset") SELECT %(e)s, reg, ts, o '
-    "FROM unnest(%(regs)s::smallint[], %(ts)s::bigint[], %(offsets)s::float8[]) AS u(reg, ts, o)"
 )
 
 
@@ -91,12 +93,12 @@ def _brackets_sql() -> str:
 
     Rows of the answer, by `kind`:
       0  per instant n: the neighbouring readings (two index seeks), b_ts/b_r and a_ts/a_r (register arrays);
-      1  per (instant n, register k) whose neighbour lacks a register the entity has (mask bit): the nearest
-         reading that has it, one more seek per side, run only when needed (its WHERE is a one-time filter on
-         outer values, so the planner gates the index scan behind it), and only inside the register's series
-         bounds [first_ts, last_ts] (none when the instant is outside them on the side sought): a register
-         present in one reading among many is one seek, not a scan of the entity's history;
-      2  the resets (reg in n) of the whole span the samples can cover: a superset, trimmed in Python.
+      1  per (instant n, register k) whose neighbour lacks a register the entity has (a `series` row): the
+         nearest reading that has it, one more seek per side, run only when needed (its WHERE is a one-time
+         filter on outer values, so the planner gates the index scan behind it), and only inside the
+         register's series bounds [first_ts, last_ts]: a register present in one reading among many is one
+         seek, not a scan of the entity's history;
+      2  the resets (register index in n) of the whole span the samples can cover: a superset, trimmed in Python.
     """
     pick = "CASE need.k " + " ".join(f"WHEN {k} THEN {c}" for k, c in enumerate(REGISTER_COLUMNS)) + " END"
 
@@ -104,30 +106,25 @@ def _brackets_sql() -> str:
         return "ARRAY[" + ", ".join(f"{alias}.{c}" for c in REGISTER_COLUMNS) + "]"
 
     return f"""
-WITH m AS (SELECT register_mask AS mask FROM entities WHERE entity_id = %(e)s),
-nb AS MATERIALIZED (
+WITH nb AS MATERIALIZED (
     SELECT i.n, i.t, b.ts AS b_ts, {array('b')} AS b_r,
            a.ts AS a_ts, {array('a')} AS a_r
-    FROM m
-    CROSS JOIN unnest(%(t)s::bigint[]) WITH ORDINALITY AS i(t, n)
+    FROM unnest(%(t)s::bigint[]) WITH ORDINALITY AS i(t, n)
     LEFT JOIN LATERAL (SELECT {_ROW} FROM readings WHERE entity_id = %(e)s AND ts <= i.t
                        ORDER BY ts DESC LIMIT 1) b ON true
     LEFT JOIN LATERAL (SELECT {_ROW} FROM readings WHERE entity_id = %(e)s AND ts >= i.t
                        ORDER BY ts ASC LIMIT 1) a ON true
 ),
-gap AS (
-    SELECT nb.n, nb.t, k.k,
-           nb.b_ts IS NOT NULL AND nb.b_r[k.k + 1] IS NULL AS need_b,
-           nb.a_ts IS NOT NULL AND nb.a_r[k.k + 1] IS NULL AS need_a
-    FROM nb CROSS JOIN m CROSS JOIN generate_series(0, {REGISTER_COUNT - 1}) AS k(k)
-    WHERE m.mask & (1 << k.k) <> 0
-      AND ((nb.b_ts IS NOT NULL AND nb.b_r[k.k + 1] IS NULL) OR (nb.a_ts IS NOT NULL AND nb.a_r[k.k + 1] IS NULL))
+reg AS (
+    SELECT array_position({_NAMES}, register) - 1 AS k, first_ts, last_ts FROM series WHERE entity_id = %(e)s
 ),
 need AS (
-    SELECT gap.n, gap.k, s.first_ts AS b_lo, least(gap.t, s.last_ts) AS b_hi,
-           greatest(gap.t, s.first_ts) AS a_lo, s.last_ts AS a_hi,
-           gap.need_b AND gap.t >= s.first_ts AS need_b, gap.need_a AND gap.t <= s.last_ts AS need_a
-    FROM gap JOIN series s ON s.entity_id = %(e)s AND s.reg = gap.k
+    SELECT nb.n, reg.k, reg.first_ts AS b_lo, least(nb.t, reg.last_ts) AS b_hi,
+           greatest(nb.t, reg.first_ts) AS a_lo, reg.last_ts AS a_hi,
+           nb.b_ts IS NOT NULL AND nb.b_r[reg.k + 1] IS NULL AND nb.t >= reg.first_ts AS need_b,
+           nb.a_ts IS NOT NULL AND nb.a_r[reg.k + 1] IS NULL AND nb.t <= reg.last_ts AS need_a
+    FROM nb CROSS JOIN reg
+    WHERE (nb.b_ts IS NOT NULL AND nb.b_r[reg.k + 1] IS NULL) OR (nb.a_ts IS NOT NULL AND nb.a_r[reg.k + 1] IS NULL)
 ),
 fb AS MATERIALIZED (
     SELECT need.n, need.k, fb.ts AS b_ts, fb.v AS b_v, fa.ts AS a_ts, fa.v AS a_v
@@ -149,7 +146,7 @@ SELECT 0 AS kind, n, NULL::integer AS k, b_ts, NULL::float8 AS b_v, a_ts, NULL::
 UNION ALL
 SELECT 1, n, k, b_ts, b_v, a_ts, a_v, NULL, NULL FROM fb
 UNION ALL
-SELECT 2, r.reg, NULL, r.ts, r."offset", NULL, NULL, NULL, NULL
+SELECT 2, array_position({_NAMES}, r.register) - 1, NULL, r.ts, r."offset", NULL, NULL, NULL, NULL
 FROM span JOIN resets r ON r.entity_id = %(e)s AND r.ts > span.lo AND r.ts <= span.hi
 """
 
@@ -157,32 +154,23 @@ FROM span JOIN resets r ON r.entity_id = %(e)s AND r.ts > span.lo AND r.ts <= sp
 BRACKETS_SQL = _brackets_sql()
 
 
-@lru_cache(maxsize=4096)
-def _probe_sql(mask: int) -> str:
-    """Before a batch is written: how many readings its span [lo, hi] holds, and for each register of the
-    entity the value before the span and the first reading after it (index seeks, one round trip).
-
-    The seeks stay inside the register's series bounds as they are before the batch (the batch widens them
-    afterwards, `_WIDEN_SERIES`), so a rare register costs one seek, not a scan of the entity's history; no
-    bounds row (the register was never stored) means no such reading, and an empty range is no seek at all.
-    """
-    befores, laterals = [], []
-    for k in _bits(mask):
+def probe_sql(registers: Sequence[int], appending: bool) -> str:
+    """Before a batch is written: per register, the value before the span and (unless appending) the first
+    reading after it (index seeks inside the register's series bounds, bound as %(lo_k)s/%(hi_k)s: a rare
+    register costs one seek, not a scan of the entity's history); one round trip."""
+    columns = []
+    for k in registers:
         c = REGISTER_COLUMNS[k]
-        befores.append(
-            f"(SELECT {c} FROM readings WHERE entity_id = %(e)s AND ts >= b{k}.first_ts "
-            f"AND ts < %(lo)s AND ts <= b{k}.last_ts AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1), a{k}.ts, a{k}.v"
+        columns.append(
+            f"(SELECT {c} FROM readings WHERE entity_id = %(e)s AND ts BETWEEN %(first_{k})s AND %(before_{k})s "
+            f"AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1)"
         )
-        laterals.append(
-            f"LEFT JOIN series b{k} ON b{k}.entity_id = %(e)s AND b{k}.reg = {k} "
-            f"LEFT JOIN LATERAL (SELECT ts, {c} AS v FROM readings WHERE entity_id = %(e)s AND ts > %(hi)s "
-            f"AND ts >= b{k}.first_ts AND ts <= b{k}.last_ts AND {c} IS NOT NULL ORDER BY ts ASC LIMIT 1) a{k} ON true"
-        )
-    return (
-        "SELECT s.n" + "".join(", " + b for b in befores)
-        + " FROM (SELECT count(*) AS n FROM readings WHERE entity_id = %(e)s AND ts BETWEEN %(lo)s AND %(hi)s) s "
-        + " ".join(laterals)
-    )
+        if not appending:
+            columns.append(
+                f"(SELECT ARRAY[ts::float8, {c}] FROM readings WHERE entity_id = %(e)s "
+                f"AND ts BETWEEN %(after_{k})s AND %(last_{k})s AND {c} IS NOT NULL ORDER BY ts ASC LIMIT 1)"
+            )
+    return "SELECT " + (", ".join(columns) or "1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,26 +181,41 @@ class Extensions:
     timescaledb: bool
 
 
+def _mapped(method: Callable[..., T]) -> Callable[..., T]:
+    """Driver errors of a store call → StoreBusy / StoreTimeout (anything else is a bug and stays as is)."""
+
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return method(*args, **kwargs)
+        except psycopg.errors.QueryCanceled as exc:  # statement_timeout: the call's deadline
+            raise StoreTimeout("the statement was cancelled at its deadline") from exc
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise StoreBusy("the database is unavailable or every connection is in use") from exc
+
+    return call
+
+
 class PostgresStore:
     def __init__(
-        self, url: str, *, statement_timeout_s: float = STATEMENT_TIMEOUT_S, min_size: int = 1, max_size: int = 16,
+        self, url: str, *, busy_timeout_s: float = 30.0, min_size: int = 1, max_size: int = 16,
         connect_timeout_s: int = CONNECT_TIMEOUT_S,
     ) -> None:
         self.url = url
-        self.statement_timeout_s = statement_timeout_s
+        self.busy_timeout_s = busy_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.migrate()  # on a direct connection: a bad URL fails here, at once, with the server's own message
         self._pinned: ContextVar[psycopg.Connection | None] = ContextVar(f"connect_readings_pg_{id(self)}", default=None)
         self._pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, open=True, name="connect-readings",
-            timeout=max(statement_timeout_s, 1.0),
+            timeout=max(busy_timeout_s, 0.1),
             kwargs={"autocommit": True, "connect_timeout": connect_timeout_s, "application_name": "connect-readings"},
             configure=self._configure,
         )
 
     # -- connections and schema -------------------------------------------------------------------
     def _configure(self, conn: psycopg.Connection) -> None:
-        timeout_ms = max(0, int(self.statement_timeout_s * 1000))
+        timeout_ms = max(0, int(self.busy_timeout_s * 1000))
         settings = {
             "statement_timeout": f"{timeout_ms}ms",  # a slow query cannot hold a worker (or a lock) forever
             "idle_in_transaction_session_timeout": f"{max(timeout_ms, 60_000)}ms",
@@ -236,40 +239,56 @@ class PostgresStore:
         return self._pool.connection()
 
     @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        """Reads inside the block (on this thread or task) all see one snapshot: REPEATABLE READ, READ ONLY.
+    def _transaction(self, deadline: float | None, begin: str) -> Iterator[psycopg.Connection]:
+        """A pooled connection in a transaction whose statements stop at `deadline` (QueryCanceled)."""
+        wait = self.busy_timeout_s if deadline is None else max(0.0, min(self.busy_timeout_s, deadline - time.monotonic()))
+        with self._pool.connection(timeout=max(wait, 0.001)) as conn:
+            conn.execute(begin)
+            try:
+                if deadline is not None:
+                    remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
+                    conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{remaining_ms}ms",))
+                yield conn
+            except BaseException:
+                if not conn.closed:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except psycopg.Error:
+                        pass  # a broken connection: the pool discards it
+                raise
+            conn.execute("COMMIT")
 
-        For a page assembled from several store calls. A single call is one statement, hence one snapshot,
-        without it.
-        """
+    @contextmanager
+    def snapshot(self, deadline: float | None = None) -> Iterator[None]:
+        """Reads inside the block (on this thread or task) all see one snapshot: REPEATABLE READ, READ ONLY."""
         if self._pinned.get() is not None:
             yield
             return
-        with self._pool.connection() as conn:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        with _mapped_block(), self._transaction(deadline, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") as conn:
             token = self._pinned.set(conn)
             try:
                 yield
             finally:
                 self._pinned.reset(token)
-                conn.execute("ROLLBACK")  # read only: nothing to commit
 
     @contextmanager
-    def _reader(self, binary: bool = True) -> Iterator[psycopg.Cursor]:
+    def _reader(self) -> Iterator[psycopg.Cursor]:
         pinned = self._pinned.get()
         if pinned is not None:
-            with pinned.cursor(binary=binary) as cur:
+            with pinned.cursor(binary=True) as cur:
                 yield cur
             return
-        with self._pool.connection() as conn, conn.cursor(binary=binary) as cur:
+        with self._pool.connection() as conn, conn.cursor(binary=True) as cur:
             yield cur
 
+    @_mapped
     def migrate(self) -> int:
         return migrate_database(self.url, self.connect_timeout_s)
 
     def close(self) -> None:
         self._pool.close()
 
+    @_mapped
     def meta_value(self, key: str, default: str) -> str:
         with self._pool.connection() as conn:
             conn.execute("INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING", (key, default))
@@ -277,104 +296,110 @@ class PostgresStore:
         assert row is not None
         return row[0]
 
-    # -- ingest -------------------------------------------------------------------------------------
-    def ingest(self, entity_id: uuid.UUID, readings: Sequence[Reading]) -> IngestResult:
-        batch = last_per_timestamp(readings)
-        if not batch:
-            return IngestResult(received=len(readings), written=0, replaced=0)
-        lo, hi = batch[0].ts, batch[-1].ts
-        mask = 0
-        first: dict[int, int] = {}
-        last: dict[int, int] = {}
-        for reading in batch:
-            for k, value in enumerate(reading.registers):
-                if value is not None:
-                    mask |= 1 << k
-                    first.setdefault(k, reading.ts)
-                    last[k] = reading.ts
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            row = cur.execute(_UPSERT_ENTITY, (entity_id, mask)).fetchone()  # locks the entity until commit
-            assert row is not None
-            registers = list(_bits(int(row[0])))
-            probe = cur.execute(_probe_sql(int(row[0])), {"e": entity_id, "lo": lo, "hi": hi}).fetchone()
-            assert probe is not None
-            in_span = int(probe[0])
-            before = {k: probe[1 + 3 * i] for i, k in enumerate(registers)}
-            after: dict[int, Sample | None] = {
-                k: (probe[2 + 3 * i], probe[3 + 3 * i]) if probe[2 + 3 * i] is not None else None
-                for i, k in enumerate(registers)
-            }
-            if in_span == 0:
-                # Nothing stored in the batch's span (the append case), and the entity lock keeps it so:
-                # no conflict is possible, so the rows go straight into the table.
-                replaced = 0
-                with cur.copy(_COPY_READINGS) as copy:
-                    copy.set_types(_READINGS_TYPES)
-                    for reading in batch:
-                        copy.write_row((entity_id, reading.ts, *reading.registers, _extra(reading)))
-            else:
-                with cur.copy(_COPY_STAGING) as copy:
-                    copy.set_types(_STAGING_TYPES)
-                    for reading in batch:
-                        copy.write_row((reading.ts, *reading.registers, _extra(reading)))
-                counted = cur.execute(_COUNT_REPLACED, {"e": entity_id, "lo": lo, "hi": hi}).fetchone()
-                replaced = int(counted[0]) if counted else 0
-                cur.execute(_UPSERT_READINGS, (entity_id,))
-            self._refresh_resets(cur, entity_id, registers, batch, lo, hi, before, after, in_span == replaced)
-            if first:  # after the probe, which seeks within the bounds of the readings stored before the batch
-                regs = list(first)
-                cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": regs, "first": [first[k] for k in regs],
-                                            "last": [last[k] for k in regs]})
-        return IngestResult(received=len(readings), written=len(batch), replaced=replaced)
+    @_mapped
+    def meta_get(self, key: str) -> str | None:
+        with self._reader() as cur:
+            row = cur.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+        return None if row is None else row[0]
 
-    def _refresh_resets(
-        self, cur: psycopg.Cursor, entity_id: uuid.UUID, registers: list[int], batch: Sequence[Reading], lo: int,
-        hi: int, before: dict[int, float | None], after: dict[int, Sample | None], only_batch_in_span: bool,
-    ) -> None:
-        """Recompute each register's resets from the reading before the batch to the one after it (as SQLite)."""
-        if not registers:  # an entity with instantaneous metrics only has no counters to keep continuous
-            return
-        span_end = {k: (after[k][0] if after[k] else hi) for k in registers}  # type: ignore[index]
-        series: dict[int, list[Sample]] = {}
-        if only_batch_in_span:  # the span holds exactly the batch (the append case): no need to read it back
-            for k in registers:
-                samples: list[Sample] = [(r.ts, r.registers[k]) for r in batch if r.registers[k] is not None]  # type: ignore[misc]
-                tail = after[k]
-                if tail is not None:
-                    samples.append(tail)
-                series[k] = samples
+    # -- ingest -------------------------------------------------------------------------------------
+    @_mapped
+    def ingest(self, entity_id: uuid.UUID, readings: Sequence[Reading], deadline: float | None = None) -> IngestResult:
+        batch = prepare(readings, REGISTER_COUNT)
+        if batch is None:
+            return IngestResult(received=len(readings), written=0, replaced=0)
+        with self._transaction(deadline, "BEGIN") as conn, conn.cursor() as cur:
+            cur.execute(_LOCK_ENTITY, (entity_id,))
+            around, appending = self._surroundings(cur, entity_id, batch)
+            todo = plan(batch, around)
+            self._execute(cur, entity_id, batch, todo, appending)
+        return IngestResult(received=batch.received, written=len(todo.rows), replaced=todo.replaced)
+
+    def _surroundings(self, cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch) -> tuple[Surroundings, bool]:
+        lo, hi = batch.lo, batch.hi
+        bounds: dict[int, tuple[int, int]] = {}
+        last = None
+        for name, first_ts, last_ts in cur.execute(_SERIES_AND_LAST, {"e": entity_id}).fetchall():
+            if name:
+                bounds[REGISTER_INDEX[name]] = (first_ts, last_ts)
+            else:
+                last = first_ts
+        appending = last is None or last < lo
+        around = Surroundings(registers=probe_registers(batch, bounds, appending))
+        if not appending:
+            around.existing = [
+                (row[0], tuple(row[1:])) for row in cur.execute(
+                    f"SELECT {_ROW} FROM readings WHERE entity_id = %s AND ts BETWEEN %s AND %s ORDER BY ts",
+                    (entity_id, lo, hi),
+                ).fetchall()
+            ]
+        probed = [k for k in around.registers if k in bounds]
+        if probed:
+            params: dict[str, Any] = {"e": entity_id}
+            for k in probed:
+                first_ts, last_ts = bounds[k]
+                params.update({f"first_{k}": first_ts, f"before_{k}": min(lo - 1, last_ts),
+                               f"after_{k}": max(hi + 1, first_ts), f"last_{k}": last_ts})
+            row = cur.execute(probe_sql(probed, appending), params).fetchone()
+            assert row is not None
+            values = iter(row)
+            for k in probed:
+                before = next(values)
+                if before is not None:
+                    around.before[k] = before
+                if not appending:
+                    after = next(values)
+                    if after is not None:
+                        around.after[k] = (int(after[0]), after[1])
+        return around, appending
+
+    @staticmethod
+    def _execute(cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch, todo: IngestPlan, appending: bool) -> None:
+        if appending:
+            # Nothing stored at or after the batch, and the entity lock keeps it so: no conflict is possible,
+            # so the rows go straight into the table.
+            with cur.copy(_COPY_READINGS) as copy:
+                copy.set_types(_READINGS_TYPES)
+                for reading in todo.rows:
+                    copy.write_row((entity_id, reading.ts, *reading.registers, _extra_text(reading)))
         else:
-            cols = ", ".join(REGISTER_COLUMNS[k] for k in registers)
-            rows = cur.execute(
-                f"SELECT ts, {cols} FROM readings WHERE entity_id = %s AND ts BETWEEN %s AND %s ORDER BY ts",
-                (entity_id, lo, max(span_end.values())),
-            ).fetchall()
-            for i, k in enumerate(registers, start=1):
-                end = span_end[k]
-                series[k] = [(row[0], row[i]) for row in rows if row[i] is not None and row[0] <= end]
-        ends: list[int | None] = [None] * REGISTER_COUNT
-        regs: list[int] = []
-        stamps: list[int] = []
-        offsets: list[float] = []
-        for k in registers:
-            ends[k] = span_end[k]
-            for ts, offset in reset_deltas(series[k], before[k]):
-                regs.append(k)
-                stamps.append(ts)
-                offsets.append(float(offset))
-        cur.execute(_DELETE_RESETS, {"e": entity_id, "lo": lo, "hi": max(span_end.values()), "ends": ends})
-        if regs:
-            cur.execute(_INSERT_RESETS, {"e": entity_id, "regs": regs, "ts": stamps, "offsets": offsets})
+            with cur.copy(_COPY_STAGING) as copy:
+                copy.set_types(_STAGING_TYPES)
+                for reading in todo.rows:
+                    copy.write_row((reading.ts, *reading.registers, _extra_text(reading)))
+            cur.execute(_UPSERT_READINGS, (entity_id,))
+        if todo.reset_spans:
+            regs, los, his = zip(*todo.reset_spans)
+            cur.execute(_DELETE_RESETS, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
+                                         "lo": list(los), "hi": list(his)})
+        if todo.resets:
+            regs, stamps, offsets = zip(*todo.resets)
+            cur.execute(_INSERT_RESETS, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
+                                         "ts": list(stamps), "offsets": [float(o) for o in offsets]})
+        if todo.widen:
+            regs, firsts, lasts = zip(*todo.widen)
+            cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
+                                        "first": list(firsts), "last": list(lasts)})
 
     # -- reads --------------------------------------------------------------------------------------
-    def entity_exists(self, entity_id: uuid.UUID) -> bool:
-        return self.entity_version(entity_id) is not None
-
+    @_mapped
     def entity_version(self, entity_id: uuid.UUID) -> int | None:
         with self._reader() as cur:
             row = cur.execute("SELECT version FROM entities WHERE entity_id = %s", (entity_id,)).fetchone()
             return None if row is None else int(row[0])
 
+    @_mapped
+    def entity_ids(self) -> list[uuid.UUID]:
+        with self._reader() as cur:
+            return [row[0] for row in cur.execute("SELECT entity_id FROM entities ORDER BY entity_id").fetchall()]
+
+    @_mapped
+    def reading_count(self) -> int:
+        with self._reader() as cur:
+            row = cur.execute("SELECT count(*) FROM readings").fetchone()
+        return int(row[0]) if row else 0
+
+    @_mapped
     def readings(self, entity_id: uuid.UUID, start: int, end: int, limit: int) -> list[StoredReading]:
         with self._reader() as cur:
             rows = cur.execute(
@@ -382,16 +407,18 @@ class PostgresStore:
                 "ORDER BY ts LIMIT %s",
                 (entity_id, start, end, limit),
             ).fetchall()
-        return [_stored(row) for row in rows]
+        return [stored_reading(row[0], row[1:-1], row[-1]) for row in rows]
 
+    @_mapped
     def last_reading(self, entity_id: uuid.UUID) -> StoredReading | None:
         with self._reader() as cur:
             row = cur.execute(
                 f"SELECT {_ROW}, extra::text FROM readings WHERE entity_id = %s ORDER BY ts DESC LIMIT 1",
                 (entity_id,),
             ).fetchone()
-        return _stored(row) if row else None
+        return stored_reading(row[0], row[1:-1], row[-1]) if row else None
 
+    @_mapped
     def register_brackets(self, entity_id: uuid.UUID, instants: Sequence[int]) -> list[list[Bracket]]:
         count = len(instants)
         with self._reader() as cur:
@@ -429,6 +456,22 @@ class PostgresStore:
             adjust = offsets.get(k)
             result.append([(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in samples[k]])
         return result
+
+
+@contextmanager
+def _mapped_block() -> Iterator[None]:
+    """`_mapped` for a block (the snapshot's own transaction statements)."""
+    try:
+        yield
+    except psycopg.errors.QueryCanceled as exc:
+        raise StoreTimeout("the statement was cancelled at its deadline") from exc
+    except (PoolTimeout, psycopg.OperationalError) as exc:
+        raise StoreBusy("the database is unavailable or every connection is in use") from exc
+
+
+def _extra_text(reading: Reading) -> str | None:
+    extra = extra_json(reading)
+    return extra.decode() if extra is not None else None
 
 
 def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> int:
@@ -503,18 +546,3 @@ def scale_out(conn: Any, extensions: Extensions | None = None) -> list[str]:
             run(f"SELECT create_hypertable('readings', 'ts', chunk_time_interval => {HYPERTABLE_CHUNK_US}::bigint, "
                 "migrate_data => true)")
     return ran
-
-
-# -- helpers (the same rules as the SQLite backend) ------------------------------------------------
-def _extra(reading: Reading) -> str | None:
-    rest = stored_data(reading.data)
-    return orjson.dumps(rest).decode() if rest else None
-
-
-def _stored(row: Sequence[Any]) -> StoredReading:
-    extra = row[-1]
-    return StoredReading(ts=row[0], data=data_from_storage(row[1:-1], orjson.loads(extra) if extra else None))
-
-
-def _bits(mask: int) -> Iterable[int]:
-    return (k for k in range(REGISTER_COUNT) if mask >> k & 1)

@@ -60,7 +60,9 @@ class SQLiteStore:
         self.migrate()
 
     # -- connections and schema -------------------------------------------------------------------
-    def _db(self) -> sqlite3.Connection:
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection (the store's own calls; maintenance and tests)."""
         local = self._local
         conn = getattr(local, "conn", None)
         if conn is None:
@@ -80,7 +82,7 @@ class SQLiteStore:
     @contextmanager
     def _deadline(self, deadline: float | None) -> Iterator[sqlite3.Connection]:
         """Statements on this thread's connection inside the block are interrupted once `deadline` passes."""
-        db = self._db()
+        db = self.db
         local = self._local
         outer = local.deadline
         if outer is None:
@@ -92,7 +94,7 @@ class SQLiteStore:
 
     @_mapped
     def migrate(self) -> int:
-        db = self._db()
+        db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -117,13 +119,13 @@ class SQLiteStore:
 
     @_mapped
     def meta_value(self, key: str, default: str) -> str:
-        db = self._db()
+        db = self.db
         db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, default))
         return db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
 
     @_mapped
     def meta_get(self, key: str) -> str | None:
-        row = self._db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
     # -- ingest -------------------------------------------------------------------------------------
@@ -186,20 +188,20 @@ class SQLiteStore:
     # -- reads --------------------------------------------------------------------------------------
     @_mapped
     def entity_version(self, entity_id: uuid.UUID) -> int | None:
-        row = self._db().execute("SELECT version FROM entities WHERE entity_id = ?", (entity_id.bytes,)).fetchone()
+        row = self.db.execute("SELECT version FROM entities WHERE entity_id = ?", (entity_id.bytes,)).fetchone()
         return None if row is None else row[0]
 
     @_mapped
     def entity_ids(self) -> list[uuid.UUID]:
-        return [uuid.UUID(bytes=row[0]) for row in self._db().execute("SELECT entity_id FROM entities ORDER BY entity_id")]
+        return [uuid.UUID(bytes=row[0]) for row in self.db.execute("SELECT entity_id FROM entities ORDER BY entity_id")]
 
     @_mapped
     def reading_count(self) -> int:
-        return int(self._db().execute("SELECT count(*) FROM readings").fetchone()[0])
+        return int(self.db.execute("SELECT count(*) FROM readings").fetchone()[0])
 
     @_mapped
     def readings(self, entity_id: uuid.UUID, start: int, end: int, limit: int) -> list[StoredReading]:
-        rows = self._db().execute(
+        rows = self.db.execute(
             f"SELECT {_ROW}, extra FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?",
             (entity_id.bytes, start, end, limit),
         ).fetchall()
@@ -207,7 +209,7 @@ class SQLiteStore:
 
     @_mapped
     def last_reading(self, entity_id: uuid.UUID) -> StoredReading | None:
-        row = self._db().execute(
+        row = self.db.execute(
             f"SELECT {_ROW}, extra FROM readings WHERE entity_id = ? ORDER BY ts DESC LIMIT 1", (entity_id.bytes,),
         ).fetchone()
         return stored_reading(row[0], row[1:-1], row[-1]) if row else None
@@ -218,7 +220,7 @@ class SQLiteStore:
         empty: list[Bracket] = [(None, None)] * len(instants)
         result: list[list[Bracket]] = [empty] * REGISTER_COUNT
         with self.snapshot() as _:
-            db = self._db()
+            db = self.db
             bounds = _series_bounds(db, eid)
             if not bounds:
                 return result

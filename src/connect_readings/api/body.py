@@ -1,0 +1,91 @@
+"""Request bodies → domain values: the ingest envelope `{"data": [reading, …]}`, read within its size limit.
+
+The envelope is HTTP's; each reading in it is the domain's `WireReading`, decoded by msgspec in the same
+pass (structure, types and unknown fields checked in C) and then validated by `readings.to_reading`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+
+from ..domain.errors import DomainError
+from ..domain.readings import Reading, WireReading, parse_reading, to_reading
+from .errors import ApiError
+
+
+class _Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    data: list[WireReading]
+
+
+_decode_envelope = msgspec.json.Decoder(_Envelope).decode
+
+
+async def limited_body(request: Request, limit: int) -> bytes:
+    """The whole body, or 413 as soon as it is declared or streamed beyond `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not (declared.isascii() and declared.isdigit()) or int(declared) > limit):
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    # Connection: close, so the server drops the connection instead of reading the rest of the body.
+    return ApiError(413, "PayloadTooLarge", f"the request body exceeds {limit} bytes", headers={"Connection": "close"})
+
+
+def parse_batch(body: bytes, max_batch: int) -> list[Reading]:
+    """The whole batch is validated before anything is written; the first bad item names its index."""
+    try:
+        wire = _decode_envelope(body).data
+    except msgspec.ValidationError:  # (a subclass of DecodeError) refused by the types: find what and where
+        return _explain(body, max_batch)
+    except msgspec.DecodeError:
+        raise DomainError("InvalidJson", "the request body is not valid JSON") from None
+    _check_size(len(wire), max_batch)
+    readings = []
+    for index, item in enumerate(wire):
+        try:
+            readings.append(to_reading(item))
+        except DomainError as exc:
+            raise _at(index, exc) from None
+    return readings
+
+
+def _explain(body: bytes, max_batch: int) -> list[Reading]:
+    """The error path: decode without types, check the envelope, then each item in order (it raises)."""
+    try:
+        document: Any = msgspec.json.decode(body)
+    except msgspec.ValidationError as exc:  # a number beyond a double, with no type to blame it on
+        raise DomainError("InvalidReading", "a number in the body is out of range (beyond ±1.8e308)") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list) or set(document) - {"data"}:
+        raise DomainError("InvalidBatch", "the body must be an object {\"data\": [reading, …]}")
+    items = document["data"]
+    _check_size(len(items), max_batch)
+    readings = []
+    for index, item in enumerate(items):
+        try:
+            readings.append(parse_reading(item))
+        except DomainError as exc:
+            raise _at(index, exc) from None
+    return readings
+
+
+def _check_size(count: int, max_batch: int) -> None:
+    if not count:
+        raise DomainError("InvalidBatch", "'data' must hold at least one reading")
+    if count > max_batch:
+        raise DomainError("BatchTooLarge", f"a batch holds at most {max_batch} readings; got {count}")
+
+
+def _at(index: int, exc: DomainError) -> DomainError:
+    return DomainError(exc.code, f"data[{index}]: {exc.message}", f"index {index}")

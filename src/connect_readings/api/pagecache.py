@@ -1,0 +1,68 @@
+"""Encoded aggregation pages, remembered under the entity's data version, within a byte budget.
+
+A dashboard asks for the same page again and again; between two ingests of that entity the answer cannot
+change, so it is computed and encoded once (`python -m bench --only hot` names the effect: see
+BENCHMARKS.md). Every ingest bumps the version in its transaction and the version is read in the page's own
+snapshot, so a remembered page is exactly what a fresh computation would give. What is kept is the encoded
+items (bytes), so the budget counts what the process really holds; least recently used pages go first.
+Thread-safe: pages are computed in worker threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+ENTRY_OVERHEAD = 256
+"""Bytes counted per entry besides its body: the key, the entry, the dictionary slot."""
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPage:
+    items: bytes
+    """The page's items as a JSON array."""
+    next_position: int | None
+
+    @property
+    def size(self) -> int:
+        return len(self.items) + ENTRY_OVERHEAD
+
+
+class PageCache:
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self.bytes = 0
+        self.hits = 0
+        self.misses = 0
+        self._pages: OrderedDict[Hashable, CachedPage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> CachedPage | None:
+        with self._lock:
+            page = self._pages.get(key)
+            if page is None:
+                self.misses += 1
+                return None
+            self._pages.move_to_end(key)
+            self.hits += 1
+            return page
+
+    def put(self, key: Hashable, page: CachedPage) -> None:
+        """Remember a page, dropping the least recently used ones over the budget; a page larger than an
+        eighth of the budget is not remembered (it would evict many small ones)."""
+        if page.size * 8 > self.budget_bytes:
+            return
+        with self._lock:
+            old = self._pages.pop(key, None)
+            if old is not None:
+                self.bytes -= old.size
+            self._pages[key] = page
+            self.bytes += page.size
+            while self.bytes > self.budget_bytes:
+                _, dropped = self._pages.popitem(last=False)
+                self.bytes -= dropped.size
+
+    def __len__(self) -> int:
+        return len(self._pages)
