@@ -197,11 +197,12 @@ def _still_serving(client: ApiClient, store: SQLiteStore) -> None:
     assert time.monotonic() - began < 2  # the write lock was not left held
 
 
-def test_slow_statement_on_the_event_loop_is_interrupted(slow_client: ApiClient, watchdog: Watchdog,
+def test_slow_statement_is_interrupted(slow_client: ApiClient, watchdog: Watchdog,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     store = _store(slow_client)
     original = store.last_reading
-    monkeypatch.setattr(store, "last_reading", lambda entity_id: watchdog.watch(store.db).execute(NEVER_ENDS).fetchone())
+    monkeypatch.setattr(store, "last_reading", sqlite_module._mapped(
+        lambda entity_id: watchdog.watch(store.db).execute(NEVER_ENDS).fetchone()))
     began = time.monotonic()
     _assert_timeout(_plain(slow_client, "GET", f"{BASE}/last"), began)
     monkeypatch.setattr(store, "last_reading", original)
@@ -214,6 +215,7 @@ def test_slow_statement_in_a_worker_thread_is_interrupted(slow_client: ApiClient
     original = store.readings
     threads: list[str] = []
 
+    @sqlite_module._mapped
     def slow(*args: Any) -> Any:
         threads.append(threading.current_thread().name)
         return watchdog.watch(store.db).execute(NEVER_ENDS).fetchall()
@@ -234,15 +236,16 @@ def test_slow_statement_inside_a_read_snapshot_leaves_no_transaction(slow_client
     original = store.register_brackets
     connections: list[Any] = []
 
+    @sqlite_module._mapped
     def slow(entity_id: uuid.UUID, instants: Any) -> Any:
         db = watchdog.watch(store.db)
         connections.append(db)
-        with sqlite_module._read_snapshot(db):
+        with store.snapshot():
             db.execute("SELECT count(*) FROM readings").fetchone()
             db.execute(NEVER_ENDS).fetchone()
 
     monkeypatch.setattr(store, "register_brackets", slow)
-    for page_size in ("5", "1000"):  # inline on the event loop, and in a worker thread
+    for page_size in ("5", "1000"):
         began = time.monotonic()
         response = _plain(slow_client, "GET", f"/v1/entities/{ENTITY}/aggregations", params={
             "start": "2024-05-27T00:00:00Z", "end": "2024-05-28T00:00:00Z", "resolution": "1 hour",
@@ -286,9 +289,11 @@ def test_locked_database_is_503_with_retry_after(slow_client: ApiClient, monkeyp
     import sqlite3
 
     def locked(*args: Any) -> Any:
-        raise sqlite3.OperationalError("database is locked")
+        error = sqlite3.OperationalError("database is locked")
+        error.sqlite_errorcode = sqlite3.SQLITE_BUSY  # as the driver sets it
+        raise error
 
-    monkeypatch.setattr(_store(slow_client), "last_reading", locked)
+    monkeypatch.setattr(_store(slow_client), "last_reading", sqlite_module._mapped(locked))
     response = _plain(slow_client, "GET", f"{BASE}/last")
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert response.json()["errors"][0]["code"] == "ServiceUnavailable"

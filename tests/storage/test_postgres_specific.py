@@ -26,9 +26,10 @@ from connect_readings.domain.readings import Reading, parse_reading
 from connect_readings.domain.timefmt import format_datetime
 from connect_readings.service import aggregation_total
 from connect_readings.storage.postgres import (
-    BRACKETS_SQL, Extensions, PostgresStore, _probe_sql, detect_extensions, migrate_database, scale_out,
+    BRACKETS_SQL, Extensions, PostgresStore, probe_sql, detect_extensions, migrate_database, scale_out,
 )
-from connect_readings.storage.sqlite import SQLiteStore, migrations
+from connect_readings.storage.base import migrations
+from connect_readings.storage.sqlite import SQLiteStore
 
 from ..pg import make_postgres_store, server_url, session_database_url, with_database
 
@@ -66,7 +67,8 @@ def gas(ts: int, value: float) -> Reading:
 
 def resets(store: PostgresStore, entity: uuid.UUID) -> list[tuple[int, int, float]]:
     with store.connection() as conn:
-        rows = conn.execute('SELECT reg, ts, "offset" FROM resets WHERE entity_id = %s ORDER BY reg, ts', (entity,))
+        rows = conn.execute('SELECT register, ts, "offset" FROM resets WHERE entity_id = %s ORDER BY register, ts',
+                            (entity,))
         return [tuple(row) for row in rows.fetchall()]  # type: ignore[misc]
 
 
@@ -260,7 +262,10 @@ def test_fallback_for_a_sparse_register_is_a_seek_not_a_scan(pg: PostgresStore, 
 
 def test_ingest_and_read_queries_are_index_scans(pg: PostgresStore, many_readings: list[uuid.UUID]) -> None:
     entity = many_readings[11]
-    probe = plan(pg, _probe_sql(0b10000010000), {"e": entity, "lo": T0 + 100 * MINUTE, "hi": T0 + 200 * MINUTE})
+    lo, hi, first, last = T0 + 100 * MINUTE, T0 + 200 * MINUTE, T0, T0 + 4_000 * MINUTE
+    bounds = {f"{name}_{k}": value for k in (4, 10)
+              for name, value in (("first", first), ("before", lo - 1), ("after", hi + 1), ("last", last))}
+    probe = plan(pg, probe_sql([4, 10], appending=False), {"e": entity, **bounds})
     page = plan(pg, "SELECT * FROM readings WHERE entity_id = %(e)s AND ts >= %(lo)s AND ts < %(hi)s ORDER BY ts "
                     "LIMIT 1000", {"e": entity, "lo": T0, "hi": T0 + 10_000 * MINUTE})
     for text in (probe, page):
@@ -269,7 +274,7 @@ def test_ingest_and_read_queries_are_index_scans(pg: PostgresStore, many_reading
 
 
 def test_session_settings(request: pytest.FixtureRequest) -> None:
-    store = PostgresStore(session_database_url(request.config), statement_timeout_s=0.2)
+    store = PostgresStore(session_database_url(request.config), busy_timeout_s=0.2)
     try:
         with store.connection() as conn:
             assert conn.execute("SHOW statement_timeout").fetchone() == ("200ms",)
@@ -290,7 +295,8 @@ def test_reset_between_a_sparse_neighbour_and_the_next_reading_is_counted(pg: Po
 
 
 def test_extra_metrics_come_back_verbatim(pg: PostgresStore) -> None:
-    """json (not jsonb): key order and number spelling of instantaneous metrics survive the round trip."""
+    """json (not jsonb): metric order, field order and number spelling of instantaneous metrics survive the round
+    trip (fields in the parser's order: phases, total, value, unit)."""
     entity = uuid.uuid4()
     power = {"total": 1e20, "l3": 0.1, "l1": 2.0, "unit": "kW"}
     reading = parse_reading({"timestamp": format_datetime(T0), "data": {
@@ -299,7 +305,7 @@ def test_extra_metrics_come_back_verbatim(pg: PostgresStore) -> None:
     pg.ingest(entity, [reading, energy(T0 + MINUTE, 1)])  # upsert path (staging table)
     [stored, _] = pg.readings(entity, T0, T0 + 2 * MINUTE, 10)
     assert list(stored.data) == ["zeta", "positiveActivePower"]
-    assert list(stored.data["positiveActivePower"]) == ["total", "l3", "l1", "unit"]
+    assert list(stored.data["positiveActivePower"]) == ["l1", "l3", "total", "unit"]
     assert stored.data["positiveActivePower"]["total"] == 1e20 and isinstance(stored.data["positiveActivePower"]["total"], float)
 
 
@@ -377,12 +383,12 @@ def test_copy_is_complete_and_idempotent(pg: PostgresStore, tmp_path: Path) -> N
     assert first.meta_copied == ["jwt_secret", "paging_key"] and first.meta_conflicts == []
     same_contents(source, pg, entities)
     with pg.connection() as conn:
-        resets_before = conn.execute('SELECT * FROM resets ORDER BY entity_id, ts, reg').fetchall()
+        resets_before = conn.execute('SELECT * FROM resets ORDER BY entity_id, ts, register').fetchall()
     again = copy_store(source, pg, batch=700)
     assert again.readings == again.replaced == first.readings
     same_contents(source, pg, entities)
     with pg.connection() as conn:
-        assert conn.execute('SELECT * FROM resets ORDER BY entity_id, ts, reg').fetchall() == resets_before
+        assert conn.execute('SELECT * FROM resets ORDER BY entity_id, ts, register').fetchall() == resets_before
     assert pg.meta_value("jwt_secret", "x") == "embedded-secret"
     source.close()
 

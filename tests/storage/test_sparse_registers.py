@@ -21,8 +21,8 @@ import pytest
 from connect_readings.domain.readings import REGISTER_COUNT, Reading, parse_reading
 from connect_readings.domain.registers import Bracket
 from connect_readings.domain.timefmt import format_datetime
-from connect_readings.storage.base import Store
-from connect_readings.storage.sqlite import SQLiteStore, _statements, migrations
+from connect_readings.storage.base import REGISTER_INDEX, Store, migrations
+from connect_readings.storage.sqlite import SQLiteStore, _statements
 
 from ..conftest import ApiClient
 
@@ -80,11 +80,11 @@ def instants_around(readings: Sequence[Reading], extra: Sequence[int] = ()) -> l
 
 def series_bounds(store: Store, entity: uuid.UUID) -> dict[int, tuple[int, int]]:
     if isinstance(store, SQLiteStore):
-        rows = store.db.execute("SELECT reg, first_ts, last_ts FROM series WHERE entity_id = ?", (entity.bytes,))
-        return {reg: (first, last) for reg, first, last in rows}
+        rows = store.db.execute("SELECT register, first_ts, last_ts FROM series WHERE entity_id = ?", (entity.bytes,))
+        return {REGISTER_INDEX[name]: (first, last) for name, first, last in rows}
     with store.connection() as conn:  # type: ignore[attr-defined]
-        rows = conn.execute("SELECT reg, first_ts, last_ts FROM series WHERE entity_id = %s", (entity,))
-        return {reg: (first, last) for reg, first, last in rows.fetchall()}
+        rows = conn.execute("SELECT register, first_ts, last_ts FROM series WHERE entity_id = %s", (entity,))
+        return {REGISTER_INDEX[name]: (first, last) for name, first, last in rows.fetchall()}
 
 
 def registers_having(readings: Sequence[Reading]) -> dict[int, tuple[int, int]]:
@@ -326,7 +326,9 @@ def page_edges(count: int) -> list[int]:
 
 def sqlite_steps(store: SQLiteStore, action: Any) -> int:
     """VM steps SQLite runs for `action` (counted by the progress handler, one call per 10 steps)."""
-    from connect_readings.config import interrupt_if_late
+    from functools import partial
+
+    from connect_readings.storage.sqlite import _interrupt_if_late
 
     calls = 0
 
@@ -339,7 +341,7 @@ def sqlite_steps(store: SQLiteStore, action: Any) -> int:
     try:
         action()
     finally:
-        store.db.set_progress_handler(interrupt_if_late, 1000)
+        store.db.set_progress_handler(partial(_interrupt_if_late, store._local), 1000)
     return calls * 10
 
 
@@ -386,10 +388,13 @@ def test_ingest_into_a_long_history_with_one_rare_reading_is_bounded(long_histor
         steps = sqlite_steps(store, lambda: store.ingest(A, batch))
         assert steps < HISTORY // 4, steps
     else:
-        from connect_readings.storage.postgres import _probe_sql
+        from connect_readings.storage.postgres import probe_sql
 
-        plan = pg_plan(store, _probe_sql((1 << TOTAL) | (1 << GAS)),
-                       {"e": A, "lo": batch[0].ts, "hi": batch[-1].ts})
+        lo, hi, params = batch[0].ts, batch[-1].ts, {"e": A}
+        for k, (first, last) in series_bounds(store, A).items():
+            params.update({f"first_{k}": first, f"before_{k}": min(lo - 1, last),
+                           f"after_{k}": max(hi + 1, first), f"last_{k}": last})
+        plan = pg_plan(store, probe_sql([TOTAL, GAS], appending=False), params)
         assert pg_rows_visited(plan) < 1_000, json.dumps(plan)
         store.ingest(A, batch)
     assert store.register_brackets(A, [batch[5].ts])[GAS] == [((T0 - MINUTE, 1.0), None)]

@@ -1,10 +1,11 @@
-"""SQLite ingest and the importer's large transactions write exactly what the simple per-batch code wrote.
+"""SQLite ingest against an in-memory model of what the tables must hold after any sequence of batches.
 
-`reference_ingest` is the plain form of `SQLiteStore.ingest` (read the span, bind every column, loop over every
-reading for resets). The store's ingest skips the span read when a batch extends the series, leaves columns
-no reading has out of the INSERT, inserts many rows per statement and checks for resets in C. Random batch
-sequences (overlaps, repeats, out-of-order and late data, resets, absent registers, other metrics) go
-through both into two databases: every IngestResult and every row of every table must be equal.
+The model keeps every entity's readings (last write per timestamp wins). After each batch the store must hold
+exactly those rows, and its resets side table must equal the reset rule applied to each register's whole
+series from scratch (`reset_deltas` with no previous value), however the batches overlapped, arrived late or
+out of order: the planner recomputes only the span a batch can affect, and this checks that the span is
+enough. Series bounds must enclose every reading that ever had the register. The importer's large
+transactions must report what one ingest call per BATCH readings would have reported.
 """
 
 from __future__ import annotations
@@ -25,86 +26,63 @@ from hypothesis import strategies as st
 from connect_readings import importer
 from connect_readings.domain.errors import DomainError
 from connect_readings.domain.readings import REGISTER_COUNT, Reading, parse_reading
-from connect_readings.domain.registers import Sample, reset_deltas
+from connect_readings.domain.registers import reset_deltas
 from connect_readings.domain.timefmt import format_datetime
-from connect_readings.storage.base import IngestResult
-from connect_readings.domain.readings import last_per_timestamp
-from connect_readings.storage.sqlite import REGISTER_COLUMNS, SQLiteStore, _bits, _extra
+from connect_readings.storage.base import REGISTER_COLUMNS, IngestResult, extra_json
+from connect_readings.storage.sqlite import SQLiteStore
 
 T0 = 1_716_768_000_000_000  # 2024-05-27T00:00Z
 MINUTE = 60_000_000
 ENTITIES = [uuid.UUID("8667fb97-68f2-485a-87c7-f3bdfa9482e1"), uuid.UUID("11111111-2222-4333-8444-555555555555")]
 
 
-def reference_ingest(store: SQLiteStore, entity_id: uuid.UUID, readings: Sequence[Reading]) -> IngestResult:
-    eid = entity_id.bytes
-    batch = last_per_timestamp(readings)
-    if not batch:
-        return IngestResult(received=len(readings), written=0, replaced=0)
-    lo, hi = batch[0].ts, batch[-1].ts
-    db = store.db
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        existing = {row[0] for row in db.execute(
-            "SELECT ts FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ?", (eid, lo, hi))}
-        batch_ts = {r.ts for r in batch}
-        mask = 0
-        for reading in batch:
+class Model:
+    """What the tables must hold: readings per entity, and every (entity, register) bounds ever seen."""
+
+    def __init__(self) -> None:
+        self.readings: dict[uuid.UUID, dict[int, Reading]] = {}
+        self.seen: dict[tuple[uuid.UUID, int], list[int]] = {}
+
+    def ingest(self, entity: uuid.UUID, batch: Sequence[Reading]) -> IngestResult:
+        rows = self.readings.setdefault(entity, {})
+        last = {r.ts: r for r in batch}
+        replaced = sum(ts in rows for ts in last)
+        rows.update(last)
+        for reading in last.values():
             for k, value in enumerate(reading.registers):
                 if value is not None:
-                    mask |= 1 << k
-        db.execute("INSERT INTO entities(entity_id, register_mask) VALUES (?, ?) ON CONFLICT(entity_id) "
-                   "DO UPDATE SET register_mask = register_mask | excluded.register_mask", (eid, mask))
-        db.executemany(
-            f"INSERT OR REPLACE INTO readings(entity_id, ts, {', '.join(REGISTER_COLUMNS)}, extra) "
-            f"VALUES (?, ?, {', '.join('?' * REGISTER_COUNT)}, ?)",
-            [(eid, r.ts, *r.registers, _extra(r)) for r in batch],
-        )
-        entity_mask = db.execute("SELECT register_mask FROM entities WHERE entity_id = ?", (eid,)).fetchone()[0]
-        for k in _bits(entity_mask):
-            _reference_resets(db, eid, k, batch, lo, hi, existing <= batch_ts)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return IngestResult(received=len(readings), written=len(batch), replaced=len(existing & batch_ts))
+                    self.seen.setdefault((entity, k), []).append(reading.ts)
+        return IngestResult(received=len(batch), written=len(last), replaced=replaced)
 
-
-def _reference_resets(db: sqlite3.Connection, eid: bytes, k: int, batch: Sequence[Reading], lo: int, hi: int,
-                      only_batch_in_span: bool) -> None:
-    col = REGISTER_COLUMNS[k]
-    before = db.execute(f"SELECT {col} FROM readings WHERE entity_id = ? AND ts < ? AND {col} IS NOT NULL "
-                        "ORDER BY ts DESC LIMIT 1", (eid, lo)).fetchone()
-    after = db.execute(f"SELECT ts, {col} FROM readings WHERE entity_id = ? AND ts > ? AND {col} IS NOT NULL "
-                       "ORDER BY ts LIMIT 1", (eid, hi)).fetchone()
-    span_end = after[0] if after else hi
-    if only_batch_in_span:
-        series: list[Sample] = [(r.ts, r.registers[k]) for r in batch if r.registers[k] is not None]  # type: ignore[misc]
-        if after:
-            series.append((after[0], after[1]))
-    else:
-        series = db.execute(f"SELECT ts, {col} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? "
-                            f"AND {col} IS NOT NULL ORDER BY ts", (eid, lo, span_end)).fetchall()
-    db.execute("DELETE FROM resets WHERE entity_id = ? AND reg = ? AND ts BETWEEN ? AND ?", (eid, k, lo, span_end))
-    deltas = reset_deltas(series, before[0] if before else None)
-    if deltas:
-        db.executemany('INSERT INTO resets(entity_id, reg, ts, "offset") VALUES (?, ?, ?, ?)',
-                       [(eid, k, ts, offset) for ts, offset in deltas])
+    def tables(self) -> dict[str, list[tuple[Any, ...]]]:
+        readings, resets = [], []
+        for entity in sorted(self.readings, key=lambda e: e.bytes):
+            rows = sorted(self.readings[entity].values(), key=lambda r: r.ts)
+            readings += [(entity.bytes, r.ts, *r.registers, extra_json(r)) for r in rows]
+            for k in range(REGISTER_COUNT):
+                series = [(r.ts, r.registers[k]) for r in rows if r.registers[k] is not None]
+                deltas = reset_deltas([ts for ts, _ in series], [v for _, v in series], None)
+                resets += [(entity.bytes, REGISTER_COLUMNS[k], ts, offset) for ts, offset in deltas]
+        resets.sort()
+        return {"readings": readings, "resets": resets}
 
 
 def tables(store: SQLiteStore) -> dict[str, list[tuple[Any, ...]]]:
     db = store.db
+    columns = ", ".join(REGISTER_COLUMNS)
     return {
-        "readings": db.execute("SELECT * FROM readings ORDER BY entity_id, ts").fetchall(),
-        "resets": db.execute("SELECT * FROM resets ORDER BY entity_id, reg, ts").fetchall(),
-        "entities": db.execute("SELECT entity_id, register_mask FROM entities ORDER BY entity_id").fetchall(),
+        "readings": db.execute(f"SELECT entity_id, ts, {columns}, extra FROM readings ORDER BY entity_id, ts").fetchall(),
+        "resets": db.execute('SELECT entity_id, register, ts, "offset" FROM resets ORDER BY 1, 2, 3').fetchall(),
     }
 
 
-def typed_tables(store: SQLiteStore) -> list[tuple[Any, ...]]:
-    """Also the storage class of every value (REAL vs INTEGER vs NULL, BLOB), and -0.0 vs 0.0."""
-    cols = ", ".join(f"typeof({c}), quote({c})" for c in ("entity_id", "ts", *REGISTER_COLUMNS, "extra"))
-    return store.db.execute(f"SELECT {cols} FROM readings ORDER BY entity_id, ts").fetchall()
+def check(store: SQLiteStore, model: Model) -> None:
+    assert tables(store) == model.tables()
+    bounds = {(uuid.UUID(bytes=e), REGISTER_COLUMNS.index(r)): (f, l)
+              for e, r, f, l in store.db.execute("SELECT entity_id, register, first_ts, last_ts FROM series")}
+    assert bounds == {key: (min(stamps), max(stamps)) for key, stamps in model.seen.items()}
+    kinds = {row for c in REGISTER_COLUMNS for row in store.db.execute(f"SELECT DISTINCT typeof({c}) FROM readings")}
+    assert kinds <= {("real",), ("null",)}  # registers are stored as REAL, never INTEGER
 
 
 def make_reading(ts: int, registers: dict[str, Any], other: dict[str, Any] | None) -> Reading:
@@ -143,36 +121,34 @@ batches = st.lists(
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches)
-def test_ingest_matches_the_reference(batch_list: list[tuple[uuid.UUID, list[Reading]]]) -> None:
+def test_ingest_keeps_the_tables_equal_to_the_model(batch_list: list[tuple[uuid.UUID, list[Reading]]]) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        fast, slow = SQLiteStore(f"{folder}/fast.db"), SQLiteStore(f"{folder}/slow.db")
+        store, model = SQLiteStore(f"{folder}/store.db"), Model()
         for entity, batch in batch_list:
-            assert fast.ingest(entity, batch) == reference_ingest(slow, entity, batch)
-        assert tables(fast) == tables(slow)
-        assert typed_tables(fast) == typed_tables(slow)
-        fast.close()
-        slow.close()
+            assert store.ingest(entity, batch) == model.ingest(entity, batch)
+            check(store, model)
+        store.close()
 
 
 def test_multi_row_statements_and_the_rest(tmp_path: Path) -> None:
     """Batches across the rows-per-statement boundary (100): in order, extending, and overwriting."""
-    fast, slow = SQLiteStore(str(tmp_path / "fast.db")), SQLiteStore(str(tmp_path / "slow.db"))
+    store, model = SQLiteStore(str(tmp_path / "store.db")), Model()
     for count in (99, 100, 101, 250, 1):
         batch = increasing(count * 3, count, 1, 10.0, count // 2 if count > 2 else None)
         for entity in ENTITIES:
-            assert fast.ingest(entity, batch) == reference_ingest(slow, entity, batch)
-    assert tables(fast) == tables(slow) and typed_tables(fast) == typed_tables(slow)
+            assert store.ingest(entity, batch) == model.ingest(entity, batch)
+    check(store, model)
 
 
 # -- the importer: large transactions report what per-5,000 ingest calls reported ----------------------
-def reference_import(store: SQLiteStore, entity_id: uuid.UUID, text: bytes, batch_size: int) -> importer.ImportReport:
-    """The importer before: JSONL line by line, one ingest call per `batch_size` valid readings."""
+def reference_import(store: Model, entity_id: uuid.UUID, text: bytes, batch_size: int) -> importer.ImportReport:
+    """JSONL line by line, one ingest call per `batch_size` valid readings."""
     report = importer.ImportReport()
     batch: list[Reading] = []
 
     def flush() -> None:
         if batch:
-            result = reference_ingest(store, entity_id, batch)
+            result = store.ingest(entity_id, batch)
             report.written += result.written
             report.replaced += result.replaced
             batch.clear()
@@ -182,10 +158,11 @@ def reference_import(store: SQLiteStore, entity_id: uuid.UUID, text: bytes, batc
             continue
         report.read += 1
         try:
-            try:
-                item = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                raise DomainError("InvalidJson", "not a JSON object") from None
+            item = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            report.rejected.append((line_no, "not a JSON object"))
+            continue
+        try:
             batch.append(parse_reading(item))
         except DomainError as exc:
             report.rejected.append((line_no, exc.message))
@@ -213,20 +190,19 @@ def test_import_counts_match_per_batch_ingest(file_lines: list[bytes], again: bo
         patch.setattr(importer, "BATCH", 5)
         patch.setattr(importer, "TRANSACTION", 15)
         patch.setattr(importer, "CHUNK_BYTES", 200)
-        fast, slow = SQLiteStore(f"{folder}/fast.db"), SQLiteStore(f"{folder}/slow.db")
+        store, model = SQLiteStore(f"{folder}/store.db"), Model()
         for _ in range(2 if again else 1):
-            got = importer.import_file(fast, ENTITIES[0], io.BufferedReader(io.BytesIO(text)), "jsonl")  # type: ignore[arg-type]
-            assert got == reference_import(slow, ENTITIES[0], text, 5)
-        assert tables(fast) == tables(slow)
-        fast.close()
-        slow.close()
+            got = importer.import_file(store, ENTITIES[0], io.BufferedReader(io.BytesIO(text)), "jsonl")  # type: ignore[arg-type]
+            assert got == reference_import(model, ENTITIES[0], text, 5)
+        check(store, model)
+        store.close()
 
 
 @pytest.mark.parametrize("limit", [999, 20, 7])
 def test_an_sqlite_with_a_low_variable_limit(tmp_path: Path, limit: int) -> None:
     """Older SQLite builds allow 999 parameters per statement: rows per INSERT follow the limit."""
-    fast, slow = SQLiteStore(str(tmp_path / "fast.db")), SQLiteStore(str(tmp_path / "slow.db"))
-    fast.db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+    store, model = SQLiteStore(str(tmp_path / "store.db")), Model()
+    store.db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
     batch = increasing(0, 250, 1, 10.0, 120)
-    assert fast.ingest(ENTITIES[0], batch) == reference_ingest(slow, ENTITIES[0], batch)
-    assert tables(fast) == tables(slow)
+    assert store.ingest(ENTITIES[0], batch) == model.ingest(ENTITIES[0], batch)
+    check(store, model)

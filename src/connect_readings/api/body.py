@@ -67,6 +67,10 @@ def _explain(body: bytes, max_batch: int) -> list[Reading]:
         document: Any = msgspec.json.decode(body)
     except msgspec.ValidationError as exc:  # a number beyond a double, with no type to blame it on
         raise DomainError("InvalidReading", "a number in the body is out of range (beyond ±1.8e308)") from exc
+    except msgspec.DecodeError:
+        raise DomainError("InvalidJson", "the request body is not valid JSON") from None
+    except RecursionError:
+        raise DomainError("InvalidJson", "the request body nests arrays or objects too deeply") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), list) or set(document) - {"data"}:
         raise DomainError("InvalidBatch", "the body must be an object {\"data\": [reading, …]}")
     items = document["data"]

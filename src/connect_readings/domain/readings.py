@@ -105,7 +105,7 @@ def decode_reading(line: bytes) -> Reading:
     except msgspec.ValidationError:  # (a subclass of DecodeError)
         try:
             item = msgspec.json.decode(line)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             raise DomainError("InvalidJson", "not a JSON object") from None
         return parse_reading(item)
     except msgspec.DecodeError:
