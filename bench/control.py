@@ -8,7 +8,7 @@ tokens, `encode.aggregation` / `encode.paged` with orjson). Then two things are 
 
 - `service.aggregation_page` (index seeks + interpolation) → a dict lookup of Pages computed at start-up by
   the real function on the real database;
-- the app's store → an in-memory stand-in whose `entity_exists` is a set lookup (anything else raises, so
+- the app's store → an in-memory stand-in whose `entity_version` is a set lookup (anything else raises, so
   a change in the handler that reaches for the database shows up as errors, not as a flattering number).
 
 The signing keys come from the real database, so the control's bodies (continuation tokens included) are
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+import contextlib
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -41,8 +42,11 @@ class MemoryStore:
     def __init__(self, entities: set[uuid.UUID]) -> None:
         self.entities = entities
 
-    def entity_exists(self, entity_id: uuid.UUID) -> bool:
-        return entity_id in self.entities
+    def entity_version(self, entity_id: uuid.UUID) -> int | None:
+        return 0 if entity_id in self.entities else None
+
+    def snapshot(self, deadline: float | None = None) -> Any:
+        return contextlib.nullcontext()
 
     def close(self) -> None:
         pass
@@ -80,9 +84,7 @@ def install(database: str, paths: list[str]) -> None:
     entities = {uuid.UUID(bytes=row[0]) for row in db.execute("SELECT entity_id FROM entities")}
     db.close()
 
-    def page_from_memory(
-        store: Any, query: service.AggregationQuery, position: int, page_size: int, cache: Any = None
-    ) -> service.Page:
+    def page_from_memory(store: Any, query: service.AggregationQuery, position: int, page_size: int) -> service.Page:
         global LOOKUPS
         LOOKUPS += 1
         return pages[(query, position, page_size)]
@@ -111,7 +113,7 @@ def main() -> None:
     install(args.database, args.precompute)
     try:
         # Exactly what `connect-readings serve --workers 1` runs (one process, so the patches hold).
-        cli._serve(Settings.from_env(database=args.database), args.host, args.port, 1)
+        cli._serve(Settings.from_env(database=args.database, host=args.host, port=args.port, workers=1))
     finally:
         print(f"control: {LOOKUPS} pages served from memory", flush=True)
 

@@ -7,8 +7,9 @@ integer Wh on the wire, as a real meter sends them; the store keeps kWh (`Wh * 0
 multiply `parse_reading` does).
 
 Bulk path (`BulkWriter`): plain INSERTs into the store's own schema (created by `SQLiteStore` migrations),
-rows in arrival order, reset offsets computed with the same rule as `registers.reset_deltas`. It skips only
-the per-batch bookkeeping of `ingest` (existing-row lookup, resets refresh queries), never the layout:
+rows in arrival order, resets and series bounds decided by the store's own ingest planner
+(`domain/ingest.py`), fed with what the writer remembers instead of what a store would read back. It skips
+only the per-batch reads of `ingest` (the writer knows the data is appended), never the layout:
 for a fleet the rows go in time-major order, so the clustered b-tree grows as it would under real traffic.
 `verify_bulk_path` writes a sample through both paths and compares every row of every table.
 """
@@ -25,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from connect_readings.domain.readings import parse_reading
+from connect_readings.domain.ingest import Batch, IngestPlan, Surroundings, plan
+from connect_readings.domain.readings import REGISTER_COUNT, parse_reading
+from connect_readings.storage.base import REGISTER_COLUMNS
 from connect_readings.storage.sqlite import SQLiteStore
 
 SECOND = 1_000_000
@@ -138,7 +141,7 @@ def wire_readings(series: Series) -> list[dict]:
 
 # -- bulk writer ----------------------------------------------------------------------------------------
 class BulkWriter:
-    """Rows straight into the store's schema, in the order given, with the resets `ingest` would derive.
+    """Rows straight into the store's schema, in the order given, with the resets and bounds the planner decides.
 
     Use for data sets the bench generates from scratch (fresh entities); each call appends readings that
     are newer than everything already written for those entities, as a live meter does.
@@ -151,8 +154,7 @@ class BulkWriter:
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute("PRAGMA cache_size=-1048576")  # 1 GiB: keeps every entity's right edge resident
         self.db.execute("PRAGMA temp_store=MEMORY")
-        self.previous: dict[int, np.ndarray] = {}  # register -> last value per entity (this writer's entities)
-        self.masks: dict[bytes, int] = {}
+        self.previous: dict[bytes, dict[int, float]] = {}  # entity -> register -> its last value written
 
     def write(self, entity_ids: Sequence[bytes], series: Series) -> None:
         """One block of rows in row order: row r belongs to entity_ids[r % len(entity_ids)] (time-major)."""
@@ -162,51 +164,41 @@ class BulkWriter:
         present = sorted(values)
         # Only the registers present are named: binding NULLs costs 3x the insert, and an omitted column is
         # stored exactly as a bound NULL (the verification compares every column of every row).
-        sql = (f"INSERT INTO readings(entity_id, ts, {', '.join(f'r{k}' for k in present)}) "
+        sql = (f"INSERT INTO readings(entity_id, ts, {', '.join(REGISTER_COLUMNS[k] for k in present)}) "
                f"VALUES ({', '.join('?' * (len(present) + 2))})")
         eids = (entity_ids * (n // e_count)) if e_count > 1 else repeat(entity_ids[0], n)
         rows = zip(eids, series.ts.tolist(), *(values[k].tolist() for k in present))
-        resets = self._resets(entity_ids, series.ts, values)
-        mask = sum(1 << k for k in values)
-        ts2 = series.ts.reshape(-1, e_count)
-        bounds = [(eid, k, int(ts2[0, e]), int(ts2[-1, e])) for e, eid in enumerate(entity_ids) for k in present]
+        plans = self._plans(entity_ids, series.ts, values)
         self.db.execute("BEGIN")
         self.db.executemany(sql, rows)
-        # the per-register bounds `ingest` keeps (storage migration 0002)
         self.db.executemany(
-            "INSERT INTO series(entity_id, reg, first_ts, last_ts) VALUES (?, ?, ?, ?) ON CONFLICT(entity_id, reg) "
+            "INSERT INTO series(entity_id, register, first_ts, last_ts) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(entity_id, register) "
             "DO UPDATE SET first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)",
-            bounds,
+            [(eid, REGISTER_COLUMNS[k], first, last) for eid, todo in plans for k, first, last in todo.widen],
         )
-        if resets:
-            self.db.executemany('INSERT INTO resets(entity_id, reg, ts, "offset") VALUES (?, ?, ?, ?)', resets)
-        for eid in entity_ids:
-            if self.masks.get(eid, 0) | mask != self.masks.get(eid):
-                self.masks[eid] = self.masks.get(eid, 0) | mask
-                self.db.execute(
-                    "INSERT INTO entities(entity_id, register_mask) VALUES (?, ?) ON CONFLICT(entity_id) "
-                    "DO UPDATE SET register_mask = register_mask | excluded.register_mask",
-                    (eid, mask),
-                )
+        self.db.executemany(
+            'INSERT INTO resets(entity_id, register, ts, "offset") VALUES (?, ?, ?, ?)',
+            [(eid, REGISTER_COLUMNS[k], ts, offset) for eid, todo in plans for k, ts, offset in todo.resets],
+        )
+        self.db.executemany("INSERT INTO entities(entity_id) VALUES (?) ON CONFLICT(entity_id) DO NOTHING",
+                            [(eid,) for eid in entity_ids])
         self.db.execute("COMMIT")
 
-    def _resets(self, entity_ids: Sequence[bytes], ts: np.ndarray,
-                values: dict[int, np.ndarray]) -> list[tuple[bytes, int, int, float]]:
-        """`reset_deltas` per entity and register: any decrease is a reset; the offset is the value before."""
+    def _plans(self, entity_ids: Sequence[bytes], ts: np.ndarray,
+               values: dict[int, np.ndarray]) -> list[tuple[bytes, IngestPlan]]:
+        """The planner's plan for each entity's share of the block: appended after what it wrote before."""
         e_count = len(entity_ids)
         ts2 = ts.reshape(-1, e_count)
-        out: list[tuple[bytes, int, int, float]] = []
-        for k, v in values.items():
-            v2 = v.reshape(-1, e_count)
-            prev = self.previous.get(k)
-            if prev is None:
-                prev = np.full(e_count, np.nan)
-            joined = np.vstack((prev[None, :], v2))
-            rows, cols = np.nonzero(joined[1:] < joined[:-1])  # NaN (no previous reading) never compares
-            for i, e in zip(rows.tolist(), cols.tolist()):
-                out.append((entity_ids[e], k, int(ts2[i, e]), float(joined[i, e])))
-            self.previous[k] = v2[-1].copy()
-        return out
+        v2 = {k: v.reshape(-1, e_count) for k, v in values.items()}
+        plans = []
+        for e, eid in enumerate(entity_ids):
+            batch = Batch.from_columns(ts2[:, e].tolist(), {k: v[:, e].tolist() for k, v in v2.items()},
+                                       REGISTER_COUNT)
+            previous = self.previous.setdefault(eid, {})
+            plans.append((eid, plan(batch, Surroundings(registers=batch.present, before=dict(previous)))))
+            previous.update({k: v[-1, e].item() for k, v in v2.items()})
+        return plans
 
     def close(self) -> None:
         self.db.execute("PRAGMA journal_mode=WAL")  # as the store leaves its file
@@ -269,10 +261,10 @@ def dump_tables(path: str | Path) -> dict[str, list[tuple]]:
     try:
         return {
             # the version counts ingest calls, which differ between the two paths by design
-            "entities": db.execute("SELECT entity_id, register_mask FROM entities ORDER BY entity_id").fetchall(),
-            "series": db.execute("SELECT * FROM series ORDER BY entity_id, reg").fetchall(),
+            "entities": db.execute("SELECT entity_id FROM entities ORDER BY entity_id").fetchall(),
+            "series": db.execute("SELECT * FROM series ORDER BY entity_id, register").fetchall(),
             "readings": db.execute("SELECT * FROM readings ORDER BY entity_id, ts").fetchall(),
-            "resets": db.execute("SELECT * FROM resets ORDER BY entity_id, reg, ts").fetchall(),
+            "resets": db.execute("SELECT * FROM resets ORDER BY entity_id, register, ts").fetchall(),
         }
     finally:
         db.close()

@@ -8,11 +8,10 @@ The figures, each as readings/s over wall time and over process CPU time (the ma
 so CPU time is the steadier figure; the best of `--repeat` runs is reported):
 
 - parse_reading: `parse_reading` over already-decoded JSON items (the validation alone);
-- parse_batch:   the HTTP handler's `_parse_batch` over request bodies of 5,000 readings (orjson + validation);
-- decode_batch:  `readings.decode_batch` over the same bodies (msgspec typed decoding; the API does not call it
-                 yet), where the source tree has it;
-- parse_batch + SQLite ingest: `_parse_batch` then `SQLiteStore.ingest` per body, into a fresh database (what
-                 one worker does for `POST /readings`, without HTTP); likewise with `decode_batch`;
+- parse_batch:   the HTTP handler's body parser over request bodies of 5,000 readings (decoding + validation;
+                 `api.body.parse_batch`, or `api.app._parse_batch` in trees from before it);
+- parse_batch + SQLite ingest: the body parser then `SQLiteStore.ingest` per body, into a fresh database (what
+                 one worker does for `POST /readings`, without HTTP);
 - import jsonl / import csv: `connect-readings import` of the same readings as a file, in a child process
                  (CPU time of the child).
 
@@ -95,21 +94,20 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500_000, help="readings (default 500,000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is reported")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "connect-readings-micro")
-    figures = ["parse_reading", "parse_batch", "decode_batch", "ingest", "typed_ingest", "import_jsonl", "import_csv"]
+    figures = ["parse_reading", "parse_batch", "ingest", "import_jsonl", "import_csv"]
     parser.add_argument("--only", nargs="*", default=None, choices=figures)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args()
     only = set(args.only or figures)
 
     import connect_readings
-    import connect_readings.domain.readings as readings_module
-    from connect_readings.api.app import _parse_batch
     from connect_readings.domain.readings import parse_reading
     from connect_readings.storage.sqlite import SQLiteStore
 
-    decode_batch = getattr(readings_module, "decode_batch", None)  # the typed body decoder, where the tree has it
-    if decode_batch is None:
-        only -= {"decode_batch", "typed_ingest"}
+    try:
+        from connect_readings.api.body import parse_batch as _parse_batch
+    except ImportError:  # a tree from before api/body.py
+        from connect_readings.api.app import _parse_batch  # type: ignore[attr-defined,no-redef]
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     items = readings(args.n)
@@ -129,16 +127,10 @@ def main() -> None:
         for body in bodies:
             _parse_batch(body, 10_000)
 
-    def decode_bodies() -> None:
-        for body in bodies:
-            assert decode_batch(body) is not None
-
     if "parse_reading" in only:
         results["parse_reading"] = best([timed(parse_chunks) for _ in range(args.repeat)])
     if "parse_batch" in only:
-        results["parse_batch (orjson + validate)"] = best([timed(parse_bodies) for _ in range(args.repeat)])
-    if "decode_batch" in only:
-        results["decode_batch (typed body; not in api/ yet)"] = best([timed(decode_bodies) for _ in range(args.repeat)])
+        results["parse_batch (decode + validate)"] = best([timed(parse_bodies) for _ in range(args.repeat)])
 
     def ingest_figure(parse: Callable[[bytes], Any]) -> tuple[float, float]:
         runs = []
@@ -160,8 +152,6 @@ def main() -> None:
 
     if "ingest" in only:
         results[f"parse_batch + SQLite ingest ({BATCH:,}/call)"] = ingest_figure(lambda body: _parse_batch(body, 10_000))
-    if "typed_ingest" in only:
-        results[f"decode_batch + SQLite ingest ({BATCH:,}/call)"] = ingest_figure(decode_batch)
 
     jsonl, csv_path = write_files(items, args.workdir) if only & {"import_jsonl", "import_csv"} else (None, None)
     cli = [sys.executable, "-c", "from connect_readings.cli import main; main()", "import"]

@@ -38,6 +38,14 @@ class Batch:
     present: list[int]
     """Registers with a value in at least one reading."""
 
+    @classmethod
+    def from_columns(cls, stamps: list[int], columns: dict[int, list[float]], register_count: int) -> "Batch":
+        """A batch given column-wise (ascending distinct timestamps; the registers present), without readings:
+        for writers that hold their data as columns (the benchmarks' bulk writer)."""
+        absent: Values = (None,) * len(stamps)
+        return cls([], len(stamps), stamps, [tuple(columns[k]) if k in columns else absent
+                                             for k in range(register_count)], sorted(columns))
+
     @property
     def lo(self) -> int:
         return self.stamps[0]
