@@ -11,7 +11,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from functools import lru_cache, partial
+from functools import lru_cache
 from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -125,21 +125,29 @@ class Api:
     async def openapi(self, request: Request) -> Response:
         return Response(self.openapi_bytes, media_type=JSON)
 
+    def reader(self, read: Callable[[float | None, Request, uuid.UUID], Response]) -> Callable[..., Any]:
+        """The endpoint of a read: authorize on the loop, then `read(deadline, request, entity_id)` in a thread."""
+
+        async def endpoint(request: Request) -> Response:
+            entity_id = self.authorize(request, READ_SCOPE)
+            return await self.offload(request, read, request, entity_id)
+
+        return endpoint
+
     async def readings(self, request: Request) -> Response:
         """One route for both methods, so a 405 on it lists every method it has in `Allow`."""
         if request.method == "POST":
             entity_id = self.authorize(request, WRITE_SCOPE)
             body = await limited_body(request, self.settings.max_body_bytes)
             return await self.offload(request, self._ingest, entity_id, body)
-        entity_id = self.authorize(request, READ_SCOPE)
-        return await self.offload(request, self._readings, request, entity_id)
+        return await self.reader(self.readings_page)(request)
 
     def _ingest(self, deadline: float | None, entity_id: uuid.UUID, body: bytes) -> Response:
         readings = parse_batch(body, self.settings.max_batch)
         result = self.store.ingest(entity_id, readings, deadline)
         return Response(encode.ingest_result(result), media_type=JSON)
 
-    def _readings(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
+    def readings_page(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
         query = request.query_params
         with self.store.snapshot(deadline):
             self.require_entity(entity_id)
@@ -152,11 +160,7 @@ class Api:
         items = orjson.dumps([encode.reading(entity_id, r) for r in page.items])
         return self.paged(request, items, page.next_position, end, end_given, digest, size)
 
-    async def last_reading(self, request: Request) -> Response:
-        entity_id = self.authorize(request, READ_SCOPE)
-        return await self.offload(request, self._last_reading, entity_id)
-
-    def _last_reading(self, deadline: float | None, entity_id: uuid.UUID) -> Response:
+    def last_reading(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
         with self.store.snapshot(deadline):
             self.require_entity(entity_id)
             last = self.store.last_reading(entity_id)
@@ -164,11 +168,7 @@ class Api:
             raise ApiError(404, "ReadingNotFound", "the entity has no readings yet")
         return Response(orjson.dumps(encode.reading(entity_id, last)), media_type=JSON)
 
-    async def aggregations(self, request: Request) -> Response:
-        entity_id = self.authorize(request, READ_SCOPE)
-        return await self.offload(request, self._aggregations, request, entity_id)
-
-    def _aggregations(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
+    def aggregations(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
         query = request.query_params
         with self.store.snapshot(deadline):
             version = self.require_entity(entity_id)
@@ -191,11 +191,7 @@ class Api:
                 self.pages.put(key, page)
         return self.paged(request, page.items, page.next_position, end, end_given, digest, size)
 
-    async def aggregation_total(self, request: Request) -> Response:
-        entity_id = self.authorize(request, READ_SCOPE)
-        return await self.offload(request, self._aggregation_total, request, entity_id)
-
-    def _aggregation_total(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
+    def aggregation_total(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
         query = request.query_params
         with self.store.snapshot(deadline):
             self.require_entity(entity_id)
@@ -224,9 +220,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
         Route("/v1/entities/{entityId}/readings", api.readings, methods=["GET", "POST"]),
-        Route("/v1/entities/{entityId}/readings/last", api.last_reading, methods=["GET"]),
-        Route("/v1/entities/{entityId}/aggregations", api.aggregations, methods=["GET"]),
-        Route("/v1/entities/{entityId}/aggregations/total", api.aggregation_total, methods=["GET"]),
+        Route("/v1/entities/{entityId}/readings/last", api.reader(api.last_reading), methods=["GET"]),
+        Route("/v1/entities/{entityId}/aggregations", api.reader(api.aggregations), methods=["GET"]),
+        Route("/v1/entities/{entityId}/aggregations/total", api.reader(api.aggregation_total), methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

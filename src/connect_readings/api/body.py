@@ -6,6 +6,7 @@ pass (structure, types and unknown fields checked in C) and then validated by `r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -52,13 +53,7 @@ def parse_batch(body: bytes, max_batch: int) -> list[Reading]:
     except msgspec.DecodeError:
         raise DomainError("InvalidJson", "the request body is not valid JSON") from None
     _check_size(len(wire), max_batch)
-    readings = []
-    for index, item in enumerate(wire):
-        try:
-            readings.append(to_reading(item))
-        except DomainError as exc:
-            raise _at(index, exc) from None
-    return readings
+    return _each(wire, to_reading)
 
 
 def _explain(body: bytes, max_batch: int) -> list[Reading]:
@@ -75,13 +70,7 @@ def _explain(body: bytes, max_batch: int) -> list[Reading]:
         raise DomainError("InvalidBatch", "the body must be an object {\"data\": [reading, …]}")
     items = document["data"]
     _check_size(len(items), max_batch)
-    readings = []
-    for index, item in enumerate(items):
-        try:
-            readings.append(parse_reading(item))
-        except DomainError as exc:
-            raise _at(index, exc) from None
-    return readings
+    return _each(items, parse_reading)
 
 
 def _check_size(count: int, max_batch: int) -> None:
@@ -91,5 +80,12 @@ def _check_size(count: int, max_batch: int) -> None:
         raise DomainError("BatchTooLarge", f"a batch holds at most {max_batch} readings; got {count}")
 
 
-def _at(index: int, exc: DomainError) -> DomainError:
-    return DomainError(exc.code, f"data[{index}]: {exc.message}", f"index {index}")
+def _each(items: list[Any], convert: Callable[[Any], Reading]) -> list[Reading]:
+    """Every item converted, or the first refusal naming its index."""
+    readings = []
+    for index, item in enumerate(items):
+        try:
+            readings.append(convert(item))
+        except DomainError as exc:
+            raise DomainError(exc.code, f"data[{index}]: {exc.message}", f"index {index}") from None
+    return readings

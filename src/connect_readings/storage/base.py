@@ -20,8 +20,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from ..domain.readings import ENERGY_UNIT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS, TIERED_REGISTERS
-from ..domain.readings import VOLUME_REGISTERS, VOLUME_UNIT, Reading
+from ..domain.ingest import Batch, IngestPlan, prepare
+from ..domain.readings import ENERGY_UNIT, REGISTER_COUNT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS
+from ..domain.readings import TIERED_REGISTERS, VOLUME_REGISTERS, VOLUME_UNIT, Reading
 from ..domain.registers import Bracket
 
 
@@ -78,6 +79,21 @@ class Store(Protocol):
     def meta_get(self, key: str) -> str | None: ...
 
     def close(self) -> None: ...
+
+
+class PlannedIngest:
+    """`ingest` for every backend: the batch is prepared here, then the backend reads what the planner asks
+    for, plans and writes in one transaction (`_ingest_batch`, the only part that differs)."""
+
+    def ingest(self, entity_id: uuid.UUID, readings: Sequence[Reading], deadline: float | None = None) -> IngestResult:
+        batch = prepare(readings, REGISTER_COUNT)
+        if batch is None:
+            return IngestResult(received=len(readings), written=0, replaced=0)
+        todo = self._ingest_batch(entity_id, batch, deadline)
+        return IngestResult(received=batch.received, written=len(todo.rows), replaced=todo.replaced)
+
+    def _ingest_batch(self, entity_id: uuid.UUID, batch: Batch, deadline: float | None) -> IngestPlan:
+        raise NotImplementedError
 
 
 def is_postgres_url(database: str) -> bool:

@@ -33,10 +33,10 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..domain.ingest import Batch, IngestPlan, Surroundings, plan, prepare, probe_registers
+from ..domain.ingest import Batch, IngestPlan, Surroundings, plan, probe_registers
 from ..domain.readings import REGISTER_COUNT, Reading
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
-from .base import REGISTER_COLUMNS, REGISTER_INDEX, IngestResult, StoreBusy, StoredReading, StoreTimeout
+from .base import REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, StoreBusy, StoredReading, StoreTimeout
 from .base import extra_json, migrations, stored_reading
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
@@ -196,7 +196,7 @@ def _mapped(method: Callable[..., T]) -> Callable[..., T]:
     return call
 
 
-class PostgresStore:
+class PostgresStore(PlannedIngest):
     def __init__(
         self, url: str, *, busy_timeout_s: float = 30.0, min_size: int = 1, max_size: int = 16,
         connect_timeout_s: int = CONNECT_TIMEOUT_S,
@@ -304,16 +304,13 @@ class PostgresStore:
 
     # -- ingest -------------------------------------------------------------------------------------
     @_mapped
-    def ingest(self, entity_id: uuid.UUID, readings: Sequence[Reading], deadline: float | None = None) -> IngestResult:
-        batch = prepare(readings, REGISTER_COUNT)
-        if batch is None:
-            return IngestResult(received=len(readings), written=0, replaced=0)
+    def _ingest_batch(self, entity_id: uuid.UUID, batch: Batch, deadline: float | None) -> IngestPlan:
         with self._transaction(deadline, "BEGIN") as conn, conn.cursor() as cur:
             cur.execute(_LOCK_ENTITY, (entity_id,))
             around, appending = self._surroundings(cur, entity_id, batch)
             todo = plan(batch, around)
             self._execute(cur, entity_id, batch, todo, appending)
-        return IngestResult(received=batch.received, written=len(todo.rows), replaced=todo.replaced)
+        return todo
 
     def _surroundings(self, cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch) -> tuple[Surroundings, bool]:
         lo, hi = batch.lo, batch.hi

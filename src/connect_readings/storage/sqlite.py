@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ..domain.ingest import Batch, IngestPlan, Surroundings, plan, prepare, probe_registers
-from ..domain.readings import REGISTER_COUNT, Reading
+from ..domain.ingest import Batch, IngestPlan, Surroundings, plan, probe_registers
+from ..domain.readings import REGISTER_COUNT
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
-from .base import REGISTER_COLUMNS, REGISTER_INDEX, IngestResult, StoreBusy, StoredReading, StoreTimeout
+from .base import REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, StoreBusy, StoredReading, StoreTimeout
 from .base import extra_json, migrations, stored_reading
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
@@ -52,7 +52,7 @@ def _mapped(method: Callable[..., T]) -> Callable[..., T]:
     return call
 
 
-class SQLiteStore:
+class SQLiteStore(PlannedIngest):
     def __init__(self, path: str, *, busy_timeout_s: float = 30.0) -> None:
         self.path = path
         self.busy_timeout_s = busy_timeout_s
@@ -130,10 +130,7 @@ class SQLiteStore:
 
     # -- ingest -------------------------------------------------------------------------------------
     @_mapped
-    def ingest(self, entity_id: uuid.UUID, readings: Sequence[Reading], deadline: float | None = None) -> IngestResult:
-        batch = prepare(readings, REGISTER_COUNT)
-        if batch is None:
-            return IngestResult(received=len(readings), written=0, replaced=0)
+    def _ingest_batch(self, entity_id: uuid.UUID, batch: Batch, deadline: float | None) -> IngestPlan:
         eid = entity_id.bytes
         with self._deadline(deadline) as db:
             db.execute("BEGIN IMMEDIATE")
@@ -145,7 +142,7 @@ class SQLiteStore:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
-        return IngestResult(received=batch.received, written=len(todo.rows), replaced=todo.replaced)
+        return todo
 
     def _surroundings(self, db: sqlite3.Connection, eid: bytes, batch: Batch) -> Surroundings:
         lo, hi = batch.lo, batch.hi
