@@ -11,6 +11,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any, TypeVar
@@ -76,6 +77,7 @@ class Api:
         self.pages = PageCache(settings.page_cache_mib * 1024 * 1024)
         self.paging_key = store.meta_value("paging_key", secrets.token_hex(32)).encode()
         self.openapi_bytes = orjson.dumps(openapi_document())
+        self.get_readings = self.reader(self.readings_page)
 
     # -- plumbing -----------------------------------------------------------------------------------
     def authorize(self, request: Request, scope: str) -> uuid.UUID:
@@ -110,11 +112,10 @@ class Api:
         token = query.get("continuationToken")
         return decode_token(self.paging_key, digest, token) if token else None
 
-    def paged(self, request: Request, items: bytes, next_position: int | None, end: int, end_given: int | None,
-              digest: str, size: int) -> Response:
+    def paged(self, request: Request, items: bytes, next_position: int | None, w: "PagedWindow", size: int) -> Response:
         token = next_url = None
         if next_position is not None:
-            token = encode_token(self.paging_key, digest, Cursor(next_position, None if end_given else end))
+            token = encode_token(self.paging_key, w.digest, Cursor(next_position, None if w.end_given else w.end))
             next_url = self.next_link(request, token)
         return Response(encode.paged(items, next_url, token, size), media_type=JSON)
 
@@ -125,14 +126,28 @@ class Api:
     async def openapi(self, request: Request) -> Response:
         return Response(self.openapi_bytes, media_type=JSON)
 
-    def reader(self, read: Callable[[float | None, Request, uuid.UUID], Response]) -> Callable[..., Any]:
-        """The endpoint of a read: authorize on the loop, then `read(deadline, request, entity_id)` in a thread."""
+    def reader(self, read: Callable[[Request, uuid.UUID, int], Response]) -> Callable[..., Any]:
+        """The endpoint of a read: authorize on the loop; then, in a worker thread and one snapshot with the
+        request's deadline, check the entity exists (404) and `read(request, entity_id, version)`."""
 
         async def endpoint(request: Request) -> Response:
             entity_id = self.authorize(request, READ_SCOPE)
-            return await self.offload(request, read, request, entity_id)
+            return await self.offload(request, self._read, read, request, entity_id)
 
         return endpoint
+
+    def _read(self, deadline: float | None, read: Callable[[Request, uuid.UUID, int], Response], request: Request,
+              entity_id: uuid.UUID) -> Response:
+        with self.store.snapshot(deadline):
+            return read(request, entity_id, self.require_entity(entity_id))
+
+    def window(self, query: Any, kind: str, entity_id: uuid.UUID, *more: object) -> "PagedWindow":
+        """`start`, `end` and the continuation token of a paged query (bound to all of its parameters)."""
+        start, end_given = params.window(query)
+        digest = query_digest(kind, entity_id, start, end_given, *more)
+        cursor = self.cursor(query, digest)
+        end = params.resolve_end(start, end_given, cursor.now if cursor else None)
+        return PagedWindow(start, end, end_given, digest, cursor.position if cursor else start)
 
     async def readings(self, request: Request) -> Response:
         """One route for both methods, so a 405 on it lists every method it has in `Allow`."""
@@ -140,72 +155,68 @@ class Api:
             entity_id = self.authorize(request, WRITE_SCOPE)
             body = await limited_body(request, self.settings.max_body_bytes)
             return await self.offload(request, self._ingest, entity_id, body)
-        return await self.reader(self.readings_page)(request)
+        return await self.get_readings(request)
 
     def _ingest(self, deadline: float | None, entity_id: uuid.UUID, body: bytes) -> Response:
         readings = parse_batch(body, self.settings.max_batch)
         result = self.store.ingest(entity_id, readings, deadline)
         return Response(encode.ingest_result(result), media_type=JSON)
 
-    def readings_page(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
+    def readings_page(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
         query = request.query_params
-        with self.store.snapshot(deadline):
-            self.require_entity(entity_id)
-            size = params.page_size(query)
-            start, end_given = params.window(query)
-            digest = query_digest("readings", entity_id, start, end_given)
-            cursor = self.cursor(query, digest)
-            end = params.resolve_end(start, end_given, cursor.now if cursor else None)
-            page = service.readings_page(self.store, entity_id, cursor.position if cursor else start, end, size)
+        size = params.page_size(query)
+        w = self.window(query, "readings", entity_id)
+        page = service.readings_page(self.store, entity_id, w.position, w.end, size)
         items = orjson.dumps([encode.reading(entity_id, r) for r in page.items])
-        return self.paged(request, items, page.next_position, end, end_given, digest, size)
+        return self.paged(request, items, page.next_position, w, size)
 
-    def last_reading(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
-        with self.store.snapshot(deadline):
-            self.require_entity(entity_id)
-            last = self.store.last_reading(entity_id)
+    def last_reading(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
+        last = self.store.last_reading(entity_id)
         if last is None:
             raise ApiError(404, "ReadingNotFound", "the entity has no readings yet")
         return Response(orjson.dumps(encode.reading(entity_id, last)), media_type=JSON)
 
-    def aggregations(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
+    def aggregations(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
         query = request.query_params
-        with self.store.snapshot(deadline):
-            version = self.require_entity(entity_id)
-            width = params.resolution(query)
-            tz = params.time_zone(query)
-            size = params.page_size(query)
-            start, end_given = params.window(query)
-            tz_name = tz.key if tz is not None else "UTC"
-            digest = query_digest("aggregations", entity_id, start, end_given, width.canonical(), tz_name)
-            cursor = self.cursor(query, digest)
-            end = params.resolve_end(start, end_given, cursor.now if cursor else None)
-            agg_query = service.AggregationQuery(entity_id, start, end, width, tz)
-            key = (agg_query, cursor.position if cursor else start, size, version)
-            page = self.pages.get(key)
-            if page is None:
-                found = service.aggregation_page(self.store, agg_query, key[1], size)
-                entity = str(entity_id)
-                items = orjson.dumps([encode.aggregation(entity, bucket, tz) for bucket in found.items])
-                page = CachedPage(items, found.next_position)
-                self.pages.put(key, page)
-        return self.paged(request, page.items, page.next_position, end, end_given, digest, size)
+        width = params.resolution(query)
+        tz = params.time_zone(query)
+        size = params.page_size(query)
+        tz_name = tz.key if tz is not None else "UTC"
+        w = self.window(query, "aggregations", entity_id, width.canonical(), tz_name)
+        agg_query = service.AggregationQuery(entity_id, w.start, w.end, width, tz)
+        key = (agg_query, w.position, size, version)
+        page = self.pages.get(key)
+        if page is None:
+            found = service.aggregation_page(self.store, agg_query, w.position, size)
+            entity = str(entity_id)
+            items = orjson.dumps([encode.aggregation(entity, bucket, tz) for bucket in found.items])
+            page = CachedPage(items, found.next_position)
+            self.pages.put(key, page)
+        return self.paged(request, page.items, page.next_position, w, size)
 
-    def aggregation_total(self, deadline: float | None, request: Request, entity_id: uuid.UUID) -> Response:
+    def aggregation_total(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
         query = request.query_params
-        with self.store.snapshot(deadline):
-            self.require_entity(entity_id)
-            tz = params.time_zone(query)
-            start, end_given = params.window(query)
-            end = params.resolve_end(start, end_given, None)
-            data = service.aggregation_total(self.store, entity_id, start, end)
+        tz = params.time_zone(query)
+        start, end_given = params.window(query)
+        end = params.resolve_end(start, end_given, None)
         body = {
-            "data": data,
+            "data": service.aggregation_total(self.store, entity_id, start, end),
             "entityId": str(entity_id),
             "id": str(service.total_id(entity_id, start, end)),
             "timeframe": {"start": format_datetime(start, tz), "end": format_datetime(end, tz)},
         }
         return Response(orjson.dumps(body), media_type=JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class PagedWindow:
+    start: int
+    end: int
+    end_given: int | None
+    digest: str
+    """What the continuation token is bound to."""
+    position: int
+    """Where this page starts: `start`, or the token's position."""
 
 
 def _entity_not_found() -> ApiError:
