@@ -114,3 +114,18 @@ def test_demo_creates_data_and_prints_a_working_token(tmp_path: Path) -> None:
             assert response.status_code == 200, response.text
             body = response.json()
             assert body.get("data"), body
+
+
+def test_every_setting_is_documented_and_read_from_its_variable(tmp_path: Path) -> None:
+    """The README's table lists every setting; `migrate` reads the database from the variable or the flag."""
+    from dataclasses import fields
+
+    from connect_readings.config import env_name
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for f in fields(Settings):
+        assert f"| `{env_name(f.name)}` | `--{f.name.replace('_', '-')}` |" in readme, f.name
+    code, out = run("migrate", env={"CONNECT_READINGS_DATABASE": str(tmp_path / "env.db")})
+    assert code == 0 and out.startswith("schema version") and (tmp_path / "env.db").exists()
+    code, out = run("migrate", "--database", str(tmp_path / "flag.db"), env={"CONNECT_READINGS_DATABASE": "x"})
+    assert code == 0 and (tmp_path / "flag.db").exists() and not Path("x").exists()

@@ -72,7 +72,8 @@ class Authenticator:
         self.pem_keys: dict[str, list[Any]] = _pem_keys(public_key_pem) if public_key_pem else {}
         # Keys with a kid (JWKS file): kid → (family, key).
         self.jwks: dict[str, tuple[str, Any]] = _jwks(jwks_json) if jwks_json else {}
-        # Verified tokens, so a client repeating its token costs a dict lookup instead of a signature check.
+        # Verified tokens, so a client repeating its token costs a dict lookup instead of a signature check
+        # (≈ 22 µs of a hot-page request, `python -m bench.asgi_profile`).
         # Only tokens whose exp (and nbf) are plain numbers get here, so expiry is re-checked on every hit.
         self._verified: OrderedDict[str, tuple[Principal, float, float | None]] = OrderedDict()
 

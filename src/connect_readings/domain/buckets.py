@@ -136,6 +136,7 @@ def _offset_at(tz: tzinfo, utc_us: int) -> int:
     return 0 if offset is None else offset // _ONE_US
 
 
+# Remembered: a zone's transitions are probed once per block, not per bucket (`python -m bench --only density`).
 @lru_cache(maxsize=8192)
 def _block(tz: tzinfo, k: int) -> tuple[int, tuple[tuple[int, int], ...]]:
     """Offset at ``k*_BLOCK`` and the transitions ``(T, offset from T on)`` in
@@ -208,6 +209,7 @@ class _Zone:
         yield start, hi, self.local_offset(start)
 
 
+# Remembered with `_block`, for the same reason (`python -m bench --only density`).
 @lru_cache(maxsize=4096)
 def _zone_blocks(tz: tzinfo, k_lo: int, k_hi: int) -> _Zone:
     first = _block(tz, k_lo)[0]

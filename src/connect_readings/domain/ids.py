@@ -27,6 +27,8 @@ class UuidV5Prefix:
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+# Remembered: a page needs an id per bucket, the same ones request after request (`python -m bench --only
+# hot`, page cache off).
 @lru_cache(maxsize=65_536)
 def uuid5_text(namespace: uuid.UUID, name: str) -> str:
     """str(uuid.uuid5(namespace, name)), remembered: a dashboard asks for the same buckets again and again."""

@@ -91,6 +91,7 @@ _WHITESPACE = " \t\n\r\f\v"
 _MAX_LENGTH = 255  # PostgreSQL's interval_in work buffer is 256 bytes, too
 
 
+# Remembered: every aggregation request parses its resolution (`python -m bench --only hot`, cache off).
 @lru_cache(maxsize=1024)
 def parse_resolution(text: str) -> Interval:
     """Parse a resolution the way PostgreSQL parses interval input, then validate it the
