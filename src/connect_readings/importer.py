@@ -87,6 +87,11 @@ class _Writer:
         self.report = report
         self.pending: list[Reading] = []
 
+    def extend(self, readings: list[Reading]) -> None:
+        self.pending += readings
+        if len(self.pending) >= TRANSACTION:
+            self.flush(final=False)
+
     def append(self, reading: Reading) -> None:
         self.pending.append(reading)
         if len(self.pending) >= TRANSACTION:
@@ -115,17 +120,30 @@ def _import_jsonl(
     line_no = 0
     while lines := handle.readlines(CHUNK_BYTES):
         progress(sum(map(len, lines)))
-        for number, raw in enumerate(lines, start=line_no + 1):
-            if not raw.strip():
-                continue
-            report.read += 1
-            try:
-                reading = decode_reading(raw)
-            except DomainError as exc:
-                report.rejected.append((number, exc.message))
-                continue
-            writer.append(reading)
+        try:  # the usual chunk: every line a good reading, so no per-line bookkeeping
+            readings = list(map(decode_reading, lines))
+        except DomainError:
+            readings = None
+        if readings is not None:
+            report.read += len(lines)
+            writer.extend(readings)
+        else:
+            _lines_one_by_one(lines, line_no, report, writer)
         line_no += len(lines)
+
+
+def _lines_one_by_one(lines: list[bytes], line_no: int, report: ImportReport, writer: _Writer) -> None:
+    """A chunk with a blank or a bad line: each line on its own, rejects listed with their line numbers."""
+    for number, raw in enumerate(lines, start=line_no + 1):
+        if not raw.strip():
+            continue
+        report.read += 1
+        try:
+            reading = decode_reading(raw)
+        except DomainError as exc:
+            report.rejected.append((number, exc.message))
+            continue
+        writer.append(reading)
 
 
 def _import_csv(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import uuid
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Annotated, Any, Union
 
 import msgspec
 
@@ -65,6 +66,8 @@ def reading_id(entity_id: uuid.UUID, ts: int) -> uuid.UUID:
 # -- the wire shape ----------------------------------------------------------------------------------------
 _UNSET = msgspec.UNSET
 _Number = Union[float, None, msgspec.UnsetType]  # UNSET: the key is absent; None: it is null
+# Tiers belong to registers only: msgspec checks in C that they are finite and not negative.
+_Tier = Union[Annotated[float, msgspec.Meta(ge=0.0, le=sys.float_info.max)], None, msgspec.UnsetType]
 
 
 class WireMeasurement(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -74,10 +77,10 @@ class WireMeasurement(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     value, unit).
     """
 
-    t1: _Number = _UNSET
-    t2: _Number = _UNSET
-    t3: _Number = _UNSET
-    t4: _Number = _UNSET
+    t1: _Tier = _UNSET
+    t2: _Tier = _UNSET
+    t3: _Tier = _UNSET
+    t4: _Tier = _UNSET
     l1: _Number = _UNSET
     l2: _Number = _UNSET
     l3: _Number = _UNSET
@@ -93,6 +96,7 @@ class WireReading(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 _NO_REGISTERS: tuple[None, ...] = (None,) * REGISTER_COUNT
 _TIER_BASE = {metric: REGISTER_SERIES.index((metric, "t1")) for metric in TIERED_REGISTERS}
+assert all(REGISTER_SERIES[b:b + 5] == tuple((m, f) for f in TIER_FIELDS) for m, b in _TIER_BASE.items())
 _VOLUME_SLOT = {metric: REGISTER_SERIES.index((metric, None)) for metric in VOLUME_REGISTERS}
 _INF = math.inf
 _decode_line = msgspec.json.Decoder(WireReading).decode
@@ -137,18 +141,26 @@ def to_reading(wire: WireReading) -> Reading:
         if base is not None:
             if m.l1 is not _UNSET or m.l2 is not _UNSET or m.l3 is not _UNSET or m.value is not _UNSET:
                 raise _invalid(f"'{name}' has unknown field(s) {_present(m, ('l1', 'l2', 'l3', 'value'))}")
-            if m.total is None or m.total is _UNSET:
+            total = m.total
+            if total is None or total is _UNSET:
                 raise _invalid(f"'{name}.total' is required")
-            factor = _unit_factor(name, m.unit, ENERGY_UNITS)
+            if not 0.0 <= total < _INF:
+                raise _register_error(name, "total", total)
+            factor = ENERGY_UNITS.get(m.unit) if type(m.unit) is str else None  # type: ignore[arg-type]
+            if factor is None:
+                factor = _unit_factor(name, m.unit, ENERGY_UNITS)
             if registers is None:
                 registers = list(_NO_REGISTERS)
             measurement: dict[str, Any] = {}
-            for offset, field in enumerate(TIER_FIELDS):
-                raw = getattr(m, field)
-                if raw is not None and raw is not _UNSET:
-                    if not 0.0 <= raw < _INF:
-                        raise _register_error(name, field, raw)
-                    measurement[field] = registers[base + offset] = raw * factor
+            if type(x := m.t1) is float:  # (tiers: checked by msgspec)
+                measurement["t1"] = registers[base] = x * factor
+            if type(x := m.t2) is float:
+                measurement["t2"] = registers[base + 1] = x * factor
+            if type(x := m.t3) is float:
+                measurement["t3"] = registers[base + 2] = x * factor
+            if type(x := m.t4) is float:
+                measurement["t4"] = registers[base + 3] = x * factor
+            measurement["total"] = registers[base + 4] = total * factor
             measurement["unit"] = ENERGY_UNIT
             normalised[name] = measurement
             continue
@@ -253,6 +265,10 @@ def _phrase(text: str, metric: str | None) -> str:
         if metric is None and not path:
             return f"unknown field(s) ['{field}']; a reading has only 'timestamp' and 'data'"
         return f"'{subject}' has unknown field(s) ['{field}']"
+    if message.startswith("Number out of range") or message.startswith("Expected `float` <="):
+        return f"'{subject}' must be finite"
+    if message.startswith("Expected `float` >="):
+        return f"'{subject}' is a cumulative register and cannot be negative"
     if message.startswith("Expected `"):
         expected = message.split("`")[1]
         if path == "timestamp":
@@ -260,8 +276,6 @@ def _phrase(text: str, metric: str | None) -> str:
         if metric is not None and not path:
             return f"'{metric}' must be an object such as {{l1,l2,l3,total,unit}} or {{value,unit}}"
         return f"'{subject}' must be {_KINDS.get(expected, expected)}"
-    if message.startswith("Number out of range"):
-        return f"'{subject}' must be finite"
     return f"{subject}: {message}"
 
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import orjson
 
 from ..domain.ingest import Batch, IngestPlan, Surroundings, plan, probe_registers
-from ..domain.readings import REGISTER_COUNT
+from ..domain.readings import REGISTER_COUNT, REGISTER_METRICS
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, StoreBusy, StoredReading, StoreTimeout
 from .base import extra_json, migrations, stored_reading
@@ -313,8 +313,8 @@ def _insert_rows(db: sqlite3.Connection, eid: bytes, batch: Batch) -> None:
     minus sqlite3's adaptation.
     """
     readings, present, n = batch.readings, batch.present, len(batch.readings)
-    extras = list(map(extra_json, readings))
-    with_extra = any(extras)
+    with_extra = not all(map(REGISTER_METRICS.issuperset, [r.data for r in readings]))  # other metrics? (in C)
+    extras = list(map(extra_json, readings)) if with_extra else []
     names = ["entity_id", "ts", *(REGISTER_COLUMNS[k] for k in present), *(["extra"] if with_extra else [])]
     width = len(names)
     per = max(1, min(100, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
