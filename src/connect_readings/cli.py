@@ -198,7 +198,7 @@ def _serve(settings: Settings) -> None:
     uvicorn.run(
         "connect_readings.api.app:app_from_env", factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level="info", access_log=False, server_header=False, limit_concurrency=1024,
-        timeout_keep_alive=30, http="h11", h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=30, http="httptools", loop="uvloop",
     )
 
 

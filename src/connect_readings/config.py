@@ -47,6 +47,7 @@ class Settings:
     request_timeout_s: float = _setting(
         30.0, "request deadline: a request still running then is answered 504 and its SQL statement interrupted; "
               "also how long a request waits for a database lock or connection (then 503)")
+    store_threads: int = _setting(4, "threads per worker process that run store calls and parse bodies")
     page_cache_mib: int = _setting(
         64, "memory per process for remembered aggregation pages, MiB (0 disables)")
     public_url: str | None = _setting(None, "base URL of links.next behind a proxy; by default from the request")

@@ -21,7 +21,6 @@ import anyio
 import orjson
 import yaml
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -39,6 +38,7 @@ from . import encode, params
 from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
 from .body import limited_body, parse_batch
 from .errors import ApiError, error_response, log, on_api_error, on_domain_error, on_http_error, on_unexpected
+from .offload import ThreadPool
 from .pagecache import CachedPage, PageCache
 
 T = TypeVar("T")
@@ -55,8 +55,8 @@ class Api:
     """The handlers, bound to one store and one authenticator.
 
     A handler authenticates on the event loop (no I/O), then runs everything that touches the store, and the
-    parsing of a large body, in one worker thread (`offload`), so the loop always stays free: one thread hop
-    per request. Inside that thread a read is one snapshot, with the request's deadline.
+    parsing of a body, in one of a few store threads (`offload`), so the loop always stays free: one thread
+    hop per request. Inside that thread a read is one snapshot, with the request's deadline.
     """
 
     def __init__(self, settings: Settings, store: Store) -> None:
@@ -75,6 +75,7 @@ class Api:
             leeway_s=settings.jwt_leeway_s,
         )
         self.pages = PageCache(settings.page_cache_mib * 1024 * 1024)
+        self.threads = ThreadPool(settings.store_threads)
         self.paging_key = store.meta_value("paging_key", secrets.token_hex(32)).encode()
         self.openapi_bytes = orjson.dumps(openapi_document())
         self.get_readings = self.reader(self.readings_page)
@@ -97,8 +98,8 @@ class Api:
         return version
 
     async def offload(self, request: Request, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(deadline, *args)` in a worker thread; the deadline is the request's (see RequestGuard)."""
-        return await run_in_threadpool(fn, request.scope.get(DEADLINE_KEY), *args)
+        """`fn(deadline, *args)` in a store thread; the deadline is the request's (see RequestGuard)."""
+        return await self.threads.run(fn, request.scope.get(DEADLINE_KEY), *args)
 
     def next_link(self, request: Request, token: str) -> str:
         """The same request with `continuationToken` set: absolute, behind a proxy too (public_url)."""
@@ -264,9 +265,8 @@ DEADLINE_KEY = "connect_readings.deadline"
 class RequestGuard:
     """Every HTTP request runs under a deadline (settings.request_timeout_s), and its head is bounded.
 
-    Request line plus headers over `max_header_bytes` are a 431 with the error body. (The HTTP server's own
-    limit, h11's max_incomplete_event_size, only bounds a head that arrives in pieces; one that arrives in a
-    single read of up to 256 KiB gets here whole.)
+    Request line plus headers over `max_header_bytes` are a 431 with the error body, and an HTTP/1.1 request
+    without Host a 400 (RFC 9112 §3.2).
 
     The deadline goes into the scope (DEADLINE_KEY); handlers pass it to the store, which interrupts a
     statement that outlives it (StoreTimeout → 504). The request itself is cancelled at its next await
@@ -290,6 +290,11 @@ class RequestGuard:
                 431, "RequestHeaderFieldsTooLarge",
                 f"the request line and headers exceed {self.max_header_bytes} bytes", headers={"Connection": "close"},
             )
+            await response(scope, receive, send)
+            return
+        if scope.get("http_version") == "1.1" and not any(name == b"host" for name, _ in scope["headers"]):
+            response = error_response(400, "BadRequest", "an HTTP/1.1 request must carry a Host header",
+                                      headers={"Connection": "close"})
             await response(scope, receive, send)
             return
         scope[DEADLINE_KEY] = time.monotonic() + self.timeout_s
