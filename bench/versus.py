@@ -137,10 +137,16 @@ class Install:
                               check=check)
 
 
+NO_PAGE_CACHE = {"CONNECT_READINGS_PAGE_CACHE": "0", "CONNECT_READINGS_PAGE_CACHE_MIB": "0"}
+"""Turns the page cache off in either generation of the settings (each install ignores the other's)."""
+EXTRA_ENV: dict[str, str] = {}
+
+
 def child_env() -> dict[str, str]:
     """No CONNECT_READINGS_* or PYTHONPATH from outside: default settings, each install's own code."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_READINGS_") and k != "PYTHONPATH"}
     env["CONNECT_READINGS_JWT_SECRET"] = SECRET
+    env.update(EXTRA_ENV)
     return env
 
 
@@ -445,7 +451,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head", default=None, help="a tree with .venv, or a revision (default: this checkout)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--wrk-seconds", type=float, default=10)
+    parser.add_argument("--no-page-cache", action="store_true",
+                        help="both servers with their page cache off: every page computed")
     args = parser.parse_args(argv)
+    if args.no_page_cache:
+        EXTRA_ENV.update(NO_PAGE_CACHE)
 
     began, started = time.perf_counter(), time.strftime("%Y-%m-%d %H:%M:%S")
     ensure_wrk()
@@ -484,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs, load average at round starts {', '.join(f'{x:.1f}' for x in loads)}; {seconds:.0f} s")
     print(render(comparisons))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "versus.json"
+    out = RESULTS / ("versus-no-page-cache.json" if args.no_page_cache else "versus.json")
     out.write_text(json.dumps({
         "command": "python -m bench.versus " + " ".join(argv if argv is not None else sys.argv[1:]),
         "started": started, "seconds": round(seconds, 1), "loadavg_at_rounds": loads,
