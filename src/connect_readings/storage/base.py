@@ -117,7 +117,7 @@ def open_store(database: str, *, timeout_s: float = 30.0) -> Store:
 def migrations(backend: str) -> list[tuple[int, str]]:
     """(version, SQL) of every migration file of a backend, in order."""
     folder = resources.files("connect_readings.storage") / "migrations" / backend
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(int(f.name.split("_", 1)[0]), f.read_text()) for f in files]
 
 
@@ -155,7 +155,7 @@ def stored_reading(ts: int, registers: Sequence[float | None], extra: str | byte
     data: dict[str, Any] = {}
     for metric, fields in _TIERED_LAYOUT:
         if registers[fields[-1][1]] is not None:
-            measurement = {field: registers[k] for field, k in fields if registers[k] is not None}
+            measurement: dict[str, Any] = {field: registers[k] for field, k in fields if registers[k] is not None}
             measurement["unit"] = ENERGY_UNIT
             data[metric] = measurement
     for metric, k in _VOLUME_LAYOUT:
