@@ -42,14 +42,23 @@ def _mapped(method: Callable[..., T]) -> Callable[..., T]:
         try:
             return method(*args, **kwargs)
         except sqlite3.OperationalError as exc:
-            code = getattr(exc, "sqlite_errorcode", None)
-            if code == sqlite3.SQLITE_INTERRUPT:
-                raise StoreTimeout("the statement was interrupted at its deadline") from exc
-            if code in _BUSY_CODES or (code is not None and code & 0xFF in _BUSY_CODES):
-                raise StoreBusy("the database is locked by another writer") from exc
-            raise
+            mapped = _store_error(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
     return call
+
+
+def _store_error(exc: sqlite3.OperationalError) -> Exception | None:
+    """StoreTimeout or StoreBusy by SQLite's result code (its low byte: extended codes refine a primary one);
+    None for anything else (a bug, not an overload)."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == sqlite3.SQLITE_INTERRUPT:
+        return StoreTimeout("the statement was interrupted at its deadline")
+    if code in _BUSY_CODES:
+        return StoreBusy("the database is locked by another writer")
+    return None
 
 
 class SQLiteStore(PlannedIngest):
@@ -262,7 +271,7 @@ class SQLiteStore(PlannedIngest):
             try:
                 db.execute("BEGIN")
             except sqlite3.OperationalError as exc:
-                raise StoreBusy("the database is locked") from exc
+                raise (_store_error(exc) or exc) from exc
             try:
                 yield
             finally:
