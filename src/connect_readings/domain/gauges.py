@@ -1,0 +1,220 @@
+"""Gauges → per-bucket statistics: count, min/max and when, time-weighted mean (statistics design §3).
+
+A gauge (a power phase, a voltage, a state of charge) is sampled at reading timestamps. Between two
+consecutive samples it is interpolated linearly, exactly as a register is (docs/semantics.md §5, without
+resets); before its first sample and after its last there is no extrapolation. Its coverage is
+[first sample, last sample] of the whole series.
+
+`GaugeSummary` is the one mergeable summary of a gauge over a half-open interval [start, end) (TimescaleDB
+Toolkit's `time_weight('Linear')` plus `stats_agg`'s min/max). It comes in two degrees of completeness:
+
+- with the interval's neighbours (`summarize(start, end, samples, before, after)`), it holds the bucket's
+  statistics: coverage and integral reach out to start and end where the series does;
+- from the interval's own samples only (`summarize(start, end, samples, None, None)`), it covers just
+  [first, last] of them. That is what storage keeps per block: it depends on the block's samples only, so
+  late data elsewhere never makes it stale.
+
+`merge` joins consecutive summaries of either kind, bridging the stretch between one's last covered point
+and the next one's first with the straight line that the interpolation draws there; `complete` adds the
+neighbours at the end. So a bucket reads raw samples only at its partial ends:
+
+    bucket [b0, b1) = complete(b0, b1, raw[b0, B1) ⊕ stored blocks of [B1, B2) ⊕ raw[B2, b1), before(b0), after(b1))
+
+with raw[x, y) = summarize(x, y, samples, None, None), before(b0) the nearest sample with t < b0 and
+after(b1) the nearest with t ≥ b1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Sample = tuple[int, float]
+"""(timestamp µs, gauge value in its normalised unit)."""
+
+_US_PER_SECOND = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeSummary:
+    """A gauge over a half-open interval [start, end), mergeable with the intervals next to it.
+
+    The interval itself is not kept: storage keys its summaries by block and a bucket knows its edges;
+    what `merge` needs is the order of the pieces, which `head`/`tail` give. There is no empty summary:
+    an interval with neither samples nor coverage has `None` (the identity of `merge`).
+    """
+
+    count: int
+    """Samples with start ≤ t < end."""
+    min: float | None
+    """Smallest sample value; None when count = 0 (as min_at, max, max_at)."""
+    min_at: int | None
+    """Earliest sample time with the smallest value."""
+    max: float | None
+    max_at: int | None
+    """Earliest sample time with the largest value."""
+    integral: float
+    """∫ G dt over the covered part, in value·µs."""
+    head: Sample
+    """First covered point (t, G(t)): start when summarised with a neighbour before it, else the first sample."""
+    tail: Sample
+    """Last covered point: end when summarised with a neighbour at or after it, else the last sample."""
+
+    def __post_init__(self) -> None:
+        # The covered part is [head, tail]: one stretch, because coverage of a series is an interval.
+        if self.tail[0] < self.head[0] or (self.count == 0 and self.tail[0] == self.head[0]):
+            raise ValueError(f"GaugeSummary without samples or coverage: {self!r}")
+        if (self.count == 0) != (self.min is None):
+            raise ValueError(f"GaugeSummary: min/max must be set exactly when count > 0: {self!r}")
+
+    @property
+    def covered_us(self) -> int:
+        """Length of [start, end) ∩ [first sample, last sample] of the whole series, in µs (with the
+        neighbours; without them, of [first, last] of the interval's own samples)."""
+        return self.tail[0] - self.head[0]
+
+
+def summarize(
+    start: int, end: int, samples: Sequence[Sample], before: Sample | None, after: Sample | None
+) -> GaugeSummary | None:
+    """The summary of a gauge over [start, end), or None when it has neither samples nor coverage there.
+
+    `samples`: the samples with start ≤ t < end, in time order. `before`: the nearest sample with t < start,
+    `after`: the nearest with t ≥ end (None where the series has none); they are the neighbours the
+    interpolation uses at the edges. With both None the summary covers [first, last] of `samples` only:
+    that is the block summary storage keeps (see the module doc).
+
+    >>> s = summarize(10, 20, [(12, 3.0), (15, 1.0)], (8, 5.0), None)   # the series ends at 15
+    >>> s.count, s.min, s.min_at, s.max, s.max_at, s.covered_us, s.integral
+    (2, 1.0, 15, 3.0, 12, 5, 13.0)
+    >>> summarize(10, 20, [], (0, 1.0), (30, 4.0)).integral      # between two samples: covered, no count
+    25.0
+    >>> summarize(10, 20, [], (0, 1.0), None) is None             # the series ended before the interval
+    True
+    """
+    if samples and not (start <= samples[0][0] and samples[-1][0] < end):
+        raise ValueError(f"summarize: samples must lie in [{start}, {end})")
+    return complete(start, end, _of_samples(samples), before, after)
+
+
+def complete(
+    start: int, end: int, inner: GaugeSummary | None, before: Sample | None, after: Sample | None
+) -> GaugeSummary | None:
+    """The summary over [start, end) from the merged summaries of its samples and the two neighbours.
+
+    `inner` summarises the samples with start ≤ t < end (block summaries and raw ends merged in order, or
+    None when there are none), so its covered points lie in [start, end]; `before`/`after` are as in
+    `summarize`. Adds the stretches from start to the first covered point and from the last one to end,
+    interpolated with the neighbours (TimescaleDB Toolkit's `interpolated_average`). A summary that already
+    reaches start and end comes back unchanged.
+
+    >>> blocks = merge(summarize(0, 10, [(4, 2.0)], None, None), summarize(10, 20, [(12, 4.0)], None, None))
+    >>> s = complete(0, 20, blocks, (-4, 0.0), (22, 4.0))
+    >>> s.head, s.tail, s.integral
+    ((0, 1.0), (20, 4.0), 62.0)
+    """
+    if start > end:
+        raise ValueError(f"complete: start {start} after end {end}")
+    if (before is not None and before[0] >= start) or (after is not None and after[0] < end):
+        raise ValueError(f"complete: neighbours must lie before {start} and at or after {end}")
+    if inner is not None and not (start <= inner.head[0] and inner.tail[0] <= end):
+        raise ValueError(f"complete: {inner!r} is not inside [{start}, {end}]")
+    first = inner.head if inner is not None else after
+    last = inner.tail if inner is not None else before
+    head = (start, _at(before, first, start)) if before is not None and first is not None else first
+    tail = (end, _at(last, after, end)) if after is not None and last is not None else last
+    if head is None or tail is None or head[0] > tail[0] or (inner is None and head[0] == tail[0]):
+        return None
+    if inner is None:
+        return GaugeSummary(0, None, None, None, None, _trapezoid(head, tail), head, tail)
+    integral = _trapezoid(head, inner.head) + inner.integral + _trapezoid(inner.tail, tail)
+    return GaugeSummary(inner.count, inner.min, inner.min_at, inner.max, inner.max_at, integral, head, tail)
+
+
+def merge(a: GaugeSummary | None, b: GaugeSummary | None) -> GaugeSummary | None:
+    """The summary of two consecutive intervals, `a` before `b`, with no sample between them.
+
+    Count and integral add, min/max keep the earliest time on ties. Where both were summarised with their
+    neighbours, a ends exactly where b's coverage begins and they simply add; otherwise the stretch from
+    a's last covered point to b's first is bridged by the straight line the interpolation draws there.
+
+    >>> a = summarize(0, 10, [(0, 2.0)], None, (10, 4.0))
+    >>> b = summarize(10, 20, [(10, 4.0), (15, 2.0)], (0, 2.0), None)
+    >>> m = merge(a, b)
+    >>> m.count, m.max, m.max_at, m.covered_us, m.integral
+    (3, 4.0, 10, 15, 45.0)
+    >>> m == summarize(0, 20, [(0, 2.0), (10, 4.0), (15, 2.0)], None, None)
+    True
+    """
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if b.head[0] < a.tail[0]:
+        raise ValueError(f"merge: {b!r} starts before {a!r} ends")
+    integral = a.integral + b.integral + _trapezoid(a.tail, b.head)
+    if b.min is None or (a.min is not None and a.min <= b.min):
+        low = a.min, a.min_at
+    else:
+        low = b.min, b.min_at
+    if b.max is None or (a.max is not None and a.max >= b.max):
+        high = a.max, a.max_at
+    else:
+        high = b.max, b.max_at
+    return GaugeSummary(a.count + b.count, *low, *high, integral, a.head, b.tail)
+
+
+def gauge_statistics(summary: GaugeSummary) -> dict[str, Any]:
+    """The wire fields of a gauge in a bucket; times stay µs (formatting them is the API's job).
+
+    Values are rounded to 1e-9 of the unit, which hides float noise without changing a measured digit.
+
+    >>> gauge_statistics(summarize(0, 10, [(2, 1.0)], None, None))
+    {'mean': None, 'min': 1.0, 'minAt': 2, 'max': 1.0, 'maxAt': 2, 'count': 1, 'coveredSeconds': 0.0}
+    """
+    covered = summary.covered_us
+    return {
+        "mean": _round(summary.integral / covered) if covered else None,
+        "min": None if summary.min is None else _round(summary.min),
+        "minAt": summary.min_at,
+        "max": None if summary.max is None else _round(summary.max),
+        "maxAt": summary.max_at,
+        "count": summary.count,
+        "coveredSeconds": covered / _US_PER_SECOND,
+    }
+
+
+def _at(left: Sample, right: Sample, t: int) -> float:
+    """G(t) on the straight line between two samples, left[0] ≤ t ≤ right[0]; exact at the ends."""
+    (t0, v0), (t1, v1) = left, right
+    if t == t0:
+        return v0
+    if t == t1:
+        return v1
+    return v0 + (v1 - v0) * ((t - t0) / (t1 - t0))
+
+
+def _trapezoid(a: Sample, b: Sample) -> float:
+    """∫ of the straight line from a to b."""
+    return (a[1] + b[1]) * (b[0] - a[0]) / 2
+
+
+def _of_samples(samples: Sequence[Sample]) -> GaugeSummary | None:
+    """The summary of samples alone: covered from the first to the last."""
+    if not samples:
+        return None
+    lo = hi = previous = samples[0]
+    integral = 0.0
+    for sample in samples:
+        integral += _trapezoid(previous, sample)
+        if sample[1] < lo[1]:
+            lo = sample
+        elif sample[1] > hi[1]:
+            hi = sample
+        previous = sample
+    return GaugeSummary(len(samples), lo[1], lo[0], hi[1], hi[0], integral, samples[0], samples[-1])
+
+
+def _round(value: float) -> float:
+    return round(value, 9) + 0.0  # + 0.0 turns -0.0 into 0.0
