@@ -7,6 +7,7 @@ against a brute-force reference: exact rational interpolation, integrated step b
 from __future__ import annotations
 
 import doctest
+import itertools
 import math
 from fractions import Fraction
 from typing import Any
@@ -29,7 +30,7 @@ def stats(mean: float | None, lo: tuple[float, int] | None, hi: tuple[float, int
 
 
 # start, end (s), samples in [start, end), nearest before start, nearest at or after end → statistics or None
-SUMMARIES: list[tuple[str, int, int, list[Sample], Sample | None, Sample | None, dict | None]] = [
+SUMMARIES: list[tuple[str, int, int, list[Sample], Sample | None, Sample | None, dict[str, Any] | None]] = [
     ("between two samples: a mean, no count",
      10, 20, [], (0, 1.0), (30 * S, 4.0), stats(2.5, None, None, 0, 10.0)),
     ("a single sample is the whole series: no coverage, but count and min/max",
@@ -66,7 +67,7 @@ SUMMARIES: list[tuple[str, int, int, list[Sample], Sample | None, Sample | None,
 @pytest.mark.parametrize(("start", "end", "samples", "before", "after", "expected"),
                          [case[1:] for case in SUMMARIES], ids=[case[0] for case in SUMMARIES])
 def test_summarize(start: int, end: int, samples: list[Sample], before: Sample | None, after: Sample | None,
-                   expected: dict | None) -> None:
+                   expected: dict[str, Any] | None) -> None:
     summary = summarize(start * S, end * S, samples, before, after)
     if expected is None:
         assert summary is None
@@ -132,7 +133,7 @@ MERGES = [
 
 
 @pytest.mark.parametrize(("a", "b", "expected"), [case[1:] for case in MERGES], ids=[case[0] for case in MERGES])
-def test_merge(a: GaugeSummary | None, b: GaugeSummary | None, expected: dict | None) -> None:
+def test_merge(a: GaugeSummary | None, b: GaugeSummary | None, expected: dict[str, Any] | None) -> None:
     merged = merge(a, b)
     assert (None if merged is None else gauge_statistics(merged)) == expected
 
@@ -158,7 +159,7 @@ COMPLETIONS = [
 
 @pytest.mark.parametrize(("samples", "before", "after", "expected"), [case[1:] for case in COMPLETIONS],
                          ids=[case[0] for case in COMPLETIONS])
-def test_complete(samples: list[Sample], before: Sample | None, after: Sample | None, expected: dict | None
+def test_complete(samples: list[Sample], before: Sample | None, after: Sample | None, expected: dict[str, Any] | None
                   ) -> None:
     blocks = None
     for lo, hi in ((0, 10 * S), (10 * S, 20 * S)):
@@ -197,7 +198,7 @@ def reference(series: list[Sample], start: int, end: int, step: int) -> dict[str
         return None
 
     def g(t: int) -> Fraction:
-        for (t0, v0), (t1, v1) in zip(series, series[1:]):
+        for (t0, v0), (t1, v1) in itertools.pairwise(series):
             if t0 <= t <= t1:
                 return Fraction(v0) + (Fraction(v1) - Fraction(v0)) * Fraction(t - t0, t1 - t0)
         raise AssertionError(f"{t} is outside the coverage")
@@ -279,7 +280,7 @@ def test_merge_of_consecutive_pieces_is_the_summary_of_their_union(
     series, start, end, cuts, step = case
     edges = [start, *cuts, end]
     merged = None
-    for lo, hi in zip(edges, edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         merged = merge(merged, summary_of(series, lo, hi))
     whole = summary_of(series, start, end)
     expected = reference(series, start, end, step)
@@ -296,7 +297,7 @@ def test_storage_shape_blocks_merged_then_completed_at_the_bucket_edges(
     series, start, end, cuts, step = case
     edges = [start, *cuts, end]
     mixed = bare = None
-    for (lo, hi), (keep_before, keep_after) in zip(zip(edges, edges[1:]), keep):
+    for (lo, hi), (keep_before, keep_after) in zip(itertools.pairwise(edges), keep):
         samples, before, after = neighbours(series, lo, hi)
         mixed = merge(mixed, summarize(lo, hi, samples, before if keep_before else None,
                                        after if keep_after else None))
@@ -314,9 +315,9 @@ def test_storage_shape_blocks_merged_then_completed_at_the_bucket_edges(
 def test_window_statistics_compose_from_bucket_statistics(
         case: tuple[list[Sample], int, int, list[int], int]) -> None:
     """The mean of a window is the coverage-weighted mean of its buckets' means; min/max/count compose."""
-    series, start, end, cuts, step = case
+    series, start, end, cuts, _step = case
     edges = [start, *cuts, end]
-    parts = [gauge_statistics(s) for lo, hi in zip(edges, edges[1:]) if (s := summary_of(series, lo, hi))]
+    parts = [gauge_statistics(s) for lo, hi in itertools.pairwise(edges) if (s := summary_of(series, lo, hi))]
     whole_summary = summary_of(series, start, end)
     if whole_summary is None:
         assert parts == []
@@ -325,10 +326,12 @@ def test_window_statistics_compose_from_bucket_statistics(
     assert whole["count"] == sum(p["count"] for p in parts)
     assert whole["coveredSeconds"] == pytest.approx(sum(p["coveredSeconds"] for p in parts), abs=1e-9)
     # min/max on the summaries: two values within 1e-9 of each other round to one on the wire
-    counted = [s for lo, hi in zip(edges, edges[1:]) if (s := summary_of(series, lo, hi)) and s.count]
+    counted = [s for lo, hi in itertools.pairwise(edges) if (s := summary_of(series, lo, hi)) and s.count]
     if counted:
-        assert (whole_summary.min, whole_summary.min_at) == min((s.min, s.min_at) for s in counted)
-        assert (whole_summary.max, -whole_summary.max_at) == max((s.max, -s.max_at) for s in counted)
+        lows = [(s.min, s.min_at) for s in counted if s.min is not None and s.min_at is not None]
+        highs = [(s.max, s.max_at) for s in counted if s.max is not None and s.max_at is not None]
+        assert (whole_summary.min, whole_summary.min_at) == min(lows)
+        assert (whole_summary.max, whole_summary.max_at) == min(highs, key=lambda h: (-h[0], h[1]))
     else:
         assert whole["min"] is whole["max"] is None
     covered = [p for p in parts if p["coveredSeconds"]]
