@@ -1,6 +1,6 @@
 """Which HTTP server: the same app under each candidate, measured in one run on one machine.
 
-    python -m bench.servers                      # 3 rounds of 8 s per server, then the limit probes (~4 min)
+    python -m bench.servers                      # 3 rounds of 8 s per server, twice, then the limit probes (~5 min)
     python -m bench.servers --rounds 5 --seconds 10
 
 Candidates, each its own process on 127.0.0.1, all up at once, one worker, the real app (`app_from_env`),
