@@ -24,7 +24,7 @@ from .test_crash_safety import Server, serve_command, token
 
 ENTITY = uuid.UUID("5e4e4000-0000-4000-8000-000000000001")
 READINGS = f"/v1/entities/{ENTITY}/readings"
-FAST = {"CONNECT_READINGS_REQUEST_HEAD_TIMEOUT_S": "1", "CONNECT_READINGS_IDLE_TIMEOUT_S": "1",
+FAST = {"CONNECT_READINGS_REQUEST_HEAD_TIMEOUT_S": "1", "CONNECT_READINGS_IDLE_TIMEOUT_S": "2",
         "CONNECT_READINGS_MAX_HEADER_BYTES": "4096"}
 
 
@@ -116,12 +116,25 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_head_timeout(server
 def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(server: Server) -> None:
     conn = Conn(server.port)
     assert conn.get("/healthz")[0] == 200
+    closed = conn.closed_within(6)
+    assert closed is not None and 1.8 < closed < 4, closed  # the idle timeout (2 s), not the head's (1 s)
+
+
+def test_on_a_kept_alive_connection_the_head_deadline_runs_from_the_first_byte(server: Server) -> None:
+    conn = Conn(server.port)
+    assert conn.get("/healthz")[0] == 200
+    time.sleep(1.4)  # idle longer than the head deadline, within the idle timeout
+    conn.send(b"GET /healthz HTTP/1.1\r\n")
+    began = time.monotonic()
     closed = conn.closed_within(5)
-    assert closed is not None and 0.8 < closed < 3, closed
+    assert closed is not None and 0.8 < time.monotonic() - began < 3
+    status, _, body = conn.response()
+    assert status == 408 and _error(body) == "RequestHeadTimeout"
 
 
 def test_a_busy_keep_alive_connection_outlives_both_timeouts(server: Server) -> None:
-    """The head deadline runs per request, not per connection: 4 requests 0.6 s apart take 2.4 s > 1 s."""
+    """The head deadline runs per request, not per connection: 4 requests 0.6 s apart take 2.4 s, more than
+    either timeout."""
     conn = Conn(server.port)
     for _ in range(4):
         status, headers, _ = conn.get("/healthz")
