@@ -161,7 +161,7 @@ class Client:
         try:
             return self._get(path)
         except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-            # the server closes keep-alive connections idle for 30 s (e.g. while the peer query runs)
+            # the server closes keep-alive connections left idle (idle_timeout_s; e.g. while the peer query runs)
             self.conn.close()
             return self._get(path)
 

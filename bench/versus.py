@@ -245,6 +245,15 @@ class Client:
         return self.request("GET", path)
 
     def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes, float]:
+        try:
+            return self._request(method, path, body)
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            # the server closed the connection while it sat idle (idle_timeout_s); every request here is
+            # idempotent, so send it again on a new one
+            self.conn.close()
+            return self._request(method, path, body)
+
+    def _request(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes, float]:
         began = time.perf_counter()
         self.conn.request(method, path, body=body, headers=self.headers)
         response = self.conn.getresponse()

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Soak: mixed load at saturation against a locally started server; errors must be 0.
+"""Soak: mixed load at saturation against a locally started server, under attack; errors must be 0.
 
     python scripts/soak.py [--seconds 60] [--workers 1] [--generators 1] [--concurrency 64]
+                           [--idle 1024] [--slow 200] [--max-rss-growth 0.10]
 
 Starts `connect-readings serve` on a free port of 127.0.0.1 with a fresh database, loads 30 days of
 15-minute readings for a few entities, then runs the load generator in separate processes for --seconds:
@@ -10,9 +11,14 @@ without a time zone; 1 day over 30 days), totals, raw pages, last readings, and 
 must be refused (expired token → 401, other entity → 404, bad resolution → 400). Every request has an
 expected status; anything else, or a transport error, is an error.
 
+All the while, --idle connections that send nothing and --slow ones that trickle a request head one byte
+every 0.5 s are held open (tests/hostile.py: each one the server drops is opened again).
+
 Reports requests, throughput, latency percentiles, errors, the server's CPU use (saturation shows as ≈100 %
-per worker) and its RSS (server plus workers) after start, before the load and after it. Exit status 1 if
-there was any error.
+per worker), its RSS (server plus workers) after start, before the load, after a warm-up (the page cache
+and SQLite's caches fill; default a quarter of the run) and after the load, and what the attack held. Exit
+status 1 if there was any error, or if RSS grew by more than --max-rss-growth after the warm-up (a leak, e.g.
+of connections the attack left behind).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.hostile import Attack  # noqa: E402
 from tests.test_crash_safety import Server, token  # noqa: E402
 
 ENTITIES = [f"50a50a50-0000-4000-8000-{i:012d}" for i in range(1, 9)]
@@ -220,8 +227,17 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--generators", type=int, default=1, help="load generator processes")
     parser.add_argument("--concurrency", type=int, default=64, help="connections per generator")
+    parser.add_argument("--idle", type=int, default=1024, help="connections held open that send nothing")
+    parser.add_argument("--slow", type=int, default=200, help="connections held open that trickle a request head")
+    parser.add_argument("--max-rss-growth", type=float, default=0.10,
+                        help="fail if the server's RSS grows more than this fraction after the warm-up")
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="seconds of the load that fill the caches before RSS growth is measured "
+                             "(default: a quarter of --seconds)")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
+    if args.warmup is None:
+        args.warmup = args.seconds / 4
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="soak-"))
     workdir.mkdir(parents=True, exist_ok=True)
     database = workdir / "soak.db"
@@ -234,6 +250,7 @@ def main() -> int:
         written = preload(server.url)
         print(f"server on {server.url} ({args.workers} worker(s)), preloaded {written:,} readings for "
               f"{len(ENTITIES)} entities in {time.monotonic() - began:.1f} s", flush=True)
+        attack = Attack(server.port, idle=args.idle, slow=args.slow).start()
         rss_before = server.rss_kib()
         pids = server.pids()
         cpu_before, wall_before = _cpu_seconds(pids), time.monotonic()
@@ -244,17 +261,27 @@ def main() -> int:
         for process in generators:
             process.start()
         peak_rss = rss_before
+        rss_warm: int | None = None
+        timeline: list[tuple[float, int]] = []
         outcome = []
         while len(outcome) < len(generators):
             try:
                 outcome.append(results.get(timeout=1))
             except Exception:  # queue.Empty
-                peak_rss = max(peak_rss, server.rss_kib())
+                rss = server.rss_kib()
+                peak_rss = max(peak_rss, rss)
+                elapsed = time.monotonic() - wall_before
+                if rss_warm is None and elapsed >= args.warmup:
+                    rss_warm = rss
+                if not timeline or elapsed - timeline[-1][0] >= 5:
+                    timeline.append((elapsed, rss))
                 if not any(p.is_alive() for p in generators) and results.empty():
                     break
         for process in generators:
             process.join(timeout=30)
         cpu = (_cpu_seconds(pids) - cpu_before) / (time.monotonic() - wall_before)
+        held = attack.open_connections
+        attacked = attack.stop()
         rss_after = server.rss_kib()
         alive = server.process is not None and server.process.poll() is None
 
@@ -282,13 +309,24 @@ def main() -> int:
     print(f"CPU during the load: server {cpu * 100:.0f} % of one core ({args.workers} worker(s)); "
           f"load generator(s) {generator_cpu} (a generator well below 100 % while latency queues up means "
           f"the server is the bottleneck); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    rss_warm = rss_warm or rss_before
+    growth = rss_after / rss_warm - 1
     print(f"server RSS: {rss_start / 1024:.1f} MiB after start, {rss_before / 1024:.1f} MiB before the load, "
-          f"{rss_after / 1024:.1f} MiB after it (peak {peak_rss / 1024:.1f} MiB); server alive at the end: {alive}")
+          f"{rss_warm / 1024:.1f} MiB after {args.warmup:g} s of it (warm: caches filled), {rss_after / 1024:.1f} MiB "
+          f"after it: {growth * 100:+.1f} % since warm (peak {peak_rss / 1024:.1f} MiB); server alive at the end: {alive}")
+    print("RSS during the load (s: MiB): " + ", ".join(f"{t:.0f}: {kib / 1024:.1f}" for t, kib in timeline))
+    print(f"attack: {args.idle} idle + {args.slow} slow-header connections; {held} open at the end, at least "
+          f"{min(attacked.held_min, held)} at any tick; the server closed {attacked.closed_by_server:,} (all "
+          f"reopened); its answers on them: {dict(sorted(attacked.answers.items())) or 'none'}; connect errors "
+          f"{attacked.connect_errors}")
     db_bytes = sum(Path(f"{database}{s}").stat().st_size for s in ("", "-wal") if Path(f"{database}{s}").exists())
     print(f"database: {db_bytes / 2**20:.1f} MiB in {workdir}")
     for sample in samples[:10]:
         print("  error:", sample)
-    return 0 if not errors and total and alive and len(outcome) == len(generators) else 1
+    rss_ok = growth <= args.max_rss_growth
+    if not rss_ok:
+        print(f"RSS grew by {growth * 100:.1f} % > {args.max_rss_growth * 100:.0f} % after the warm-up")
+    return 0 if not errors and total and alive and len(outcome) == len(generators) and rss_ok else 1
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import pytest
 SECRET = "crash-test-secret-of-at-least-32-bytes!!"
 ENTITY = uuid.UUID("c0ffee00-0000-4000-8000-000000000001")
 EPOCH_S = 1_704_067_200  # 2024-01-01T00:00:00Z
+REPO = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -59,8 +60,9 @@ class Server:
     """`connect-readings serve` as a subprocess (its own process group, so workers die with it)."""
 
     def __init__(self, database: str | Path, env: dict[str, str] | None = None, workers: int = 1,
-                 log_path: str | Path | None = None) -> None:
+                 log_path: str | Path | None = None, command: list[str] | None = None) -> None:
         self.database = str(database)
+        self.command = command or serve_command()  # what takes --host --port --database --workers
         self.env = {"CONNECT_READINGS_JWT_SECRET": SECRET, **(env or {})}
         self.workers = workers
         self.log_path = Path(log_path) if log_path else Path(self.database).with_suffix(".server.log")
@@ -75,11 +77,11 @@ class Server:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_READINGS_")}
         env.update(self.env)
-        command = serve_command() + ["--host", "127.0.0.1", "--port", str(self.port),
+        command = self.command + ["--host", "127.0.0.1", "--port", str(self.port),
                                      "--database", self.database, "--workers", str(self.workers)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+                                            start_new_session=True, cwd=REPO)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

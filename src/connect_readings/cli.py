@@ -189,17 +189,12 @@ def _mint(settings: Settings, store: Store | None, entities: list[str], all_enti
 
 
 def _serve(settings: Settings) -> None:
-    import uvicorn
-
+    from .server import serve
     from .storage.base import open_store
 
     open_store(settings.database).close()  # migrate once, before workers race to do it
     os.environ.update(settings.to_env())
-    uvicorn.run(
-        "connect_readings.api.app:app_from_env", factory=True, host=settings.host, port=settings.port,
-        workers=settings.workers, log_level="info", access_log=False, server_header=False, limit_concurrency=1024,
-        timeout_keep_alive=30, http="httptools", loop="uvloop",
-    )
+    serve(settings)
 
 
 @main.command()

@@ -47,6 +47,14 @@ class Settings:
     request_timeout_s: float = _setting(
         30.0, "request deadline: a request still running then is answered 504 and its SQL statement interrupted; "
               "also how long a request waits for a database lock or connection (then 503)")
+    request_head_timeout_s: float = _setting(
+        5.0, "a request line and headers must arrive whole within this many seconds (from the connection's "
+             "start, or the first byte of the next request on a kept-alive connection); then 408 and closed")
+    idle_timeout_s: float = _setting(5.0, "a kept-alive connection idle this long between requests is closed")
+    max_concurrent_requests: int = _setting(
+        1024, "requests in progress per worker process; more are answered 503 ServiceUnavailable")
+    shutdown_timeout_s: float = _setting(
+        10.0, "on SIGTERM, how long requests in progress may take to finish before they are answered 503")
     store_threads: int = _setting(4, "threads per worker process that run store calls and parse bodies")
     page_cache_mib: int = _setting(
         64, "memory per process for remembered aggregation pages, MiB (0 disables)")

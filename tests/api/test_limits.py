@@ -431,7 +431,8 @@ def test_garbage_is_refused_not_a_crash(server: Server) -> None:
 
 
 def test_header_limit_in_the_app(tmp_path: Path) -> None:
-    """Heads that reach the app whole (h11 only bounds heads arriving in pieces) are a 431 with the body."""
+    """Heads that reach the app whole are a 431 with the body (server.Protocol bounds heads arriving in pieces:
+    tests/test_server.py)."""
     with _client(tmp_path, max_header_bytes=4096) as client:
         response = _plain(client, "GET", f"{BASE}/last", headers={"X-Padding": "p" * 5000})
         assert response.status_code == 431

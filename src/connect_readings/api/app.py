@@ -7,10 +7,12 @@ first) and served as is, so the framework need not generate it.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -37,7 +39,8 @@ from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
 from . import encode, params
 from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
 from .body import limited_body, parse_batch
-from .errors import ApiError, error_response, log, on_api_error, on_domain_error, on_http_error, on_unexpected
+from .errors import (ApiError, error_response, internal_error_response, log, on_api_error, on_domain_error,
+                     on_http_error, on_unexpected)
 from .offload import ThreadPool
 from .pagecache import CachedPage, PageCache
 
@@ -79,6 +82,14 @@ class Api:
         self.paging_key = store.meta_value("paging_key", secrets.token_hex(32)).encode()
         self.openapi_bytes = orjson.dumps(openapi_document())
         self.get_readings = self.reader(self.readings_page)
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        yield
+        # Shutdown: requests are finished or cancelled by now; store calls they started still run in the
+        # threads (each to its commit or rollback), so wait for them before the process exits.
+        if not await self.threads.drain(self.settings.shutdown_timeout_s):
+            log.warning("store calls still running at exit; their transactions are rolled back")
 
     # -- plumbing -----------------------------------------------------------------------------------
     def authorize(self, request: Request, scope: str) -> uuid.UUID:
@@ -239,7 +250,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestGuard, timeout_s=settings.request_timeout_s,
-                               max_header_bytes=settings.max_header_bytes)],
+                               max_header_bytes=settings.max_header_bytes,
+                               max_concurrent=settings.max_concurrent_requests)],
+        lifespan=api.lifespan,
         exception_handlers={
             ApiError: on_api_error,
             DomainError: on_domain_error,
@@ -263,25 +276,45 @@ DEADLINE_KEY = "connect_readings.deadline"
 
 
 class RequestGuard:
-    """Every HTTP request runs under a deadline (settings.request_timeout_s), and its head is bounded.
+    """Every HTTP request runs under a deadline (settings.request_timeout_s), its head is bounded, requests in
+    progress are counted, and whatever happens the client gets one whole answer with the error body.
 
-    Request line plus headers over `max_header_bytes` are a 431 with the error body, and an HTTP/1.1 request
-    without Host a 400 (RFC 9112 §3.2).
-
-    The deadline goes into the scope (DEADLINE_KEY); handlers pass it to the store, which interrupts a
-    statement that outlives it (StoreTimeout → 504). The request itself is cancelled at its next await
-    (waiting for the body, say), also answered 504 RequestTimeout with the error body.
+    - More than `max_concurrent` requests in progress in this process: 503 with Retry-After. (Counted here,
+      not by uvicorn, whose limit also counts idle connections.)
+    - Request line plus headers over `max_header_bytes`: 431 (a head that arrives in pieces is bounded by the
+      server, server.Protocol). An HTTP/1.1 request without Host: 400 (RFC 9112 §3.2).
+    - The deadline goes into the scope (DEADLINE_KEY); handlers pass it to the store, which interrupts a
+      statement that outlives it (StoreTimeout → 504). The request itself is cancelled at its next await
+      (waiting for the body, say), also answered 504 RequestTimeout.
+    - A bug is answered 500 here, and not re-raised (as Starlette's ServerErrorMiddleware would), so the
+      server keeps the kept-alive connection; only a response cut off half-way closes it.
+    - A request cancelled by the server's graceful shutdown (shutdown_timeout_s) is answered 503.
     """
 
-    def __init__(self, app: ASGIApp, timeout_s: float, max_header_bytes: int = 16 * 1024) -> None:
+    def __init__(self, app: ASGIApp, timeout_s: float, max_header_bytes: int = 16 * 1024,
+                 max_concurrent: int = 1024) -> None:
         self.app = app
         self.timeout_s = timeout_s
         self.max_header_bytes = max_header_bytes
+        self.max_concurrent = max_concurrent
+        self.in_progress = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.in_progress >= self.max_concurrent:
+            response = error_response(503, "ServiceUnavailable", "too many requests in progress; retry shortly",
+                                      headers={"Retry-After": "1"})
+            await response(scope, receive, send)
+            return
+        self.in_progress += 1
+        try:
+            await self.guard(scope, receive, send)
+        finally:
+            self.in_progress -= 1
+
+    async def guard(self, scope: Scope, receive: Receive, send: Send) -> None:
         head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + sum(
             len(name) + len(value) + 4 for name, value in scope["headers"]
         )
@@ -298,17 +331,33 @@ class RequestGuard:
             await response(scope, receive, send)
             return
         scope[DEADLINE_KEY] = time.monotonic() + self.timeout_s
-        started = False
+        started = completed = False
 
         async def guarded_send(message: Message) -> None:
-            nonlocal started
+            nonlocal started, completed
             if message["type"] == "http.response.start":
                 started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                completed = True
             with anyio.CancelScope(shield=True):  # a response is never cut off half-way
                 await send(message)
 
-        with anyio.move_on_after(self.timeout_s) as cancel_scope:
-            await self.app(scope, receive, guarded_send)
+        try:
+            with anyio.move_on_after(self.timeout_s) as cancel_scope:
+                await self.app(scope, receive, guarded_send)
+        except Exception:
+            if started and not completed:
+                raise  # half a response: only closing the connection can tell the client
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not started:
+                await internal_error_response()(scope, receive, send)
+            return
+        except asyncio.CancelledError:  # the graceful shutdown's time ran out (not our deadline: anyio's own)
+            if not started:
+                with anyio.CancelScope(shield=True):
+                    await error_response(503, "ServiceUnavailable", "the server is shutting down; retry shortly",
+                                         headers={"Retry-After": "1", "Connection": "close"})(scope, receive, send)
+            raise
         if cancel_scope.cancelled_caught and not started:
             log.warning("%s %s answered 504 at its deadline", scope["method"], scope["path"])
             await _timeout_response(self.timeout_s)(scope, receive, send)

@@ -69,4 +69,8 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return internal_error_response()
+
+
+def internal_error_response() -> Response:
     return error_response(500, "InternalError", "the server failed to answer this request; it was logged")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ class ThreadPool:
         self._jobs: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]]] = queue.SimpleQueue()
         self._started = 0
         self._lock = threading.Lock()
+        self.pending = 0  # calls handed over and not yet settled; only touched on the event loop
 
     def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """`fn(*args)` in a pool thread; the future completes on the calling loop."""
@@ -31,7 +33,16 @@ class ThreadPool:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put((loop, future, fn, args))
+        self.pending += 1
         return future
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait until every call handed over has finished (a request cancelled at shutdown leaves its call
+        running: an ingest commits or rolls back whole), at most `timeout_s`. True if none is left."""
+        deadline = time.monotonic() + timeout_s
+        while self.pending and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return not self.pending
 
     def _start(self) -> None:
         with self._lock:
@@ -48,9 +59,13 @@ class ThreadPool:
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
                 result, error = None, exc
             try:
-                loop.call_soon_threadsafe(_settle, future, result, error)
+                loop.call_soon_threadsafe(self._settle, future, result, error)
             except RuntimeError:  # the loop has closed (shutdown): nobody awaits the answer any more
                 pass
+
+    def _settle(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        self.pending -= 1
+        _settle(future, result, error)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

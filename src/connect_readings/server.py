@@ -1,0 +1,168 @@
+"""The HTTP server: uvicorn with its httptools protocol on uvloop, plus the limits uvicorn lacks.
+
+uvicorn + httptools + uvloop was the fastest server we measured for this app (README, Design: Server;
+`python -m bench.servers`). What it lacks, `Protocol` adds:
+
+- a deadline for the request head (`request_head_timeout_s`): from the connection's start, or from the first
+  byte of the next request on a kept-alive connection. uvicorn has none, so a connection that sends nothing,
+  or trickles a head, was held for ever. Between requests, the idle timeout is uvicorn's keep-alive timeout
+  (`idle_timeout_s`);
+- a bound on the head's size while it arrives (`max_header_bytes`): httptools has none, and buffers a header
+  that never ends. (A head that arrives whole is measured by the app's RequestGuard, with the same limit.);
+- the error body on the server's own refusals (408, 431, 400) instead of uvicorn's plain text.
+
+The overload refusal (503) is the app's (RequestGuard counts requests in progress), because uvicorn's own
+`limit_concurrency` also counts idle connections: 1,024 of them refused every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+import sys
+from typing import Any
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.supervisors import Multiprocess
+
+from .api.errors import error_body
+from .config import Settings
+
+APP = "connect_readings.api.app:app_from_env"
+log = logging.getLogger("connect_readings")
+
+
+def serve(settings: Settings, app: str = APP) -> None:
+    """Serve `app` (an import string of an app factory) until SIGTERM or SIGINT; exit status 0 after a
+    graceful shutdown."""
+    raise_open_files_limit()
+    config = ServerConfig(settings, app)
+    server = GracefulServer(config)
+    if config.workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()  # workers run uvicorn's Server: exit status is ours
+    else:
+        server.run()
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)
+
+
+def raise_open_files_limit() -> int:
+    """Soft limit → hard limit: every connection holds a descriptor, idle ones included (workers inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # e.g. an unlimited hard limit the kernel will not take as soft
+            pass
+    return soft
+
+
+class ServerConfig(uvicorn.Config):
+    """uvicorn's configuration, carrying our settings to the protocol (pickled to worker processes)."""
+
+    def __init__(self, settings: Settings, app: str = APP) -> None:
+        self.settings = settings
+        super().__init__(
+            app, factory=True, host=settings.host, port=settings.port, workers=settings.workers,
+            http=Protocol, loop="uvloop", ws="none", lifespan="on", log_level="info", access_log=False, server_header=False,
+            limit_concurrency=None,  # see the module docstring: RequestGuard limits requests, not connections
+            timeout_keep_alive=settings.idle_timeout_s,  # type: ignore[arg-type]  # (a float works)
+            timeout_graceful_shutdown=settings.shutdown_timeout_s,  # type: ignore[arg-type]
+        )
+
+
+class GracefulServer(uvicorn.Server):
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises the signal after its graceful shutdown, so the process would end "killed by
+        # SIGTERM" (status 143); a completed graceful shutdown is a clean exit.
+        self._captured_signals.clear()
+
+
+class Protocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline and a size bound on the request head (module docstring)."""
+
+    def __init__(self, config: ServerConfig, server_state: Any, app_state: dict[str, Any],
+                 _loop: asyncio.AbstractEventLoop | None = None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.head_timeout_s = config.settings.request_head_timeout_s
+        self.max_head_bytes = config.settings.max_header_bytes
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.reading_head = True  # between the end of one request and the end of the next one's head
+        self.head_bytes = 0  # bytes of reads that began and ended inside the same head
+        self.heads = 0
+
+    # -- the head deadline ---------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.head_timer = self.loop.call_later(self.head_timeout_s, self.head_timed_out)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.head_timer is None:  # a fresh connection's deadline already runs from its start
+            self.head_timer = self.loop.call_later(self.head_timeout_s, self.head_timed_out)
+
+    def on_headers_complete(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+        self.reading_head = False
+        self.heads += 1
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.reading_head = True
+        self.head_bytes = 0
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+        super().connection_lost(exc)
+
+    def head_timed_out(self) -> None:
+        self.head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.head_bytes:
+            self.refuse(408, "RequestHeadTimeout",
+                        f"the request line and headers did not arrive within {self.head_timeout_s:g} s")
+        else:  # nothing asked, nothing to answer
+            self.transport.close()
+
+    # -- the head size bound -------------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        heads, was_reading_head = self.heads, self.reading_head
+        super().data_received(data)
+        if self.heads != heads:  # a head ended in this read; what may follow it is at most one read
+            self.head_bytes = 0
+        elif was_reading_head and self.reading_head and not self.transport.is_closing():
+            self.head_bytes += len(data)
+            if self.head_bytes > self.max_head_bytes:
+                self.refuse(431, "RequestHeaderFieldsTooLarge",
+                            f"the request line and headers exceed {self.max_head_bytes} bytes")
+
+    # -- refusals with the error body ----------------------------------------------------------------------
+    def send_400_response(self, msg: str) -> None:
+        """httptools could not parse the request (uvicorn answers it in plain text)."""
+        self.refuse(400, "BadRequest", "the request is not valid HTTP/1.1")
+
+    def refuse(self, status: int, code: str, message: str) -> None:
+        """Answer with the error body and close; not while an earlier response is still being written."""
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+        self.reading_head = False
+        if self.cycle is None or self.cycle.response_complete:
+            body = error_body(code, message)
+            head = [STATUS_LINE[status]]
+            head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+            head.append(b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+                        % len(body))
+            self.transport.write(b"".join(head) + body)
+        self.transport.close()

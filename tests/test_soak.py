@@ -1,0 +1,26 @@
+"""The soak, short: `scripts/soak.py` for 20 seconds of mixed load while 1,024 idle and 200 slow-header
+connections are held. No error for the normal clients; the server's RSS within 10 % after a 12-second warm-up
+(caches filled). The 60-second run and its figures are in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_short_soak_under_idle_and_slow_connections(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "soak.py"), "--seconds", "20", "--warmup", "12", "--concurrency", "16",
+         "--idle", "1024", "--slow", "200", "--max-rss-growth", "0.10", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    report = result.stdout + result.stderr
+    assert result.returncode == 0, report
+    assert "errors: 0" in report and "1024 idle + 200 slow-header" in report, report
