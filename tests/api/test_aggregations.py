@@ -221,3 +221,15 @@ def test_a_remembered_page_is_never_served_after_an_ingest(client: ApiClient) ->
     after = client.get(AGG, params=SEED).json()
     assert len(after["data"]) == len(first["data"]) + 1
     assert totals(after)[-1] == 1.0
+
+
+def test_resets_at_the_register_bound_sum_to_a_finite_total(client: ApiClient) -> None:
+    """Gas at the bound, reset to 0 every other reading: 200 resets, and every value stays a finite number."""
+    gas = [{"timestamp": f"2024-05-27T{i // 60:02d}:{i % 60:02d}:00Z",
+            "data": {"positiveGasVolume": {"value": 0 if i % 2 else 1e12, "unit": "m3"}}} for i in range(400)]
+    assert client.ingest(ENTITY, gas).status_code == 200
+    window = {"start": "2024-05-27T00:00:00Z", "end": "2024-05-28T00:00:00Z"}
+    total = client.get(TOTAL, params=window).json()["data"]["positiveGasVolume"]["value"]
+    assert total == 199 * 1e12  # each rise from 0 counts 1e12; each reset counts its new value, 0
+    buckets = client.get(AGG, params={**window, "resolution": "1 hour"}).json()["data"]
+    assert sum(b["data"]["positiveGasVolume"]["value"] for b in buckets) == pytest.approx(total)

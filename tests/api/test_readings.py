@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,35 @@ def test_volume_units_are_normalised(client: ApiClient, unit: str, value: float,
     reading = {"timestamp": "2024-01-01T00:00:00Z", "data": {"positiveGasVolume": {"value": value, "unit": unit}}}
     assert client.ingest(ENTITY, [reading]).status_code == 200
     assert client.get(f"{BASE}/last").json()["data"]["positiveGasVolume"] == {"value": expected, "unit": "m3"}
+
+
+# Numbers must be finite and bounded, so that nothing is ever served as null (issue 10): registers up to
+# 1e12 kWh or m3 after unit conversion, other metrics within ±1e15.
+BOUNDS = [
+    ({"positiveActiveEnergy": {"total": 1e308, "unit": "MWh"}}, None),
+    ({"positiveActiveEnergy": {"total": 1e9, "unit": "MWh"}}, {"total": 1e12, "unit": "kWh"}),
+    ({"positiveActiveEnergy": {"total": 1e15, "unit": "Wh"}}, {"total": 1e12, "unit": "kWh"}),
+    ({"positiveActiveEnergy": {"total": 1.0000001e12, "unit": "kWh"}}, None),
+    ({"positiveActiveEnergy": {"t1": 1e13, "total": 1, "unit": "kWh"}}, None),
+    ({"positiveGasVolume": {"value": 1.7e308, "unit": "m3"}}, None),
+    ({"positiveGasVolume": {"value": 1e15, "unit": "l"}}, {"value": 1e12, "unit": "m3"}),
+    ({"negativeGasVolume": {"value": 1.0000001e15, "unit": "dm3"}}, None),
+    ({"voltage": {"l1": -1e15, "unit": "V"}}, {"l1": -1e15, "unit": "V"}),
+    ({"voltage": {"value": 1.0000001e15}}, None),
+    ({"voltage": {"total": -1e308}}, None),
+]
+
+
+@pytest.mark.parametrize(("data", "stored"), BOUNDS)
+def test_numbers_are_finite_and_bounded(client: ApiClient, data: dict[str, Any], stored: dict[str, Any] | None) -> None:
+    response = client.ingest(ENTITY, [{"timestamp": "2024-05-27T13:00:00Z", "data": data}])
+    if stored is None:
+        assert response.status_code == 400, response.text
+        assert response.json()["errors"][0]["code"] == "InvalidReading"
+        assert client.get(f"{BASE}/last").status_code == 404
+    else:
+        assert response.status_code == 200, response.text
+        assert list(client.get(f"{BASE}/last").json()["data"].values()) == [stored]
 
 
 def test_ingest_is_idempotent_and_replaces(client: ApiClient) -> None:

@@ -213,6 +213,17 @@ READINGS: list[Any] = [
     {"timestamp": "2024-05-27T13:00:00Z", "extra": {"positiveActiveEnergy": energy(1)}},
     {"time": "2024-05-27T13:00:00Z", "data": {"positiveActiveEnergy": energy(1)}},
     {}, None, [], "reading", 5,
+    # bounds: registers up to 1e12 kWh or m3 after conversion, other metrics within ±1e15 (issue 10)
+    *[reading({"positiveActiveEnergy": energy(value, unit)}) for value, unit in
+      [(1e12, "kWh"), (1.0000000000001e12, "kWh"), (1e15, "Wh"), (1.000000000001e15, "Wh"), (1e9, "MWh"),
+       (1.000000001e9, "MWh"), (1e308, "MWh"), (1e13, "kWh")]],
+    *[reading({"negativeActiveEnergy": energy(1, "kWh", **{tier: value})}) for tier, value in
+      [("t1", 1e12), ("t2", 2e12), ("t3", 1e15), ("t4", 1e300)]],
+    *[reading({"positiveGasVolume": {"value": value, "unit": unit}}) for value, unit in
+      [(1e12, "m3"), (1.0000000000001e12, "m3"), (1e15, "l"), (1.000000000001e15, "dm3"), (1.7e308, "m3")]],
+    *[reading({"voltage": {field: value}}) for field, value in
+      [("l1", 1e15), ("l2", -1e15), ("l3", 1.000000000001e15), ("total", -1.000000000001e15), ("value", 1.7e308)]],
+    reading({"voltage": {"unit": "V", "l1": 230.1}, "positiveActiveEnergy": energy(1.0, "kWh"), "zeta": {"value": -1e15}}),
 ]
 
 
@@ -357,7 +368,7 @@ def check_invariants(result: list[Any]) -> None:
     for (metric, field), value in zip(REGISTER_SERIES, registers):
         measurement = data.get(metric)
         assert value == (None if measurement is None else measurement.get(field or "value"))
-        assert value is None or (0.0 <= value < math.inf)
+        assert value is None or (0.0 <= value <= 1e12)
         if measurement is not None:
             assert measurement["unit"] in ("kWh", "m3")
 

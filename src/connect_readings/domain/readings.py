@@ -41,6 +41,11 @@ VOLUME_UNIT = "m3"
 _METRIC_NAME = re.compile(r"^[a-z][A-Za-z0-9]{0,63}$")
 MAX_METRICS = 32
 MAX_UNIT_CHARS = 16
+# Bounds keep every stored and aggregated number finite (JSON has no inf: it would be served as null).
+# Registers: 1e12 kWh or m3 after unit conversion (1e15 Wh, 1e9 MWh, 1e15 l), a thousand times the lifetime
+# count of the largest meter. Other metrics, in any unit: 1e15, below 2**53 so a double still has 1/8 resolution.
+MAX_REGISTER = 1e12
+MAX_INSTANTANEOUS = 1e15
 
 READING_NAMESPACE = uuid.UUID("5b0d7a8e-1f55-4a3c-9a53-6f3f5c1e2a01")
 
@@ -152,15 +157,26 @@ def to_reading(wire: WireReading) -> Reading:
             if registers is None:
                 registers = list(_NO_REGISTERS)
             measurement: dict[str, Any] = {}
-            if type(x := m.t1) is float:  # (tiers: checked by msgspec)
-                measurement["t1"] = registers[base] = x * factor
+            # (tiers: finite and not negative, checked by msgspec; the bound applies in kWh)
+            if type(x := m.t1) is float:
+                if (x := x * factor) > MAX_REGISTER:
+                    raise _above_bound(name, "t1")
+                measurement["t1"] = registers[base] = x
             if type(x := m.t2) is float:
-                measurement["t2"] = registers[base + 1] = x * factor
+                if (x := x * factor) > MAX_REGISTER:
+                    raise _above_bound(name, "t2")
+                measurement["t2"] = registers[base + 1] = x
             if type(x := m.t3) is float:
-                measurement["t3"] = registers[base + 2] = x * factor
+                if (x := x * factor) > MAX_REGISTER:
+                    raise _above_bound(name, "t3")
+                measurement["t3"] = registers[base + 2] = x
             if type(x := m.t4) is float:
-                measurement["t4"] = registers[base + 3] = x * factor
-            measurement["total"] = registers[base + 4] = total * factor
+                if (x := x * factor) > MAX_REGISTER:
+                    raise _above_bound(name, "t4")
+                measurement["t4"] = registers[base + 3] = x
+            if (x := total * factor) > MAX_REGISTER:
+                raise _above_bound(name, "total")
+            measurement["total"] = registers[base + 4] = x
             measurement["unit"] = ENERGY_UNIT
             normalised[name] = measurement
             continue
@@ -176,9 +192,11 @@ def to_reading(wire: WireReading) -> Reading:
             factor = _unit_factor(name, m.unit, VOLUME_UNITS)
             if not 0.0 <= raw < _INF:
                 raise _register_error(name, "value", raw)
+            if (number := raw * factor) > MAX_REGISTER:
+                raise _above_bound(name, "value")
             if registers is None:
                 registers = list(_NO_REGISTERS)
-            registers[slot] = number = raw * factor
+            registers[slot] = number
             normalised[name] = {"value": number, "unit": VOLUME_UNIT}
             continue
         normalised[name] = _instantaneous(name, m)
@@ -195,8 +213,8 @@ def _instantaneous(name: str, m: WireMeasurement) -> dict[str, Any]:
     for field in ("l1", "l2", "l3", "total", "value"):
         raw = getattr(m, field)
         if raw is not None and raw is not _UNSET:
-            if not -_INF < raw < _INF:
-                raise _invalid(f"'{name}.{field}' must be finite")
+            if not -MAX_INSTANTANEOUS <= raw <= MAX_INSTANTANEOUS:
+                raise _invalid(f"'{name}.{field}' must be a finite number from -1e15 to 1e15")
             out[field] = raw
     unit = m.unit
     if unit is not _UNSET:
@@ -227,7 +245,13 @@ def _unit_list(units: dict[str, float]) -> str:
 def _register_error(name: str, field: str, raw: float) -> DomainError:
     if raw < 0:
         return _invalid(f"'{name}.{field}' is a cumulative register and cannot be negative")
-    return _invalid(f"'{name}.{field}' must be finite")
+    return _invalid(f"'{name}.{field}' must be a finite number")
+
+
+def _above_bound(name: str, field: str) -> DomainError:
+    if name in _VOLUME_SLOT:
+        return _invalid(f"'{name}.{field}' exceeds the largest register value accepted, 1e12 m3 (1e15 l)")
+    return _invalid(f"'{name}.{field}' exceeds the largest register value accepted, 1e12 kWh (1e15 Wh)")
 
 
 def _present(m: WireMeasurement, fields: tuple[str, ...]) -> list[str]:
