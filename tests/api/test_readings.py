@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 
 from ..conftest import ENTITY, OTHER, ApiClient, energy, make_token
@@ -166,6 +170,37 @@ def test_tampered_or_foreign_token_is_400(client: ApiClient) -> None:
     for bad, other in [(tampered, {}), ("garbage", {}), (token, {"end": "2024-05-27T15:00:00Z"})]:
         response = client.get(BASE, params={**params, **other, "continuationToken": bad})
         assert response.status_code == 400
+        assert response.json()["errors"][0]["code"] == "InvalidContinuationToken"
+
+
+def _signed(client: ApiClient, payload: bytes) -> str:
+    """A token with this payload and a valid MAC: what only a bug or a leaked key could produce."""
+    key = client.app.state.api.paging_key  # type: ignore[attr-defined]
+    mac = hmac.new(key, payload, hashlib.sha256).digest()[:16]
+    return ".".join(base64.urlsafe_b64encode(part).rstrip(b"=").decode() for part in (payload, mac))
+
+
+# Payloads of validly signed tokens: Q is the query's digest, P a position inside its window.
+SIGNED_PAYLOADS = [
+    (b'{"q":Q,"p":"abc","n":null}', 400), (b'{"q":Q,"n":null}', 400), (b'{"q":Q}', 400), (b"[Q,P]", 400),
+    (b'"a string"', 400), (b"1", 400), (b"null", 400), (b"not json", 400), (b"\xff", 400), (b'{"q":Q,"p":1.5e15}', 400),
+    (b'{"q":Q,"p":true}', 400), (b'{"q":Q,"p":100000000000000000000000000000}', 400), (b'{"q":Q,"p":[P]}', 400),
+    (b'{"q":Q,"p":-9000000000000000000}', 400), (b'{"q":Q,"p":P,"n":"x"}', 400), (b'{"q":Q,"p":P,"n":1e300}', 400),
+    (b'{"q":Q,"p":P,"n":9000000000000000000}', 400), (b'{"q":5,"p":P}', 400), (b'{"p":P}', 400),
+    (b'{"q":Q,"p":P,"n":null}', 200), (b'{"q":Q,"p":P}', 200),
+]
+
+
+@pytest.mark.parametrize(("payload", "status"), SIGNED_PAYLOADS, ids=lambda v: v.decode(errors="replace")[:28] if isinstance(v, bytes) else str(v))
+def test_signed_token_with_a_bad_payload_is_400(client: ApiClient, payload: bytes, status: int) -> None:
+    client.ingest(ENTITY, [energy(f"2024-05-27T13:{m:02d}:00Z", m) for m in range(10)])
+    params = {"start": "2024-05-27T13:00:00Z", "end": "2024-05-27T14:00:00Z", "pageSize": 3}
+    token = client.get(BASE, params=params).json()["meta"]["continuationToken"]
+    fields = orjson.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    payload = payload.replace(b"Q", orjson.dumps(fields["q"])).replace(b"P", str(fields["p"]).encode())
+    response = client.get(BASE, params={**params, "continuationToken": _signed(client, payload)})
+    assert response.status_code == status, response.text
+    if status == 400:
         assert response.json()["errors"][0]["code"] == "InvalidContinuationToken"
 
 
