@@ -162,6 +162,12 @@ def test_open_end_is_fixed_by_the_first_page(client: ApiClient) -> None:
     ({"pageSize": "10001"}, "InvalidPageSize"),
     ({"timeZone": "Mars/Olympus"}, "UnknownTimeZone"),
     ({"timeZone": "../../etc/passwd"}, "UnknownTimeZone"),
+    ({"timeZone": "localtime"}, "UnknownTimeZone"),
+    ({"timeZone": "Factory"}, "UnknownTimeZone"),
+    ({"timeZone": "posixrules"}, "UnknownTimeZone"),
+    ({"timeZone": "posix/Europe/Berlin"}, "UnknownTimeZone"),
+    ({"timeZone": "right/UTC"}, "UnknownTimeZone"),
+    ({"timeZone": ""}, "UnknownTimeZone"),
     ({"continuationToken": "x.y"}, "InvalidContinuationToken"),
 ])
 def test_bad_parameters_are_400_with_their_code(client: ApiClient, params: dict[str, str], code: str) -> None:
@@ -233,3 +239,16 @@ def test_resets_at_the_register_bound_sum_to_a_finite_total(client: ApiClient) -
     assert total == 199 * 1e12  # each rise from 0 counts 1e12; each reset counts its new value, 0
     buckets = client.get(AGG, params={**window, "resolution": "1 hour"}).json()["data"]
     assert sum(b["data"]["positiveGasVolume"]["value"] for b in buckets) == pytest.approx(total)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "GMT", "Zulu", "Etc/GMT-0", "Universal", "Greenwich", "UCT"])
+def test_every_name_of_utc_is_the_same_query(client: ApiClient, zone: str) -> None:
+    """Same buckets, ids, 'Z' offsets and tokens as without timeZone, for aggregations and the total."""
+    hourly_meter(client)
+    plain = client.get(AGG, params={**SEED, "pageSize": 3}).json()
+    named = client.get(AGG, params={**SEED, "pageSize": 3, "timeZone": zone}).json()
+    assert named["data"] == plain["data"] and named["meta"] == plain["meta"]
+    token = named["meta"]["continuationToken"]
+    assert client.get(AGG, params={**SEED, "pageSize": 3, "continuationToken": token}).status_code == 200
+    window = {"start": SEED["start"], "end": SEED["end"]}
+    assert client.get(TOTAL, params={**window, "timeZone": zone}).json() == client.get(TOTAL, params=window).json()

@@ -32,7 +32,7 @@ from .. import service
 from ..config import Settings
 from ..domain.errors import DomainError
 from ..domain.paging import Cursor, decode_token, encode_token, query_digest
-from ..domain.timefmt import format_datetime
+from ..domain.timefmt import format_datetime, zone_name
 from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
 from . import encode, params
 from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
@@ -182,8 +182,7 @@ class Api:
         width = params.resolution(query)
         tz = params.time_zone(query)
         size = params.page_size(query)
-        tz_name = tz.key if tz is not None else "UTC"
-        w = self.window(query, "aggregations", entity_id, width.canonical(), tz_name)
+        w = self.window(query, "aggregations", entity_id, width.canonical(), zone_name(tz))
         agg_query = service.AggregationQuery(entity_id, w.start, w.end, width, tz)
         key = (agg_query, w.position, size, version)
         page = self.pages.get(key)

@@ -63,7 +63,5 @@ def resolution(query: Mapping[str, str]) -> Interval:
 
 
 def time_zone(query: Mapping[str, str]) -> ZoneInfo | None:
-    name = query.get("timeZone")
-    if name is None or name in ("UTC", "Etc/UTC"):
-        return None
-    return parse_time_zone(name)
+    """None means UTC."""
+    return parse_time_zone(query.get("timeZone"))
