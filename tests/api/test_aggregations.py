@@ -156,7 +156,15 @@ def test_open_end_is_fixed_by_the_first_page(client: ApiClient) -> None:
     ({"resolution": "1 month 3 days"}, "MixedMonthInterval"),
     ({"resolution": "0 minutes"}, "NonPositiveResolution"),
     ({"resolution": "1 quarter"}, "InvalidResolution"),
-    ({"resolution": ""}, "MissingParameter"),
+    ({"resolution": None}, "MissingParameter"),  # absent
+    ({"resolution": ""}, "InvalidResolution"),  # present: an empty value is a value, and not a resolution
+    ({"resolution": "  "}, "InvalidResolution"),
+    ({"start": None}, "MissingParameter"),
+    ({"start": ""}, "InvalidDateTime"),
+    ({"start": " "}, "InvalidDateTime"),
+    ({"end": ""}, "InvalidDateTime"),
+    ({"pageSize": ""}, "InvalidPageSize"),
+    ({"continuationToken": ""}, "InvalidContinuationToken"),
     ({"start": "27/05/2024"}, "InvalidDateTime"),
     ({"end": "2024-05-27T12:00:00Z"}, "InvalidTimeWindow"),
     ({"pageSize": "10001"}, "InvalidPageSize"),
@@ -172,7 +180,7 @@ def test_open_end_is_fixed_by_the_first_page(client: ApiClient) -> None:
 ])
 def test_bad_parameters_are_400_with_their_code(client: ApiClient, params: dict[str, str], code: str) -> None:
     hourly_meter(client)
-    response = client.get(AGG, params={**SEED, **params})
+    response = client.get(AGG, params={k: v for k, v in {**SEED, **params}.items() if v is not None})
     assert response.status_code == 400
     assert response.json()["errors"][0]["code"] == code
 
@@ -213,10 +221,16 @@ def test_reset_next_to_a_reading_without_that_register_is_counted(client: ApiCli
     assert total["data"]["positiveActiveEnergy"]["total"] == pytest.approx(1.0)  # 2 kWh after the reset, over 30 min
 
 
-def test_empty_end_is_not_a_date_time(client: ApiClient) -> None:
+@pytest.mark.parametrize(("params", "code"), [
+    ({"start": SEED["start"], "end": ""}, "InvalidDateTime"),
+    ({"start": "", "end": SEED["end"]}, "InvalidDateTime"),
+    ({"end": SEED["end"]}, "MissingParameter"),
+    ({"start": SEED["start"], "timeZone": ""}, "UnknownTimeZone"),
+])
+def test_empty_is_not_absent_for_the_total(client: ApiClient, params: dict[str, str], code: str) -> None:
     hourly_meter(client)
-    response = client.get(TOTAL, params={"start": SEED["start"], "end": ""})
-    assert response.status_code == 400 and response.json()["errors"][0]["code"] == "InvalidDateTime"
+    response = client.get(TOTAL, params=params)
+    assert response.status_code == 400 and response.json()["errors"][0]["code"] == code
 
 
 def test_a_remembered_page_is_never_served_after_an_ingest(client: ApiClient) -> None:

@@ -111,7 +111,7 @@ class Api:
 
     def cursor(self, query: Any, digest: str) -> Cursor | None:
         token = query.get("continuationToken")
-        return decode_token(self.paging_key, digest, token) if token else None
+        return decode_token(self.paging_key, digest, token) if token is not None else None
 
     def paged(self, request: Request, items: bytes, next_position: int | None, w: "PagedWindow", size: int) -> Response:
         token = next_url = None
