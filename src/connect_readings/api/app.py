@@ -37,6 +37,7 @@ from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
 from . import encode, params
 from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
 from .body import limited_body, parse_batch
+from .edge import Edge
 from .errors import ApiError, error_response, log, on_api_error, on_domain_error, on_http_error, on_unexpected
 from .offload import ThreadPool
 from .pagecache import CachedPage, PageCache
@@ -237,7 +238,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestGuard, timeout_s=settings.request_timeout_s,
+        middleware=[Middleware(Edge),
+                    Middleware(RequestGuard, timeout_s=settings.request_timeout_s,
                                max_header_bytes=settings.max_header_bytes)],
         exception_handlers={
             ApiError: on_api_error,

@@ -69,4 +69,6 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "InternalError", "the server failed to answer this request; it was logged")
+    # Sent from outside every middleware, so it adds the headers the Edge adds to all other responses.
+    return error_response(500, "InternalError", "the server failed to answer this request; it was logged",
+                          headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
