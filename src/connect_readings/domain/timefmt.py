@@ -127,7 +127,7 @@ def parse_time_zone(name: str | None) -> ZoneInfo | None:
         return None
     if name not in ZONE_NAMES:
         raise DomainError(
-            "UnknownTimeZone", f"'timeZone' must be an IANA time zone name such as Europe/Berlin; got {name[:64]!r}"
+            "UnknownTimeZone", f"'timeZone' {name[:64]!r} is not a known IANA time zone (e.g. Europe/Berlin)"
         )
     return ZoneInfo(name)
 
