@@ -108,9 +108,9 @@ def test_demo_creates_data_and_prints_a_working_token(tmp_path: Path) -> None:
     # the printed curl commands return data from the real app on that database
     urls = [line.split('"')[3] for line in out.splitlines() if line.strip().startswith("curl")]
     assert len(urls) == 3
-    with TestClient(create_app(Settings(database=db))) as client:
+    with TestClient(create_app(Settings(database=db)), base_url="http://127.0.0.1:8080") as client:
         for url in urls:
-            response = client.get(url.replace("http://127.0.0.1:8080", ""), headers={"Authorization": f"Bearer {token}"})
+            response = client.get(url, headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 200, response.text
             body = response.json()
             assert body.get("data"), body

@@ -199,6 +199,7 @@ def _serve(settings: Settings) -> None:
         "connect_readings.api.app:app_from_env", factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level="info", access_log=False, server_header=False, limit_concurrency=1024,
         timeout_keep_alive=30, http="httptools", loop="uvloop",
+        proxy_headers=False,  # X-Forwarded-* count only from CONNECT_READINGS_TRUSTED_PROXIES (api/edge.py)
     )
 
 

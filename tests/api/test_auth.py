@@ -506,7 +506,7 @@ def test_settings_from_env(tmp_path: Path, keys: dict[str, Any]) -> None:
         "CONNECT_READINGS_JWT_ALGORITHMS": "RS256, ES256",
     })
     assert settings.jwt_algorithms == ("RS256", "ES256")
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         ok = {"iss": "https://idp", "aud": "api"}
         assert _get(client, sign(keys["rsa1"], "RS256", kid="k1", **ok)).status_code == 404
         assert _get(client, sign(keys["ec1"], "ES256", **ok)).status_code == 404

@@ -37,7 +37,7 @@ from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
 from . import encode, params
 from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
 from .body import limited_body, parse_batch
-from .edge import Edge
+from .edge import PUBLIC_BASE_KEY, Edge, HostPolicy
 from .errors import ApiError, error_response, log, on_api_error, on_domain_error, on_http_error, on_unexpected
 from .offload import ThreadPool
 from .pagecache import CachedPage, PageCache
@@ -103,12 +103,10 @@ class Api:
         return await self.threads.run(fn, request.scope.get(DEADLINE_KEY), *args)
 
     def next_link(self, request: Request, token: str) -> str:
-        """The same request with `continuationToken` set: absolute, behind a proxy too (public_url)."""
+        """The same request with `continuationToken` set, on the public base the Edge checked (never a forged Host)."""
         pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "continuationToken"]
         pairs.append(("continuationToken", token))
-        url = request.url
-        base = self.settings.public_url.rstrip("/") if self.settings.public_url else f"{url.scheme}://{url.netloc}"
-        return f"{base}{url.path}?{urlencode(pairs)}"
+        return f"{request.scope[PUBLIC_BASE_KEY]}{request.url.path}?{urlencode(pairs)}"
 
     def cursor(self, query: Any, digest: str) -> Cursor | None:
         token = query.get("continuationToken")
@@ -238,7 +236,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(Edge),
+        middleware=[Middleware(Edge, hosts=HostPolicy(settings)),  # (checks its settings now, not at the first request)
                     Middleware(RequestGuard, timeout_s=settings.request_timeout_s,
                                max_header_bytes=settings.max_header_bytes)],
         exception_handlers={
