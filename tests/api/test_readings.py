@@ -129,6 +129,55 @@ def test_malformed_bodies_are_400(client: ApiClient, body: bytes) -> None:
     assert response.json()["errors"][0]["code"] in {"InvalidJson", "InvalidBatch"}
 
 
+_R = b'{"timestamp":"2024-05-27T13:00:00Z","data":{"voltage":{"value":1,"unit":"V"}}}'
+# A key given twice anywhere in the body is DuplicateKey (no silent "last one wins"), naming the reading.
+DUPLICATES = [
+    (b'{"data":[' + _R + b'],"data":[' + _R + b"]}", None),
+    (b'{"data":[' + _R + b"," + _R.replace(b'{"timestamp"', b'{"timestamp":"x","timestamp"') + b"]}", 1),
+    (b'{"data":[' + _R.replace(b'"data":{', b'"data":{"voltage":{"l1":1},') + b"]}", 0),
+    (b'{"data":[' + _R + b"," + _R + b"," + _R.replace(b'"unit":"V"', b'"unit":"V","unit":"kV"') + b"]}", 2),
+    (b'{"data":[' + _R.replace(b'"unit":"V"', b'"unit":"V","u\\u006eit":"V"') + b"]}", 0),
+    (b'{"data":[' + _R.replace(b'"value":1', b'"value":"one","value":1') + b"]}", 0),  # typed check fails first
+    (b'{"data":[' + _R.replace(b'"value":1', b'"value":{"a":1,"a":1}') + b"]}", 0),
+]
+
+
+@pytest.mark.parametrize(("body", "index"), DUPLICATES)
+def test_a_key_given_twice_is_refused(client: ApiClient, body: bytes, index: int | None) -> None:
+    response = client.post(BASE, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    error = response.json()["errors"][0]
+    assert error["code"] == "DuplicateKey"
+    assert error["description"] == (None if index is None else f"index {index}")
+    assert index is None or error["message"].startswith(f"data[{index}]:")
+    assert client.get(f"{BASE}/last").status_code == 404
+
+
+def test_escaped_colons_are_not_mistaken_for_keys(client: ApiClient) -> None:
+    body = (b'{"data":[' + _R.replace(b'"unit":"V"', b'"unit":"\\u003a\\\\u003a:"').replace(b"13:00:00", b"13\\u003a00:00")
+            + b"]}")
+    response = client.post(BASE, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert client.get(f"{BASE}/last").json()["data"]["voltage"]["unit"] == ":\\u003a:"
+
+
+@pytest.mark.parametrize(("content_type", "status"), [
+    (None, 415), ("text/plain", 415), ("application/x-www-form-urlencoded", 415),
+    ("multipart/form-data; boundary=x", 415), ("text/json", 415), ("application/jsonp", 415),
+    ("application/json-seq", 415), ("application/problem+json", 415), ("application/json; charset=latin-1", 415),
+    ("application/json; charset=utf-16", 415), ("", 415), (";application/json", 415),
+    ("application/json", 200), ("application/json; charset=utf-8", 200), ("Application/JSON;Charset=UTF-8", 200),
+    ('application/json ; charset="utf-8"', 200), ("application/json; version=1", 200),
+])
+def test_only_json_bodies_are_read(client: ApiClient, content_type: str | None, status: int) -> None:
+    body = b'{"data":[' + _R + b"]}"
+    response = client.post(BASE, content=body, headers={"Content-Type": content_type})
+    assert response.status_code == status, response.text
+    if status == 415:
+        assert response.json()["errors"][0]["code"] == "UnsupportedMediaType"
+        assert client.get(f"{BASE}/last").status_code == 404
+
+
 def test_overflowing_number_is_refused(client: ApiClient) -> None:
     body = b'{"data": [{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1e400}}}]}'
     response = client.post(BASE, content=body, headers={"Content-Type": "application/json"})

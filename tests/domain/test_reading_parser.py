@@ -250,7 +250,7 @@ LINES = [
                 b"18446744073709551615", b"18446744073709551616", b"123456789012345678901234567890", b"1" * 400,
                 b"0.1000000000000000055511151231257827", b"2.4703282292062328e-324", b"1.7976931348623159e308",
                 b"true", b"false", b"null", b'"1"', b"[1]", b"{}", b"NaN", b"Infinity", b"01", b"1.", b".5", b"+1"]],
-    # nulls, absent and unknown fields, duplicate keys (the last wins in both decoders)
+    # nulls, absent and unknown fields, duplicate keys (DuplicateKey: no decoder silently keeps the last)
     b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"positiveActiveEnergy": {"total": 1, "unit": "kWh", "t1": null}}}',
     b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"positiveActiveEnergy": {"total": 1, "unit": "kWh", "value": null}}}',
     b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"positiveActiveEnergy": {"total": 1, "unit": "kWh", "t5": 1}}}',
@@ -285,6 +285,18 @@ LINES = [
     # not JSON, or not one JSON value
     b"", b"\n", b"   ", b"\x0c", b"null", b"[]", b"{", b"{not json", LINE + LINE, LINE + b" {}", LINE + b",",
     b"\xef\xbb\xbf" + LINE, LINE[:-1], LINE.replace(b": ", b":\x0c"), LINE.replace(b"}}}", b"},}}"),
+    # keys given twice, found whatever the escapes (colons are counted: escaped ones must not hide a pair)
+    b'{"timestamp": "2024-05-27T13\\u003a00\\u003A00Z", "data": {"voltage": {"value": 1}}}',
+    b'{"timestamp": "2024-05-27T13\\u003a00:00Z", "timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1, "unit": "\\\\u003a"}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1, "unit": "\\\\u003a", "unit": "V"}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"positiveActiveEnergy": {"total": 1, "tot\\u0061l": 2, "unit": "kWh"}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"positiveActiveEnergy": {"total": 1, "Total": 2, "unit": "kWh"}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1}, "voltage": {"value": 1}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1, "l1": {"a": 1, "a": 2}}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1}}, "data": {"voltage": {"value": 1}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"v:a": {"value": 1}, "v:a": {"value": 2}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1, "unit": "a:b:c"}}}',
 ]
 
 

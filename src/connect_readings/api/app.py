@@ -36,7 +36,7 @@ from ..domain.timefmt import format_datetime, zone_name
 from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
 from . import encode, params
 from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
-from .body import limited_body, parse_batch
+from .body import limited_body, parse_batch, require_json
 from .edge import PUBLIC_BASE_KEY, Edge, HostPolicy
 from .errors import ApiError, error_response, log, on_api_error, on_domain_error, on_http_error, on_unexpected
 from .offload import ThreadPool
@@ -153,6 +153,7 @@ class Api:
         """One route for both methods, so a 405 on it lists every method it has in `Allow`."""
         if request.method == "POST":
             entity_id = self.authorize(request, WRITE_SCOPE)
+            require_json(request.headers.get("content-type"))
             body = await limited_body(request, self.settings.max_body_bytes)
             return await self.offload(request, self._ingest, entity_id, body)
         return await self.get_readings(request)
