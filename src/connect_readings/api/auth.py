@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from cryptography.x509 import load_pem_x509_certificate
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from ..domain.errors import quoted
 from .errors import ApiError
 
 READ_SCOPE = "readings:read"
@@ -106,8 +107,10 @@ class Authenticator:
         except Exception:
             raise _unauthorized("the bearer token is not a well-formed JWT") from None
         alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in self.algorithms:
-            raise _unauthorized(f"the token's algorithm {str(alg)[:16]!r} is not accepted")
+        if not isinstance(alg, str):
+            raise _unauthorized("the token's header must name its algorithm ('alg')")
+        if alg not in self.algorithms:
+            raise _unauthorized(f"the token's algorithm {quoted(alg, 19)} is not accepted")
         required = ["exp"] + (["iss"] if self.issuer else []) + (["aud"] if self.audience else [])
         options: dict[str, Any] = {"require": required, "verify_aud": self.audience is not None}
         last_error: Exception | None = None

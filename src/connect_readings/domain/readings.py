@@ -19,7 +19,7 @@ from typing import Annotated, Any, Union
 
 import msgspec
 
-from .errors import DomainError
+from .errors import DomainError, quoted
 from .timefmt import parse_datetime
 
 TIERED_REGISTERS = ("positiveActiveEnergy", "negativeActiveEnergy")
@@ -178,7 +178,8 @@ def repeated_key(text: bytes, decoded: Any) -> tuple[str, Any] | None:
 
 
 def repeated_key_error(key: str) -> DomainError:
-    return DomainError("DuplicateKey", f"the key '{key[:64]}' appears twice in one object; each key may appear once")
+    return DomainError("DuplicateKey",
+                       f"the key {quoted(key, 67)} appears twice in one object; each key may appear once")
 
 
 def parse_reading(item: Any) -> Reading:
@@ -265,7 +266,7 @@ def to_reading(wire: WireReading) -> Reading:
 def _instantaneous(name: str, m: WireMeasurement) -> dict[str, Any]:
     """Other metrics (power, voltage, state of charge…) are kept as sent, but must be well formed."""
     if not _METRIC_NAME.match(name):
-        raise _invalid(f"metric name '{name[:64]}' is not a camelCase identifier")
+        raise _invalid(f"metric name {quoted(name, 67)} is not a camelCase identifier")
     if m.t1 is not _UNSET or m.t2 is not _UNSET or m.t3 is not _UNSET or m.t4 is not _UNSET:
         raise _invalid(f"'{name}' has unknown field(s) {_present(m, ('t1', 't2', 't3', 't4'))}")
     out: dict[str, Any] = {}
@@ -293,7 +294,7 @@ def _unit_factor(name: str, unit: Any, units: dict[str, float]) -> float:
         raise _invalid(f"'{name}.unit' is required (one of {_unit_list(units)})")
     factor = units.get(unit.strip().lower())
     if factor is None:
-        raise _invalid(f"'{name}.unit' must be one of {_unit_list(units)}; got {unit[:16]!r}")
+        raise _invalid(f"'{name}.unit' must be one of {_unit_list(units)}; got {quoted(unit, 19)}")
     return factor
 
 
@@ -313,8 +314,9 @@ def _above_bound(name: str, field: str) -> DomainError:
     return _invalid(f"'{name}.{field}' exceeds the largest register value accepted, 1e12 kWh (1e15 Wh)")
 
 
-def _present(m: WireMeasurement, fields: tuple[str, ...]) -> list[str]:
-    return sorted(field for field in fields if getattr(m, field) is not _UNSET)
+def _present(m: WireMeasurement, fields: tuple[str, ...]) -> str:
+    """The fields of `fields` that `m` has, for a message: 'l1', 'value'."""
+    return ", ".join(f"'{field}'" for field in sorted(fields) if getattr(m, field) is not _UNSET)
 
 
 # -- msgspec's refusals, in our words ----------------------------------------------------------------------
@@ -346,8 +348,8 @@ def _phrase(text: str, metric: str | None) -> str:
     if message.startswith("Object contains unknown field `"):
         field = message.split("`")[1]
         if metric is None and not path:
-            return f"unknown field(s) ['{field}']; a reading has only 'timestamp' and 'data'"
-        return f"'{subject}' has unknown field(s) ['{field}']"
+            return f"unknown field(s) {quoted(field)}; a reading has only 'timestamp' and 'data'"
+        return f"'{subject}' has unknown field(s) {quoted(field)}"
     if message.startswith("Number out of range") or message.startswith("Expected `float` <="):
         return f"'{subject}' must be finite"
     if message.startswith("Expected `float` >="):
@@ -359,7 +361,7 @@ def _phrase(text: str, metric: str | None) -> str:
         if metric is not None and not path:
             return f"'{metric}' must be an object such as {{l1,l2,l3,total,unit}} or {{value,unit}}"
         return f"'{subject}' must be {_KINDS.get(expected, expected)}"
-    return f"{subject}: {message}"
+    return f"'{subject}' is not valid"  # (never msgspec's own words)
 
 
 def _invalid(message: str) -> DomainError:

@@ -8,7 +8,7 @@ from importlib import resources
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from .errors import DomainError
+from .errors import DomainError, quoted
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MIN_US = int((datetime(1900, 1, 1, tzinfo=timezone.utc) - EPOCH) / timedelta(microseconds=1))
@@ -58,13 +58,15 @@ def _parse_datetime(text: str, name: str) -> int:
     if not _DATETIME.match(candidate):
         raise DomainError(
             "InvalidDateTime",
-            f"'{name}' must be an RFC 3339 date-time such as 2024-05-27T13:00:00Z; got {text[:40]!r}",
+            f"'{name}' must be an RFC 3339 date-time such as 2024-05-27T13:00:00Z; got {quoted(text, 43)}",
         )
     candidate = re.sub(r"(\.\d{6})\d+", r"\1", candidate.replace("z", "Z"))
     try:
         moment = datetime.fromisoformat(candidate)
     except ValueError:
-        raise DomainError("InvalidDateTime", f"'{name}' is not a date and time of the calendar; got {text[:40]!r}") from None
+        raise DomainError(
+            "InvalidDateTime", f"'{name}' is not a date and time of the calendar; got {quoted(text, 43)}"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     us = to_micros(moment)
@@ -127,7 +129,7 @@ def parse_time_zone(name: str | None) -> ZoneInfo | None:
         return None
     if name not in ZONE_NAMES:
         raise DomainError(
-            "UnknownTimeZone", f"'timeZone' {name[:64]!r} is not a known IANA time zone (e.g. Europe/Berlin)"
+            "UnknownTimeZone", f"'timeZone' {quoted(name, 67)} is not a known IANA time zone (e.g. Europe/Berlin)"
         )
     return ZoneInfo(name)
 
