@@ -125,6 +125,18 @@ def decode_reading(line: bytes) -> Reading:
     return to_reading(wire)
 
 
+def decode_readings(lines: Sequence[bytes]) -> list[Reading]:
+    """Many JSON readings (a chunk of a JSONL file) at once, their keys checked in one go. Any refusal raises
+    without saying which line: the caller then decodes line by line (decode_reading) to name each bad one."""
+    try:
+        wires = list(map(_decode_line, lines))
+    except msgspec.DecodeError:  # (ValidationError too)
+        raise DomainError("InvalidJson", "a line is not a reading") from None
+    if not keys_unique(b"".join(lines), wires):  # (each line's count can only err upwards: a sum proves all)
+        raise DomainError("DuplicateKey", "a line may hold a key twice")
+    return list(map(to_reading, wires))
+
+
 def _refuse_repeated_keys(line: bytes, decoded: Any) -> None:
     if (repeated := repeated_key(line, decoded)) is not None:
         raise repeated_key_error(repeated[0])
@@ -138,19 +150,26 @@ class Repeated(dict):  # type: ignore[type-arg]
 _encode = msgspec.json.encode
 
 
+def keys_unique(text: bytes, decoded: Any) -> bool:
+    """True when no object of the JSON `text` can hold a key twice; `decoded` is what msgspec made of it.
+
+    msgspec keeps the last of repeated keys, silently. Two counts in C tell: each pair of a JSON object has one
+    ':' outside strings; re-encoding what msgspec kept gives its pairs, plus the colons inside its strings, which
+    `text` holds literally or as an escape \\u003a. So `text`'s colons plus its escapes equal the re-encoded
+    colons exactly when no pair was dropped (a dropped pair, its strings, or a look-alike escape such as
+    \\\\u003a can only add to the left side). False means "look closer" (repeated_key), not "repeated".
+    """
+    escapes = text.count(b"\\u003a") + text.count(b"\\u003A") if b"\\" in text else 0  # (memchr: ~free)
+    return text.count(b":") + escapes == _encode(decoded).count(b":")
+
+
 def repeated_key(text: bytes, decoded: Any) -> tuple[str, Any] | None:
     """The first key some object of the JSON `text` holds twice, and the document parsed with the objects on the
     way to it as `Repeated`; None when every key is unique. `decoded` is what msgspec made of `text`.
 
-    msgspec keeps the last of repeated keys silently, and says nothing. Fast path, two counts in C: each pair
-    of a JSON object has one ':' outside strings; re-encoding what msgspec kept gives its pairs, plus the
-    colons inside its strings, which `text` holds literally or as an escape \\u003a. So `text`'s colons plus its
-    escapes equal the re-encoded colons exactly when no pair was dropped (a dropped pair, its own strings, or a
-    look-alike escape can only add to the left side). Only when they differ is the text parsed again, slowly,
-    to find the key.
+    Only when the counts of `keys_unique` differ is the text parsed again, slowly, to find the key.
     """
-    escapes = text.count(b"\\u003a") + text.count(b"\\u003A") if b"\\" in text else 0  # (memchr: ~free)
-    if text.count(b":") + escapes == _encode(decoded).count(b":"):
+    if keys_unique(text, decoded):
         return None
     found: list[str] = []
 
@@ -172,8 +191,8 @@ def repeated_key(text: bytes, decoded: Any) -> tuple[str, Any] | None:
         document = json.loads(text, object_pairs_hook=hook)
     except RecursionError:
         raise DomainError("InvalidJson", "the JSON nests arrays or objects too deeply") from None
-    except ValueError:  # (msgspec read it, so this is not expected)
-        return None
+    except ValueError:  # (msgspec read it, so this cannot happen; never let it pass unchecked)
+        raise DomainError("InvalidJson", "the JSON could not be read") from None
     return (found[0], document) if found else None
 
 
