@@ -103,7 +103,7 @@ class Api:
         return await self.threads.run(fn, request.scope.get(DEADLINE_KEY), *args)
 
     def next_link(self, request: Request, token: str) -> str:
-        """The same request with `continuationToken` set, on the public base the Edge checked (never a forged Host)."""
+        """The same request with `continuationToken` set, on the public base the Edge checked (no forged Host)."""
         pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "continuationToken"]
         pairs.append(("continuationToken", token))
         return f"{request.scope[PUBLIC_BASE_KEY]}{request.url.path}?{urlencode(pairs)}"
@@ -237,7 +237,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(Edge, hosts=HostPolicy(settings)),  # (checks its settings now, not at the first request)
+        middleware=[Middleware(Edge, hosts=HostPolicy(settings)),  # (checks its settings now, not on a request)
                     Middleware(RequestGuard, timeout_s=settings.request_timeout_s,
                                max_header_bytes=settings.max_header_bytes)],
         exception_handlers={

@@ -31,7 +31,8 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _WILDCARD_ADDRESSES = ("", "0.0.0.0", "::", "[::]")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # host[:port], the host a DNS name or IPv4 address, or an IPv6 address in brackets.
-_AUTHORITY = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252}))(?::(?P<port>[0-9]{1,5}))?")
+_AUTHORITY = re.compile(
+    r"(?P<host>\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9_][A-Za-z0-9_.-]{0,252})(?::(?P<port>[0-9]{1,5}))?")
 _PREFIX = re.compile(r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*/?")
 _KNOWN_LIMIT = 1024
 
