@@ -133,7 +133,9 @@ def dump(database: str, entities: list[str], start: int, end: int) -> list[Answe
     store = open_store(database)
     answers: list[Answer] = []
     try:
-        with TestClient(create_app(Settings(database=database, jwt_secret=SECRET), store)) as client:
+        # (the recorded answers' links name Starlette's test host)
+        settings = Settings(database=database, jwt_secret=SECRET, allowed_hosts=("testserver",))
+        with TestClient(create_app(settings, store)) as client:
             for path, query in request_list(entities, start, end):
                 url = path + ("?" + urlencode(query) if query else "")
                 for _ in range(MAX_PAGES):

@@ -66,7 +66,7 @@ class ApiClient(TestClient):
     """The framework's test client on the real app; every response is checked against the OpenAPI document."""
 
     def __init__(self, app: Any, token: str | None = None) -> None:
-        super().__init__(app, base_url="http://testserver", raise_server_exceptions=False)
+        super().__init__(app, base_url="http://localhost", raise_server_exceptions=False)
         self.token = token or make_token()
 
     def request(self, method: str, url: Any, **kwargs: Any) -> Any:  # type: ignore[override]

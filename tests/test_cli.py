@@ -67,6 +67,19 @@ def test_import_jsonl_reports_rejects_and_is_idempotent(tmp_path: Path) -> None:
     assert len(store.readings(uuid.UUID(ENTITY), 0, 2**62, 100)) == 10
 
 
+def test_import_jsonl_refuses_keys_given_twice(tmp_path: Path) -> None:
+    db = str(tmp_path / "x.db")
+    lines = [orjson.dumps({"timestamp": f"2024-05-27T13:{m:02d}:00Z",
+                           "data": {"positiveActiveEnergy": {"total": m, "unit": "kWh"}}}) for m in range(5)]
+    lines[2] = lines[2].replace(b'"total":2', b'"total":2,"total":20')
+    source = tmp_path / "readings.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    code, out = run("import", str(source), "--entity", ENTITY, "--database", db)
+    assert code == 0, out
+    assert "read 5, written 4, replaced 0, rejected 1" in out
+    assert "line 3: the key 'total' appears twice" in out
+
+
 def test_import_csv(tmp_path: Path) -> None:
     db = str(tmp_path / "x.db")
     source = tmp_path / "meter.csv"
@@ -108,9 +121,9 @@ def test_demo_creates_data_and_prints_a_working_token(tmp_path: Path) -> None:
     # the printed curl commands return data from the real app on that database
     urls = [line.split('"')[3] for line in out.splitlines() if line.strip().startswith("curl")]
     assert len(urls) == 3
-    with TestClient(create_app(Settings(database=db))) as client:
+    with TestClient(create_app(Settings(database=db)), base_url="http://127.0.0.1:8080") as client:
         for url in urls:
-            response = client.get(url.replace("http://127.0.0.1:8080", ""), headers={"Authorization": f"Bearer {token}"})
+            response = client.get(url, headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 200, response.text
             body = response.json()
             assert body.get("data"), body

@@ -42,7 +42,9 @@ MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "60"))
 
 _workdir = tempfile.mkdtemp(prefix="schemathesis-")
 atexit.register(shutil.rmtree, _workdir, True)
-app = create_app(Settings(database=os.path.join(_workdir, "st.db"), jwt_secret=SECRET, request_timeout_s=10))
+# (schemathesis' ASGI client sends Host: testserver)
+app = create_app(Settings(database=os.path.join(_workdir, "st.db"), jwt_secret=SECRET, request_timeout_s=10,
+                          allowed_hosts=("testserver",)))
 
 
 def _token() -> str:

@@ -58,7 +58,16 @@ class Settings:
     store_threads: int = _setting(4, "threads per worker process that run store calls and parse bodies")
     page_cache_mib: int = _setting(
         64, "memory per process for remembered aggregation pages, MiB (0 disables)")
-    public_url: str | None = _setting(None, "base URL of links.next behind a proxy; by default from the request")
+    public_url: str | None = _setting(
+        None, "base URL of links (links.next, redirects), e.g. https://api.example.com/readings; by default from "
+              "the request's allowed Host")
+    allowed_hosts: tuple[str, ...] = _setting(
+        (), "host names the server answers to (Host, or X-Forwarded-Host from a trusted proxy), comma-separated; "
+            "'*.example.com' matches subdomains, '*' any host; others get 400 InvalidHost (/healthz excepted). "
+            "Empty: localhost, 127.0.0.1, [::1], the listen address unless a wildcard, and public_url's host")
+    trusted_proxies: tuple[str, ...] = _setting(
+        (), "addresses or networks (CIDR) of reverse proxies whose X-Forwarded-Host, -Proto and -Prefix are "
+            "honoured, comma-separated; none by default")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: object) -> "Settings":
@@ -69,7 +78,9 @@ class Settings:
             raw = environ.get(env_name(f.name))
             if raw is not None and raw != "":
                 values[f.name] = _cast(f.name, raw)
-        values.update({name: value for name, value in flags.items() if value is not None})
+        for name, value in flags.items():
+            if value is not None:  # a flag of a list setting comes as its comma-separated text
+                values[name] = _cast(name, value) if isinstance(value, str) and setting_type(name) is tuple else value
         return cls(**values)  # type: ignore[arg-type]
 
     def to_env(self) -> dict[str, str]:

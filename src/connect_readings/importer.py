@@ -24,7 +24,7 @@ from itertools import chain, islice
 from operator import lt
 
 from .domain.errors import DomainError
-from .domain.readings import Reading, decode_reading, parse_reading
+from .domain.readings import Reading, decode_reading, decode_readings, parse_reading
 from .storage.base import Store
 
 BATCH = 5_000  # the unit of the written/replaced counts
@@ -121,7 +121,7 @@ def _import_jsonl(
     while lines := handle.readlines(CHUNK_BYTES):
         progress(sum(map(len, lines)))
         try:  # the usual chunk: every line a good reading, so no per-line bookkeeping
-            readings = list(map(decode_reading, lines))
+            readings = decode_readings(lines)
         except DomainError:
             readings = None
         if readings is not None:

@@ -70,6 +70,7 @@ class ServerConfig(uvicorn.Config):
             app, factory=True, host=settings.host, port=settings.port, workers=settings.workers,
             http=Protocol, loop="uvloop", ws="none", lifespan="on", log_level="info", access_log=False, server_header=False,
             limit_concurrency=None,  # see the module docstring: RequestGuard limits requests, not connections
+            proxy_headers=False,  # X-Forwarded-* count only from CONNECT_READINGS_TRUSTED_PROXIES (api/edge.py)
             timeout_keep_alive=settings.idle_timeout_s,  # type: ignore[arg-type]  # (a float works)
             timeout_graceful_shutdown=settings.shutdown_timeout_s,  # type: ignore[arg-type]
         )

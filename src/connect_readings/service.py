@@ -17,6 +17,7 @@ from .domain.buckets import bucket_floor, iter_buckets
 from .domain.ids import uuid5_text
 from .domain.interval import Interval
 from .domain.registers import aggregate
+from .domain.timefmt import zone_name
 from .storage.base import Store
 
 AGGREGATION_NAMESPACE = uuid.UUID("9d6c3f2e-0b8a-4c57-8e61-2f0a4b7c9d13")
@@ -32,7 +33,7 @@ class AggregationQuery:
 
     @property
     def tz_name(self) -> str:
-        return self.tz.key if self.tz is not None else "UTC"
+        return zone_name(self.tz)
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,17 +156,31 @@ def test_open_end_is_fixed_by_the_first_page(client: ApiClient) -> None:
     ({"resolution": "1 month 3 days"}, "MixedMonthInterval"),
     ({"resolution": "0 minutes"}, "NonPositiveResolution"),
     ({"resolution": "1 quarter"}, "InvalidResolution"),
-    ({"resolution": ""}, "MissingParameter"),
+    ({"resolution": None}, "MissingParameter"),  # absent
+    ({"resolution": ""}, "InvalidResolution"),  # present: an empty value is a value, and not a resolution
+    ({"resolution": "  "}, "InvalidResolution"),
+    ({"start": None}, "MissingParameter"),
+    ({"start": ""}, "InvalidDateTime"),
+    ({"start": " "}, "InvalidDateTime"),
+    ({"end": ""}, "InvalidDateTime"),
+    ({"pageSize": ""}, "InvalidPageSize"),
+    ({"continuationToken": ""}, "InvalidContinuationToken"),
     ({"start": "27/05/2024"}, "InvalidDateTime"),
     ({"end": "2024-05-27T12:00:00Z"}, "InvalidTimeWindow"),
     ({"pageSize": "10001"}, "InvalidPageSize"),
     ({"timeZone": "Mars/Olympus"}, "UnknownTimeZone"),
     ({"timeZone": "../../etc/passwd"}, "UnknownTimeZone"),
+    ({"timeZone": "localtime"}, "UnknownTimeZone"),
+    ({"timeZone": "Factory"}, "UnknownTimeZone"),
+    ({"timeZone": "posixrules"}, "UnknownTimeZone"),
+    ({"timeZone": "posix/Europe/Berlin"}, "UnknownTimeZone"),
+    ({"timeZone": "right/UTC"}, "UnknownTimeZone"),
+    ({"timeZone": ""}, "UnknownTimeZone"),
     ({"continuationToken": "x.y"}, "InvalidContinuationToken"),
 ])
 def test_bad_parameters_are_400_with_their_code(client: ApiClient, params: dict[str, str], code: str) -> None:
     hourly_meter(client)
-    response = client.get(AGG, params={**SEED, **params})
+    response = client.get(AGG, params={k: v for k, v in {**SEED, **params}.items() if v is not None})
     assert response.status_code == 400
     assert response.json()["errors"][0]["code"] == code
 
@@ -207,10 +221,16 @@ def test_reset_next_to_a_reading_without_that_register_is_counted(client: ApiCli
     assert total["data"]["positiveActiveEnergy"]["total"] == pytest.approx(1.0)  # 2 kWh after the reset, over 30 min
 
 
-def test_empty_end_is_not_a_date_time(client: ApiClient) -> None:
+@pytest.mark.parametrize(("params", "code"), [
+    ({"start": SEED["start"], "end": ""}, "InvalidDateTime"),
+    ({"start": "", "end": SEED["end"]}, "InvalidDateTime"),
+    ({"end": SEED["end"]}, "MissingParameter"),
+    ({"start": SEED["start"], "timeZone": ""}, "UnknownTimeZone"),
+])
+def test_empty_is_not_absent_for_the_total(client: ApiClient, params: dict[str, str], code: str) -> None:
     hourly_meter(client)
-    response = client.get(TOTAL, params={"start": SEED["start"], "end": ""})
-    assert response.status_code == 400 and response.json()["errors"][0]["code"] == "InvalidDateTime"
+    response = client.get(TOTAL, params=params)
+    assert response.status_code == 400 and response.json()["errors"][0]["code"] == code
 
 
 def test_a_remembered_page_is_never_served_after_an_ingest(client: ApiClient) -> None:
@@ -221,3 +241,28 @@ def test_a_remembered_page_is_never_served_after_an_ingest(client: ApiClient) ->
     after = client.get(AGG, params=SEED).json()
     assert len(after["data"]) == len(first["data"]) + 1
     assert totals(after)[-1] == 1.0
+
+
+def test_resets_at_the_register_bound_sum_to_a_finite_total(client: ApiClient) -> None:
+    """Gas at the bound, reset to 0 every other reading: 200 resets, and every value stays a finite number."""
+    gas = [{"timestamp": f"2024-05-27T{i // 60:02d}:{i % 60:02d}:00Z",
+            "data": {"positiveGasVolume": {"value": 0 if i % 2 else 1e12, "unit": "m3"}}} for i in range(400)]
+    assert client.ingest(ENTITY, gas).status_code == 200
+    window = {"start": "2024-05-27T00:00:00Z", "end": "2024-05-28T00:00:00Z"}
+    total = client.get(TOTAL, params=window).json()["data"]["positiveGasVolume"]["value"]
+    assert total == 199 * 1e12  # each rise from 0 counts 1e12; each reset counts its new value, 0
+    buckets = client.get(AGG, params={**window, "resolution": "1 hour"}).json()["data"]
+    assert sum(b["data"]["positiveGasVolume"]["value"] for b in buckets) == pytest.approx(total)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "GMT", "Zulu", "Etc/GMT-0", "Universal", "Greenwich", "UCT"])
+def test_every_name_of_utc_is_the_same_query(client: ApiClient, zone: str) -> None:
+    """Same buckets, ids, 'Z' offsets and tokens as without timeZone, for aggregations and the total."""
+    hourly_meter(client)
+    plain = client.get(AGG, params={**SEED, "pageSize": 3}).json()
+    named = client.get(AGG, params={**SEED, "pageSize": 3, "timeZone": zone}).json()
+    assert named["data"] == plain["data"] and named["meta"] == plain["meta"]
+    token = named["meta"]["continuationToken"]
+    assert client.get(AGG, params={**SEED, "pageSize": 3, "continuationToken": token}).status_code == 200
+    window = {"start": SEED["start"], "end": SEED["end"]}
+    assert client.get(TOTAL, params={**window, "timeZone": zone}).json() == client.get(TOTAL, params=window).json()

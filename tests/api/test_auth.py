@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import socket
 import subprocess
@@ -227,6 +228,19 @@ def test_missing_or_non_numeric_exp(client: ApiClient) -> None:
         token = forge_hmac({"alg": "HS256", "typ": "JWT"}, body, SECRET.encode()) if exp == 1e400 else \
             jwt.encode(body, SECRET, algorithm="HS256")
         assert_401(_get(client, token))
+
+
+# NumericDate claims beyond a double (or not finite) are a 401, never a 500 (issue 10).
+@pytest.mark.parametrize(("claim", "value"), [
+    ("exp", 10**400), ("exp", -(10**400)), ("exp", math.nan), ("exp", math.inf),
+    ("nbf", 10**400), ("nbf", -(10**400)), ("nbf", math.nan), ("nbf", -math.inf),
+    ("iat", 10**400), ("iat", -(10**400)), ("iat", math.nan), ("iat", -math.inf), ("iat", "yesterday"),
+], ids=lambda value: str(value)[:8])
+def test_numeric_claims_out_of_range(client: ApiClient, claim: str, value: Any) -> None:
+    token = forge_hmac({"alg": "HS256", "typ": "JWT"}, claims(**{claim: value}), SECRET.encode())
+    response = _get(client, token)
+    assert_401(response)
+    assert "Traceback" not in response.text and "float" not in response.text
 
 
 def test_not_yet_valid(client: ApiClient) -> None:
@@ -492,7 +506,7 @@ def test_settings_from_env(tmp_path: Path, keys: dict[str, Any]) -> None:
         "CONNECT_READINGS_JWT_ALGORITHMS": "RS256, ES256",
     })
     assert settings.jwt_algorithms == ("RS256", "ES256")
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         ok = {"iss": "https://idp", "aud": "api"}
         assert _get(client, sign(keys["rsa1"], "RS256", kid="k1", **ok)).status_code == 404
         assert _get(client, sign(keys["ec1"], "ES256", **ok)).status_code == 404

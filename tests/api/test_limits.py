@@ -367,13 +367,13 @@ def _assert_alive(server: Server) -> None:
 
 
 @pytest.mark.parametrize("request_head", [
-    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", id="one-huge-header"),
-    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(5000)) + b"\r\n",
+    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", id="one-huge-header"),
+    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(5000)) + b"\r\n",
                  id="many-headers"),
-    pytest.param(b"GET " + BASE.encode() + b"/last HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer " + b"A" * 60_000
+    pytest.param(b"GET " + BASE.encode() + b"/last HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + b"A" * 60_000
                  + b"\r\n\r\n", id="huge-authorization"),
-    pytest.param(b"GET /healthz?" + b"x=1&" * 30_000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", id="huge-url"),
-    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Never-Ends: " + b"b" * 40_000, id="unterminated-header"),
+    pytest.param(b"GET /healthz?" + b"x=1&" * 30_000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n", id="huge-url"),
+    pytest.param(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Never-Ends: " + b"b" * 40_000, id="unterminated-header"),
 ])
 def test_huge_request_head_is_refused_not_a_crash(server: Server, request_head: bytes) -> None:
     raw = _raw(server, request_head)
@@ -388,7 +388,7 @@ def test_header_below_the_limit_still_gets_the_error_body(server: Server) -> Non
 
 
 def test_streamed_body_over_the_limit_on_the_real_server(server: Server) -> None:
-    head = (b"POST " + BASE.encode() + b" HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+    head = (b"POST " + BASE.encode() + b" HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             b"Authorization: Bearer " + server_token().encode() + b"\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n")
     chunk = b"[" * 16_384
@@ -400,7 +400,7 @@ def test_streamed_body_over_the_limit_on_the_real_server(server: Server) -> None
 
 
 def test_declared_length_over_the_limit_is_refused_before_reading(server: Server) -> None:
-    head = (b"POST " + BASE.encode() + b" HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+    head = (b"POST " + BASE.encode() + b" HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             b"Authorization: Bearer " + server_token().encode() + b"\r\n"
             b"Content-Length: 10000000000\r\n\r\n")
     began = time.monotonic()
@@ -410,7 +410,7 @@ def test_declared_length_over_the_limit_is_refused_before_reading(server: Server
 
 
 def test_slow_upload_hits_the_deadline(server: Server) -> None:
-    head = (b"POST " + BASE.encode() + b" HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+    head = (b"POST " + BASE.encode() + b" HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
             b"Authorization: Bearer " + server_token().encode() + b"\r\n"
             b"Content-Length: 1000\r\n\r\n")
     began = time.monotonic()
@@ -423,8 +423,8 @@ def test_slow_upload_hits_the_deadline(server: Server) -> None:
 
 def test_garbage_is_refused_not_a_crash(server: Server) -> None:
     for junk in (b"\x00\xff" * 1000 + b"\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n", b"GET /healthz HTTP/1.1\r\n\r\n",
-                 b"POST " + BASE.encode() + b" HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\n",
-                 b"POST " + BASE.encode() + b" HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n"):
+                 b"POST " + BASE.encode() + b" HTTP/1.1\r\nHost: localhost\r\nContent-Length: -5\r\n\r\n",
+                 b"POST " + BASE.encode() + b" HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n"):
         status = _status(_raw(server, junk))
         assert status is None or 400 <= status < 500
     _assert_alive(server)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import uuid
+from typing import Any
 
+import orjson
 import pytest
 
 from ..conftest import ENTITY, OTHER, ApiClient, energy, make_token
@@ -41,6 +46,35 @@ def test_volume_units_are_normalised(client: ApiClient, unit: str, value: float,
     reading = {"timestamp": "2024-01-01T00:00:00Z", "data": {"positiveGasVolume": {"value": value, "unit": unit}}}
     assert client.ingest(ENTITY, [reading]).status_code == 200
     assert client.get(f"{BASE}/last").json()["data"]["positiveGasVolume"] == {"value": expected, "unit": "m3"}
+
+
+# Numbers must be finite and bounded, so that nothing is ever served as null (issue 10): registers up to
+# 1e12 kWh or m3 after unit conversion, other metrics within ±1e15.
+BOUNDS = [
+    ({"positiveActiveEnergy": {"total": 1e308, "unit": "MWh"}}, None),
+    ({"positiveActiveEnergy": {"total": 1e9, "unit": "MWh"}}, {"total": 1e12, "unit": "kWh"}),
+    ({"positiveActiveEnergy": {"total": 1e15, "unit": "Wh"}}, {"total": 1e12, "unit": "kWh"}),
+    ({"positiveActiveEnergy": {"total": 1.0000001e12, "unit": "kWh"}}, None),
+    ({"positiveActiveEnergy": {"t1": 1e13, "total": 1, "unit": "kWh"}}, None),
+    ({"positiveGasVolume": {"value": 1.7e308, "unit": "m3"}}, None),
+    ({"positiveGasVolume": {"value": 1e15, "unit": "l"}}, {"value": 1e12, "unit": "m3"}),
+    ({"negativeGasVolume": {"value": 1.0000001e15, "unit": "dm3"}}, None),
+    ({"voltage": {"l1": -1e15, "unit": "V"}}, {"l1": -1e15, "unit": "V"}),
+    ({"voltage": {"value": 1.0000001e15}}, None),
+    ({"voltage": {"total": -1e308}}, None),
+]
+
+
+@pytest.mark.parametrize(("data", "stored"), BOUNDS)
+def test_numbers_are_finite_and_bounded(client: ApiClient, data: dict[str, Any], stored: dict[str, Any] | None) -> None:
+    response = client.ingest(ENTITY, [{"timestamp": "2024-05-27T13:00:00Z", "data": data}])
+    if stored is None:
+        assert response.status_code == 400, response.text
+        assert response.json()["errors"][0]["code"] == "InvalidReading"
+        assert client.get(f"{BASE}/last").status_code == 404
+    else:
+        assert response.status_code == 200, response.text
+        assert list(client.get(f"{BASE}/last").json()["data"].values()) == [stored]
 
 
 def test_ingest_is_idempotent_and_replaces(client: ApiClient) -> None:
@@ -95,6 +129,55 @@ def test_malformed_bodies_are_400(client: ApiClient, body: bytes) -> None:
     assert response.json()["errors"][0]["code"] in {"InvalidJson", "InvalidBatch"}
 
 
+_R = b'{"timestamp":"2024-05-27T13:00:00Z","data":{"voltage":{"value":1,"unit":"V"}}}'
+# A key given twice anywhere in the body is DuplicateKey (no silent "last one wins"), naming the reading.
+DUPLICATES = [
+    (b'{"data":[' + _R + b'],"data":[' + _R + b"]}", None),
+    (b'{"data":[' + _R + b"," + _R.replace(b'{"timestamp"', b'{"timestamp":"x","timestamp"') + b"]}", 1),
+    (b'{"data":[' + _R.replace(b'"data":{', b'"data":{"voltage":{"l1":1},') + b"]}", 0),
+    (b'{"data":[' + _R + b"," + _R + b"," + _R.replace(b'"unit":"V"', b'"unit":"V","unit":"kV"') + b"]}", 2),
+    (b'{"data":[' + _R.replace(b'"unit":"V"', b'"unit":"V","u\\u006eit":"V"') + b"]}", 0),
+    (b'{"data":[' + _R.replace(b'"value":1', b'"value":"one","value":1') + b"]}", 0),  # typed check fails first
+    (b'{"data":[' + _R.replace(b'"value":1', b'"value":{"a":1,"a":1}') + b"]}", 0),
+]
+
+
+@pytest.mark.parametrize(("body", "index"), DUPLICATES)
+def test_a_key_given_twice_is_refused(client: ApiClient, body: bytes, index: int | None) -> None:
+    response = client.post(BASE, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    error = response.json()["errors"][0]
+    assert error["code"] == "DuplicateKey"
+    assert error["description"] == (None if index is None else f"index {index}")
+    assert index is None or error["message"].startswith(f"data[{index}]:")
+    assert client.get(f"{BASE}/last").status_code == 404
+
+
+def test_escaped_colons_are_not_mistaken_for_keys(client: ApiClient) -> None:
+    body = (b'{"data":[' + _R.replace(b'"unit":"V"', b'"unit":"\\u003a\\\\u003a:"').replace(b"13:00:00", b"13\\u003a00:00")
+            + b"]}")
+    response = client.post(BASE, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert client.get(f"{BASE}/last").json()["data"]["voltage"]["unit"] == ":\\u003a:"
+
+
+@pytest.mark.parametrize(("content_type", "status"), [
+    (None, 415), ("text/plain", 415), ("application/x-www-form-urlencoded", 415),
+    ("multipart/form-data; boundary=x", 415), ("text/json", 415), ("application/jsonp", 415),
+    ("application/json-seq", 415), ("application/problem+json", 415), ("application/json; charset=latin-1", 415),
+    ("application/json; charset=utf-16", 415), ("", 415), (";application/json", 415),
+    ("application/json", 200), ("application/json; charset=utf-8", 200), ("Application/JSON;Charset=UTF-8", 200),
+    ('application/json ; charset="utf-8"', 200), ("application/json; version=1", 200),
+])
+def test_only_json_bodies_are_read(client: ApiClient, content_type: str | None, status: int) -> None:
+    body = b'{"data":[' + _R + b"]}"
+    response = client.post(BASE, content=body, headers={"Content-Type": content_type})
+    assert response.status_code == status, response.text
+    if status == 415:
+        assert response.json()["errors"][0]["code"] == "UnsupportedMediaType"
+        assert client.get(f"{BASE}/last").status_code == 404
+
+
 def test_overflowing_number_is_refused(client: ApiClient) -> None:
     body = b'{"data": [{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1e400}}}]}'
     response = client.post(BASE, content=body, headers={"Content-Type": "application/json"})
@@ -122,7 +205,7 @@ def test_concatenated_pages_equal_one_big_page(client: ApiClient) -> None:
         if url is None:
             assert body["meta"]["continuationToken"] is None
             break
-        assert url.startswith("http://testserver/v1/")
+        assert url.startswith("http://localhost/v1/")
         response = client.get(url)
     assert pages == big and len(big) == 60
 
@@ -139,8 +222,44 @@ def test_tampered_or_foreign_token_is_400(client: ApiClient) -> None:
         assert response.json()["errors"][0]["code"] == "InvalidContinuationToken"
 
 
+def _signed(client: ApiClient, payload: bytes) -> str:
+    """A token with this payload and a valid MAC: what only a bug or a leaked key could produce."""
+    key = client.app.state.api.paging_key  # type: ignore[attr-defined]
+    mac = hmac.new(key, payload, hashlib.sha256).digest()[:16]
+    return ".".join(base64.urlsafe_b64encode(part).rstrip(b"=").decode() for part in (payload, mac))
+
+
+# Payloads of validly signed tokens: Q is the query's digest, P a position inside its window.
+SIGNED_PAYLOADS = [
+    (b'{"q":Q,"p":"abc","n":null}', 400), (b'{"q":Q,"n":null}', 400), (b'{"q":Q}', 400), (b"[Q,P]", 400),
+    (b'"a string"', 400), (b"1", 400), (b"null", 400), (b"not json", 400), (b"\xff", 400), (b'{"q":Q,"p":1.5e15}', 400),
+    (b'{"q":Q,"p":true}', 400), (b'{"q":Q,"p":100000000000000000000000000000}', 400), (b'{"q":Q,"p":[P]}', 400),
+    (b'{"q":Q,"p":-9000000000000000000}', 400), (b'{"q":Q,"p":P,"n":"x"}', 400), (b'{"q":Q,"p":P,"n":1e300}', 400),
+    (b'{"q":Q,"p":P,"n":9000000000000000000}', 400), (b'{"q":5,"p":P}', 400), (b'{"p":P}', 400),
+    (b'{"q":Q,"p":P,"n":null}', 200), (b'{"q":Q,"p":P}', 200),
+]
+
+
+@pytest.mark.parametrize(("payload", "status"), SIGNED_PAYLOADS, ids=lambda v: v.decode(errors="replace")[:28] if isinstance(v, bytes) else str(v))
+def test_signed_token_with_a_bad_payload_is_400(client: ApiClient, payload: bytes, status: int) -> None:
+    client.ingest(ENTITY, [energy(f"2024-05-27T13:{m:02d}:00Z", m) for m in range(10)])
+    params = {"start": "2024-05-27T13:00:00Z", "end": "2024-05-27T14:00:00Z", "pageSize": 3}
+    token = client.get(BASE, params=params).json()["meta"]["continuationToken"]
+    fields = orjson.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    payload = payload.replace(b"Q", orjson.dumps(fields["q"])).replace(b"P", str(fields["p"]).encode())
+    response = client.get(BASE, params={**params, "continuationToken": _signed(client, payload)})
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert response.json()["errors"][0]["code"] == "InvalidContinuationToken"
+
+
 @pytest.mark.parametrize(("params", "code"), [
     ({}, "MissingParameter"),
+    ({"start": ""}, "InvalidDateTime"),
+    ({"start": "  "}, "InvalidDateTime"),
+    ({"start": "2024-05-27T00:00:00Z", "end": ""}, "InvalidDateTime"),
+    ({"start": "2024-05-27T00:00:00Z", "pageSize": ""}, "InvalidPageSize"),
+    ({"start": "2024-05-27T00:00:00Z", "continuationToken": ""}, "InvalidContinuationToken"),
     ({"start": "2024-05-28T00:00:00Z", "end": "2024-05-27T00:00:00Z"}, "InvalidTimeWindow"),
     ({"start": "2024-05-27T00:00:00Z", "end": "2024-05-27T00:00:00Z"}, "InvalidTimeWindow"),
     ({"start": "nope"}, "InvalidDateTime"),

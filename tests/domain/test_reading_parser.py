@@ -213,6 +213,17 @@ READINGS: list[Any] = [
     {"timestamp": "2024-05-27T13:00:00Z", "extra": {"positiveActiveEnergy": energy(1)}},
     {"time": "2024-05-27T13:00:00Z", "data": {"positiveActiveEnergy": energy(1)}},
     {}, None, [], "reading", 5,
+    # bounds: registers up to 1e12 kWh or m3 after conversion, other metrics within ±1e15 (issue 10)
+    *[reading({"positiveActiveEnergy": energy(value, unit)}) for value, unit in
+      [(1e12, "kWh"), (1.0000000000001e12, "kWh"), (1e15, "Wh"), (1.000000000001e15, "Wh"), (1e9, "MWh"),
+       (1.000000001e9, "MWh"), (1e308, "MWh"), (1e13, "kWh")]],
+    *[reading({"negativeActiveEnergy": energy(1, "kWh", **{tier: value})}) for tier, value in
+      [("t1", 1e12), ("t2", 2e12), ("t3", 1e15), ("t4", 1e300)]],
+    *[reading({"positiveGasVolume": {"value": value, "unit": unit}}) for value, unit in
+      [(1e12, "m3"), (1.0000000000001e12, "m3"), (1e15, "l"), (1.000000000001e15, "dm3"), (1.7e308, "m3")]],
+    *[reading({"voltage": {field: value}}) for field, value in
+      [("l1", 1e15), ("l2", -1e15), ("l3", 1.000000000001e15), ("total", -1.000000000001e15), ("value", 1.7e308)]],
+    reading({"voltage": {"unit": "V", "l1": 230.1}, "positiveActiveEnergy": energy(1.0, "kWh"), "zeta": {"value": -1e15}}),
 ]
 
 
@@ -239,7 +250,7 @@ LINES = [
                 b"18446744073709551615", b"18446744073709551616", b"123456789012345678901234567890", b"1" * 400,
                 b"0.1000000000000000055511151231257827", b"2.4703282292062328e-324", b"1.7976931348623159e308",
                 b"true", b"false", b"null", b'"1"', b"[1]", b"{}", b"NaN", b"Infinity", b"01", b"1.", b".5", b"+1"]],
-    # nulls, absent and unknown fields, duplicate keys (the last wins in both decoders)
+    # nulls, absent and unknown fields, duplicate keys (DuplicateKey: no decoder silently keeps the last)
     b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"positiveActiveEnergy": {"total": 1, "unit": "kWh", "t1": null}}}',
     b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"positiveActiveEnergy": {"total": 1, "unit": "kWh", "value": null}}}',
     b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"positiveActiveEnergy": {"total": 1, "unit": "kWh", "t5": 1}}}',
@@ -274,6 +285,18 @@ LINES = [
     # not JSON, or not one JSON value
     b"", b"\n", b"   ", b"\x0c", b"null", b"[]", b"{", b"{not json", LINE + LINE, LINE + b" {}", LINE + b",",
     b"\xef\xbb\xbf" + LINE, LINE[:-1], LINE.replace(b": ", b":\x0c"), LINE.replace(b"}}}", b"},}}"),
+    # keys given twice, found whatever the escapes (colons are counted: escaped ones must not hide a pair)
+    b'{"timestamp": "2024-05-27T13\\u003a00\\u003A00Z", "data": {"voltage": {"value": 1}}}',
+    b'{"timestamp": "2024-05-27T13\\u003a00:00Z", "timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1, "unit": "\\\\u003a"}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1, "unit": "\\\\u003a", "unit": "V"}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"positiveActiveEnergy": {"total": 1, "tot\\u0061l": 2, "unit": "kWh"}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"positiveActiveEnergy": {"total": 1, "Total": 2, "unit": "kWh"}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1}, "voltage": {"value": 1}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1, "l1": {"a": 1, "a": 2}}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1}}, "data": {"voltage": {"value": 1}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"v:a": {"value": 1}, "v:a": {"value": 2}}}',
+    b'{"timestamp": "2024-05-27T13:00:00Z", "data": {"voltage": {"value": 1, "unit": "a:b:c"}}}',
 ]
 
 
@@ -357,7 +380,7 @@ def check_invariants(result: list[Any]) -> None:
     for (metric, field), value in zip(REGISTER_SERIES, registers):
         measurement = data.get(metric)
         assert value == (None if measurement is None else measurement.get(field or "value"))
-        assert value is None or (0.0 <= value < math.inf)
+        assert value is None or (0.0 <= value <= 1e12)
         if measurement is not None:
             assert measurement["unit"] in ("kWh", "m3")
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from connect_readings.domain import timefmt
 from connect_readings.domain.errors import DomainError
 from connect_readings.domain.timefmt import MAX_US, MIN_US, format_datetime, parse_datetime, parse_time_zone, to_micros
 
@@ -51,8 +52,44 @@ def test_local_offsets() -> None:
     assert format_datetime(us - 3_600_000_000, ZoneInfo("Europe/Berlin")) == "2024-03-31T01:00:00+01:00"
 
 
-@pytest.mark.parametrize("name", ["Mars/Olympus", "", "../etc/passwd", "Europe/../../x", "a" * 100, "UTC\x00"])
+@pytest.mark.parametrize("name", [
+    "Mars/Olympus", "", "../etc/passwd", "Europe/../../x", "a" * 100, "UTC\x00",
+    # files of a zoneinfo tree that are not IANA zones, or zones that are not places (issue 10)
+    "localtime", "Factory", "posixrules", "posix/Europe/Berlin", "posix/UTC", "right/UTC", "right/Europe/Berlin",
+    "zone.tab", "zone1970.tab", "iso3166.tab", "tzdata.zi", "leapseconds", "leap-seconds.list", "SECURITY",
+    "europe/berlin", "EUROPE/BERLIN", "utc", " UTC", "Europe/Berlin ", "Etc/GMT+15", "SystemV/AST4",
+])
 def test_unknown_time_zones(name: str) -> None:
     with pytest.raises(DomainError) as info:
         parse_time_zone(name)
     assert info.value.code == "UnknownTimeZone"
+
+
+# Every spelling of UTC is UTC: no zone object, 'Z' in output, "UTC" in ids and tokens.
+UTC_NAMES = ["UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu", "GMT", "Etc/GMT",
+             "GMT0", "Etc/GMT0", "GMT+0", "Etc/GMT+0", "GMT-0", "Etc/GMT-0", "Greenwich", "Etc/Greenwich"]
+
+
+@pytest.mark.parametrize(("name", "key"), [
+    *[(name, None) for name in UTC_NAMES],
+    ("Europe/Berlin", "Europe/Berlin"), ("US/Eastern", "US/Eastern"), ("Asia/Calcutta", "Asia/Calcutta"),
+    ("Asia/Kathmandu", "Asia/Kathmandu"), ("Etc/GMT+1", "Etc/GMT+1"), ("Etc/GMT-14", "Etc/GMT-14"),
+    ("Africa/Abidjan", "Africa/Abidjan"), ("Europe/London", "Europe/London"), ("EST5EDT", "EST5EDT"),
+])
+def test_time_zone_names(name: str, key: str | None) -> None:
+    zone = parse_time_zone(name)
+    assert (zone.key if zone is not None else None) == key
+
+
+def test_every_listed_zone_loads_and_utc_is_exactly_the_fixed_zero_zones() -> None:
+    """The accepted names all load; the UTC names are the zones always at +00:00 that are not places."""
+    assert set(UTC_NAMES) == set(timefmt.UTC_NAMES) and timefmt.UTC_NAMES <= timefmt.ZONE_NAMES
+    assert len(timefmt.ZONE_NAMES) > 500 and "Factory" not in timefmt.ZONE_NAMES
+    probes = [datetime(year, month, 1, tzinfo=timezone.utc) for year in range(1900, 2200, 7) for month in (1, 7)]
+    always_zero = set()
+    for name in timefmt.ZONE_NAMES:
+        zone = ZoneInfo(name)
+        if all(moment.astimezone(zone).utcoffset() == timedelta(0) for moment in probes):
+            always_zero.add(name)
+    places = {name for name in always_zero if "/" in name and not name.startswith("Etc/")}  # e.g. Africa/Lome
+    assert always_zero - places == set(UTC_NAMES)

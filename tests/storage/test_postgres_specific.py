@@ -298,7 +298,7 @@ def test_extra_metrics_come_back_verbatim(pg: PostgresStore) -> None:
     """json (not jsonb): metric order, field order and number spelling of instantaneous metrics survive the round
     trip (fields in the parser's order: phases, total, value, unit)."""
     entity = uuid.uuid4()
-    power = {"total": 1e20, "l3": 0.1, "l1": 2.0, "unit": "kW"}
+    power = {"total": 1.5e-7, "l3": 0.1, "l1": 2.0, "unit": "kW"}  # (an exponent: spelled as orjson spells it)
     reading = parse_reading({"timestamp": format_datetime(T0), "data": {
         "zeta": {"value": 3.0}, "positiveActivePower": power}})
     pg.ingest(entity, [reading])  # append path (COPY straight into readings)
@@ -306,7 +306,7 @@ def test_extra_metrics_come_back_verbatim(pg: PostgresStore) -> None:
     [stored, _] = pg.readings(entity, T0, T0 + 2 * MINUTE, 10)
     assert list(stored.data) == ["zeta", "positiveActivePower"]
     assert list(stored.data["positiveActivePower"]) == ["l1", "l3", "total", "unit"]
-    assert stored.data["positiveActivePower"]["total"] == 1e20 and isinstance(stored.data["positiveActivePower"]["total"], float)
+    assert stored.data["positiveActivePower"]["total"] == 1.5e-7 and isinstance(stored.data["positiveActivePower"]["total"], float)
 
 
 def test_concurrent_batches_of_one_entity_serialise(pg: PostgresStore) -> None:

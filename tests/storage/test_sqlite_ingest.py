@@ -11,6 +11,7 @@ transactions must report what one ingest call per BATCH readings would have repo
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
 import tempfile
 import uuid
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 
 from connect_readings import importer
 from connect_readings.domain.errors import DomainError
-from connect_readings.domain.readings import REGISTER_COUNT, Reading, parse_reading
+from connect_readings.domain.readings import REGISTER_COUNT, Reading, parse_reading, repeated_key_error
 from connect_readings.domain.registers import reset_deltas
 from connect_readings.domain.timefmt import format_datetime
 from connect_readings.storage.base import REGISTER_COLUMNS, IngestResult, extra_json
@@ -171,6 +172,10 @@ def reference_import(store: Model, entity_id: uuid.UUID, text: bytes, batch_size
         except orjson.JSONDecodeError:
             report.rejected.append((line_no, "not a JSON object"))
             continue
+        repeated = _repeated_key(raw)
+        if repeated is not None:
+            report.rejected.append((line_no, repeated_key_error(repeated).message))
+            continue
         try:
             batch.append(parse_reading(item))
         except DomainError as exc:
@@ -182,12 +187,30 @@ def reference_import(store: Model, entity_id: uuid.UUID, text: bytes, batch_size
     return report
 
 
+def _repeated_key(raw: bytes) -> str | None:
+    """The first key an object of the line holds twice (an independent check: the standard library's parser)."""
+    found: list[str] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        found.extend(key for i, key in enumerate(keys) if key in keys[:i])
+        return dict(pairs)
+
+    json.loads(raw, object_pairs_hook=hook)
+    return found[0] if found else None
+
+
 lines = st.one_of(
     st.builds(lambda i, total: orjson.dumps({"timestamp": format_datetime(T0 + i * MINUTE),
                                              "data": {"positiveActiveEnergy": {"total": total, "unit": "kWh"}}}),
               st.integers(0, 30), st.integers(0, 20)),
     st.sampled_from([b"", b"   ", b"{not json", b'{"timestamp": "2024-05-27T00:00:00Z", "data": {}}',
-                     b'{"timestamp": "2024-05-27T00:07:00Z", "data": {"voltage": {"l1": 1}}}']),
+                     b'{"timestamp": "2024-05-27T00:07:00Z", "data": {"voltage": {"l1": 1}}}',
+                     # a key given twice (DuplicateKey), and an escape that only looks like a colon
+                     b'{"timestamp": "2024-05-27T00:09:00Z", "timestamp": "2024-05-27T00:09:00Z", "data": {"v": {"l1": 1}}}',
+                     b'{"timestamp": "2024-05-27T00:11:00Z", "data": {"positiveActiveEnergy": {"total": 3, "total": 4, '
+                     b'"unit": "kWh"}}}',
+                     b'{"timestamp": "2024-05-27T00:13:00Z", "data": {"voltage": {"l1": 1, "unit": "\\\\u003a"}}}']),
 )
 
 

@@ -34,11 +34,12 @@ from .. import service
 from ..config import Settings
 from ..domain.errors import DomainError
 from ..domain.paging import Cursor, decode_token, encode_token, query_digest
-from ..domain.timefmt import format_datetime
+from ..domain.timefmt import format_datetime, zone_name
 from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
 from . import encode, params
 from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
-from .body import limited_body, parse_batch
+from .body import limited_body, parse_batch, require_json
+from .edge import PUBLIC_BASE_KEY, Edge, HostPolicy
 from .errors import (ApiError, error_response, internal_error_response, log, on_api_error, on_domain_error,
                      on_http_error, on_unexpected)
 from .offload import ThreadPool
@@ -113,16 +114,14 @@ class Api:
         return await self.threads.run(fn, request.scope.get(DEADLINE_KEY), *args)
 
     def next_link(self, request: Request, token: str) -> str:
-        """The same request with `continuationToken` set: absolute, behind a proxy too (public_url)."""
+        """The same request with `continuationToken` set, on the public base the Edge checked (no forged Host)."""
         pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "continuationToken"]
         pairs.append(("continuationToken", token))
-        url = request.url
-        base = self.settings.public_url.rstrip("/") if self.settings.public_url else f"{url.scheme}://{url.netloc}"
-        return f"{base}{url.path}?{urlencode(pairs)}"
+        return f"{request.scope[PUBLIC_BASE_KEY]}{request.url.path}?{urlencode(pairs)}"
 
     def cursor(self, query: Any, digest: str) -> Cursor | None:
         token = query.get("continuationToken")
-        return decode_token(self.paging_key, digest, token) if token else None
+        return decode_token(self.paging_key, digest, token) if token is not None else None
 
     def paged(self, request: Request, items: bytes, next_position: int | None, w: "PagedWindow", size: int) -> Response:
         token = next_url = None
@@ -165,6 +164,7 @@ class Api:
         """One route for both methods, so a 405 on it lists every method it has in `Allow`."""
         if request.method == "POST":
             entity_id = self.authorize(request, WRITE_SCOPE)
+            require_json(request.headers.get("content-type"))
             body = await limited_body(request, self.settings.max_body_bytes)
             return await self.offload(request, self._ingest, entity_id, body)
         return await self.get_readings(request)
@@ -193,8 +193,7 @@ class Api:
         width = params.resolution(query)
         tz = params.time_zone(query)
         size = params.page_size(query)
-        tz_name = tz.key if tz is not None else "UTC"
-        w = self.window(query, "aggregations", entity_id, width.canonical(), tz_name)
+        w = self.window(query, "aggregations", entity_id, width.canonical(), zone_name(tz))
         agg_query = service.AggregationQuery(entity_id, w.start, w.end, width, tz)
         key = (agg_query, w.position, size, version)
         page = self.pages.get(key)
@@ -249,7 +248,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestGuard, timeout_s=settings.request_timeout_s,
+        middleware=[Middleware(Edge, hosts=HostPolicy(settings)),  # (checks its settings now, not on a request)
+                    Middleware(RequestGuard, timeout_s=settings.request_timeout_s,
                                max_header_bytes=settings.max_header_bytes,
                                max_concurrent=settings.max_concurrent_requests)],
         lifespan=api.lifespan,

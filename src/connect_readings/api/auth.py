@@ -11,6 +11,7 @@ Nothing here logs, and no error message repeats the token.
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from collections import OrderedDict
@@ -23,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from cryptography.x509 import load_pem_x509_certificate
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from ..domain.errors import quoted
 from .errors import ApiError
 
 READ_SCOPE = "readings:read"
@@ -105,8 +107,10 @@ class Authenticator:
         except Exception:
             raise _unauthorized("the bearer token is not a well-formed JWT") from None
         alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in self.algorithms:
-            raise _unauthorized(f"the token's algorithm {str(alg)[:16]!r} is not accepted")
+        if not isinstance(alg, str):
+            raise _unauthorized("the token's header must name its algorithm ('alg')")
+        if alg not in self.algorithms:
+            raise _unauthorized(f"the token's algorithm {quoted(alg, 19)} is not accepted")
         required = ["exp"] + (["iss"] if self.issuer else []) + (["aud"] if self.audience else [])
         options: dict[str, Any] = {"require": required, "verify_aud": self.audience is not None}
         last_error: Exception | None = None
@@ -131,10 +135,10 @@ class Authenticator:
                 raise _unauthorized(f"the bearer token lacks the '{exc.claim}' claim") from None
             except Exception:  # any other failure to decode or validate (PyJWTError, overflow, …) is a 401
                 raise _unauthorized("the bearer token is invalid") from None
-            if not isinstance(claims, dict) or _number(claims.get("exp")) is None or (
-                "nbf" in claims and _number(claims["nbf"]) is None
+            if not isinstance(claims, dict) or _number(claims.get("exp")) is None or any(
+                name in claims and _number(claims[name]) is None for name in ("nbf", "iat")
             ):
-                raise _unauthorized("the bearer token's 'exp' and 'nbf' must be numbers")
+                raise _unauthorized("the bearer token's 'exp', 'nbf' and 'iat' must be numbers of seconds")
             return claims
         if last_error is not None:
             raise _unauthorized("the bearer token's signature does not verify")
@@ -307,7 +311,14 @@ def _jwks(text: str) -> dict[str, tuple[str, Any]]:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A NumericDate claim as a finite float; None for anything else (an int beyond a double included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _unauthorized(message: str, presented: bool = True) -> ApiError:

@@ -13,7 +13,9 @@ import msgspec
 from starlette.requests import Request
 
 from ..domain.errors import DomainError
-from ..domain.readings import Reading, WireReading, parse_reading, to_reading
+from ..domain.readings import (
+    Reading, Repeated, WireReading, parse_reading, repeated_key, repeated_key_error, to_reading,
+)
 from .errors import ApiError
 
 
@@ -22,6 +24,20 @@ class _Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 _decode_envelope = msgspec.json.Decoder(_Envelope).decode
+
+
+def require_json(content_type: str | None) -> None:
+    """415 unless the body is declared `application/json` (parameters allowed; a charset only if UTF-8)."""
+    media_type, *parameters = (content_type or "").split(";")
+    if media_type.strip().lower() == "application/json" and all(
+        name.strip().lower() != "charset" or value.strip().strip('"').lower() in ("utf-8", "utf8")
+        for name, _, value in (parameter.partition("=") for parameter in parameters)
+    ):
+        return
+    # Connection: close, as for 413: the body is not read.
+    raise ApiError(415, "UnsupportedMediaType",
+                   "the request body must be JSON, sent with Content-Type: application/json",
+                   headers={"Connection": "close"})
 
 
 async def limited_body(request: Request, limit: int) -> bytes:
@@ -47,13 +63,29 @@ def _too_large(limit: int) -> ApiError:
 def parse_batch(body: bytes, max_batch: int) -> list[Reading]:
     """The whole batch is validated before anything is written; the first bad item names its index."""
     try:
-        wire = _decode_envelope(body).data
+        envelope = _decode_envelope(body)
     except msgspec.ValidationError:  # (a subclass of DecodeError) refused by the types: find what and where
         return _explain(body, max_batch)
     except msgspec.DecodeError:
         raise DomainError("InvalidJson", "the request body is not valid JSON") from None
+    _refuse_repeated_keys(body, envelope)
+    wire = envelope.data
     _check_size(len(wire), max_batch)
     return _each(wire, to_reading)
+
+
+def _refuse_repeated_keys(body: bytes, decoded: Any) -> None:
+    """A key given twice in any object of the body is DuplicateKey, naming the reading it is in."""
+    repeated = repeated_key(body, decoded)
+    if repeated is None:
+        return
+    key, document = repeated
+    error = repeated_key_error(key)
+    items = document.get("data") if isinstance(document, dict) else None
+    for index, item in enumerate(items if type(items) is list else ()):
+        if type(item) is Repeated:
+            raise DomainError(error.code, f"data[{index}]: {error.message}", f"index {index}")
+    raise error
 
 
 def _explain(body: bytes, max_batch: int) -> list[Reading]:
@@ -66,6 +98,7 @@ def _explain(body: bytes, max_batch: int) -> list[Reading]:
         raise DomainError("InvalidJson", "the request body is not valid JSON") from None
     except RecursionError:
         raise DomainError("InvalidJson", "the request body nests arrays or objects too deeply") from None
+    _refuse_repeated_keys(body, document)
     if not isinstance(document, dict) or not isinstance(document.get("data"), list) or set(document) - {"data"}:
         raise DomainError("InvalidBatch", "the body must be an object {\"data\": [reading, …]}")
     items = document["data"]

@@ -61,10 +61,18 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     return error_response(400, exc.code, exc.message, exc.description)
 
 
+# Starlette's own refusals, in our words (its details are its own text).
+_HTTP_MESSAGES = {
+    404: "there is no such path; see /openapi.json",
+    405: "this path does not take that method; the Allow header lists those it takes",
+}
+
+
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "HttpError")
-    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    message = _HTTP_MESSAGES.get(exc.status_code, "the request cannot be served")
+    return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
@@ -73,4 +81,6 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
 
 
 def internal_error_response() -> Response:
-    return error_response(500, "InternalError", "the server failed to answer this request; it was logged")
+    # Sent from outside every middleware, so it adds the headers the Edge adds to all other responses.
+    return error_response(500, "InternalError", "the server failed to answer this request; it was logged",
+                          headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})

@@ -26,8 +26,9 @@ def entity_id(text: str) -> uuid.UUID | None:
 
 
 def required(query: Mapping[str, str], name: str) -> str:
+    """Only an absent parameter is missing; an empty one is a value that its own parser refuses."""
     value = query.get(name)
-    if value is None or value.strip() == "":
+    if value is None:
         raise DomainError("MissingParameter", f"the query parameter '{name}' is required")
     return value
 
@@ -63,7 +64,5 @@ def resolution(query: Mapping[str, str]) -> Interval:
 
 
 def time_zone(query: Mapping[str, str]) -> ZoneInfo | None:
-    name = query.get("timeZone")
-    if name is None or name in ("UTC", "Etc/UTC"):
-        return None
-    return parse_time_zone(name)
+    """None means UTC."""
+    return parse_time_zone(query.get("timeZone"))

@@ -39,6 +39,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from connect_readings.domain.interval import Interval
+from connect_readings.domain.timefmt import UTC_NAMES
 
 __all__ = ["bucket_floor", "iter_buckets", "next_boundary"]
 
@@ -81,18 +82,10 @@ ORIGIN_US = _days_from_civil(2000, 1, 3) * US_PER_DAY
 #: Origin of month buckets: 2000-01, as ``year*12 + month-1``.
 ORIGIN_MONTH = 2000 * 12
 
-_UTC_KEYS = frozenset(
-    {
-        "UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
-        "GMT", "Etc/GMT", "GMT0", "Etc/GMT0", "GMT+0", "Etc/GMT+0", "GMT-0", "Etc/GMT-0",
-        "Greenwich", "Etc/Greenwich",
-    }
-)  # fmt: skip
-
 
 def _is_utc(tz: tzinfo | None) -> bool:
     """UTC zones take the integer fast path; anything else goes through the zone model."""
-    return tz is None or tz is timezone.utc or getattr(tz, "key", None) in _UTC_KEYS
+    return tz is None or tz is timezone.utc or getattr(tz, "key", None) in UTC_NAMES
 
 
 def _spec(width: Interval) -> tuple[int, int]:

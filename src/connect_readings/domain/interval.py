@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from fractions import Fraction
 
-from connect_readings.domain.errors import DomainError
+from connect_readings.domain.errors import DomainError, quoted
 
 _USEC_PER_SEC = 1_000_000
 _USEC_PER_DAY = 86_400 * _USEC_PER_SEC
@@ -166,7 +166,7 @@ def _parse_postgres(lowered: str, text: str) -> tuple[int, int, int]:
         if kind == "time":
             amount, fields, i = _time(value, text), _TIME_FIELDS, i + 1
         elif kind == "word":
-            raise _invalid(text, f"{value!r} has no number before it")
+            raise _invalid(text, f"{quoted(value)} has no number before it")
         else:
             if following is not None and following[0] == "word":
                 unit, i = _unit(following[1], text), i + 2
@@ -175,7 +175,7 @@ def _parse_postgres(lowered: str, text: str) -> tuple[int, int, int]:
             elif following is None and not ago:
                 unit, i = "second", i + 1  # a bare trailing number means seconds
             else:
-                raise _invalid(text, f"number {value!r} has no unit")
+                raise _invalid(text, f"number {quoted(value)} has no unit")
             number = _number(value)
             amount = _amount(unit, number)
             # PostgreSQL: fractional seconds also occupy the milli/microsecond fields.
@@ -196,7 +196,7 @@ def _tokenize(lowered: str, text: str) -> list[tuple[str, str]]:
         match = _TOKEN.match(lowered, position)
         if match is None:
             rest = lowered[position:].strip(_WHITESPACE)
-            raise _invalid(text, f"unexpected text at {rest[:20]!r}")
+            raise _invalid(text, f"unexpected text at {quoted(rest[:20])}")
         kind = match.lastgroup
         assert kind is not None
         tokens.append((kind, match.group(kind)))
@@ -213,7 +213,7 @@ def _unit(word: str, text: str) -> str:
             return unit
     elif word in _SPELLINGS:
         return _SPELLINGS[word]
-    raise _invalid(text, f"{word!r} is not a unit")
+    raise _invalid(text, f"{quoted(word)} is not a unit")
 
 
 def _time(value: str, text: str) -> tuple[int, int, int]:
@@ -226,7 +226,7 @@ def _time(value: str, text: str) -> tuple[int, int, int]:
         parts.insert(0, 0)
     hours, minutes, seconds = parts + [0] * (3 - len(parts))
     if minutes > 59 or seconds > 60:
-        raise _invalid(text, f"time {value!r} is out of range")
+        raise _invalid(text, f"time {quoted(value)} is out of range")
     micros = round(Fraction(f"0.{fraction or 0}") * _USEC_PER_SEC)  # rint, as PostgreSQL
     return 0, 0, sign * ((hours * 3_600 + minutes * 60 + seconds) * _USEC_PER_SEC + micros)
 
@@ -279,4 +279,4 @@ def _invalid(text: str, reason: str) -> DomainError:
 
 def _quote(text: str) -> str:
     """Quote user text for a message, shortened so a huge input can't bloat the error."""
-    return repr(text if len(text) <= 60 else text[:57] + "...")
+    return quoted(text, 60)

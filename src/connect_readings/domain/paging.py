@@ -10,10 +10,12 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import orjson
 
 from .errors import DomainError
+from .timefmt import MAX_US, MIN_US
 
 _MAC_BYTES = 16
 
@@ -49,10 +51,23 @@ def decode_token(key: bytes, digest: str, token: str) -> Cursor:
     expected = hmac.new(key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
     if not hmac.compare_digest(mac, expected):
         raise _invalid("the continuation token was altered or was not issued by this service")
-    fields = orjson.loads(payload)
+    # A valid MAC proves we signed it, yet the shape is checked too: a bug or a leaked key must not be a 500.
+    try:
+        fields = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise _invalid("the continuation token is malformed") from None
+    if not isinstance(fields, dict):
+        raise _invalid("the continuation token is malformed")
     if fields.get("q") != digest:
         raise _invalid("the continuation token belongs to a different query; repeat the same parameters")
-    return Cursor(position=int(fields["p"]), now=fields.get("n"))
+    position, now = fields.get("p"), fields.get("n")
+    if not _instant(position) or not (now is None or _instant(now)):
+        raise _invalid("the continuation token is malformed")
+    return Cursor(position=position, now=now)
+
+
+def _instant(value: object) -> TypeGuard[int]:
+    return type(value) is int and MIN_US <= value < MAX_US
 
 
 def _b64(raw: bytes) -> str:

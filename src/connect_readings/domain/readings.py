@@ -9,6 +9,7 @@ errors become `InvalidReading` with a message naming the metric and field.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -18,7 +19,7 @@ from typing import Annotated, Any, Union
 
 import msgspec
 
-from .errors import DomainError
+from .errors import DomainError, quoted
 from .timefmt import parse_datetime
 
 TIERED_REGISTERS = ("positiveActiveEnergy", "negativeActiveEnergy")
@@ -41,6 +42,11 @@ VOLUME_UNIT = "m3"
 _METRIC_NAME = re.compile(r"^[a-z][A-Za-z0-9]{0,63}$")
 MAX_METRICS = 32
 MAX_UNIT_CHARS = 16
+# Bounds keep every stored and aggregated number finite (JSON has no inf: it would be served as null).
+# Registers: 1e12 kWh or m3 after unit conversion (1e15 Wh, 1e9 MWh, 1e15 l), a thousand times the lifetime
+# count of the largest meter. Other metrics, in any unit: 1e15, below 2**53 so a double still has 1/8 resolution.
+MAX_REGISTER = 1e12
+MAX_INSTANTANEOUS = 1e15
 
 READING_NAMESPACE = uuid.UUID("5b0d7a8e-1f55-4a3c-9a53-6f3f5c1e2a01")
 
@@ -103,7 +109,7 @@ _decode_line = msgspec.json.Decoder(WireReading).decode
 
 
 def decode_reading(line: bytes) -> Reading:
-    """One JSON reading (a line of a JSONL file) → Reading; InvalidJson or InvalidReading otherwise."""
+    """One JSON reading (a line of a JSONL file) → Reading; InvalidJson, DuplicateKey or InvalidReading otherwise."""
     try:
         wire = _decode_line(line)
     except msgspec.ValidationError:  # (a subclass of DecodeError)
@@ -111,10 +117,88 @@ def decode_reading(line: bytes) -> Reading:
             item = msgspec.json.decode(line)
         except (msgspec.DecodeError, RecursionError):
             raise DomainError("InvalidJson", "not a JSON object") from None
+        _refuse_repeated_keys(line, item)
         return parse_reading(item)
     except msgspec.DecodeError:
         raise DomainError("InvalidJson", "not a JSON object") from None
+    _refuse_repeated_keys(line, wire)
     return to_reading(wire)
+
+
+def decode_readings(lines: Sequence[bytes]) -> list[Reading]:
+    """Many JSON readings (a chunk of a JSONL file) at once, their keys checked in one go. Any refusal raises
+    without saying which line: the caller then decodes line by line (decode_reading) to name each bad one."""
+    try:
+        wires = list(map(_decode_line, lines))
+    except msgspec.DecodeError:  # (ValidationError too)
+        raise DomainError("InvalidJson", "a line is not a reading") from None
+    if not keys_unique(b"".join(lines), wires):  # (each line's count can only err upwards: a sum proves all)
+        raise DomainError("DuplicateKey", "a line may hold a key twice")
+    return list(map(to_reading, wires))
+
+
+def _refuse_repeated_keys(line: bytes, decoded: Any) -> None:
+    if (repeated := repeated_key(line, decoded)) is not None:
+        raise repeated_key_error(repeated[0])
+
+
+# -- keys given twice ---------------------------------------------------------------------------------------
+class Repeated(dict):  # type: ignore[type-arg]
+    """A parsed object that holds a key twice, or holds (directly or in a list) an object that does."""
+
+
+_encode = msgspec.json.encode
+
+
+def keys_unique(text: bytes, decoded: Any) -> bool:
+    """True when no object of the JSON `text` can hold a key twice; `decoded` is what msgspec made of it.
+
+    msgspec keeps the last of repeated keys, silently. Two counts in C tell: each pair of a JSON object has one
+    ':' outside strings; re-encoding what msgspec kept gives its pairs, plus the colons inside its strings, which
+    `text` holds literally or as an escape \\u003a. So `text`'s colons plus its escapes equal the re-encoded
+    colons exactly when no pair was dropped (a dropped pair, its strings, or a look-alike escape such as
+    \\\\u003a can only add to the left side). False means "look closer" (repeated_key), not "repeated".
+    """
+    escapes = text.count(b"\\u003a") + text.count(b"\\u003A") if b"\\" in text else 0  # (memchr: ~free)
+    return text.count(b":") + escapes == _encode(decoded).count(b":")
+
+
+def repeated_key(text: bytes, decoded: Any) -> tuple[str, Any] | None:
+    """The first key some object of the JSON `text` holds twice, and the document parsed with the objects on the
+    way to it as `Repeated`; None when every key is unique. `decoded` is what msgspec made of `text`.
+
+    Only when the counts of `keys_unique` differ is the text parsed again, slowly, to find the key.
+    """
+    if keys_unique(text, decoded):
+        return None
+    found: list[str] = []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        if len({key for key, _ in pairs}) < len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    found.append(key)
+                    break
+                seen.add(key)
+            return Repeated(pairs)
+        for _, value in pairs:
+            if type(value) is Repeated or (type(value) is list and any(type(x) is Repeated for x in value)):
+                return Repeated(pairs)
+        return dict(pairs)
+
+    try:
+        document = json.loads(text, object_pairs_hook=hook)
+    except RecursionError:
+        raise DomainError("InvalidJson", "the JSON nests arrays or objects too deeply") from None
+    except ValueError:  # (msgspec read it, so this cannot happen; never let it pass unchecked)
+        raise DomainError("InvalidJson", "the JSON could not be read") from None
+    return (found[0], document) if found else None
+
+
+def repeated_key_error(key: str) -> DomainError:
+    return DomainError("DuplicateKey",
+                       f"the key {quoted(key, 67)} appears twice in one object; each key may appear once")
 
 
 def parse_reading(item: Any) -> Reading:
@@ -152,15 +236,26 @@ def to_reading(wire: WireReading) -> Reading:
             if registers is None:
                 registers = list(_NO_REGISTERS)
             measurement: dict[str, Any] = {}
-            if type(x := m.t1) is float:  # (tiers: checked by msgspec)
-                measurement["t1"] = registers[base] = x * factor
+            # (tiers: finite and not negative, checked by msgspec; the bound applies in kWh)
+            if type(x := m.t1) is float:
+                if (x := x * factor) > MAX_REGISTER:
+                    raise _above_bound(name, "t1")
+                measurement["t1"] = registers[base] = x
             if type(x := m.t2) is float:
-                measurement["t2"] = registers[base + 1] = x * factor
+                if (x := x * factor) > MAX_REGISTER:
+                    raise _above_bound(name, "t2")
+                measurement["t2"] = registers[base + 1] = x
             if type(x := m.t3) is float:
-                measurement["t3"] = registers[base + 2] = x * factor
+                if (x := x * factor) > MAX_REGISTER:
+                    raise _above_bound(name, "t3")
+                measurement["t3"] = registers[base + 2] = x
             if type(x := m.t4) is float:
-                measurement["t4"] = registers[base + 3] = x * factor
-            measurement["total"] = registers[base + 4] = total * factor
+                if (x := x * factor) > MAX_REGISTER:
+                    raise _above_bound(name, "t4")
+                measurement["t4"] = registers[base + 3] = x
+            if (x := total * factor) > MAX_REGISTER:
+                raise _above_bound(name, "total")
+            measurement["total"] = registers[base + 4] = x
             measurement["unit"] = ENERGY_UNIT
             normalised[name] = measurement
             continue
@@ -176,9 +271,11 @@ def to_reading(wire: WireReading) -> Reading:
             factor = _unit_factor(name, m.unit, VOLUME_UNITS)
             if not 0.0 <= raw < _INF:
                 raise _register_error(name, "value", raw)
+            if (number := raw * factor) > MAX_REGISTER:
+                raise _above_bound(name, "value")
             if registers is None:
                 registers = list(_NO_REGISTERS)
-            registers[slot] = number = raw * factor
+            registers[slot] = number
             normalised[name] = {"value": number, "unit": VOLUME_UNIT}
             continue
         normalised[name] = _instantaneous(name, m)
@@ -188,15 +285,15 @@ def to_reading(wire: WireReading) -> Reading:
 def _instantaneous(name: str, m: WireMeasurement) -> dict[str, Any]:
     """Other metrics (power, voltage, state of charge…) are kept as sent, but must be well formed."""
     if not _METRIC_NAME.match(name):
-        raise _invalid(f"metric name '{name[:64]}' is not a camelCase identifier")
+        raise _invalid(f"metric name {quoted(name, 67)} is not a camelCase identifier")
     if m.t1 is not _UNSET or m.t2 is not _UNSET or m.t3 is not _UNSET or m.t4 is not _UNSET:
         raise _invalid(f"'{name}' has unknown field(s) {_present(m, ('t1', 't2', 't3', 't4'))}")
     out: dict[str, Any] = {}
     for field in ("l1", "l2", "l3", "total", "value"):
         raw = getattr(m, field)
         if raw is not None and raw is not _UNSET:
-            if not -_INF < raw < _INF:
-                raise _invalid(f"'{name}.{field}' must be finite")
+            if not -MAX_INSTANTANEOUS <= raw <= MAX_INSTANTANEOUS:
+                raise _invalid(f"'{name}.{field}' must be a finite number from -1e15 to 1e15")
             out[field] = raw
     unit = m.unit
     if unit is not _UNSET:
@@ -216,7 +313,7 @@ def _unit_factor(name: str, unit: Any, units: dict[str, float]) -> float:
         raise _invalid(f"'{name}.unit' is required (one of {_unit_list(units)})")
     factor = units.get(unit.strip().lower())
     if factor is None:
-        raise _invalid(f"'{name}.unit' must be one of {_unit_list(units)}; got {unit[:16]!r}")
+        raise _invalid(f"'{name}.unit' must be one of {_unit_list(units)}; got {quoted(unit, 19)}")
     return factor
 
 
@@ -227,11 +324,18 @@ def _unit_list(units: dict[str, float]) -> str:
 def _register_error(name: str, field: str, raw: float) -> DomainError:
     if raw < 0:
         return _invalid(f"'{name}.{field}' is a cumulative register and cannot be negative")
-    return _invalid(f"'{name}.{field}' must be finite")
+    return _invalid(f"'{name}.{field}' must be a finite number")
 
 
-def _present(m: WireMeasurement, fields: tuple[str, ...]) -> list[str]:
-    return sorted(field for field in fields if getattr(m, field) is not _UNSET)
+def _above_bound(name: str, field: str) -> DomainError:
+    if name in _VOLUME_SLOT:
+        return _invalid(f"'{name}.{field}' exceeds the largest register value accepted, 1e12 m3 (1e15 l)")
+    return _invalid(f"'{name}.{field}' exceeds the largest register value accepted, 1e12 kWh (1e15 Wh)")
+
+
+def _present(m: WireMeasurement, fields: tuple[str, ...]) -> str:
+    """The fields of `fields` that `m` has, for a message: 'l1', 'value'."""
+    return ", ".join(f"'{field}'" for field in sorted(fields) if getattr(m, field) is not _UNSET)
 
 
 # -- msgspec's refusals, in our words ----------------------------------------------------------------------
@@ -263,8 +367,8 @@ def _phrase(text: str, metric: str | None) -> str:
     if message.startswith("Object contains unknown field `"):
         field = message.split("`")[1]
         if metric is None and not path:
-            return f"unknown field(s) ['{field}']; a reading has only 'timestamp' and 'data'"
-        return f"'{subject}' has unknown field(s) ['{field}']"
+            return f"unknown field(s) {quoted(field)}; a reading has only 'timestamp' and 'data'"
+        return f"'{subject}' has unknown field(s) {quoted(field)}"
     if message.startswith("Number out of range") or message.startswith("Expected `float` <="):
         return f"'{subject}' must be finite"
     if message.startswith("Expected `float` >="):
@@ -276,7 +380,7 @@ def _phrase(text: str, metric: str | None) -> str:
         if metric is not None and not path:
             return f"'{metric}' must be an object such as {{l1,l2,l3,total,unit}} or {{value,unit}}"
         return f"'{subject}' must be {_KINDS.get(expected, expected)}"
-    return f"{subject}: {message}"
+    return f"'{subject}' is not valid"  # (never msgspec's own words)
 
 
 def _invalid(message: str) -> DomainError:

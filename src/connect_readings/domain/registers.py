@@ -47,7 +47,12 @@ def reset_deltas(stamps: Sequence[int], values: Sequence[float], previous: float
 
 
 class ResetOffsets:
-    """Cumulative reset offsets of one register over a time span, relative to the span's start."""
+    """Cumulative reset offsets of one register over a time span, relative to the span's start.
+
+    Sums stay finite: every raw value is ≤ 1e12 (readings.MAX_REGISTER) and a series holds at most one
+    reading per microsecond of 1900–2199 (< 1e16), so a continuous value, and any interpolation or
+    difference of two, is below 1e28, far from the largest double (1.8e308).
+    """
 
     def __init__(self) -> None:
         self.stamps: list[int] = []

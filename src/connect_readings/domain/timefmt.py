@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from importlib import resources
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from .errors import DomainError
+from .errors import DomainError, quoted
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MIN_US = int((datetime(1900, 1, 1, tzinfo=timezone.utc) - EPOCH) / timedelta(microseconds=1))
@@ -57,13 +58,15 @@ def _parse_datetime(text: str, name: str) -> int:
     if not _DATETIME.match(candidate):
         raise DomainError(
             "InvalidDateTime",
-            f"'{name}' must be an RFC 3339 date-time such as 2024-05-27T13:00:00Z; got {text[:40]!r}",
+            f"'{name}' must be an RFC 3339 date-time such as 2024-05-27T13:00:00Z; got {quoted(text, 43)}",
         )
     candidate = re.sub(r"(\.\d{6})\d+", r"\1", candidate.replace("z", "Z"))
     try:
         moment = datetime.fromisoformat(candidate)
     except ValueError:
-        raise DomainError("InvalidDateTime", f"'{name}' is not a date and time of the calendar; got {text[:40]!r}") from None
+        raise DomainError(
+            "InvalidDateTime", f"'{name}' is not a date and time of the calendar; got {quoted(text, 43)}"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     us = to_micros(moment)
@@ -104,13 +107,33 @@ def _utc_text(us: int) -> str:
     return f"{text}.{fraction:06d}Z" if fraction else text + "Z"
 
 
-def parse_time_zone(name: str) -> ZoneInfo:
-    """An IANA zone name → ZoneInfo; anything else is UnknownTimeZone."""
-    if not name or len(name) > 64 or not re.match(r"^[A-Za-z0-9_+\-/]+$", name) or ".." in name:
-        raise DomainError("UnknownTimeZone", f"'timeZone' must be an IANA time zone name; got {name[:64]!r}")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
+# The names `timeZone` accepts: the tzdata package's list of canonical IANA zones and their backward links,
+# the same on every host. (zoneinfo.available_timezones() also walks the host's zoneinfo tree, which holds
+# `localtime`, the server's own zone, and on some systems `posix/…` and `right/…`.) `Factory` means "no zone".
+ZONE_NAMES = frozenset(resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()) - {"Factory"}
+
+# Every name of UTC itself (Etc/UTC, Etc/GMT and their links; never a place such as Africa/Abidjan, whose rules
+# may change): all are one query, served with 'Z' offsets and "UTC" in ids and continuation tokens.
+UTC_NAMES = frozenset({
+    "UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu",
+    "GMT", "Etc/GMT", "GMT0", "Etc/GMT0", "GMT+0", "Etc/GMT+0", "GMT-0", "Etc/GMT-0", "Greenwich", "Etc/Greenwich",
+})
+
+
+def parse_time_zone(name: str | None) -> ZoneInfo | None:
+    """A `timeZone` value → its ZoneInfo, or None for UTC (absent, or any name of UTC); else UnknownTimeZone.
+
+    The one place that decides what UTC is (docs/semantics.md §2).
+    """
+    if name is None or name in UTC_NAMES:
+        return None
+    if name not in ZONE_NAMES:
         raise DomainError(
-            "UnknownTimeZone", f"'timeZone' {name!r} is not a known IANA time zone (e.g. Europe/Berlin)"
-        ) from None
+            "UnknownTimeZone", f"'timeZone' {quoted(name, 67)} is not a known IANA time zone (e.g. Europe/Berlin)"
+        )
+    return ZoneInfo(name)
+
+
+def zone_name(tz: ZoneInfo | None) -> str:
+    """The zone as ids and continuation tokens name it: "UTC" for every name of UTC."""
+    return "UTC" if tz is None or tz.key in UTC_NAMES else tz.key
