@@ -144,7 +144,9 @@ class Edge:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [*message.get("headers", ()), *SECURITY_HEADERS]
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [header for header in SECURITY_HEADERS if header[0] not in present]
                 if message["status"] in _REDIRECTS and base is not None:
                     headers = [(k, _relocated(v, base) if k == b"location" else v) for k, v in headers]
                 message["headers"] = headers
