@@ -50,6 +50,7 @@ class Settings:
     store_threads: int = _setting(4, "threads per worker process that run store calls and parse bodies")
     page_cache_mib: int = _setting(
         64, "memory per process for remembered aggregation pages, MiB (0 disables)")
+    root_path: str | None = _setting(None, "path prefix every route is served under, e.g. /connect")
     public_url: str | None = _setting(None, "base URL of links.next behind a proxy; by default from the request")
 
     @classmethod

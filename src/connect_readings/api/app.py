@@ -34,7 +34,7 @@ from ..domain.errors import DomainError
 from ..domain.paging import Cursor, decode_token, encode_token, query_digest
 from ..domain.timefmt import format_datetime
 from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
-from . import encode, params
+from . import encode, operations, params
 from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
 from .body import limited_body, parse_batch
 from .errors import ApiError, error_response, log, on_api_error, on_domain_error, on_http_error, on_unexpected
@@ -250,6 +250,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         },
     )
     app.state.api = api
+    operations.install(app, api)  # /readyz, the root path
     return app
 
 

@@ -1,0 +1,70 @@
+"""What operators need around the API: readiness and the base path.
+
+`install` adds them to the app `create_app` builds. Apart from app.py, so the API's own routes read as before.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from ..config import Settings
+from .errors import error_response, log
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from .app import Api
+
+READINESS_TIMEOUT_S = 2.0
+"""At most this long for the database to answer /readyz (probes give up after 1–5 s anyway)."""
+_ROOT_PATH = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+
+
+def root_path(settings: Settings) -> str:
+    """The path prefix, '' for none: `/connect` (a trailing slash is dropped)."""
+    root = (settings.root_path or "").rstrip("/")
+    if root and not _ROOT_PATH.fullmatch(root):
+        raise ValueError(f"the root path must look like /connect (segments of letters, digits and ._~-), not {root!r}")
+    return root
+
+
+def install(app: Starlette, api: Api) -> None:
+    root = root_path(api.settings)
+    app.router.routes.append(Route("/readyz", readyz, methods=["GET"]))
+    if root:
+        app.router.routes[:] = [Mount(root, routes=list(app.router.routes))]
+        api.openapi_bytes = orjson.dumps({**orjson.loads(api.openapi_bytes), "servers": [{"url": root}]})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready when the database answers, in a store thread like any request, and its schema is this code's."""
+    api: Api = request.app.state.api
+    timeout = min(READINESS_TIMEOUT_S, api.settings.request_timeout_s / 2)  # before RequestGuard's 504
+    with anyio.move_on_after(timeout):
+        try:
+            state = await api.threads.run(api.store.schema_state, time.monotonic() + timeout)
+        except Exception as exc:  # noqa: BLE001 - whatever the failure, the answer is "not ready"
+            log.warning("not ready: the database check failed: %s: %s", type(exc).__name__, exc)
+            return _not_ready("DatabaseUnavailable", "the database did not answer the readiness check")
+        if state.applied < state.latest:
+            return _not_ready("MigrationsPending", f"the database schema is at version {state.applied}, this "
+                              f"server needs {state.latest}", "run `connect-readings migrate`")
+        if state.applied > state.latest:
+            return _not_ready("SchemaTooNew", f"the database schema is at version {state.applied}, newer than "
+                              f"this server's {state.latest}", "upgrade this server")
+        return Response(orjson.dumps({"status": "ready", "schemaVersion": state.applied}),
+                        media_type="application/json")
+    log.warning("not ready: the database did not answer within %g s", timeout)
+    return _not_ready("DatabaseUnavailable", f"the database did not answer within {timeout:g} s")
+
+
+def _not_ready(code: str, message: str, description: str | None = None) -> Response:
+    return error_response(503, code, message, description)
