@@ -194,12 +194,23 @@ def _serve(settings: Settings) -> None:
     from .storage.base import open_store
 
     open_store(settings.database).close()  # migrate once, before workers race to do it
+    _start_operations(settings)
     os.environ.update(settings.to_env())
     uvicorn.run(
         "connect_readings.api.app:app_from_env", factory=True, host=settings.host, port=settings.port,
         workers=settings.workers, log_level="info", access_log=False, server_header=False, limit_concurrency=1024,
         timeout_keep_alive=30, http="httptools", loop="uvloop",
     )
+
+
+def _start_operations(settings: Settings) -> None:
+    """Settings checked, and the metrics listener started, before any worker (api/operations.py)."""
+    from .api import operations
+
+    try:
+        operations.start(settings)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

@@ -50,6 +50,12 @@ class Settings:
     store_threads: int = _setting(4, "threads per worker process that run store calls and parse bodies")
     page_cache_mib: int = _setting(
         64, "memory per process for remembered aggregation pages, MiB (0 disables)")
+    log_format: str = _setting("text", "`text` or `json`: one line per request and for every message of the app")
+    metrics_port: int = _setting(0, "port of the Prometheus /metrics listener, apart from the API (0: no metrics)")
+    metrics_host: str = _setting("127.0.0.1", "address the /metrics listener binds to")
+    metrics_dir: str | None = _setting(
+        None, "directory for the worker processes' metric files, emptied at start; by default a new temporary "
+              "directory per run, removed at exit")
     root_path: str | None = _setting(None, "path prefix every route is served under, e.g. /connect")
     public_url: str | None = _setting(None, "base URL of links.next behind a proxy; by default from the request")
 

@@ -1,6 +1,7 @@
-"""What operators need around the API: readiness and the base path.
+"""What operators need around the API: readiness, the base path, request ids and logs, metrics.
 
-`install` adds them to the app `create_app` builds. Apart from app.py, so the API's own routes read as before.
+`install` adds them to the app `create_app` builds; `start` runs in the `serve` process before its workers
+(the metrics listener belongs to it). Apart from app.py, so the API's own routes read as before.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from ..config import Settings
+from . import metrics as metrics_module
 from .errors import error_response, log
+from .logs import formatter
+from .observe import Observe
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -36,12 +40,35 @@ def root_path(settings: Settings) -> str:
     return root
 
 
+def check(settings: Settings) -> None:
+    """Refuse, at start, operations settings that cannot work."""
+    root_path(settings)
+    formatter(settings.log_format)
+    if not 0 <= settings.metrics_port <= 65535:
+        raise ValueError(f"the metrics port must be between 0 and 65535, not {settings.metrics_port}")
+    if settings.metrics_port and settings.metrics_port == settings.port:
+        raise ValueError("the metrics port must differ from the API port: metrics are not served to API clients")
+
+
+def start(settings: Settings) -> None:
+    """In the `serve` process, before the workers start."""
+    check(settings)
+    metrics_module.start_exporter(settings)
+
+
 def install(app: Starlette, api: Api) -> None:
-    root = root_path(api.settings)
+    settings = api.settings
+    check(settings)
+    root = root_path(settings)
+    metrics = metrics_module.metrics() if settings.metrics_port else None
+    api.metrics = metrics
+    if metrics is not None:
+        api.threads.on_wait = metrics.store_wait.observe
     app.router.routes.append(Route("/readyz", readyz, methods=["GET"]))
     if root:
         app.router.routes[:] = [Mount(root, routes=list(app.router.routes))]
         api.openapi_bytes = orjson.dumps({**orjson.loads(api.openapi_bytes), "servers": [{"url": root}]})
+    app.add_middleware(Observe, metrics=metrics)  # outermost: it sees (and marks) every response
 
 
 async def readyz(request: Request) -> Response:
