@@ -216,6 +216,7 @@ def _token_with_subject(subject: str) -> str:
     (["--log-format", "xml"], "log format"),
     (["--metrics-port", "8080", "--port", "8080"], "metrics port must differ"),
     (["--root-path", "connect"], "root path"),
+    (["--rate-limit-burst", "0"], "burst"),
 ])
 def test_serve_refuses_operations_settings_that_cannot_work(tmp_path: Path, flags: list[str], message: str) -> None:
     result = CliRunner().invoke(main, ["serve", "--database", str(tmp_path / "x.db"), *flags])

@@ -56,6 +56,11 @@ class Settings:
     metrics_dir: str | None = _setting(
         None, "directory for the worker processes' metric files, emptied at start; by default a new temporary "
               "directory per run, removed at exit")
+    rate_limit_per_s: float = _setting(
+        0.0, "requests per second one principal may make, sustained, per worker process (0: no limit)")
+    rate_limit_burst: int = _setting(20, "requests one principal may make at once above that rate (bucket size)")
+    concurrency_limit: int = _setting(
+        0, "requests one principal may have in progress at once, per worker process (0: no limit)")
     root_path: str | None = _setting(None, "path prefix every route is served under, e.g. /connect")
     public_url: str | None = _setting(None, "base URL of links.next behind a proxy; by default from the request")
 

@@ -15,7 +15,7 @@ from connect_readings.api.app import create_app
 from connect_readings.config import Settings
 from connect_readings.storage.base import Store
 
-from ..conftest import ENTITY, ApiClient, energy
+from ..conftest import ENTITY, ApiClient, energy, make_token
 
 AGG = f"/v1/entities/{ENTITY}/aggregations"
 TEMPLATE = "/v1/entities/{entityId}"
@@ -92,6 +92,15 @@ def test_readings_per_page_and_store_thread_waits(measured: ApiClient) -> None:
     assert len(body["data"]) == 30
     assert value("connect_readings_page_items_sum", kind="readings") == items + 30
     assert value("connect_readings_store_queue_wait_seconds_count") == waits + 1  # one store hop per request
+
+
+def test_refusals_of_the_rate_limit_are_counted(settings: Settings, store: Store) -> None:
+    limited = dataclasses.replace(settings, metrics_port=9999, rate_limit_per_s=0.1, rate_limit_burst=1)
+    before = value("connect_readings_rate_limited_total", limit="rate")
+    with ApiClient(create_app(limited, store), token=make_token(sub="busy")) as client:
+        client.get("/v1/entities/99999999-9999-4999-8999-999999999999/readings/last")
+        assert client.get(f"/v1/entities/{ENTITY}/readings/last").status_code == 429
+    assert value("connect_readings_rate_limited_total", limit="rate") == before + 1
 
 
 def test_metrics_are_off_by_default_and_never_on_the_api_port(client: ApiClient) -> None:

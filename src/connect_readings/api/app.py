@@ -264,7 +264,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         },
     )
     app.state.api = api
-    operations.install(app, api)  # /readyz, the root path, request ids and logs, metrics
+    operations.install(app, api)  # /readyz, the root path, request ids and logs, metrics, rate limits
     return app
 
 

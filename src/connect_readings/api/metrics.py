@@ -61,6 +61,8 @@ class Metrics:
         self.store_wait = Histogram("connect_readings_store_queue_wait_seconds",
                                     "Time a request's store work waited for a free store thread",
                                     buckets=WAIT_BUCKETS)
+        self.limited = Counter("connect_readings_rate_limited", "Requests answered 429, by the limit they hit",
+                               ["limit"])
         self._children: dict[tuple[str, ...], Any] = {}
         self._hit = self.cache_lookups.labels("hit")
         self._miss = self.cache_lookups.labels("miss")

@@ -1,4 +1,4 @@
-"""What operators need around the API: readiness, the base path, request ids and logs, metrics.
+"""What operators need around the API: readiness, the base path, request ids and logs, metrics, rate limits.
 
 `install` adds them to the app `create_app` builds; `start` runs in the `serve` process before its workers
 (the metrics listener belongs to it). Apart from app.py, so the API's own routes read as before.
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import orjson
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -21,6 +22,7 @@ from . import metrics as metrics_module
 from .errors import error_response, log
 from .logs import formatter
 from .observe import Observe
+from .ratelimit import PrincipalLimits
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -48,6 +50,10 @@ def check(settings: Settings) -> None:
         raise ValueError(f"the metrics port must be between 0 and 65535, not {settings.metrics_port}")
     if settings.metrics_port and settings.metrics_port == settings.port:
         raise ValueError("the metrics port must differ from the API port: metrics are not served to API clients")
+    if settings.rate_limit_per_s < 0 or settings.concurrency_limit < 0:
+        raise ValueError("rate and concurrency limits must be positive (or 0 for no limit)")
+    if settings.rate_limit_burst < 1:
+        raise ValueError("the rate limit burst must be at least 1")
 
 
 def start(settings: Settings) -> None:
@@ -69,6 +75,11 @@ def install(app: Starlette, api: Api) -> None:
         app.router.routes[:] = [Mount(root, routes=list(app.router.routes))]
         api.openapi_bytes = orjson.dumps({**orjson.loads(api.openapi_bytes), "servers": [{"url": root}]})
     app.add_middleware(Observe, metrics=metrics)  # outermost: it sees (and marks) every response
+    if settings.rate_limit_per_s or settings.concurrency_limit:
+        app.user_middleware.append(Middleware(  # innermost: after the head checks, before any work
+            PrincipalLimits, authenticate=api.auth.authenticate, api_prefix=f"{root}/v1/",
+            rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst,
+            concurrency=settings.concurrency_limit, metrics=metrics))
 
 
 async def readyz(request: Request) -> Response:
