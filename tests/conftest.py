@@ -65,11 +65,11 @@ def make_token(
 class ApiClient(TestClient):
     """The framework's test client on the real app; every response is checked against the OpenAPI document."""
 
-    def __init__(self, app: Any, token: str | None = None, root_path: str = "") -> None:
+    def __init__(self, app: Any, token: str | None = None) -> None:
         super().__init__(app, base_url="http://testserver", raise_server_exceptions=False)
         self.token = token or make_token()
-        self.root_path = root_path
-        """The app's CONNECT_READINGS_ROOT_PATH: the document's paths are matched below it."""
+        self.root_path = ""
+        """Set to the app's CONNECT_READINGS_ROOT_PATH: the document's paths are then matched below it."""
 
     def request(self, method: str, url: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         headers = dict(kwargs.pop("headers", None) or {})

@@ -34,14 +34,16 @@ from ..domain.errors import DomainError
 from ..domain.paging import Cursor, decode_token, encode_token, query_digest
 from ..domain.timefmt import format_datetime
 from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
-from . import encode, operations, params
-from .auth import PRINCIPAL_KEY, READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
+from . import encode, params
+from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
 from .body import limited_body, parse_batch
 from .errors import ApiError, error_response, log, on_api_error, on_domain_error, on_http_error, on_unexpected
-from .logs import configure_logging
-from .metrics import Metrics
 from .offload import ThreadPool
 from .pagecache import CachedPage, PageCache
+from . import operations
+from .auth import PRINCIPAL_KEY
+from .logs import configure_logging
+from .metrics import Metrics
 
 T = TypeVar("T")
 JSON = "application/json"

@@ -14,8 +14,12 @@ import os
 import shutil
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .offload import ThreadPool
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
     from ..storage.base import IngestResult
     from .pagecache import PageCache
 
+T = TypeVar("T")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -102,6 +107,24 @@ class Metrics:
 @lru_cache(maxsize=1)
 def metrics() -> Metrics:
     return Metrics()
+
+
+class MeasuredThreadPool(ThreadPool):
+    """The store threads, telling `observe` how long each call waited for a free thread (seconds)."""
+
+    def __init__(self, threads: int, observe: Callable[[float], None]) -> None:
+        super().__init__(threads)
+        self.observe = observe
+
+    def run(self, fn: Callable[..., T], *args: Any) -> Any:
+        queued = time.perf_counter()
+        observe = self.observe
+
+        def measured(*call_args: Any) -> T:
+            observe(time.perf_counter() - queued)
+            return fn(*call_args)
+
+        return super().run(measured, *args)
 
 
 def start_exporter(settings: Settings) -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,11 +20,9 @@ T = TypeVar("T")
 class ThreadPool:
     def __init__(self, threads: int) -> None:
         self.threads = threads
-        self._jobs: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[..., Any], tuple[Any, ...], float]] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]]] = queue.SimpleQueue()
         self._started = 0
         self._lock = threading.Lock()
-        self.on_wait: Callable[[float], None] | None = None
-        """Told, in the pool thread, how long each job waited for a free thread, seconds (metrics)."""
 
     def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
         """`fn(*args)` in a pool thread; the future completes on the calling loop."""
@@ -33,7 +30,7 @@ class ThreadPool:
             self._start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((loop, future, fn, args, time.perf_counter()))
+        self._jobs.put((loop, future, fn, args))
         return future
 
     def _start(self) -> None:
@@ -45,10 +42,8 @@ class ThreadPool:
     def _work(self) -> None:
         take = self._jobs.get
         while True:
-            loop, future, fn, args, queued = take()
-            try:  # (inside: a failing hook fails its request, never the thread)
-                if self.on_wait is not None:
-                    self.on_wait(time.perf_counter() - queued)
+            loop, future, fn, args = take()
+            try:
                 result, error = fn(*args), None
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
                 result, error = None, exc

@@ -68,8 +68,8 @@ def install(app: Starlette, api: Api) -> None:
     root = root_path(settings)
     metrics = metrics_module.metrics() if settings.metrics_port else None
     api.metrics = metrics
-    if metrics is not None:
-        api.threads.on_wait = metrics.store_wait.observe
+    if metrics is not None:  # (no thread has started yet: they start with the first call)
+        api.threads = metrics_module.MeasuredThreadPool(settings.store_threads, metrics.store_wait.observe)
     app.router.routes.append(Route("/readyz", readyz, methods=["GET"]))
     if root:
         app.router.routes[:] = [Mount(root, routes=list(app.router.routes))]
