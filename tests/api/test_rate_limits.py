@@ -95,7 +95,7 @@ async def _in_progress(settings: Settings, store: Store) -> None:
         await finish.wait()
         yield body[10:]
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as http:
         async def get(token: str) -> httpx.Response:
             response = await http.get(LAST, headers={"Authorization": f"Bearer {token}"})
             check_response(response)
