@@ -68,6 +68,8 @@ class ApiClient(TestClient):
     def __init__(self, app: Any, token: str | None = None) -> None:
         super().__init__(app, base_url="http://localhost", raise_server_exceptions=False)
         self.token = token or make_token()
+        self.root_path = ""
+        """Set to the app's CONNECT_READINGS_ROOT_PATH: the document's paths are then matched below it."""
 
     def request(self, method: str, url: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         headers = dict(kwargs.pop("headers", None) or {})
@@ -75,7 +77,7 @@ class ApiClient(TestClient):
             headers["Authorization"] = f"Bearer {self.token}"
         headers = {k: v for k, v in headers.items() if v is not None}
         response = super().request(method, url, headers=headers, **kwargs)
-        check_response(response)
+        check_response(response, self.root_path)
         return response
 
     def ingest(self, entity: uuid.UUID, readings: list[dict[str, Any]]) -> Any:

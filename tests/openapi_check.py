@@ -43,9 +43,12 @@ def response_schema(method: str, path: str, status: int) -> dict[str, Any] | Non
     return None
 
 
-def check_response(response: httpx.Response) -> None:
+def check_response(response: httpx.Response, root_path: str = "") -> None:
+    """`root_path`: the prefix the app serves the document's paths under (its `servers` entry)."""
     request = response.request
     path = request.url.path
+    if root_path:  # outside it, no path of the document is served ("" matches none)
+        path = path[len(root_path):] if path.startswith(root_path + "/") else ""
     if path == "/openapi.json":
         return
     schema = response_schema(request.method, path, response.status_code)

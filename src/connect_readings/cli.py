@@ -193,8 +193,19 @@ def _serve(settings: Settings) -> None:
     from .storage.base import open_store
 
     open_store(settings.database).close()  # migrate once, before workers race to do it
+    _start_operations(settings)
     os.environ.update(settings.to_env())
     serve(settings)
+
+
+def _start_operations(settings: Settings) -> None:
+    """Settings checked, and the metrics listener started, before any worker (api/operations.py)."""
+    from .api import operations
+
+    try:
+        operations.start(settings)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

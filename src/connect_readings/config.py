@@ -31,6 +31,18 @@ class Settings:
     host: str = _setting("127.0.0.1", "address the server listens on")
     port: int = _setting(8080, "port the server listens on")
     workers: int = _setting(1, "server worker processes")
+    log_format: str = _setting("text", "`text` or `json`: one line per request and for every message of the app")
+    metrics_port: int = _setting(0, "port of the Prometheus /metrics listener, apart from the API (0: no metrics)")
+    metrics_host: str = _setting("127.0.0.1", "address the /metrics listener binds to")
+    metrics_dir: str | None = _setting(
+        None, "directory for the worker processes' metric files, emptied at start; by default a new temporary "
+              "directory per run, removed at exit")
+    rate_limit_per_s: float = _setting(
+        0.0, "requests per second one principal may make, sustained, per worker process (0: no limit)")
+    rate_limit_burst: int = _setting(20, "requests one principal may make at once above that rate (bucket size)")
+    concurrency_limit: int = _setting(
+        0, "requests one principal may have in progress at once, per worker process (0: no limit)")
+    root_path: str | None = _setting(None, "path prefix every route is served under, e.g. /connect")
     jwt_secret: str | None = _setting(
         None, "HS256 secret (at least 32 bytes); when unset, one is generated once and kept in the database")
     jwt_public_key_file: str | None = _setting(None, "PEM file of RS256/ES256 public keys or certificates")

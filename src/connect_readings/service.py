@@ -50,6 +50,8 @@ class Page:
     items: list[Any]
     next_position: int | None
     """Where the next page starts, or None on the last page."""
+    edges: int = 0
+    """Bucket edges asked of the store (each is two index seeks): the cost of an aggregation page."""
 
 
 def aggregation_id_prefix(query: AggregationQuery) -> str:
@@ -64,11 +66,13 @@ def aggregation_page(store: Store, query: AggregationQuery, position: int, page_
     """
     found: list[Bucket] = []
     prefix = aggregation_id_prefix(query)
+    asked = 0
     while len(found) <= page_size and position < query.end:
         chunk = list(islice(iter_buckets(position, query.end, query.width, query.tz), page_size + 1 - len(found)))
         edges = [max(chunk[0][0], query.start)] + [b1 for _, b1 in chunk]
         edges[-1] = min(edges[-1], query.end)
         brackets = store.register_brackets(query.entity_id, edges)
+        asked += len(edges)
         values = aggregate(edges, brackets)
         found.extend(
             Bucket(uuid5_text(AGGREGATION_NAMESPACE, f"{prefix}{b0}"), edges[i], edges[i + 1], data)
@@ -79,8 +83,8 @@ def aggregation_page(store: Store, query: AggregationQuery, position: int, page_
         if not any(values):
             position = _next_coverage(query, position, [per_register[-1] for per_register in brackets])
     if len(found) > page_size:
-        return Page(found[:page_size], found[page_size].start)
-    return Page(found, None)
+        return Page(found[:page_size], found[page_size].start, asked)
+    return Page(found, None, asked)
 
 
 def _next_coverage(query: AggregationQuery, position: int, last_brackets: list[Any]) -> int:

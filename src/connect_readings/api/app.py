@@ -44,6 +44,10 @@ from .errors import (ApiError, error_response, internal_error_response, log, on_
                      on_http_error, on_unexpected)
 from .offload import ThreadPool
 from .pagecache import CachedPage, PageCache
+from . import operations
+from .auth import PRINCIPAL_KEY
+from .logs import configure_logging
+from .metrics import Metrics
 
 T = TypeVar("T")
 JSON = "application/json"
@@ -62,6 +66,9 @@ class Api:
     parsing of a body, in one of a few store threads (`offload`), so the loop always stays free: one thread
     hop per request. Inside that thread a read is one snapshot, with the request's deadline.
     """
+
+    metrics: Metrics | None = None
+    """Set by `operations.install` when metrics are on."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
@@ -96,6 +103,7 @@ class Api:
     def authorize(self, request: Request, scope: str) -> uuid.UUID:
         """Authentication (401), scope (403), entity visible to the token (404), in that order; no I/O."""
         principal = self.auth.authenticate(request.headers.get("authorization"))
+        request.scope[PRINCIPAL_KEY] = principal
         require_scope(principal, scope)
         entity_id = params.entity_id(request.path_params["entityId"])
         if entity_id is None or not principal.can_see(entity_id):
@@ -172,6 +180,8 @@ class Api:
     def _ingest(self, deadline: float | None, entity_id: uuid.UUID, body: bytes) -> Response:
         readings = parse_batch(body, self.settings.max_batch)
         result = self.store.ingest(entity_id, readings, deadline)
+        if self.metrics is not None:
+            self.metrics.ingest(result)
         return Response(encode.ingest_result(result), media_type=JSON)
 
     def readings_page(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
@@ -179,6 +189,8 @@ class Api:
         size = params.page_size(query)
         w = self.window(query, "readings", entity_id)
         page = service.readings_page(self.store, entity_id, w.position, w.end, size)
+        if self.metrics is not None:
+            self.metrics.readings_page(len(page.items))
         items = orjson.dumps([encode.reading(entity_id, r) for r in page.items])
         return self.paged(request, items, page.next_position, w, size)
 
@@ -203,6 +215,10 @@ class Api:
             items = orjson.dumps([encode.aggregation(entity, bucket, tz) for bucket in found.items])
             page = CachedPage(items, found.next_position)
             self.pages.put(key, page)
+            if self.metrics is not None:
+                self.metrics.aggregation_page(found, self.pages)
+        elif self.metrics is not None:
+            self.metrics.aggregation_page(None, self.pages)
         return self.paged(request, page.items, page.next_position, w, size)
 
     def aggregation_total(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
@@ -263,12 +279,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         },
     )
     app.state.api = api
+    operations.install(app, api)  # /readyz, the root path, request ids and logs, metrics, rate limits
     return app
 
 
 def app_from_env() -> Starlette:
     """Factory for uvicorn workers: settings travel as CONNECT_READINGS_* variables."""
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    return create_app(settings)
 
 
 DEADLINE_KEY = "connect_readings.deadline"

@@ -35,6 +35,8 @@ SUPPORTED_ALGORITHMS = tuple(_FAMILY)
 _CACHE_SIZE = 4096
 _MIN_RSA_BITS = 2048
 MIN_SECRET_BYTES = 32
+PRINCIPAL_KEY = "connect_readings.principal"
+"""Where `Api.authorize` leaves the request's Principal in the ASGI scope (for the request log)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,8 @@ class Principal:
     scopes: frozenset[str]
     entities: frozenset[uuid.UUID] | None
     """None means every entity ("*")."""
+    subject: str | None = None
+    """The token's `sub` claim: who the request log names and the rate limits count (never the token)."""
 
     def can_see(self, entity_id: uuid.UUID) -> bool:
         return self.entities is None or entity_id in self.entities
@@ -203,9 +207,11 @@ def _principal(claims: dict[str, Any]) -> Principal:
         scopes = frozenset(s for s in scope if isinstance(s, str))
     else:
         scopes = frozenset()
+    sub = claims.get("sub")
+    subject = sub[:200] if isinstance(sub, str) and sub else None
     raw = claims.get("entities", [])
     if raw == "*" or raw == ["*"]:
-        return Principal(scopes, None)
+        return Principal(scopes, None, subject)
     entities: set[uuid.UUID] = set()
     if isinstance(raw, list):
         for item in raw:
@@ -215,7 +221,7 @@ def _principal(claims: dict[str, Any]) -> Principal:
                 entities.add(uuid.UUID(item))
             except ValueError:
                 continue
-    return Principal(scopes, frozenset(entities))
+    return Principal(scopes, frozenset(entities), subject)
 
 
 def _public(key: Any) -> Any:

@@ -42,6 +42,14 @@ class IngestResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SchemaState:
+    applied: int
+    """The schema version recorded in the database."""
+    latest: int
+    """The newest migration this code ships: a server is ready only when the two are equal."""
+
+
+@dataclass(frozen=True, slots=True)
 class StoredReading:
     ts: int
     data: dict[str, Any]
@@ -78,6 +86,9 @@ class Store(Protocol):
 
     def meta_get(self, key: str) -> str | None: ...
 
+    def schema_state(self, deadline: float | None = None) -> SchemaState:
+        """The applied and the latest schema version: one cheap round trip to the database (readiness)."""
+
     def close(self) -> None: ...
 
 
@@ -112,6 +123,10 @@ def open_store(database: str, *, timeout_s: float = 30.0) -> Store:
     from .sqlite import SQLiteStore
 
     return SQLiteStore(database, busy_timeout_s=timeout_s)
+
+
+def latest_migration(backend: str) -> int:
+    return migrations(backend)[-1][0]
 
 
 def migrations(backend: str) -> list[tuple[int, str]]:

@@ -36,8 +36,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..domain.ingest import Batch, IngestPlan, Surroundings, plan, probe_registers
 from ..domain.readings import REGISTER_COUNT, Reading
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
-from .base import REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, StoreBusy, StoredReading, StoreTimeout
-from .base import extra_json, migrations, stored_reading
+from .base import REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy, StoredReading, StoreTimeout
+from .base import extra_json, latest_migration, migrations, stored_reading
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _NAMES = "ARRAY[" + ", ".join(f"'{c}'" for c in REGISTER_COLUMNS) + "]::text[]"
@@ -284,6 +284,13 @@ class PostgresStore(PlannedIngest):
     @_mapped
     def migrate(self) -> int:
         return migrate_database(self.url, self.connect_timeout_s)
+
+    @_mapped
+    def schema_state(self, deadline: float | None = None) -> SchemaState:
+        """A pooled connection (waiting at most until `deadline`) and one indexed max()."""
+        with self._transaction(deadline, "BEGIN READ ONLY") as conn:
+            row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+        return SchemaState(int(row[0]) if row else 0, latest_migration("postgres"))
 
     def close(self) -> None:
         self._pool.close()

@@ -26,8 +26,8 @@ import orjson
 from ..domain.ingest import Batch, IngestPlan, Surroundings, plan, probe_registers
 from ..domain.readings import REGISTER_COUNT, REGISTER_METRICS
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
-from .base import REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, StoreBusy, StoredReading, StoreTimeout
-from .base import extra_json, migrations, stored_reading
+from .base import REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy, StoredReading, StoreTimeout
+from .base import extra_json, latest_migration, migrations, stored_reading
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
@@ -119,6 +119,12 @@ class SQLiteStore(PlannedIngest):
                 db.execute("ROLLBACK")
             raise
         return version
+
+    @_mapped
+    def schema_state(self, deadline: float | None = None) -> SchemaState:
+        with self._deadline(deadline) as db:
+            applied = db.execute("PRAGMA user_version").fetchone()[0]
+        return SchemaState(applied, latest_migration("sqlite"))
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
