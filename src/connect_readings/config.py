@@ -31,6 +31,9 @@ class Settings:
     host: str = _setting("127.0.0.1", "address the server listens on")
     port: int = _setting(8080, "port the server listens on")
     workers: int = _setting(1, "server worker processes")
+    request_log: bool = _setting(
+        True, "one log line per request (`false` turns it off: on the hot page it costs about a fifth of the "
+              "throughput, BENCHMARKS.md)")
     log_format: str = _setting("text", "`text` or `json`: one line per request and for every message of the app")
     metrics_port: int = _setting(0, "port of the Prometheus /metrics listener, apart from the API (0: no metrics)")
     metrics_host: str = _setting("127.0.0.1", "address the /metrics listener binds to")
@@ -123,6 +126,11 @@ def _cast(name: str, raw: str) -> object:
     try:
         if kind is tuple:
             return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if kind is bool:
+            return _BOOLEANS[raw.strip().lower()]
         return kind(raw)
-    except ValueError:
+    except (ValueError, KeyError):
         raise ValueError(f"{env_name(name)}={raw!r} is not a valid {kind.__name__}") from None
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}

@@ -125,3 +125,21 @@ def test_an_unexpected_error_is_logged_with_its_request_id(client: ApiClient, mo
 
 def _boom(*args: Any) -> Any:
     raise RuntimeError("simulated failure")
+
+
+def test_the_request_log_can_be_turned_off(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from connect_readings.api.app import create_app
+    from connect_readings.config import Settings
+
+    from ..conftest import SECRET
+
+    assert Settings.from_env({"CONNECT_READINGS_REQUEST_LOG": "false"}).request_log is False
+    assert Settings.from_env({"CONNECT_READINGS_REQUEST_LOG": "on"}).request_log is True
+    with pytest.raises(ValueError, match="CONNECT_READINGS_REQUEST_LOG"):
+        Settings.from_env({"CONNECT_READINGS_REQUEST_LOG": "perhaps"})
+    caplog.set_level(logging.INFO, logger="connect_readings")
+    settings = Settings(database=str(tmp_path / "quiet.db"), jwt_secret=SECRET, request_log=False)
+    with ApiClient(create_app(settings)) as quiet:
+        response = quiet.get(f"{READINGS}/last")
+    assert response.status_code == 404 and response.headers["x-request-id"]  # ids stay
+    assert _lines(caplog) == []

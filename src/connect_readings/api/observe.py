@@ -40,9 +40,10 @@ def request_id(headers: Any) -> str:
 
 
 class Observe:
-    def __init__(self, app: ASGIApp, metrics: Metrics | None = None) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None, log_requests: bool = True) -> None:
         self.app = app
         self.metrics = metrics
+        self.log_requests = log_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,7 +82,7 @@ class Observe:
             if metrics is not None:
                 metrics.in_progress.dec()
                 metrics.request(scope["method"], template, status, seconds)
-            if access_log.isEnabledFor(logging.INFO):
+            if self.log_requests and access_log.isEnabledFor(logging.INFO):
                 _log(scope, rid, template, status, seconds)
             REQUEST_ID.reset(context)
 

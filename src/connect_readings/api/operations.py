@@ -74,7 +74,8 @@ def install(app: Starlette, api: Api) -> None:
     if root:
         app.router.routes[:] = [Mount(root, routes=list(app.router.routes))]
         api.openapi_bytes = orjson.dumps({**orjson.loads(api.openapi_bytes), "servers": [{"url": root}]})
-    app.add_middleware(Observe, metrics=metrics)  # outermost: it sees (and marks) every response
+    # outermost: it sees (and marks) every response
+    app.add_middleware(Observe, metrics=metrics, log_requests=settings.request_log)
     if settings.rate_limit_per_s or settings.concurrency_limit:
         app.user_middleware.append(Middleware(  # innermost: after the head checks, before any work
             PrincipalLimits, authenticate=api.auth.authenticate, api_prefix=f"{root}/v1/",
