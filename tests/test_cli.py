@@ -142,3 +142,8 @@ def test_every_setting_is_documented_and_read_from_its_variable(tmp_path: Path) 
     assert code == 0 and out.startswith("schema version") and (tmp_path / "env.db").exists()
     code, out = run("migrate", "--database", str(tmp_path / "flag.db"), env={"CONNECT_READINGS_DATABASE": "x"})
     assert code == 0 and (tmp_path / "flag.db").exists() and not Path("x").exists()
+
+
+def test_a_list_setting_from_a_flag_is_split_like_its_variable() -> None:
+    assert Settings.from_env({}, jwt_algorithms="RS256, ES256").jwt_algorithms == ("RS256", "ES256")
+    assert Settings.from_env({"CONNECT_READINGS_JWT_ALGORITHMS": "RS256, ES256"}).jwt_algorithms == ("RS256", "ES256")

@@ -43,12 +43,6 @@ def _shown(value: object) -> str:
     return ",".join(value) if isinstance(value, tuple) else str(value)
 
 
-def _settings(**flags: Any) -> Settings:
-    if isinstance(flags.get("jwt_algorithms"), str):
-        flags["jwt_algorithms"] = tuple(part.strip() for part in flags["jwt_algorithms"].split(",") if part.strip())
-    return Settings.from_env(**flags)
-
-
 SERVER_SETTINGS = tuple(name for name in Settings.__dataclass_fields__)
 
 
@@ -62,7 +56,7 @@ def main() -> None:
 @settings_options(*SERVER_SETTINGS)
 def serve(**flags: Any) -> None:
     """Serve the API."""
-    _serve(_settings(**flags))
+    _serve(Settings.from_env(**flags))
 
 
 @main.command("import")
@@ -79,7 +73,7 @@ def import_(file: Path, entity: uuid.UUID, fmt: str | None, **flags: Any) -> Non
     from .importer import import_file
     from .storage.base import open_store
 
-    settings = _settings(**flags)
+    settings = Settings.from_env(**flags)
     fmt = fmt or ("csv" if file.suffix.lower() == ".csv" else "jsonl")
     store = open_store(settings.database)
     began = time.perf_counter()
@@ -116,7 +110,7 @@ def demo(days: int, no_serve: bool, **flags: Any) -> None:
 
     if flags.get("database") is None and not os.environ.get(env_name("database")):
         flags["database"] = DEMO_DATABASE
-    settings = _settings(**flags)
+    settings = Settings.from_env(**flags)
     store = open_store(settings.database)
     last = store.last_reading(HOUSEHOLD)
     if last is None:
@@ -169,7 +163,7 @@ def token(entities: tuple[uuid.UUID, ...], all_entities: bool, scope: str, ttl: 
     if lifetime.months:
         raise click.BadParameter("use days or hours, not months", param_hint="--ttl")
     seconds = lifetime.days * 86400 + lifetime.micros / 1e6
-    settings = _settings(**flags)
+    settings = Settings.from_env(**flags)
     store = None if settings.jwt_secret else open_store(settings.database)
     click.echo(_mint(settings, store, [str(e) for e in entities], all_entities, scope, seconds))
     if store is not None:
@@ -214,7 +208,7 @@ def migrate(**flags: Any) -> None:
     """Apply pending schema migrations (PostgreSQL or SQLite) and print the schema version."""
     from .storage.base import open_store
 
-    store = open_store(_settings(**flags).database)  # opening a store migrates it
+    store = open_store(Settings.from_env(**flags).database)  # opening a store migrates it
     try:
         click.echo(f"schema version {store.migrate()}")
     finally:
