@@ -186,12 +186,8 @@ def _mapped(method: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> T:
-        try:
+        with _mapped_block():
             return method(*args, **kwargs)
-        except psycopg.errors.QueryCanceled as exc:  # statement_timeout: the call's deadline
-            raise StoreTimeout("the statement was cancelled at its deadline") from exc
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise StoreBusy("the database is unavailable or every connection is in use") from exc
 
     return call
 
@@ -464,10 +460,10 @@ class PostgresStore(PlannedIngest):
 
 @contextmanager
 def _mapped_block() -> Iterator[None]:
-    """`_mapped` for a block (the snapshot's own transaction statements)."""
+    """Driver errors inside the block → StoreBusy / StoreTimeout (store calls, and a snapshot's own statements)."""
     try:
         yield
-    except psycopg.errors.QueryCanceled as exc:
+    except psycopg.errors.QueryCanceled as exc:  # statement_timeout: the call's deadline
         raise StoreTimeout("the statement was cancelled at its deadline") from exc
     except (PoolTimeout, psycopg.OperationalError) as exc:
         raise StoreBusy("the database is unavailable or every connection is in use") from exc
