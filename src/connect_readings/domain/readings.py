@@ -33,6 +33,22 @@ REGISTER_SERIES: tuple[tuple[str, str | None], ...] = tuple(
 ) + tuple((metric, None) for metric in VOLUME_REGISTERS)
 REGISTER_COUNT = len(REGISTER_SERIES)
 
+# Gauges (statistics design §2): the numeric fields of the instantaneous metrics that have statistics, in one
+# flat, fixed order; storage keeps one named column per entry (like the registers), in the unit given here.
+PHASE_FIELDS = ("l1", "l2", "l3", "total")
+PHASE_GAUGES = {  # metric → canonical unit
+    "positiveActiveInstantaneousPower": "W",
+    "negativeActiveInstantaneousPower": "W",
+    "instantaneousVoltage": "V",
+    "instantaneousCurrent": "A",
+}
+VALUE_GAUGES = {"stateOfCharge": "%", "range": "km"}
+GAUGE_SERIES: tuple[tuple[str, str], ...] = tuple(
+    (metric, field) for metric in PHASE_GAUGES for field in PHASE_FIELDS
+) + tuple((metric, "value") for metric in VALUE_GAUGES)
+GAUGE_COUNT = len(GAUGE_SERIES)
+GAUGE_UNITS = {**PHASE_GAUGES, **VALUE_GAUGES}
+
 # Lookups are by lower-cased name; the exact spellings are entered too so the common case skips .lower().
 ENERGY_UNITS = {"wh": 0.001, "kwh": 1.0, "mwh": 1000.0, "Wh": 0.001, "kWh": 1.0, "MWh": 1000.0}
 VOLUME_UNITS = {"m3": 1.0, "m³": 1.0, "dm3": 0.001, "dm³": 0.001, "l": 0.001, "L": 0.001}
@@ -52,11 +68,13 @@ READING_NAMESPACE = uuid.UUID("5b0d7a8e-1f55-4a3c-9a53-6f3f5c1e2a01")
 
 
 class Reading(msgspec.Struct, frozen=True, gc=False):
-    """One normalised reading: UTC microseconds, metric data, and its register values in series order."""
+    """One normalised reading: UTC microseconds, metric data, its register values in REGISTER_SERIES order and
+    its gauge values in GAUGE_SERIES order (all None when it has none)."""
 
     ts: int
     data: dict[str, Any]
     registers: tuple[float | None, ...]
+    gauges: tuple[float | None, ...] = (None,) * GAUGE_COUNT
 
 
 def last_per_timestamp(readings: Sequence[Reading]) -> list[Reading]:

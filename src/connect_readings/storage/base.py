@@ -22,7 +22,7 @@ import orjson
 
 from ..domain.ingest import Batch, IngestPlan, prepare
 from ..domain.readings import ENERGY_UNIT, REGISTER_COUNT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS
-from ..domain.readings import TIERED_REGISTERS, VOLUME_REGISTERS, VOLUME_UNIT, Reading
+from ..domain.readings import GAUGE_SERIES, TIERED_REGISTERS, VOLUME_REGISTERS, VOLUME_UNIT, Reading
 from ..domain.registers import Bracket
 
 
@@ -150,6 +150,30 @@ def column_name(metric: str, field: str | None) -> str:
 
 REGISTER_COLUMNS = tuple(column_name(metric, field) for metric, field in REGISTER_SERIES)
 REGISTER_INDEX = {name: k for k, name in enumerate(REGISTER_COLUMNS)}
+
+_GAUGE_PREFIX = {
+    "positiveActiveInstantaneousPower": "positive_power_",
+    "negativeActiveInstantaneousPower": "negative_power_",
+    "instantaneousVoltage": "voltage_",
+    "instantaneousCurrent": "current_",
+}
+_VALUE_GAUGE_COLUMN = {"stateOfCharge": "state_of_charge", "range": "driving_range"}
+
+
+def gauge_column(metric: str, field: str) -> str:
+    """The storage column of a gauge (in its normalised unit): positiveActiveInstantaneousPower.l1 →
+    positive_power_l1, stateOfCharge.value → state_of_charge.
+
+    >>> gauge_column("instantaneousVoltage", "total"), gauge_column("range", "value")
+    ('voltage_total', 'driving_range')
+    """
+    if metric in _VALUE_GAUGE_COLUMN:
+        return _VALUE_GAUGE_COLUMN[metric]
+    return _GAUGE_PREFIX[metric] + field
+
+
+GAUGE_COLUMNS = tuple(gauge_column(metric, field) for metric, field in GAUGE_SERIES)
+GAUGE_INDEX = {name: k for k, name in enumerate(GAUGE_COLUMNS)}
 
 
 def extra_json(reading: Reading) -> bytes | None:
