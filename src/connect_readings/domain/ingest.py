@@ -14,12 +14,14 @@ decrease of a register is a meter reset; see `registers.reset_deltas`) is decide
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import lt
 
-from .readings import Reading, last_per_timestamp
+from .gauges import BLOCK_US, GaugeSummary, block_of, merge, of_columns
+from .readings import GAUGE_COUNT, Reading, last_per_timestamp
 from .registers import Sample, reset_deltas
 
 Values = tuple[float | None, ...]
@@ -37,14 +39,19 @@ class Batch:
     """Per register: its value in each reading of the batch."""
     present: list[int]
     """Registers with a value in at least one reading."""
+    gauge_columns: list[Values]
+    """Per gauge (GAUGE_SERIES order): its value in each reading of the batch."""
+    gauges_present: list[int]
+    """Gauges with a value in at least one reading."""
 
     @classmethod
     def from_columns(cls, stamps: list[int], columns: dict[int, list[float]], register_count: int) -> "Batch":
-        """A batch given column-wise (ascending distinct timestamps; the registers present), without readings:
-        for writers that hold their data as columns (the benchmarks' bulk writer)."""
+        """A batch given column-wise (ascending distinct timestamps; the registers present; no gauges), without
+        readings: for writers that hold their data as columns (the benchmarks' bulk writer)."""
         absent: Values = (None,) * len(stamps)
         return cls([], len(stamps), stamps, [tuple(columns[k]) if k in columns else absent
-                                             for k in range(register_count)], sorted(columns))
+                                             for k in range(register_count)], sorted(columns),
+                   [absent] * GAUGE_COUNT, [])
 
     @property
     def lo(self) -> int:
@@ -75,7 +82,9 @@ def prepare(readings: Sequence[Reading], register_count: int) -> Batch | None:
     n = len(ordered)
     columns: list[Values] = list(zip(*[r.registers for r in ordered])) or [(None,) * n] * register_count
     present = [k for k, column in enumerate(columns) if column[0] is not None or column.count(None) != n]
-    return Batch(ordered, len(readings), stamps, columns, present)
+    gauge_columns: list[Values] = list(zip(*[r.gauges for r in ordered]))
+    gauges_present = [k for k, column in enumerate(gauge_columns) if column[0] is not None or column.count(None) != n]
+    return Batch(ordered, len(readings), stamps, columns, present, gauge_columns, gauges_present)
 
 
 def probe_registers(batch: Batch, stored: Collection[int], appending: bool) -> list[int]:
@@ -98,6 +107,11 @@ class Surroundings:
     """Per register: the nearest stored reading after hi that has it (absent: none)."""
     registers: list[int] = field(default_factory=list)
     """The registers probed (`probe_registers`)."""
+    gauge_rows: list[tuple[int, Values]] | None = None
+    """Not appending: the stored readings in the batch's blocks (`gauge_spans`), ascending, as (timestamp,
+    gauge values); None when the entity has no gauges stored there (then there is nothing to read)."""
+    gauge_tail: dict[int, GaugeSummary] = field(default_factory=dict)
+    """Appending: per gauge, the stored summary of the block holding the batch's first reading (absent: none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +125,10 @@ class IngestPlan:
     """(register, lo, hi): the stored resets of the register in [lo, hi] are replaced by ..."""
     resets: list[tuple[int, int, float]]
     """... these (register, timestamp, offset added from that reading on)."""
+    gauge_blocks: list[tuple[int, int, GaugeSummary]]
+    """(gauge, block start, summary of the block's samples) to upsert."""
+    gauge_deletes: list[tuple[int, int]]
+    """(gauge, block start): blocks left without samples of the gauge."""
 
 
 def plan(batch: Batch, around: Surroundings) -> IngestPlan:
@@ -129,13 +147,91 @@ def plan(batch: Batch, around: Surroundings) -> IngestPlan:
             values.append(after[1])
         reset_spans.append((k, lo, after[0] if after is not None else hi))
         resets.extend((k, ts, offset) for ts, offset in reset_deltas(stamps, values, around.before.get(k)))
+    blocks, deletes = plan_gauge_blocks(batch, around)
     return IngestPlan(
         rows=batch.readings,
         replaced=len(around.existing) - len(kept),
         widen=[(k, *batch.bounds(k)) for k in batch.present],
         reset_spans=reset_spans,
         resets=resets,
+        gauge_blocks=blocks,
+        gauge_deletes=deletes,
     )
+
+
+def gauge_spans(batch: Batch) -> list[tuple[int, int]]:
+    """The blocks holding the batch's readings, as half-open spans [lo, hi) of consecutive blocks: where a
+    batch that does not append must read the stored readings (a reading it replaces may take gauges away)."""
+    spans: list[tuple[int, int]] = []
+    for ts in batch.stamps:
+        block = block_of(ts)
+        if spans and block <= spans[-1][1]:
+            if block == spans[-1][1]:
+                spans[-1] = (spans[-1][0], block + BLOCK_US)
+            continue
+        spans.append((block, block + BLOCK_US))
+    return spans
+
+
+def plan_gauge_blocks(batch: Batch, around: Surroundings) -> tuple[list[tuple[int, int, GaugeSummary]], list[tuple[int, int]]]:
+    """The block summaries a batch changes (statistics design §7: late data updates every affected block at once).
+
+    Appending, a block's summary is the stored one of the block the batch starts in merged with the batch's
+    samples (block summaries depend on their own samples only). Otherwise every block holding a reading of the
+    batch is summarised again from its samples after the write: the stored ones the batch does not replace,
+    and the batch's.
+    """
+    upserts: list[tuple[int, int, GaugeSummary]] = []
+    deletes: list[tuple[int, int]] = []
+    stamps = batch.stamps
+    if around.gauge_rows is None:  # appending, or nothing stored in the batch's blocks
+        for k in batch.gauges_present:
+            column = batch.gauge_columns[k]
+            if None in column:
+                pairs = [(ts, v) for ts, v in zip(stamps, column) if v is not None]
+                ts_k, values = [ts for ts, _ in pairs], [v for _, v in pairs]
+            else:
+                ts_k, values = stamps, list(column)  # type: ignore[arg-type]
+            tail = around.gauge_tail.get(k)
+            for block, lo, hi in _block_runs(ts_k):
+                summary: GaugeSummary | None = of_columns(ts_k[lo:hi], values[lo:hi])
+                if tail is not None and block == block_of(tail.head[0]):
+                    summary = merge(tail, summary)
+                upserts.append((k, block, summary))  # type: ignore[arg-type]
+        return upserts, deletes
+    batch_stamps = set(stamps)
+    kept = [(ts, values) for ts, values in around.gauge_rows if ts not in batch_stamps]
+    touched = {block_of(ts) for ts in stamps}
+    stored_blocks: dict[int, set[int]] = {}  # gauge → blocks that held a sample before the batch
+    for ts, values in around.gauge_rows:
+        for k, v in enumerate(values):
+            if v is not None:
+                stored_blocks.setdefault(k, set()).add(block_of(ts))
+    for k in sorted(set(batch.gauges_present) | stored_blocks.keys()):
+        column = batch.gauge_columns[k]
+        samples = [(ts, v) for ts, v in zip(stamps, column) if v is not None]
+        samples += [(ts, values[k]) for ts, values in kept if values[k] is not None]  # type: ignore[misc]
+        samples.sort()
+        ts_k, vals = [ts for ts, _ in samples], [v for _, v in samples]  # type: ignore[misc]
+        written = set()
+        for block, lo, hi in _block_runs(ts_k):
+            if block in touched:
+                upserts.append((k, block, of_columns(ts_k[lo:hi], vals[lo:hi])))  # type: ignore[arg-type]
+                written.add(block)
+        deletes.extend((k, block) for block in sorted(stored_blocks.get(k, set()) & touched - written))
+    return upserts, deletes
+
+
+def _block_runs(stamps: Sequence[int]) -> list[tuple[int, int, int]]:
+    """(block, first index, end index) of each block the ascending `stamps` fall in."""
+    runs: list[tuple[int, int, int]] = []
+    i, n = 0, len(stamps)
+    while i < n:
+        block = block_of(stamps[i])
+        j = bisect_left(stamps, block + BLOCK_US, i, n)
+        runs.append((block, i, j))
+        i = j
+    return runs
 
 
 def _merged(batch: Batch, kept: list[tuple[int, Values]], k: int) -> tuple[list[int], list[float]]:

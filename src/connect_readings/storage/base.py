@@ -20,9 +20,10 @@ from typing import Any, Protocol
 
 import orjson
 
+from ..domain.gauges import GaugeSummary
 from ..domain.ingest import Batch, IngestPlan, prepare
 from ..domain.readings import ENERGY_UNIT, REGISTER_COUNT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS
-from ..domain.readings import GAUGE_SERIES, TIERED_REGISTERS, VOLUME_REGISTERS, VOLUME_UNIT, Reading
+from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, TIERED_REGISTERS, VOLUME_REGISTERS, VOLUME_UNIT, Reading
 from ..domain.registers import Bracket
 
 
@@ -107,6 +108,17 @@ class PlannedIngest:
         raise NotImplementedError
 
 
+def row_of_summary(s: GaugeSummary) -> tuple[Any, ...]:
+    """A block summary as the columns of `gauge_blocks` (count … last_value)."""
+    return (s.count, s.min, s.min_at, s.max, s.max_at, s.integral, *s.head, *s.tail)
+
+
+def summary_of_row(row: Sequence[Any]) -> GaugeSummary:
+    """The inverse of `row_of_summary`."""
+    count, low, low_at, high, high_at, integral, first_ts, first_value, last_ts, last_value = row
+    return GaugeSummary(count, low, low_at, high, high_at, integral, (first_ts, first_value), (last_ts, last_value))
+
+
 def is_postgres_url(database: str) -> bool:
     return database.startswith(("postgresql://", "postgres://"))
 
@@ -176,20 +188,35 @@ GAUGE_COLUMNS = tuple(gauge_column(metric, field) for metric, field in GAUGE_SER
 GAUGE_INDEX = {name: k for k, name in enumerate(GAUGE_COLUMNS)}
 
 
+COLUMN_METRICS = REGISTER_METRICS | GAUGE_UNITS.keys()
+"""Metrics kept in named columns: registers and gauges (their units are the normalised ones)."""
+
+
 def extra_json(reading: Reading) -> bytes | None:
-    """The metrics not kept in register columns (instantaneous ones), as JSON; None when there are none."""
+    """The metrics not kept in columns (odometer, and metrics we do not know), as JSON; None when there are none."""
     data = reading.data
-    if data.keys() <= REGISTER_METRICS:  # the common case, checked in C
+    if data.keys() <= COLUMN_METRICS:  # the common case, checked in C
         return None
-    return orjson.dumps({name: value for name, value in data.items() if name not in REGISTER_METRICS})
+    return orjson.dumps({name: value for name, value in data.items() if name not in COLUMN_METRICS})
 
 
 _TIERED_LAYOUT = [(metric, [(field, REGISTER_SERIES.index((metric, field))) for field in TIER_FIELDS])
                   for metric in TIERED_REGISTERS]
 _VOLUME_LAYOUT = [(metric, REGISTER_SERIES.index((metric, None))) for metric in VOLUME_REGISTERS]
+_GAUGE_LAYOUT = [(metric, unit, [(field, k) for k, (m, field) in enumerate(GAUGE_SERIES) if m == metric])
+                 for metric, unit in GAUGE_UNITS.items()]
 
 
-def stored_reading(ts: int, registers: Sequence[float | None], extra: str | bytes | None) -> StoredReading:
+def stored_row(row: Sequence[Any]) -> StoredReading:
+    """`stored_reading` of a row selected as (ts, register columns, gauge columns, extra)."""
+    return stored_reading(row[0], row[1:_GAUGES_FROM], row[_GAUGES_FROM:-1], row[-1])
+
+
+_GAUGES_FROM = 1 + len(REGISTER_SERIES)
+
+
+def stored_reading(ts: int, registers: Sequence[float | None], gauges: Sequence[float | None],
+                   extra: str | bytes | None) -> StoredReading:
     """A row back into a reading's data (the inverse of the columns and `extra_json`)."""
     data: dict[str, Any] = {}
     for metric, fields in _TIERED_LAYOUT:
@@ -200,6 +227,16 @@ def stored_reading(ts: int, registers: Sequence[float | None], extra: str | byte
     for metric, k in _VOLUME_LAYOUT:
         if registers[k] is not None:
             data[metric] = {"value": registers[k], "unit": VOLUME_UNIT}
+    if gauges.count(None) != len(gauges):
+        _gauge_data(data, gauges)
     if extra:
         data.update(orjson.loads(extra))
     return StoredReading(ts=ts, data=data)
+
+
+def _gauge_data(data: dict[str, Any], gauges: Sequence[float | None]) -> None:
+    for metric, unit, fields in _GAUGE_LAYOUT:
+        measurement = {field: gauges[k] for field, k in fields if gauges[k] is not None}
+        if measurement:
+            measurement["unit"] = unit
+            data[metric] = measurement

@@ -33,13 +33,18 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..domain.ingest import Batch, IngestPlan, Surroundings, plan, probe_registers
-from ..domain.readings import REGISTER_COUNT, Reading
+from ..domain.gauges import block_of
+from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_spans, plan, probe_registers
+from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
-from .base import REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy, StoredReading, StoreTimeout
-from .base import extra_json, latest_migration, migrations, stored_reading
+from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
+from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, row_of_summary, stored_row
+from .base import summary_of_row
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
+_STORED = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}"  # a reading's columns but extra
+_GAUGE_ROW = "ts, " + ", ".join(GAUGE_COLUMNS)
+_SUMMARY = "count, min, min_at, max, max_at, integral, first_ts, first_value, last_ts, last_value"
 _NAMES = "ARRAY[" + ", ".join(f"'{c}'" for c in REGISTER_COLUMNS) + "]::text[]"
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK = 0x636F6E6E656374  # pg_advisory_xact_lock key: concurrent starters migrate one at a time
@@ -49,17 +54,29 @@ T = TypeVar("T")
 _STAGING = "readings_staging"
 _STAGING_DDL = (
     f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (ts bigint NOT NULL, "
-    + ", ".join(f"{c} double precision" for c in REGISTER_COLUMNS)
+    + ", ".join(f"{c} double precision" for c in (*REGISTER_COLUMNS, *GAUGE_COLUMNS))
     + ", extra text) ON COMMIT DELETE ROWS"
 )
-_STAGING_TYPES = ["int8"] + ["float8"] * REGISTER_COUNT + ["text"]
-_COPY_STAGING = f"COPY {_STAGING} ({_ROW}, extra) FROM STDIN (FORMAT BINARY)"
-_READINGS_TYPES = ["uuid", "int8"] + ["float8"] * REGISTER_COUNT + ["text"]  # json travels as its text
-_COPY_READINGS = f"COPY readings (entity_id, {_ROW}, extra) FROM STDIN (FORMAT BINARY)"
+_STAGING_TYPES = ["int8"] + ["float8"] * (REGISTER_COUNT + GAUGE_COUNT) + ["text"]
+_COPY_STAGING = f"COPY {_STAGING} ({_STORED}, extra) FROM STDIN (FORMAT BINARY)"
+_READINGS_TYPES = ["uuid", "int8"] + ["float8"] * (REGISTER_COUNT + GAUGE_COUNT) + ["text"]  # json as its text
+_COPY_READINGS = f"COPY readings (entity_id, {_STORED}, extra) FROM STDIN (FORMAT BINARY)"
 _UPSERT_READINGS = (
-    f"INSERT INTO readings (entity_id, {_ROW}, extra) SELECT %s, {_ROW}, extra::json FROM {_STAGING} "
+    f"INSERT INTO readings (entity_id, {_STORED}, extra) SELECT %s, {_STORED}, extra::json FROM {_STAGING} "
     "ON CONFLICT (entity_id, ts) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in (*REGISTER_COLUMNS, "extra"))
+    + ", ".join(f"{c} = excluded.{c}" for c in (*REGISTER_COLUMNS, *GAUGE_COLUMNS, "extra"))
+)
+_UPSERT_BLOCKS = (
+    f"INSERT INTO gauge_blocks (entity_id, gauge, block, {_SUMMARY}) "
+    "SELECT %(e)s, * FROM unnest(%(g)s::text[], %(b)s::int8[], %(count)s::int4[], %(min)s::float8[], "
+    "%(min_at)s::int8[], %(max)s::float8[], %(max_at)s::int8[], %(integral)s::float8[], %(first_ts)s::int8[], "
+    "%(first_value)s::float8[], %(last_ts)s::int8[], %(last_value)s::float8[]) "
+    "ON CONFLICT (entity_id, gauge, block) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _SUMMARY.split(", "))
+)
+_DELETE_BLOCKS = (
+    "DELETE FROM gauge_blocks g USING unnest(%(g)s::text[], %(b)s::int8[]) AS d(gauge, block) "
+    "WHERE g.entity_id = %(e)s AND g.gauge = d.gauge AND g.block = d.block"
 )
 # Locks the entity row until commit: batches of one entity serialise, other entities proceed in parallel.
 _LOCK_ENTITY = (
@@ -333,6 +350,18 @@ class PostgresStore(PlannedIngest):
                     (entity_id, lo, hi),
                 ).fetchall()
             ]
+            if batch.gauges_present or cur.execute(
+                    "SELECT 1 FROM gauge_blocks WHERE entity_id = %s LIMIT 1", (entity_id,)).fetchone():
+                rows = [(row[0], tuple(row[1:])) for span_lo, span_hi in gauge_spans(batch) for row in cur.execute(
+                    f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s ORDER BY ts",
+                    (entity_id, span_lo, span_hi)).fetchall()]
+                around.gauge_rows = rows if any(v.count(None) != len(v) for _, v in rows) else None
+        elif batch.gauges_present:
+            around.gauge_tail = {
+                GAUGE_INDEX[row[0]]: summary_of_row(row[1:]) for row in cur.execute(
+                    f"SELECT gauge, {_SUMMARY} FROM gauge_blocks WHERE entity_id = %s AND block = %s",
+                    (entity_id, block_of(lo))).fetchall()
+            }
         probed = [k for k in around.registers if k in bounds]
         if probed:
             params: dict[str, Any] = {"e": entity_id}
@@ -361,12 +390,12 @@ class PostgresStore(PlannedIngest):
             with cur.copy(_COPY_READINGS) as copy:
                 copy.set_types(_READINGS_TYPES)
                 for reading in todo.rows:
-                    copy.write_row((entity_id, reading.ts, *reading.registers, _extra_text(reading)))
+                    copy.write_row((entity_id, reading.ts, *reading.registers, *reading.gauges, _extra_text(reading)))
         else:
             with cur.copy(_COPY_STAGING) as copy:
                 copy.set_types(_STAGING_TYPES)
                 for reading in todo.rows:
-                    copy.write_row((reading.ts, *reading.registers, _extra_text(reading)))
+                    copy.write_row((reading.ts, *reading.registers, *reading.gauges, _extra_text(reading)))
             cur.execute(_UPSERT_READINGS, (entity_id,))
         if todo.reset_spans:
             regs, los, his = zip(*todo.reset_spans)
@@ -380,6 +409,15 @@ class PostgresStore(PlannedIngest):
             regs, firsts, lasts = zip(*todo.widen)
             cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
                                         "first": list(firsts), "last": list(lasts)})
+        if todo.gauge_deletes:
+            gauges, blocks = zip(*todo.gauge_deletes)
+            cur.execute(_DELETE_BLOCKS, {"e": entity_id, "g": [GAUGE_COLUMNS[k] for k in gauges], "b": list(blocks)})
+        if todo.gauge_blocks:
+            columns = list(zip(*[row_of_summary(s) for _, _, s in todo.gauge_blocks]))
+            params: dict[str, Any] = {"e": entity_id, "g": [GAUGE_COLUMNS[k] for k, _, _ in todo.gauge_blocks],
+                                      "b": [block for _, block, _ in todo.gauge_blocks]}
+            params.update({name: list(column) for name, column in zip(_SUMMARY.split(", "), columns)})
+            cur.execute(_UPSERT_BLOCKS, params)
 
     # -- reads --------------------------------------------------------------------------------------
     @_mapped
@@ -403,20 +441,20 @@ class PostgresStore(PlannedIngest):
     def readings(self, entity_id: uuid.UUID, start: int, end: int, limit: int) -> list[StoredReading]:
         with self._reader() as cur:
             rows = cur.execute(
-                f"SELECT {_ROW}, extra::text FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s "
+                f"SELECT {_STORED}, extra::text FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s "
                 "ORDER BY ts LIMIT %s",
                 (entity_id, start, end, limit),
             ).fetchall()
-        return [stored_reading(row[0], row[1:-1], row[-1]) for row in rows]
+        return list(map(stored_row, rows))
 
     @_mapped
     def last_reading(self, entity_id: uuid.UUID) -> StoredReading | None:
         with self._reader() as cur:
             row = cur.execute(
-                f"SELECT {_ROW}, extra::text FROM readings WHERE entity_id = %s ORDER BY ts DESC LIMIT 1",
+                f"SELECT {_STORED}, extra::text FROM readings WHERE entity_id = %s ORDER BY ts DESC LIMIT 1",
                 (entity_id,),
             ).fetchone()
-        return stored_reading(row[0], row[1:-1], row[-1]) if row else None
+        return stored_row(row) if row else None
 
     @_mapped
     def register_brackets(self, entity_id: uuid.UUID, instants: Sequence[int]) -> list[list[Bracket]]:
@@ -528,13 +566,13 @@ def scale_out(conn: Any, extensions: Extensions | None = None) -> list[str]:
         done = {row[0] for row in conn.execute(
             "SELECT logicalrelid::regclass::text FROM pg_dist_partition"
             " WHERE logicalrelid IN ('meta'::regclass, 'entities'::regclass, 'readings'::regclass, 'resets'::regclass,"
-            " 'series'::regclass)"
+            " 'series'::regclass, 'gauge_blocks'::regclass)"
         ).fetchall()}
         if "meta" not in done:
             run("SELECT create_reference_table('meta')")
         if "entities" not in done:
             run("SELECT create_distributed_table('entities', 'entity_id')")
-        for table in ("readings", "resets", "series"):
+        for table in ("readings", "resets", "series", "gauge_blocks"):
             if table not in done:
                 run(f"SELECT create_distributed_table('{table}', 'entity_id', colocate_with => 'entities')")
     elif ext.timescaledb:

@@ -23,13 +23,18 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ..domain.ingest import Batch, IngestPlan, Surroundings, plan, probe_registers
-from ..domain.readings import REGISTER_COUNT, REGISTER_METRICS
+from ..domain.gauges import block_of
+from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_spans, plan, probe_registers
+from ..domain.readings import REGISTER_COUNT
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
-from .base import REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy, StoredReading, StoreTimeout
-from .base import extra_json, latest_migration, migrations, stored_reading
+from .base import COLUMN_METRICS, GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
+from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, row_of_summary, stored_row
+from .base import summary_of_row
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
+_FULL_ROW = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}, extra"
+_GAUGE_ROW = "ts, " + ", ".join(GAUGE_COLUMNS)
+_SUMMARY = "count, min, min_at, max, max_at, integral, first_ts, first_value, last_ts, last_value"
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 T = TypeVar("T")
 
@@ -170,6 +175,19 @@ class SQLiteStore(PlannedIngest):
                 (row[0], row[1:]) for row in db.execute(
                     f"SELECT {_ROW} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? ORDER BY ts", (eid, lo, hi))
             ]
+        if appending:
+            if batch.gauges_present:
+                around.gauge_tail = {
+                    GAUGE_INDEX[row[0]]: summary_of_row(row[1:]) for row in db.execute(
+                        f"SELECT gauge, {_SUMMARY} FROM gauge_blocks WHERE entity_id = ? AND block = ?",
+                        (eid, block_of(lo)))
+                }
+        elif batch.gauges_present or db.execute("SELECT 1 FROM gauge_blocks WHERE entity_id = ? LIMIT 1",
+                                                (eid,)).fetchone():
+            rows = [(row[0], row[1:]) for span_lo, span_hi in gauge_spans(batch) for row in db.execute(
+                f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
+                (eid, span_lo, span_hi))]
+            around.gauge_rows = rows if any(values.count(None) != len(values) for _, values in rows) else None
         for k in around.registers:
             before = _nearest(db, eid, k, lo - 1, "<=", bounds.get(k))
             if before is not None:
@@ -196,6 +214,15 @@ class SQLiteStore(PlannedIngest):
                 [(eid, REGISTER_COLUMNS[k], ts, offset) for k, ts, offset in todo.resets],
             )
         db.executemany(_WIDEN_SERIES, [(eid, REGISTER_COLUMNS[k], first, last) for k, first, last in todo.widen])
+        if todo.gauge_deletes:
+            db.executemany("DELETE FROM gauge_blocks WHERE entity_id = ? AND gauge = ? AND block = ?",
+                           [(eid, GAUGE_COLUMNS[k], block) for k, block in todo.gauge_deletes])
+        if todo.gauge_blocks:
+            db.executemany(
+                f"INSERT OR REPLACE INTO gauge_blocks(entity_id, gauge, block, {_SUMMARY}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(eid, GAUGE_COLUMNS[k], block, *row_of_summary(s)) for k, block, s in todo.gauge_blocks],
+            )
 
     # -- reads --------------------------------------------------------------------------------------
     @_mapped
@@ -214,17 +241,17 @@ class SQLiteStore(PlannedIngest):
     @_mapped
     def readings(self, entity_id: uuid.UUID, start: int, end: int, limit: int) -> list[StoredReading]:
         rows = self.db.execute(
-            f"SELECT {_ROW}, extra FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?",
+            f"SELECT {_FULL_ROW} FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?",
             (entity_id.bytes, start, end, limit),
         ).fetchall()
-        return [stored_reading(row[0], row[1:-1], row[-1]) for row in rows]
+        return list(map(stored_row, rows))
 
     @_mapped
     def last_reading(self, entity_id: uuid.UUID) -> StoredReading | None:
         row = self.db.execute(
-            f"SELECT {_ROW}, extra FROM readings WHERE entity_id = ? ORDER BY ts DESC LIMIT 1", (entity_id.bytes,),
+            f"SELECT {_FULL_ROW} FROM readings WHERE entity_id = ? ORDER BY ts DESC LIMIT 1", (entity_id.bytes,),
         ).fetchone()
-        return stored_reading(row[0], row[1:-1], row[-1]) if row else None
+        return stored_row(row) if row else None
 
     @_mapped
     def register_brackets(self, entity_id: uuid.UUID, instants: Sequence[int]) -> list[list[Bracket]]:
@@ -327,14 +354,16 @@ def _insert_rows(db: sqlite3.Connection, eid: bytes, batch: Batch) -> None:
     of sqlite3's parameters. Parameters are one flat list; a bytearray binds as the same BLOB as bytes,
     minus sqlite3's adaptation.
     """
-    readings, present, n = batch.readings, batch.present, len(batch.readings)
-    with_extra = not all(map(REGISTER_METRICS.issuperset, [r.data for r in readings]))  # other metrics? (in C)
+    readings, present, gauges, n = batch.readings, batch.present, batch.gauges_present, len(batch.readings)
+    with_extra = not all(map(COLUMN_METRICS.issuperset, [r.data for r in readings]))  # other metrics? (in C)
     extras = list(map(extra_json, readings)) if with_extra else []
-    names = ["entity_id", "ts", *(REGISTER_COLUMNS[k] for k in present), *(["extra"] if with_extra else [])]
+    names = ["entity_id", "ts", *(REGISTER_COLUMNS[k] for k in present), *(GAUGE_COLUMNS[k] for k in gauges),
+             *(["extra"] if with_extra else [])]
     width = len(names)
     per = max(1, min(100, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
     flat = list(chain.from_iterable(zip(
-        repeat(bytearray(eid), n), batch.stamps, *(batch.columns[k] for k in present), *([extras] if with_extra else []),
+        repeat(bytearray(eid), n), batch.stamps, *(batch.columns[k] for k in present),
+        *(batch.gauge_columns[k] for k in gauges), *([extras] if with_extra else []),
     )))
     step, whole = per * width, n - n % per
     one_row = f"({', '.join('?' * width)})"

@@ -1,0 +1,36 @@
+-- PLACEHOLDER (replaced by the units branch)
+ALTER TABLE readings
+    ADD COLUMN positive_power_l1 double precision,
+    ADD COLUMN positive_power_l2 double precision,
+    ADD COLUMN positive_power_l3 double precision,
+    ADD COLUMN positive_power_total double precision,
+    ADD COLUMN negative_power_l1 double precision,
+    ADD COLUMN negative_power_l2 double precision,
+    ADD COLUMN negative_power_l3 double precision,
+    ADD COLUMN negative_power_total double precision,
+    ADD COLUMN voltage_l1 double precision,
+    ADD COLUMN voltage_l2 double precision,
+    ADD COLUMN voltage_l3 double precision,
+    ADD COLUMN voltage_total double precision,
+    ADD COLUMN current_l1 double precision,
+    ADD COLUMN current_l2 double precision,
+    ADD COLUMN current_l3 double precision,
+    ADD COLUMN current_total double precision,
+    ADD COLUMN state_of_charge double precision,
+    ADD COLUMN driving_range double precision;
+CREATE TABLE gauge_blocks (
+    entity_id   uuid    NOT NULL,
+    gauge       TEXT    NOT NULL,
+    block       bigint    NOT NULL,
+    count       INTEGER NOT NULL,
+    min         double precision    NOT NULL,
+    min_at      bigint NOT NULL,
+    max         double precision    NOT NULL,
+    max_at      bigint NOT NULL,
+    integral    double precision    NOT NULL,
+    first_ts    bigint NOT NULL,
+    first_value double precision    NOT NULL,
+    last_ts     bigint NOT NULL,
+    last_value  double precision    NOT NULL,
+    PRIMARY KEY (entity_id, gauge, block)
+);
