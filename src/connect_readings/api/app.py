@@ -221,6 +221,25 @@ class Api:
             self.metrics.aggregation_page(None, self.pages)
         return self.paged(request, page.items, page.next_position, w, size)
 
+    def statistics(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
+        query = request.query_params
+        width = params.resolution(query)
+        tz = params.time_zone(query)
+        size = params.page_size(query)
+        metrics = params.statistics_metrics(query, service.STATISTICS_METRICS)
+        window_us = params.demand_window(query)
+        w = self.window(query, "statistics", entity_id, width.canonical(), zone_name(tz), ",".join(metrics), window_us)
+        stats_query = service.StatisticsQuery(entity_id, w.start, w.end, width, tz, metrics, window_us)
+        key = (stats_query, w.position, size, version)
+        page = self.pages.get(key)
+        if page is None:
+            found = service.statistics_page(self.store, stats_query, w.position, size)
+            entity = str(entity_id)
+            items = orjson.dumps([encode.statistics(entity, bucket, tz) for bucket in found.items])
+            page = CachedPage(items, found.next_position)
+            self.pages.put(key, page)
+        return self.paged(request, page.items, page.next_position, w, size)
+
     def aggregation_total(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
         query = request.query_params
         tz = params.time_zone(query)
@@ -261,6 +280,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/v1/entities/{entityId}/readings/last", api.reader(api.last_reading), methods=["GET"]),
         Route("/v1/entities/{entityId}/aggregations", api.reader(api.aggregations), methods=["GET"]),
         Route("/v1/entities/{entityId}/aggregations/total", api.reader(api.aggregation_total), methods=["GET"]),
+        Route("/v1/entities/{entityId}/statistics", api.reader(api.statistics), methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from ..domain.readings import reading_id
+from ..domain.demand import Peak
+from ..domain.gauges import gauge_statistics
+from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, reading_id
 from ..domain.timefmt import format_datetime
-from ..service import Bucket
+from ..service import Bucket, StatisticsBucket
 from ..storage.base import IngestResult, StoredReading
 
 
@@ -21,6 +23,31 @@ def aggregation(entity: str, bucket: Bucket, tz: ZoneInfo | None) -> dict[str, A
         "id": bucket.id,
         "timeframe": {"start": format_datetime(bucket.start, tz), "end": format_datetime(bucket.end, tz)},
     }
+
+
+def statistics(entity: str, bucket: StatisticsBucket, tz: ZoneInfo | None) -> dict[str, Any]:
+    """A statistics item (statistics design §5): gauges by metric then field, then the registers' peak demand."""
+    data: dict[str, Any] = {}
+    for k, summary in bucket.gauges.items():
+        metric, field = GAUGE_SERIES[k]
+        fields = gauge_statistics(summary)
+        if fields["minAt"] is not None:
+            fields["minAt"] = format_datetime(fields["minAt"], tz)
+            fields["maxAt"] = format_datetime(fields["maxAt"], tz)
+        data.setdefault(metric, {"unit": GAUGE_UNITS[metric]})[field] = fields
+    for metric, peak in bucket.peaks.items():
+        data[metric] = {"unit": "kW", "peakDemand": peak_demand(peak, tz)}
+    return {
+        "data": data,
+        "entityId": entity,
+        "id": bucket.id,
+        "timeframe": {"start": format_datetime(bucket.start, tz), "end": format_datetime(bucket.end, tz)},
+    }
+
+
+def peak_demand(peak: Peak, tz: ZoneInfo | None) -> dict[str, Any]:
+    return {"value": peak.value, "start": format_datetime(peak.start, tz), "end": format_datetime(peak.end, tz),
+            "energy": round(peak.energy, 9) + 0.0}
 
 
 def reading(entity_id: uuid.UUID, stored: StoredReading) -> dict[str, Any]:

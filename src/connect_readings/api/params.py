@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
+from ..domain.demand import valid_demand_window
 from ..domain.errors import DomainError
 from ..domain.interval import Interval, parse_resolution
 from ..domain.timefmt import MAX_US, parse_datetime, parse_time_zone
@@ -66,3 +67,26 @@ def resolution(query: Mapping[str, str]) -> Interval:
 def time_zone(query: Mapping[str, str]) -> ZoneInfo | None:
     """None means UTC."""
     return parse_time_zone(query.get("timeZone"))
+
+
+def statistics_metrics(query: Mapping[str, str], known: tuple[str, ...]) -> tuple[str, ...]:
+    """`metrics`: comma-separated names from `known`; absent means all. Returned in `known`'s order, once each."""
+    raw = query.get("metrics")
+    if raw is None:
+        return known
+    names = [name.strip() for name in raw.split(",")]
+    for name in names:
+        if name not in known:
+            shown = repr(name if len(name) <= 40 else name[:37] + "...")
+            raise DomainError("UnknownMetric", f"{shown} is not a statistics metric; use one or more of "
+                              f"{', '.join(known)}, separated by commas")
+    return tuple(name for name in known if name in names)
+
+
+def demand_window(query: Mapping[str, str]) -> int:
+    """`demandWindow` in µs (default 15 minutes); InvalidDemandWindow unless whole minutes dividing an hour."""
+    raw = query.get("demandWindow")
+    return DEFAULT_DEMAND_WINDOW_US if raw is None else valid_demand_window(raw)
+
+
+DEFAULT_DEMAND_WINDOW_US = 15 * 60_000_000

@@ -26,6 +26,7 @@ after(b1) the nearest with t ≥ b1.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import add, mul, sub
@@ -274,3 +275,88 @@ def merge_run(summaries: Iterable[GaugeSummary]) -> GaugeSummary | None:
 
 def _round(value: float) -> float:
     return round(value, 9) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+# -- a page of buckets from stored blocks, raw samples at their partial ends, and two neighbours -------------
+def split_buckets(edges: Sequence[int]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Where the buckets between consecutive `edges` are read from: (raw spans, block spans), each a list of
+    half-open spans. A bucket's whole blocks come from storage's summaries; the parts of it outside whole
+    blocks (its partial ends, or all of a bucket narrower than a block) from raw samples. Adjacent raw spans
+    are joined, so a page of fine buckets reads its samples in one go.
+
+    >>> q = BLOCK_US
+    >>> split_buckets([0, 2 * q, 2 * q + 5]) == ([(2 * q, 2 * q + 5)], [(0, 2 * q)])
+    True
+    """
+    raw: list[tuple[int, int]] = []
+    blocks: list[tuple[int, int]] = []
+
+    def add(spans: list[tuple[int, int]], lo: int, hi: int) -> None:
+        if lo < hi:
+            if spans and spans[-1][1] == lo:
+                spans[-1] = (spans[-1][0], hi)
+            else:
+                spans.append((lo, hi))
+
+    for b0, b1 in zip(edges, edges[1:]):
+        c0, c1 = block_ceil(b0), block_of(b1)
+        if c0 < c1:
+            add(raw, b0, c0)
+            add(blocks, c0, c1)
+            add(raw, c1, b1)
+        else:
+            add(raw, b0, b1)
+    return raw, blocks
+
+
+def bucket_summaries(edges: Sequence[int], blocks: Sequence[tuple[int, GaugeSummary]], samples: Sequence[Sample],
+                     before: Sample | None, after: Sample | None) -> list[GaugeSummary | None]:
+    """One gauge's summary in each bucket between consecutive `edges` (statistics design §3).
+
+    `blocks`: (block, summary) of the stored blocks in the block spans of `split_buckets`, and `samples` the
+    gauge's raw samples in its raw spans, both in time order. `before`: the gauge's nearest sample before
+    edges[0]; `after`: its nearest at or after edges[-1]. Between buckets the neighbours are the samples next
+    door: the last sample of the bucket before, the first of the bucket after.
+
+    >>> q = BLOCK_US
+    >>> blocks = [(0, summarize(0, q, [(0, 1.0)], None, None))]
+    >>> [s.count if s else None for s in bucket_summaries([0, q, 2 * q, 3 * q, 4 * q], blocks, [(2 * q + 5, 3.0)], None, None)]
+    [1, 0, 1, None]
+    """
+    pieces: list[tuple[int, GaugeSummary]] = list(blocks)
+    i = 0
+    while i < len(samples):  # raw samples, grouped by bucket and block: each group one piece
+        t = samples[i][0]
+        limit = min(edges[bisect_right(edges, t)] if t < edges[-1] else edges[-1], block_of(t) + BLOCK_US)
+        j = bisect_left(samples, (limit,), i)
+        group = samples[i:j]
+        pieces.append((t, of_columns([s[0] for s in group], [s[1] for s in group])))
+        i = j
+    pieces.sort(key=lambda piece: piece[0])
+    n = len(edges) - 1
+    inner: list[GaugeSummary | None] = [None] * n
+    i = 0
+    start = 0
+    while start < len(pieces):
+        key = pieces[start][0]
+        while edges[i + 1] <= key:
+            i += 1
+        stop = start
+        while stop < len(pieces) and pieces[stop][0] < edges[i + 1]:
+            stop += 1
+        inner[i] = merge_run(summary for _, summary in pieces[start:stop])
+        start = stop
+    befores: list[Sample | None] = []
+    previous = before
+    for summary in inner:
+        befores.append(previous)
+        if summary is not None:
+            previous = summary.tail
+    result: list[GaugeSummary | None] = [None] * n
+    following = after
+    for i in range(n - 1, -1, -1):
+        summary = inner[i]
+        result[i] = complete(edges[i], edges[i + 1], summary, befores[i], following)
+        if summary is not None:
+            following = summary.head
+    return result

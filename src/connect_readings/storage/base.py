@@ -79,6 +79,21 @@ class Store(Protocol):
     def register_brackets(self, entity_id: uuid.UUID, instants: Sequence[int]) -> list[list[Bracket]]:
         """For each register series, for each instant: the readings at-or-before and at-or-after it."""
 
+    def gauges_present(self, entity_id: uuid.UUID) -> list[int]:
+        """The gauges (GAUGE_SERIES indexes) the entity has samples of."""
+
+    def gauge_blocks(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
+                     ) -> list[tuple[int, int, GaugeSummary]]:
+        """(gauge, block, summary of its samples) of the stored blocks with lo ≤ block < hi, by gauge then block."""
+
+    def gauge_samples(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
+                      ) -> list[tuple[int, tuple[float | None, ...]]]:
+        """(ts, the gauges' values in `gauges` order) of the readings in [lo, hi) that have one of them, by ts."""
+
+    def gauge_neighbours(self, entity_id: uuid.UUID, gauges: Sequence[int], before: int, after: int
+                         ) -> tuple[dict[int, tuple[int, float]], dict[int, tuple[int, float]]]:
+        """Per gauge: its nearest sample with t < before, and its nearest with t ≥ after (absent: none)."""
+
     def snapshot(self, deadline: float | None = None) -> AbstractContextManager[None]:
         """Reads inside the block see one consistent state and stop at `deadline` (StoreTimeout)."""
 

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..domain.gauges import block_of
+from ..domain.gauges import GaugeSummary, block_ceil, block_of
 from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_spans, plan, probe_registers
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
@@ -455,6 +455,67 @@ class PostgresStore(PlannedIngest):
                 (entity_id,),
             ).fetchone()
         return stored_row(row) if row else None
+
+    # -- gauges (statistics) ---------------------------------------------------------------------------
+    @_mapped
+    def gauges_present(self, entity_id: uuid.UUID) -> list[int]:
+        with self._reader() as cur:
+            rows = cur.execute(
+                "SELECT g.name FROM unnest(%s::text[]) AS g(name) WHERE EXISTS "
+                "(SELECT 1 FROM gauge_blocks b WHERE b.entity_id = %s AND b.gauge = g.name)",
+                (list(GAUGE_COLUMNS), entity_id)).fetchall()
+        return sorted(GAUGE_INDEX[row[0]] for row in rows)
+
+    @_mapped
+    def gauge_blocks(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
+                     ) -> list[tuple[int, int, GaugeSummary]]:
+        with self._reader() as cur:
+            rows = cur.execute(
+                f"SELECT gauge, block, {_SUMMARY} FROM gauge_blocks WHERE entity_id = %s AND gauge = ANY(%s) "
+                "AND block >= %s AND block < %s ORDER BY gauge, block",
+                (entity_id, [GAUGE_COLUMNS[k] for k in gauges], lo, hi)).fetchall()
+        found = [(GAUGE_INDEX[row[0]], row[1], summary_of_row(row[2:])) for row in rows]
+        found.sort(key=lambda item: (item[0], item[1]))
+        return found
+
+    @_mapped
+    def gauge_samples(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
+                      ) -> list[tuple[int, tuple[float | None, ...]]]:
+        columns = [GAUGE_COLUMNS[k] for k in gauges]
+        with self._reader() as cur:
+            rows = cur.execute(
+                f"SELECT ts, {', '.join(columns)} FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s "
+                f"AND ({' OR '.join(c + ' IS NOT NULL' for c in columns)}) ORDER BY ts", (entity_id, lo, hi)).fetchall()
+        return [(row[0], tuple(row[1:])) for row in rows]
+
+    @_mapped
+    def gauge_neighbours(self, entity_id: uuid.UUID, gauges: Sequence[int], before: int, after: int
+                         ) -> tuple[dict[int, tuple[int, float]], dict[int, tuple[int, float]]]:
+        # Inside the block holding an instant, the readings themselves; beyond it, the blocks' first/last sample.
+        parts = []
+        for k in gauges:
+            c = GAUGE_COLUMNS[k]
+            parts.append(
+                f"(SELECT {k}, 0, coalesce("
+                f"(SELECT ARRAY[ts::float8, {c}] FROM readings WHERE entity_id = %(e)s AND ts >= %(b0)s AND ts < %(b)s "
+                f"AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1), "
+                f"(SELECT ARRAY[last_ts::float8, last_value] FROM gauge_blocks WHERE entity_id = %(e)s AND gauge = '{c}' "
+                f"AND block < %(b0)s ORDER BY block DESC LIMIT 1)))"
+                f" UNION ALL (SELECT {k}, 1, coalesce("
+                f"(SELECT ARRAY[ts::float8, {c}] FROM readings WHERE entity_id = %(e)s AND ts >= %(a)s AND ts < %(a1)s "
+                f"AND {c} IS NOT NULL ORDER BY ts LIMIT 1), "
+                f"(SELECT ARRAY[first_ts::float8, first_value] FROM gauge_blocks WHERE entity_id = %(e)s "
+                f"AND gauge = '{c}' AND block >= %(a1)s ORDER BY block LIMIT 1)))")
+        found: tuple[dict[int, tuple[int, float]], dict[int, tuple[int, float]]] = ({}, {})
+        if not parts:
+            return found
+        with self._reader() as cur:
+            rows = cur.execute(" UNION ALL ".join(parts), {
+                "e": entity_id, "b": before, "b0": block_of(before), "a": after, "a1": block_ceil(after)}).fetchall()
+        for k, side, pair in rows:
+            if pair is not None:
+                found[side][k] = (int(pair[0]), pair[1])
+        return found
 
     @_mapped
     def register_brackets(self, entity_id: uuid.UUID, instants: Sequence[int]) -> list[list[Bracket]]:

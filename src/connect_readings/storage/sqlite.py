@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ..domain.gauges import block_of
+from ..domain.gauges import GaugeSummary, block_ceil, block_of
 from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_spans, plan, probe_registers
 from ..domain.readings import REGISTER_COUNT
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
@@ -293,6 +293,58 @@ class SQLiteStore(PlannedIngest):
                 if result[k] is not empty:
                     result[k] = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in result[k]]
             return result
+
+    # -- gauges (statistics) ---------------------------------------------------------------------------
+    @_mapped
+    def gauges_present(self, entity_id: uuid.UUID) -> list[int]:
+        eid = entity_id.bytes
+        return [k for k, name in enumerate(GAUGE_COLUMNS) if self.db.execute(
+            "SELECT 1 FROM gauge_blocks WHERE entity_id = ? AND gauge = ? LIMIT 1", (eid, name)).fetchone()]
+
+    @_mapped
+    def gauge_blocks(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
+                     ) -> list[tuple[int, int, GaugeSummary]]:
+        eid = entity_id.bytes
+        return [
+            (k, row[0], summary_of_row(row[1:]))
+            for k in gauges for row in self.db.execute(
+                f"SELECT block, {_SUMMARY} FROM gauge_blocks WHERE entity_id = ? AND gauge = ? AND block >= ? "
+                "AND block < ? ORDER BY block", (eid, GAUGE_COLUMNS[k], lo, hi))
+        ]
+
+    @_mapped
+    def gauge_samples(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
+                      ) -> list[tuple[int, tuple[float | None, ...]]]:
+        columns = [GAUGE_COLUMNS[k] for k in gauges]
+        rows = self.db.execute(
+            f"SELECT ts, {', '.join(columns)} FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? "
+            f"AND ({' OR '.join(c + ' IS NOT NULL' for c in columns)}) ORDER BY ts", (entity_id.bytes, lo, hi))
+        return [(row[0], row[1:]) for row in rows]
+
+    @_mapped
+    def gauge_neighbours(self, entity_id: uuid.UUID, gauges: Sequence[int], before: int, after: int
+                         ) -> tuple[dict[int, tuple[int, float]], dict[int, tuple[int, float]]]:
+        # Inside the block holding an instant, the readings themselves; beyond it, the blocks' first/last sample.
+        eid, db = entity_id.bytes, self.db
+        found_before: dict[int, tuple[int, float]] = {}
+        found_after: dict[int, tuple[int, float]] = {}
+        for k in gauges:
+            c = GAUGE_COLUMNS[k]
+            row = db.execute(f"SELECT ts, {c} FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? "
+                             f"AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1", (eid, block_of(before), before)).fetchone()
+            if row is None:
+                row = db.execute("SELECT last_ts, last_value FROM gauge_blocks WHERE entity_id = ? AND gauge = ? "
+                                 "AND block < ? ORDER BY block DESC LIMIT 1", (eid, c, block_of(before))).fetchone()
+            if row is not None:
+                found_before[k] = (row[0], row[1])
+            row = db.execute(f"SELECT ts, {c} FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? "
+                             f"AND {c} IS NOT NULL ORDER BY ts LIMIT 1", (eid, after, block_ceil(after))).fetchone()
+            if row is None:
+                row = db.execute("SELECT first_ts, first_value FROM gauge_blocks WHERE entity_id = ? AND gauge = ? "
+                                 "AND block >= ? ORDER BY block LIMIT 1", (eid, c, block_ceil(after))).fetchone()
+            if row is not None:
+                found_after[k] = (row[0], row[1])
+        return found_before, found_after
 
     @contextmanager
     def snapshot(self, deadline: float | None = None) -> Iterator[None]:
