@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from .domain.readings import Reading, register_values
+from .domain.readings import Reading, gauge_values, register_values
 from .storage.base import Store, StoredReading
 
 COPIED_META = ("jwt_secret", "paging_key")
@@ -55,7 +55,8 @@ def chunks(store: Store, entity_id: uuid.UUID, size: int) -> Iterator[list[Store
 
 def as_reading(stored: StoredReading) -> Reading:
     """A stored reading back into what ingest takes (data is already normalised)."""
-    return Reading(ts=stored.ts, data=stored.data, registers=register_values(stored.data))
+    data = stored.data
+    return Reading(ts=stored.ts, data=data, registers=register_values(data), gauges=gauge_values(data))
 
 
 def copy_store(source: Store, target: Store, batch: int = 5_000,

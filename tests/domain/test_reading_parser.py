@@ -20,14 +20,16 @@ from hypothesis import strategies as st
 
 from connect_readings.domain import timefmt
 from connect_readings.domain.errors import DomainError
-from connect_readings.domain.readings import REGISTER_SERIES, decode_reading, parse_reading
+from connect_readings.domain.readings import GAUGE_SERIES, GAUGE_UNITS, NO_GAUGES, REGISTER_SERIES, decode_reading
+from connect_readings.domain.readings import gauge_values, parse_reading
 from connect_readings.domain.timefmt import MAX_US, MIN_US, format_datetime, parse_datetime
 
 EXPECTED = json.loads((Path(__file__).parent / "reading_cases.json").read_text())
 
 
 def outcome(parse: Any, *args: Any) -> list[Any]:
-    """What a parser made of its input: ["ok", µs] / ["ok", ts, data JSON, registers repr] / ["error", code]."""
+    """What a parser made of its input: ["ok", µs] / ["ok", ts, data JSON, registers repr] / ["error", code];
+    a reading with gauges adds their repr: ["ok", ts, data JSON, registers repr, gauges repr]."""
     try:
         result = parse(*args)
     except DomainError as exc:
@@ -35,13 +37,16 @@ def outcome(parse: Any, *args: Any) -> list[Any]:
         return ["error", exc.code]
     if isinstance(result, int):
         return ["ok", result]
-    return ["ok", result.ts, orjson.dumps(result.data, option=orjson.OPT_SORT_KEYS).decode(), repr(result.registers)]
+    found = ["ok", result.ts, orjson.dumps(result.data, option=orjson.OPT_SORT_KEYS).decode(), repr(result.registers)]
+    if result.gauges != NO_GAUGES:
+        found.append(repr(result.gauges))
+    return found
 
 
 def expected_reading(row: list[Any]) -> list[Any]:
     if row[0] != "ok":
         return row
-    return [*row[:2], orjson.dumps(orjson.loads(row[2]), option=orjson.OPT_SORT_KEYS).decode(), row[3]]
+    return [*row[:2], orjson.dumps(orjson.loads(row[2]), option=orjson.OPT_SORT_KEYS).decode(), *row[3:]]
 
 
 # -- date-times ----------------------------------------------------------------------------------------
@@ -224,6 +229,67 @@ READINGS: list[Any] = [
     *[reading({"voltage": {field: value}}) for field, value in
       [("l1", 1e15), ("l2", -1e15), ("l3", 1.000000000001e15), ("total", -1.000000000001e15), ("value", 1.7e308)]],
     reading({"voltage": {"unit": "V", "l1": 230.1}, "positiveActiveEnergy": energy(1.0, "kWh"), "zeta": {"value": -1e15}}),
+    # gauges (statistics design §2): every unit of every known instantaneous metric, normalised
+    *[reading({metric: {"l1": 1.5, "l3": -2, "total": 0.25, "unit": unit}}) for metric, unit in
+      [("positiveActiveInstantaneousPower", "W"), ("positiveActiveInstantaneousPower", "kW"),
+       ("positiveActiveInstantaneousPower", "MW"), ("negativeActiveInstantaneousPower", "W"),
+       ("negativeActiveInstantaneousPower", "kW"), ("negativeActiveInstantaneousPower", "MW"),
+       ("instantaneousVoltage", "V"), ("instantaneousVoltage", "kV"),
+       ("instantaneousCurrent", "A"), ("instantaneousCurrent", "mA")]],
+    *[reading({metric: {"value": 12.5, "unit": unit}}) for metric, unit in
+      [("stateOfCharge", "%"), ("stateOfCharge", "percent"), ("range", "km"), ("range", "m"), ("range", "mi"),
+       ("odometer", "km"), ("odometer", "m"), ("odometer", "mi")]],
+    # units: case-insensitive after strip ("mw" is a megawatt, like "mwh" a MWh; "MA" a milliampere), unknown ones
+    *[reading({"positiveActiveInstantaneousPower": {"total": 2, "unit": unit}}) for unit in
+      ["w", "kw", "KW", "mw", "mW", " kW ", "kW\n", "GW", "kVA", "", "W h", None]],
+    *[reading({"instantaneousVoltage": {"l2": 0.4, "unit": unit}}) for unit in ["v", "KV", "mV", "volt"]],
+    *[reading({"instantaneousCurrent": {"l1": 16, "unit": unit}}) for unit in ["a", "MA", "ma", "kA"]],
+    *[reading({"stateOfCharge": {"value": 50, "unit": unit}}) for unit in ["PERCENT", " % ", "pct", "", None]],
+    *[reading({"range": {"value": 100, "unit": unit}}) for unit in ["KM", "M", "Mi", "miles", "ft", None]],
+    *[reading({"odometer": {"value": 100, "unit": unit}}) for unit in ["MI", "yd", None]],
+    # unit missing or null: a 400 for every known metric (an unknown metric may go without)
+    *[reading({metric: {"l1": 1}}) for metric in
+      ["positiveActiveInstantaneousPower", "negativeActiveInstantaneousPower", "instantaneousVoltage",
+       "instantaneousCurrent"]],
+    *[reading({metric: {"value": 1}}) for metric in ["stateOfCharge", "range", "odometer"]],
+    reading({"instantaneousVoltage": {"l1": 230, "unit": None}}), reading({"range": {"value": 1, "unit": None}}),
+    # fields: phase metrics take l1, l2, l3, total; value metrics value; a null number is dropped
+    *[reading({"positiveActiveInstantaneousPower": {field: 1, "l1": 1, "unit": "W"}}) for field in
+      ["value", "t1", "t4"]],
+    *[reading({metric: {"value": 1, field: 1, "unit": unit}}) for metric, unit in
+      [("stateOfCharge", "%"), ("range", "km"), ("odometer", "km")] for field in ["total", "l1"]],
+    reading({"instantaneousCurrent": {"l4": 1, "unit": "A"}}),
+    reading({"instantaneousVoltage": {"l1": 230, "l2": None, "l3": 231, "total": None, "unit": "V"}}),
+    reading({"instantaneousVoltage": {"unit": "V", "total": 400, "l3": 3, "l2": 2, "l1": 1}}),
+    # no number
+    reading({"instantaneousVoltage": {"unit": "V"}}),
+    reading({"instantaneousVoltage": {"l1": None, "l2": None, "l3": None, "total": None, "unit": "V"}}),
+    reading({"stateOfCharge": {"unit": "%"}}), reading({"stateOfCharge": {"value": None, "unit": "%"}}),
+    reading({"range": {"unit": "km"}}), reading({"odometer": {"value": None, "unit": "km"}}),
+    reading({"instantaneousCurrent": {}}), reading({"range": {}}), reading({"stateOfCharge": 50}),
+    # state of charge in 0..100, range and odometer not negative
+    *[reading({"stateOfCharge": {"value": value, "unit": "%"}}) for value in
+      [0, -0.0, 100, 100.1, -1, -1e-9, 99.99999, 1e15, math.nan, math.inf]],
+    *[reading({metric: {"value": value, "unit": "km"}}) for metric in ["range", "odometer"] for value in
+      [0, -0.0, -1, -1e-300, 1e15, 1.000000000001e15, math.inf]],
+    # ±1e15 in the canonical unit: after conversion
+    *[reading({"positiveActiveInstantaneousPower": {"l1": value, "unit": unit}}) for value, unit in
+      [(1e15, "W"), (-1e15, "W"), (1e12, "kW"), (1.000000000001e12, "kW"), (1e9, "MW"), (-1.000000001e9, "MW"),
+       (1e15, "kW"), (math.nan, "W"), (math.inf, "kW"), (-math.inf, "MW"), (HUGE, "W")]],
+    *[reading({"negativeActiveInstantaneousPower": {field: 2e9, "unit": "MW"}}) for field in ["l2", "l3", "total"]],
+    reading({"instantaneousCurrent": {"l1": 1e18, "unit": "mA"}}),
+    reading({"instantaneousVoltage": {"total": 1e12, "unit": "kV"}}),
+    reading({"range": {"value": 1e18, "unit": "m"}}), reading({"range": {"value": 1e15, "unit": "mi"}}),
+    reading({"odometer": {"value": 6.2e14, "unit": "mi"}}),
+    # everything at once; the gauges keep GAUGE_SERIES order whatever the order of the metrics
+    reading({"range": {"unit": "mi", "value": 100}, "instantaneousCurrent": {"total": 32000, "unit": "mA"},
+             "positiveActiveEnergy": energy(2500), "stateOfCharge": {"value": 80, "unit": "percent"},
+             "negativeActiveInstantaneousPower": {"l1": 0.5, "unit": "kW"}, "odometer": {"value": 1000, "unit": "m"},
+             "instantaneousVoltage": {"l1": 230, "l2": 231, "l3": 229, "unit": "V"}, "voltage": {"l1": 1},
+             "positiveActiveInstantaneousPower": {"total": -1.5, "unit": "kW"}}),
+    # known metric names are matched exactly
+    reading({"StateOfCharge": {"value": 500, "unit": "%"}}), reading({"stateofcharge": {"value": 500}}),
+    reading({"instantaneousPower": {"l1": 5, "unit": "kW"}}),
 ]
 
 
@@ -343,7 +409,8 @@ volume = mostly(good_volume, st.one_of(
     st.dictionaries(st.sampled_from(["value", "unit", "total"]), st.one_of(numbers, volume_units), max_size=3),
     bad_numbers,
 ))
-phase_units = st.sampled_from(["V", "kW", "%", None, "x" * 16, "x" * 17, 5])
+phase_units = st.sampled_from(["V", "kW", "%", None, "x" * 16, "x" * 17, 5, "W", "MW", "mA", "A", "kV", "km", "mi",
+                               "percent", " w "])
 good_phase = st.dictionaries(
     st.sampled_from(["l1", "l2", "l3", "total", "value", "unit"]), signed, min_size=1, max_size=5,
 ).flatmap(lambda d: st.builds(lambda u: d | {"unit": u} if "unit" in d else d, phase_units))
@@ -352,7 +419,9 @@ phase = mostly(good_phase, st.one_of(
                     st.one_of(signed, phase_units), max_size=6),
     bad_numbers,
 ))
-good_names = st.sampled_from(["voltage", "stateOfCharge", "positiveActiveInstantaneousPower", "v9"])
+good_names = st.sampled_from(["voltage", "stateOfCharge", "positiveActiveInstantaneousPower", "v9", "range",
+                               "odometer", "instantaneousVoltage", "instantaneousCurrent",
+                               "negativeActiveInstantaneousPower"])
 metric_names = mostly(good_names, st.sampled_from(["Bad Name", "x_y", "9v", ""]))
 metric_data = st.dictionaries(
     st.sampled_from(["positiveActiveEnergy", "negativeActiveEnergy"]), tiered, max_size=2
@@ -372,7 +441,8 @@ items = mostly(good_items, st.one_of(
 
 
 def check_invariants(result: list[Any]) -> None:
-    """A parsed reading's registers are exactly its register fields, in canonical units and non-negative."""
+    """A parsed reading's registers are exactly its register fields, in canonical units and non-negative; its
+    gauges exactly its gauge fields, in canonical units and bounded."""
     if result[0] != "ok":
         return
     data = orjson.loads(result[2])
@@ -383,6 +453,59 @@ def check_invariants(result: list[Any]) -> None:
         assert value is None or (0.0 <= value <= 1e12)
         if measurement is not None:
             assert measurement["unit"] in ("kWh", "m3")
+    gauges = eval(result[4]) if len(result) > 4 else NO_GAUGES  # noqa: S307
+    assert gauges != NO_GAUGES or len(result) == 4
+    assert gauges == gauge_values(data)
+    for (metric, field), value in zip(GAUGE_SERIES, gauges):
+        measurement = data.get(metric)
+        assert value == (None if measurement is None else measurement.get(field))
+        assert value is None or -1e15 <= value <= 1e15
+        if measurement is not None:
+            assert measurement["unit"] == GAUGE_UNITS[metric]
+            assert list(measurement)[-1] == "unit"
+    if "stateOfCharge" in data:
+        assert 0 <= data["stateOfCharge"]["value"] <= 100
+    if "odometer" in data:
+        assert data["odometer"]["unit"] == "km" and 0 <= data["odometer"]["value"] <= 1e15
+
+
+GAUGE_MESSAGES = [
+    ({"instantaneousVoltage": {"l1": 230}}, "'instantaneousVoltage.unit' is required (one of kv, v)"),
+    ({"positiveActiveInstantaneousPower": {"l1": 1, "unit": "GW"}},
+     "'positiveActiveInstantaneousPower.unit' must be one of kw, mw, w; got 'GW'"),
+    ({"stateOfCharge": {"value": 1, "unit": "pct"}}, "'stateOfCharge.unit' must be one of %, percent; got 'pct'"),
+    ({"range": {"value": 1, "unit": None}}, "'range.unit' is required (one of km, m, mi)"),
+    ({"instantaneousCurrent": {"l1": 1, "value": 2, "unit": "A"}},
+     "'instantaneousCurrent' has unknown field(s) 'value'; it has only 'l1', 'l2', 'l3', 'total' and 'unit'"),
+    ({"odometer": {"value": 1, "total": 2, "unit": "km"}},
+     "'odometer' has unknown field(s) 'total'; it has only 'value' and 'unit'"),
+    ({"instantaneousVoltage": {"l1": None, "unit": "V"}},
+     "'instantaneousVoltage' needs a number in at least one of 'l1', 'l2', 'l3', 'total'"),
+    ({"stateOfCharge": {"unit": "%"}}, "'stateOfCharge.value' is required"),
+    ({"stateOfCharge": {"value": 100.1, "unit": "%"}}, "'stateOfCharge.value' must be a percentage from 0 to 100"),
+    ({"range": {"value": -1, "unit": "mi"}},
+     "'range.value' must be a finite number from 0 to 1e15 km (after unit conversion)"),
+    ({"negativeActiveInstantaneousPower": {"total": 2e9, "unit": "MW"}},
+     "'negativeActiveInstantaneousPower.total' must be a finite number from -1e15 to 1e15 W (after unit conversion)"),
+]
+
+
+@pytest.mark.parametrize("data, message", GAUGE_MESSAGES)
+def test_gauge_refusals_name_the_metric_and_field(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(DomainError) as caught:
+        parse_reading(reading(data))
+    assert (caught.value.code, caught.value.message) == ("InvalidReading", message)
+
+
+def test_gauge_values_reads_normalised_data_back() -> None:
+    """copy.py rebuilds a Reading from stored data: its gauges are those the parser gave, and a metric kept as
+    sent (not in its canonical unit) has none."""
+    parsed = parse_reading(READINGS[311])
+    assert gauge_values(parsed.data) == parsed.gauges != NO_GAUGES
+    assert gauge_values({"positiveActiveEnergy": {"total": 1.0, "unit": "kWh"}}) is NO_GAUGES
+    kept = {"positiveActiveInstantaneousPower": {"l1": 5.0, "unit": "kW"}, "stateOfCharge": {"value": 50},
+            "range": {"value": 3, "unit": "km"}, "instantaneousVoltage": 230}
+    assert gauge_values(kept) == (None,) * 17 + (3.0,)
 
 
 @settings(max_examples=2000, suppress_health_check=[HealthCheck.too_slow])

@@ -54,6 +54,15 @@ ENERGY_UNITS = {"wh": 0.001, "kwh": 1.0, "mwh": 1000.0, "Wh": 0.001, "kWh": 1.0,
 VOLUME_UNITS = {"m3": 1.0, "m³": 1.0, "dm3": 0.001, "dm³": 0.001, "l": 0.001, "L": 0.001}
 ENERGY_UNIT = "kWh"
 VOLUME_UNIT = "m3"
+# Instantaneous metrics with a fixed shape and unit (statistics design §2). Matched like the register units:
+# exactly, else stripped and lower-cased, so "mw" (like "MW") is a megawatt, as "mwh" is a MWh, and "ma" (like
+# "mA") a milliampere: no spelling of a milliwatt or a megaampere is accepted.
+POWER_UNITS = {"w": 1.0, "kw": 1e3, "mw": 1e6, "W": 1.0, "kW": 1e3, "MW": 1e6}
+VOLTAGE_UNITS = {"v": 1.0, "kv": 1e3, "V": 1.0, "kV": 1e3}
+CURRENT_UNITS = {"a": 1.0, "ma": 1e-3, "A": 1.0, "mA": 1e-3}
+PERCENT_UNITS = {"%": 1.0, "percent": 1.0}
+DISTANCE_UNITS = {"km": 1.0, "m": 1e-3, "mi": 1.609344}
+DISTANCE_COUNTERS = {"odometer": "km"}  # normalised like `range`, but not a gauge (it has no statistics)
 
 _METRIC_NAME = re.compile(r"^[a-z][A-Za-z0-9]{0,63}$")
 MAX_METRICS = 32
@@ -63,8 +72,12 @@ MAX_UNIT_CHARS = 16
 # count of the largest meter. Other metrics, in any unit: 1e15, below 2**53 so a double still has 1/8 resolution.
 MAX_REGISTER = 1e12
 MAX_INSTANTANEOUS = 1e15
+MAX_PERCENT = 100.0
 
 READING_NAMESPACE = uuid.UUID("5b0d7a8e-1f55-4a3c-9a53-6f3f5c1e2a01")
+
+
+NO_GAUGES: tuple[None, ...] = (None,) * GAUGE_COUNT
 
 
 class Reading(msgspec.Struct, frozen=True, gc=False):
@@ -74,7 +87,7 @@ class Reading(msgspec.Struct, frozen=True, gc=False):
     ts: int
     data: dict[str, Any]
     registers: tuple[float | None, ...]
-    gauges: tuple[float | None, ...] = (None,) * GAUGE_COUNT
+    gauges: tuple[float | None, ...] = NO_GAUGES
 
 
 def last_per_timestamp(readings: Sequence[Reading]) -> list[Reading]:
@@ -122,7 +135,22 @@ _NO_REGISTERS: tuple[None, ...] = (None,) * REGISTER_COUNT
 _TIER_BASE = {metric: REGISTER_SERIES.index((metric, "t1")) for metric in TIERED_REGISTERS}
 assert all(REGISTER_SERIES[b:b + 5] == tuple((m, f) for f in TIER_FIELDS) for m, b in _TIER_BASE.items())
 _VOLUME_SLOT = {metric: REGISTER_SERIES.index((metric, None)) for metric in VOLUME_REGISTERS}
+# Known instantaneous metrics: name → (accepted units, canonical unit, slot in GAUGE_SERIES: of l1 for a phase
+# metric, of value for a value metric, -1 for a counter that is no gauge), and for value metrics the bounds.
+_PHASE_UNITS = {"W": POWER_UNITS, "V": VOLTAGE_UNITS, "A": CURRENT_UNITS}
+_PHASE_SPEC = {metric: (_PHASE_UNITS[unit], unit, GAUGE_SERIES.index((metric, "l1")))
+               for metric, unit in PHASE_GAUGES.items()}
+assert all(GAUGE_SERIES[b:b + 4] == tuple((m, f) for f in PHASE_FIELDS) for m, (_, _, b) in _PHASE_SPEC.items())
+_VALUE_SPEC = {
+    "stateOfCharge": (PERCENT_UNITS, "%", GAUGE_SERIES.index(("stateOfCharge", "value")), 0.0, MAX_PERCENT),
+    "range": (DISTANCE_UNITS, "km", GAUGE_SERIES.index(("range", "value")), 0.0, MAX_INSTANTANEOUS),
+    "odometer": (DISTANCE_UNITS, "km", -1, 0.0, MAX_INSTANTANEOUS),
+}
+assert set(_VALUE_SPEC) == set(VALUE_GAUGES) | set(DISTANCE_COUNTERS)
+assert all(GAUGE_UNITS[m] == spec[1] for m, spec in (_PHASE_SPEC | _VALUE_SPEC).items() if m in GAUGE_UNITS)
+KNOWN_INSTANTANEOUS = frozenset(_PHASE_SPEC) | frozenset(_VALUE_SPEC)
 _INF = math.inf
+_MAX = MAX_INSTANTANEOUS
 _decode_line = msgspec.json.Decoder(WireReading).decode
 
 
@@ -237,6 +265,7 @@ def to_reading(wire: WireReading) -> Reading:
     if len(data) > MAX_METRICS:
         raise _invalid(f"'data' holds more than {MAX_METRICS} metrics")
     registers: list[float | None] | None = None
+    gauges: list[float | None] | None = None
     normalised: dict[str, Any] = {}
     for name, m in data.items():
         base = _TIER_BASE.get(name)
@@ -296,12 +325,69 @@ def to_reading(wire: WireReading) -> Reading:
             registers[slot] = number
             normalised[name] = {"value": number, "unit": VOLUME_UNIT}
             continue
+        phase = _PHASE_SPEC.get(name)
+        if phase is not None:
+            if (m.t1 is not _UNSET or m.t2 is not _UNSET or m.t3 is not _UNSET or m.t4 is not _UNSET
+                    or m.value is not _UNSET):
+                raise _invalid(f"'{name}' has unknown field(s) {_present(m, ('t1', 't2', 't3', 't4', 'value'))}"
+                               "; it has only 'l1', 'l2', 'l3', 'total' and 'unit'")
+            units, unit, base = phase
+            factor = units.get(m.unit) if type(m.unit) is str else None  # type: ignore[arg-type]
+            if factor is None:
+                factor = _unit_factor(name, m.unit, units)
+            if gauges is None:
+                gauges = list(NO_GAUGES)
+            measurement = {}
+            # (finite and within ±1e15 in the canonical unit: NaN fails every comparison)
+            if type(x := m.l1) is float:
+                if not -_MAX <= (x := x * factor) <= _MAX:
+                    raise _gauge_bound(name, "l1", unit)
+                measurement["l1"] = gauges[base] = x
+            if type(x := m.l2) is float:
+                if not -_MAX <= (x := x * factor) <= _MAX:
+                    raise _gauge_bound(name, "l2", unit)
+                measurement["l2"] = gauges[base + 1] = x
+            if type(x := m.l3) is float:
+                if not -_MAX <= (x := x * factor) <= _MAX:
+                    raise _gauge_bound(name, "l3", unit)
+                measurement["l3"] = gauges[base + 2] = x
+            if type(x := m.total) is float:
+                if not -_MAX <= (x := x * factor) <= _MAX:
+                    raise _gauge_bound(name, "total", unit)
+                measurement["total"] = gauges[base + 3] = x
+            if not measurement:
+                raise _invalid(f"'{name}' needs a number in at least one of 'l1', 'l2', 'l3', 'total'")
+            measurement["unit"] = unit
+            normalised[name] = measurement
+            continue
+        single = _VALUE_SPEC.get(name)
+        if single is not None:
+            if (m.t1 is not _UNSET or m.t2 is not _UNSET or m.t3 is not _UNSET or m.t4 is not _UNSET
+                    or m.l1 is not _UNSET or m.l2 is not _UNSET or m.l3 is not _UNSET or m.total is not _UNSET):
+                fields = ("t1", "t2", "t3", "t4", "l1", "l2", "l3", "total")
+                raise _invalid(f"'{name}' has unknown field(s) {_present(m, fields)}; it has only 'value' and 'unit'")
+            raw = m.value
+            if raw is None or raw is _UNSET:
+                raise _invalid(f"'{name}.value' is required")
+            units, unit, slot, low, high = single
+            factor = units.get(m.unit) if type(m.unit) is str else None  # type: ignore[arg-type]
+            if factor is None:
+                factor = _unit_factor(name, m.unit, units)
+            if not low <= (x := raw * factor) <= high:
+                raise _value_bound(name, unit, high)
+            if slot >= 0:
+                if gauges is None:
+                    gauges = list(NO_GAUGES)
+                gauges[slot] = x
+            normalised[name] = {"value": x, "unit": unit}
+            continue
         normalised[name] = _instantaneous(name, m)
-    return Reading(ts, normalised, _NO_REGISTERS if registers is None else tuple(registers))
+    return Reading(ts, normalised, _NO_REGISTERS if registers is None else tuple(registers),
+                   NO_GAUGES if gauges is None else tuple(gauges))
 
 
 def _instantaneous(name: str, m: WireMeasurement) -> dict[str, Any]:
-    """Other metrics (power, voltage, state of charge…) are kept as sent, but must be well formed."""
+    """Other metrics (not registers, not KNOWN_INSTANTANEOUS) are kept as sent, but must be well formed."""
     if not _METRIC_NAME.match(name):
         raise _invalid(f"metric name {quoted(name, 67)} is not a camelCase identifier")
     if m.t1 is not _UNSET or m.t2 is not _UNSET or m.t3 is not _UNSET or m.t4 is not _UNSET:
@@ -349,6 +435,16 @@ def _above_bound(name: str, field: str) -> DomainError:
     if name in _VOLUME_SLOT:
         return _invalid(f"'{name}.{field}' exceeds the largest register value accepted, 1e12 m3 (1e15 l)")
     return _invalid(f"'{name}.{field}' exceeds the largest register value accepted, 1e12 kWh (1e15 Wh)")
+
+
+def _gauge_bound(name: str, field: str, unit: str) -> DomainError:
+    return _invalid(f"'{name}.{field}' must be a finite number from -1e15 to 1e15 {unit} (after unit conversion)")
+
+
+def _value_bound(name: str, unit: str, high: float) -> DomainError:
+    if high == MAX_PERCENT:
+        return _invalid(f"'{name}.value' must be a percentage from 0 to 100")
+    return _invalid(f"'{name}.value' must be a finite number from 0 to 1e15 {unit} (after unit conversion)")
 
 
 def _present(m: WireMeasurement, fields: tuple[str, ...]) -> str:
@@ -411,3 +507,23 @@ def register_values(data: dict[str, Any]) -> tuple[float | None, ...]:
         None if (measurement := data.get(metric)) is None else measurement.get(field or "value")
         for metric, field in REGISTER_SERIES
     )
+
+
+def gauge_values(data: dict[str, Any]) -> tuple[float | None, ...]:
+    """The gauge series of a normalised reading's data, in GAUGE_SERIES order (None where absent).
+
+    Only a measurement in its metric's canonical unit counts: one stored as sent because it did not normalise
+    (kept by migration 0005, docs/semantics.md §1) has no gauge values.
+    """
+    if data.keys().isdisjoint(GAUGE_UNITS):  # the common case, checked in C
+        return NO_GAUGES
+    values: list[float | None] = []
+    for metric, field in GAUGE_SERIES:
+        measurement = data.get(metric)
+        value = None
+        if type(measurement) is dict and measurement.get("unit") == GAUGE_UNITS[metric]:
+            number = measurement.get(field)
+            if type(number) is float or type(number) is int:
+                value = float(number)
+        values.append(value)
+    return tuple(values)
