@@ -23,7 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from connect_readings.storage.postgres import PostgresStore
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-TABLES = ("meta", "entities", "readings", "resets", "series")
+TABLES = ("meta", "entities", "readings", "resets", "series", "gauge_blocks")
 
 
 def server_url() -> str:
