@@ -23,6 +23,7 @@ a dense stretch makes it seek, chunk by chunk.
 from __future__ import annotations
 
 import bisect
+import operator
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .domain.buckets import bucket_floor, iter_buckets, next_boundary
-from .domain.demand import US_PER_MINUTE, MonthPeak, MonthTariff, Peak, capacity_months, demand_edges, peak_demand
+from .domain.demand import US_PER_HOUR, US_PER_MINUTE, MonthPeak, MonthTariff, Peak, capacity_months, demand_edges
 from .domain.errors import DomainError
 from .domain.interval import Interval
 from .domain.readings import REGISTER_SERIES
@@ -47,7 +48,7 @@ PEAK_REGISTERS = {
 CAPACITY_WINDOW_US = 15 * US_PER_MINUTE
 MAX_CAPACITY_MONTHS = 120
 LOOK_BACK_MONTHS = 11
-SCAN_RATIO = 16
+SCAN_RATIO = 8
 """Read a chunk's readings when they are at most this many per edge, else seek at the edges (see the module doc:
 measured with `python -m bench.capacity`, a seek costs about as much as reading ~10-20 readings)."""
 CHUNK_EDGES = 4096
@@ -170,13 +171,14 @@ def _month_index(t: int, tz: ZoneInfo | None) -> int:
 
 
 # -- reading one register at many edges ---------------------------------------------------------------------
-_Chunk = tuple[int, list[Bracket]]
-"""(index of its first instant, the brackets of instants[index:index + len]); chunks overlap by one instant."""
+_Chunk = tuple[int, list[float]]
+"""(index of its first instant, the register's value at instants[index:index + len]); chunks overlap by one."""
 
 
 def _chunk_brackets(store: Store, entity_id: uuid.UUID, register: int, instants: list[int]) -> list[_Chunk]:
-    """Brackets of every instant, chunk by chunk. Values are continuous relative to each chunk's own base (the
-    store's rule), so a window's energy is taken inside one chunk: consecutive chunks share an instant."""
+    """The register's value at every instant (all inside its coverage), chunk by chunk. Values are continuous
+    relative to each chunk's own base (the store's rule), so a window's energy is taken inside one chunk:
+    consecutive chunks share an instant."""
     chunks: list[_Chunk] = []
     n = len(instants)
     i = 0
@@ -184,12 +186,30 @@ def _chunk_brackets(store: Store, entity_id: uuid.UUID, register: int, instants:
         part = instants[i:i + CHUNK_EDGES + 1]
         samples = store.register_samples(entity_id, register, part[0], part[-1], SCAN_RATIO * len(part))
         if samples is None:
-            chunks.append((i, store.register_series_brackets(entity_id, register, part)))
+            brackets = store.register_series_brackets(entity_id, register, part)
         else:
-            chunks.append((i, brackets_from_samples(samples, part)))
+            exact = dict(samples)
+            values = list(map(exact.get, part))  # the usual case: a reading at every edge (in C)
+            if None not in values:
+                chunks.append((i, values))  # type: ignore[arg-type]
+                i += CHUNK_EDGES
+                if i >= n - 1:
+                    return chunks
+                continue
+            brackets = brackets_from_samples(samples, part)
+        chunks.append((i, [_value_at(t, b) for t, b in zip(part, brackets)]))
         i += CHUNK_EDGES
         if i >= n - 1:
             return chunks
+
+
+def _value_at(t: int, bracket: Bracket) -> float:
+    """The register at t, interpolated exactly as `registers.bucket_deltas` does (t inside the coverage)."""
+    before, after = bracket
+    assert before is not None and after is not None, "an instant outside the register's coverage"
+    t0, v0 = before
+    t1, v1 = after
+    return v0 if t1 == t0 else v0 + (v1 - v0) * ((t - t0) / (t1 - t0))
 
 
 def brackets_from_samples(samples: Sequence[Sample], instants: Sequence[int]) -> list[Bracket]:
@@ -214,16 +234,33 @@ def brackets_from_samples(samples: Sequence[Sample], instants: Sequence[int]) ->
 
 
 def _bucket_peak(instants: list[int], chunks: list[_Chunk], i: int, j: int, window_us: int) -> Peak | None:
-    """The peak over instants[i:j]: `peak_demand` on each chunk's share of it; the largest, the earliest on ties."""
-    best: Peak | None = None
+    """The peak over instants[i:j] (all inside the coverage): the largest window energy, the earliest on ties.
+
+    Exactly `peak_demand`'s answer: a window's energy is `bucket_deltas`' (round(delta, 9), or 0.0 when not
+    positive), compared rounded; pairs of edges not w apart are no window. The work runs in C where it can.
+    """
+    best: tuple[float, int] | None = None  # (energy, index into instants)
     if j - i < 2:
         return None
-    for c0, brackets in chunks:
-        c1 = c0 + len(brackets)
-        lo, hi = max(i, c0), min(j, c1)
+    for c0, values in chunks:
+        lo, hi = max(i, c0), min(j, c0 + len(values))
         if hi - lo < 2:
             continue
-        found = peak_demand(instants[lo:hi], brackets[lo - c0:hi - c0], window_us)
-        if found is not None and (best is None or found.energy > best.energy):
-            best = found
-    return best
+        part = values[lo - c0:hi - c0]
+        deltas = list(map(operator.sub, part[1:], part[:-1]))
+        stamps = instants[lo:hi]
+        if any(b - a != window_us for a, b in zip(stamps, stamps[1:])):
+            deltas = [d if b - a == window_us else -1.0 for d, a, b in zip(deltas, stamps, stamps[1:])]
+        top = max(deltas)
+        if top < 0.0:
+            continue
+        energy = round(top, 9) if top > 0.0 else 0.0
+        for k, d in enumerate(deltas):  # the earliest window whose rounded energy is the largest
+            if d >= top - 1e-6 * max(1.0, abs(top)) and (round(d, 9) if d > 0.0 else 0.0) == energy:
+                break
+        if best is None or energy > best[0]:
+            best = (energy, lo + k)
+    if best is None:
+        return None
+    energy, k = best
+    return Peak(round(energy * (US_PER_HOUR / window_us), 9), energy, instants[k], instants[k + 1])
