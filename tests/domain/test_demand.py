@@ -326,3 +326,27 @@ def test_an_overnight_charge_across_the_fall_back_hour_is_not_a_fivefold_peak() 
     edges = demand_edges(day_start, day_end, 15 * MIN, BRUSSELS)
     result = peak_demand(edges, [bracket(series, e) for e in edges], 15 * MIN)
     assert result == Peak(7.4, 1.85, day_start, day_start + 15 * MIN)
+
+
+FAST_ZONES = [None, ZoneInfo("UTC"), BRUSSELS, ZoneInfo("Asia/Kolkata"), ZoneInfo("America/St_Johns"),
+              ZoneInfo("Australia/Lord_Howe"), KATHMANDU]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(at("2000-01-01T00:00:00+00:00") // MIN, at("2030-01-01T00:00:00+00:00") // MIN),
+       st.integers(0, 50 * 24 * 60), st.integers(0, MIN - 1), st.integers(0, MIN - 1),
+       st.sampled_from(demand.DEMAND_WINDOW_MINUTES), st.sampled_from(FAST_ZONES))
+def test_fast_demand_edges_equal_the_bucket_iterator(start_minute: int, minutes: int, jitter: int, jitter_end: int,
+                                                     w: int, tz: ZoneInfo | None) -> None:
+    """The arithmetic grid between DST transitions gives exactly the edges of the general bucket iterator."""
+    start = start_minute * MIN + jitter % 7 * (jitter // 7 % 2)  # mostly whole minutes, sometimes not
+    end = start + minutes * MIN + jitter_end % 3
+    assert demand_edges(start, end, w * MIN, tz) == demand._edges_by_buckets(start, end, w * MIN, tz)
+
+
+@pytest.mark.parametrize("tz", FAST_ZONES[2:], ids=str)
+@pytest.mark.parametrize("year", [2016, 2024])
+def test_fast_demand_edges_over_a_whole_year(tz: ZoneInfo, year: int) -> None:
+    start, end = at(f"{year}-01-01T00:00:00+00:00") - 86_400_000_000, at(f"{year + 1}-01-01T00:00:00+00:00")
+    for w in (1, 15, 60):
+        assert demand_edges(start, end, w * MIN, tz) == demand._edges_by_buckets(start, end, w * MIN, tz)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from .buckets import iter_buckets
+from .buckets import ORIGIN_US, _is_utc, _zone, iter_buckets
 from .errors import DomainError
 from .interval import Interval, parse_resolution
 from .registers import Bracket, bucket_deltas
@@ -94,7 +94,80 @@ def demand_edges(start: int, end: int, window_us: int, tz: ZoneInfo | None = Non
     ...     m * US_PER_MINUTE for m in (15, 30, 45)]
     True
     """
+    if start >= end:
+        return []
+    if window_us <= 0 or window_us > US_PER_HOUR:
+        return _edges_by_buckets(start, end, window_us, tz)  # (a demand window is at most an hour)
+    if _is_utc(tz):
+        return _regular_edges(start, end, window_us, ORIGIN_US)
+    assert tz is not None
+    # Between DST transitions the grid is the UTC grid shifted by the (constant) offset: arithmetic. Around
+    # each transition (within the offset change + 2 w + 1 h, where the grid may bend) the bucket iterator.
+    # Cuts between the two kinds are grid boundaries, so no window straddles one and the pieces concatenate.
+    zone = _zone(tz, start - _ZONE_PAD, end + _ZONE_PAD)
+    bends: list[list[int]] = []  # [lo, hi, offset before, offset after], merged when less than a day apart
+    offset = zone.first
+    for at, after in zip(zone.starts, zone.offsets):
+        margin = abs(after - offset) + 2 * window_us + US_PER_HOUR
+        if bends and at - margin - bends[-1][1] < _MIN_REGULAR:
+            bends[-1][1], bends[-1][3] = at + margin, after
+        else:
+            bends.append([at - margin, at + margin, offset, after])
+        offset = after
     edges: list[int] = []
+    position, offset = start, zone.first
+    for lo, hi, before, after in bends:
+        if hi <= position:
+            offset = after
+            continue
+        if lo >= end:
+            break
+        cut_lo = _grid_floor(lo, window_us, ORIGIN_US - before)  # boundaries of the regular grid on each side
+        cut_hi = _grid_ceil(hi, window_us, ORIGIN_US - after)
+        if position < cut_lo:
+            _extend(edges, _regular_edges(position, min(cut_lo, end), window_us, ORIGIN_US - before))
+        _extend(edges, _edges_by_buckets(max(position, cut_lo), min(cut_hi, end), window_us, tz))
+        position, offset = cut_hi, after
+        if position >= end:
+            return edges
+    _extend(edges, _regular_edges(position, end, window_us, ORIGIN_US - offset))
+    return edges
+
+
+_ZONE_PAD = 4 * 24 * US_PER_HOUR
+"""The zone model is asked for the transitions this far around the window (more than any margin below)."""
+_MIN_REGULAR = 24 * US_PER_HOUR
+"""Two bends closer than this are handled as one by the bucket iterator (regular stretches stay long)."""
+
+
+def _grid_floor(t: int, w: int, phase: int) -> int:
+    return t - (t - phase) % w
+
+
+def _grid_ceil(t: int, w: int, phase: int) -> int:
+    return t + (phase - t) % w
+
+
+def _regular_edges(start: int, end: int, w: int, phase: int) -> list[int]:
+    """Edges of the windows [phase + k w, phase + (k + 1) w) inside [start, end)."""
+    first, last = _grid_ceil(start, w, phase), _grid_floor(end, w, phase)
+    if last - first < w:
+        return []
+    return list(range(first, last + 1, w))
+
+
+def _extend(edges: list[int], more: list[int]) -> None:
+    """Append the edges of later windows; a shared edge once."""
+    if more:
+        edges.extend(more[1:] if edges and edges[-1] == more[0] else more)
+
+
+def _edges_by_buckets(start: int, end: int, window_us: int, tz: ZoneInfo | None = None) -> list[int]:
+    """`demand_edges` by the general bucket iterator, bucket by bucket: exact everywhere, slow (~3 µs a
+    window in a zone); the fast version uses it around DST transitions, and the tests compare the two."""
+    edges: list[int] = []
+    if start >= end:
+        return edges
     for lo, hi in iter_buckets(start, end, Interval(0, 0, window_us), tz):
         for a in range(lo, hi - window_us + 1, window_us):  # one window, but several in a long bucket
             if start <= a and a + window_us <= end:

@@ -24,7 +24,7 @@ from ..domain.gauges import GaugeSummary
 from ..domain.ingest import Batch, IngestPlan, prepare
 from ..domain.readings import ENERGY_UNIT, REGISTER_COUNT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, TIERED_REGISTERS, VOLUME_REGISTERS, VOLUME_UNIT, Reading
-from ..domain.registers import Bracket
+from ..domain.registers import Bracket, Sample
 
 
 class StoreBusy(Exception):
@@ -106,6 +106,23 @@ class Store(Protocol):
         """The applied and the latest schema version: one cheap round trip to the database (readiness)."""
 
     def close(self) -> None: ...
+
+    # -- peak demand (statistics §4, §6): one register at a time -------------------------------------------
+    # `register` is an index into REGISTER_SERIES (as in `register_brackets`' answer). Values are continuous
+    # across resets relative to the earliest sample of the answer: only differences within one answer count.
+    def register_coverage(self, entity_id: uuid.UUID, register: int) -> tuple[int, int] | None:
+        """(first, last) reading that has the register; None when none has it. Two index seeks."""
+
+    def register_samples(
+        self, entity_id: uuid.UUID, register: int, lo: int, hi: int, limit: int
+    ) -> list[Sample] | None:
+        """The register's samples from the last reading at or before `lo` through the first at or after `hi`
+        (those two included where they exist), oldest first; or None, having read nothing more, when more
+        than `limit` readings of the entity lie in [lo, hi] (a bounded count: at most `limit` index steps)."""
+
+    def register_series_brackets(self, entity_id: uuid.UUID, register: int, instants: Sequence[int]) -> list[Bracket]:
+        """One register's readings at-or-before and at-or-after each instant (what `register_brackets` gives
+        for it), by index seeks: the cost follows the instants, not the readings between them."""
 
 
 class PlannedIngest:

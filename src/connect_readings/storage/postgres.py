@@ -556,6 +556,68 @@ class PostgresStore(PlannedIngest):
             result.append([(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in samples[k]])
         return result
 
+    # -- peak demand: one register's samples or brackets (statistics §4, §6) ----------------------------------
+    @_mapped
+    def register_coverage(self, entity_id: uuid.UUID, register: int) -> tuple[int, int] | None:
+        with self._reader() as cur:
+            row = cur.execute(_COVERAGE_SQL[register], {"e": entity_id, "r": REGISTER_COLUMNS[register]}).fetchone()
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        return int(row[0]), int(row[1])
+
+    @_mapped
+    def register_samples(
+        self, entity_id: uuid.UUID, register: int, lo: int, hi: int, limit: int
+    ) -> list[Sample] | None:
+        params = {"e": entity_id, "r": REGISTER_COLUMNS[register], "lo": lo, "hi": hi, "limit": max(0, limit)}
+        with self.snapshot(), self._reader() as cur:
+            row = cur.execute(_SAMPLE_SPAN_SQL[register], params).fetchone()
+            if row is None:
+                return []  # the entity has no such register
+            dense, low, high, first, last = row
+            if dense:
+                return None
+            low = low if low is not None else max(lo, first)
+            high = high if high is not None else min(hi, last)
+            if low > high:
+                return []
+            found = cur.execute(_SAMPLES_SQL[register], {"e": entity_id, "r": params["r"], "lo": low, "hi": high})
+            rows: list[Sample] = []
+            resets: list[tuple[int, float]] = []
+            for kind, ts, value in found.fetchall():
+                (rows if kind == 0 else resets).append((ts, value))
+        if len(rows) > 1 and resets:
+            adjust = ResetOffsets()
+            for ts, offset in resets:
+                if rows[0][0] < ts <= rows[-1][0]:
+                    adjust.add(ts, offset)
+            rows = [(ts, value + adjust.at(ts)) for ts, value in rows]
+        return rows
+
+    @_mapped
+    def register_series_brackets(self, entity_id: uuid.UUID, register: int, instants: Sequence[int]) -> list[Bracket]:
+        if not instants:
+            return []
+        with self._reader() as cur:
+            found = cur.execute(_SERIES_BRACKETS_SQL[register], {
+                "e": entity_id, "r": REGISTER_COLUMNS[register], "t": list(instants)}).fetchall()
+        brackets: list[Bracket] = [(None, None)] * len(instants)
+        resets: list[tuple[int, float]] = []
+        for kind, n, b_ts, b_v, a_ts, a_v in found:
+            if kind == 0:
+                brackets[n - 1] = ((b_ts, b_v) if b_ts is not None else None, (a_ts, a_v) if a_ts is not None else None)
+            else:
+                resets.append((b_ts, b_v))
+        stamps = [s[0] for pair in brackets for s in pair if s is not None]
+        if stamps and resets:
+            lo, hi = min(stamps), max(stamps)
+            adjust = ResetOffsets()
+            for ts, offset in sorted(resets):
+                if lo < ts <= hi:
+                    adjust.add(ts, offset)
+            brackets = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
+        return brackets
+
 
 @contextmanager
 def _mapped_block() -> Iterator[None]:
@@ -645,3 +707,58 @@ def scale_out(conn: Any, extensions: Extensions | None = None) -> list[str]:
             run(f"SELECT create_hypertable('readings', 'ts', chunk_time_interval => {HYPERTABLE_CHUNK_US}::bigint, "
                 "migrate_data => true)")
     return ran
+
+
+# -- peak demand: one register's samples or brackets -----------------------------------------------------------
+# Every seek for "the nearest reading having the register" runs inside the register's series bounds.
+_COVERAGE_SQL = tuple(
+    f"""SELECT (SELECT ts FROM readings WHERE entity_id = %(e)s AND ts BETWEEN s.first_ts AND s.last_ts
+              AND {c} IS NOT NULL ORDER BY ts ASC LIMIT 1),
+       (SELECT ts FROM readings WHERE entity_id = %(e)s AND ts BETWEEN s.first_ts AND s.last_ts
+              AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1)
+FROM series s WHERE s.entity_id = %(e)s AND s.register = %(r)s"""
+    for c in REGISTER_COLUMNS
+)
+# Whether [lo, hi] holds more than `limit` readings (a bounded count: at most `limit` index steps), and the
+# readings having the register just outside it.
+_SAMPLE_SPAN_SQL = tuple(
+    f"""SELECT EXISTS (SELECT 1 FROM readings WHERE entity_id = %(e)s AND ts BETWEEN %(lo)s AND %(hi)s
+                   ORDER BY ts LIMIT 1 OFFSET %(limit)s),
+       (SELECT ts FROM readings WHERE entity_id = %(e)s AND ts BETWEEN s.first_ts AND least(%(lo)s, s.last_ts)
+               AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1),
+       (SELECT ts FROM readings WHERE entity_id = %(e)s AND ts BETWEEN greatest(%(hi)s, s.first_ts) AND s.last_ts
+               AND {c} IS NOT NULL ORDER BY ts ASC LIMIT 1),
+       s.first_ts, s.last_ts
+FROM series s WHERE s.entity_id = %(e)s AND s.register = %(r)s"""
+    for c in REGISTER_COLUMNS
+)
+# kind 0: the samples in [lo, hi]; kind 1: the register's resets in (lo, hi].
+_SAMPLES_SQL = tuple(
+    f"""SELECT 0 AS kind, ts, {c} AS v FROM readings
+WHERE entity_id = %(e)s AND ts BETWEEN %(lo)s AND %(hi)s AND {c} IS NOT NULL
+UNION ALL
+SELECT 1, ts, "offset" FROM resets WHERE entity_id = %(e)s AND register = %(r)s AND ts > %(lo)s AND ts <= %(hi)s
+ORDER BY kind, ts"""
+    for c in REGISTER_COLUMNS
+)
+# kind 0, per instant n: the nearest reading having the register at or before / at or after it (one index seek
+# each); kind 1: the register's resets over the span of those readings.
+_SERIES_BRACKETS_SQL = tuple(
+    f"""WITH reg AS (SELECT first_ts, last_ts FROM series WHERE entity_id = %(e)s AND register = %(r)s),
+nb AS MATERIALIZED (
+    SELECT i.n, b.ts AS b_ts, b.v AS b_v, a.ts AS a_ts, a.v AS a_v
+    FROM unnest(%(t)s::bigint[]) WITH ORDINALITY AS i(t, n) CROSS JOIN reg
+    LEFT JOIN LATERAL (SELECT ts, {c} AS v FROM readings
+                       WHERE entity_id = %(e)s AND ts BETWEEN reg.first_ts AND least(i.t, reg.last_ts)
+                         AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1) b ON true
+    LEFT JOIN LATERAL (SELECT ts, {c} AS v FROM readings
+                       WHERE entity_id = %(e)s AND ts BETWEEN greatest(i.t, reg.first_ts) AND reg.last_ts
+                         AND {c} IS NOT NULL ORDER BY ts ASC LIMIT 1) a ON true
+),
+span AS (SELECT min(least(b_ts, a_ts)) AS lo, max(greatest(b_ts, a_ts)) AS hi FROM nb)
+SELECT 0 AS kind, n, b_ts, b_v, a_ts, a_v FROM nb
+UNION ALL
+SELECT 1, NULL, r.ts, r."offset", NULL, NULL
+FROM span JOIN resets r ON r.entity_id = %(e)s AND r.register = %(r)s AND r.ts > span.lo AND r.ts <= span.hi"""
+    for c in REGISTER_COLUMNS
+)

@@ -362,6 +362,63 @@ class SQLiteStore(PlannedIngest):
             finally:
                 db.execute("COMMIT")
 
+    # -- peak demand: one register's samples or brackets (statistics §4, §6) ----------------------------------
+    @_mapped
+    def register_coverage(self, entity_id: uuid.UUID, register: int) -> tuple[int, int] | None:
+        eid = entity_id.bytes
+        with self.snapshot():
+            bounds = _register_bounds(self.db, eid, register)
+            if bounds is None:
+                return None
+            first = _nearest(self.db, eid, register, bounds[0], ">=", bounds)
+            last = _nearest(self.db, eid, register, bounds[1], "<=", bounds)
+        return None if first is None or last is None else (first[0], last[0])
+
+    @_mapped
+    def register_samples(
+        self, entity_id: uuid.UUID, register: int, lo: int, hi: int, limit: int
+    ) -> list[Sample] | None:
+        eid = entity_id.bytes
+        with self.snapshot():
+            db = self.db
+            bounds = _register_bounds(db, eid, register)
+            if bounds is None:
+                return []
+            if db.execute(_MORE_THAN, (eid, lo, hi, max(0, limit))).fetchone() is not None:
+                return None
+            before = _nearest(db, eid, register, lo, "<=", bounds)
+            after = _nearest(db, eid, register, hi, ">=", bounds)
+            low = before[0] if before is not None else max(lo, bounds[0])
+            high = after[0] if after is not None else min(hi, bounds[1])
+            if low > high:
+                return []
+            rows: list[Sample] = db.execute(_SAMPLES[register], (eid, low, high)).fetchall()
+            if len(rows) > 1:
+                adjust = _reset_offsets_of(db, eid, register, rows[0][0], rows[-1][0])
+                if adjust is not None:
+                    rows = [(ts, value + adjust.at(ts)) for ts, value in rows]
+            return rows
+
+    @_mapped
+    def register_series_brackets(self, entity_id: uuid.UUID, register: int, instants: Sequence[int]) -> list[Bracket]:
+        eid = entity_id.bytes
+        with self.snapshot():
+            db = self.db
+            bounds = _register_bounds(db, eid, register)
+            if bounds is None or not instants:
+                return [(None, None)] * len(instants)
+            found = db.execute(_SERIES_BRACKETS[register], (eid, orjson.dumps(list(instants)), *bounds)).fetchall()
+            brackets: list[Bracket] = [
+                ((b_ts, b_v) if b_ts is not None else None, (a_ts, a_v) if a_ts is not None else None)
+                for b_ts, b_v, a_ts, a_v in found
+            ]
+            stamps = [s[0] for pair in brackets for s in pair if s is not None]
+            if stamps:
+                adjust = _reset_offsets_of(db, eid, register, min(stamps), max(stamps))
+                if adjust is not None:
+                    brackets = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
+            return brackets
+
 
 def _interrupt_if_late(local: threading.local) -> int:
     """Progress handler: nonzero (interrupt the running statement) once the call's deadline has passed.
@@ -468,3 +525,50 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in sql.split(";") if s.strip() and not all(
         line.strip().startswith("--") or not line.strip() for line in s.strip().splitlines()
     )]
+
+
+# -- peak demand: one register's samples or brackets -----------------------------------------------------------
+_MORE_THAN = "SELECT 1 FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? ORDER BY ts LIMIT 1 OFFSET ?"
+_SAMPLES = tuple(
+    f"SELECT ts, {c} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? AND {c} IS NOT NULL ORDER BY ts"
+    for c in REGISTER_COLUMNS
+)
+# Per instant (in the order given): the nearest reading having the register at or before / at or after it, each
+# one index seek inside the register's series bounds (?3, ?4), then its value by primary key.
+_SERIES_BRACKETS = tuple(
+    f"""
+WITH edge(n, t) AS (SELECT key, value FROM json_each(?2)),
+nb(n, b, a) AS (
+    SELECT n,
+        (SELECT ts FROM readings WHERE entity_id = ?1 AND ts BETWEEN ?3 AND min(t, ?4) AND {c} IS NOT NULL
+         ORDER BY ts DESC LIMIT 1),
+        (SELECT ts FROM readings WHERE entity_id = ?1 AND ts BETWEEN max(t, ?3) AND ?4 AND {c} IS NOT NULL
+         ORDER BY ts ASC LIMIT 1)
+    FROM edge
+)
+SELECT nb.b, rb.{c}, nb.a, ra.{c} FROM nb
+LEFT JOIN readings rb ON rb.entity_id = ?1 AND rb.ts = nb.b
+LEFT JOIN readings ra ON ra.entity_id = ?1 AND ra.ts = nb.a
+ORDER BY nb.n
+"""
+    for c in REGISTER_COLUMNS
+)
+
+
+def _register_bounds(db: sqlite3.Connection, eid: bytes, register: int) -> tuple[int, int] | None:
+    row = db.execute("SELECT first_ts, last_ts FROM series WHERE entity_id = ? AND register = ?",
+                     (eid, REGISTER_COLUMNS[register])).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def _reset_offsets_of(db: sqlite3.Connection, eid: bytes, register: int, lo: int, hi: int) -> ResetOffsets | None:
+    """The register's resets in (lo, hi], or None when there is none (the usual case)."""
+    offsets: ResetOffsets | None = None
+    for ts, offset in db.execute(
+        'SELECT ts, "offset" FROM resets WHERE entity_id = ? AND register = ? AND ts > ? AND ts <= ? ORDER BY ts',
+        (eid, REGISTER_COLUMNS[register], lo, hi),
+    ):
+        if offsets is None:
+            offsets = ResetOffsets()
+        offsets.add(ts, offset)
+    return offsets
