@@ -30,11 +30,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import service
+from .. import service, statistics_service
 from ..config import Settings
 from ..domain.errors import DomainError
 from ..domain.paging import Cursor, decode_token, encode_token, query_digest
-from ..domain.timefmt import format_datetime, zone_name
+from ..domain.timefmt import format_datetime, parse_datetime, zone_name
 from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
 from . import encode, params
 from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
@@ -51,6 +51,8 @@ from .metrics import Metrics
 
 T = TypeVar("T")
 JSON = "application/json"
+CAPACITY_TARIFF_ZONE = "Europe/Brussels"
+"""The capacity tariff is Flemish: its months are Brussels' unless the request names another zone."""
 
 
 @lru_cache(maxsize=1)
@@ -226,19 +228,27 @@ class Api:
         width = params.resolution(query)
         tz = params.time_zone(query)
         size = params.page_size(query)
-        metrics = params.statistics_metrics(query, service.STATISTICS_METRICS)
+        metrics = params.statistics_metrics(query, statistics_service.STATISTICS_METRICS)
         window_us = params.demand_window(query)
         w = self.window(query, "statistics", entity_id, width.canonical(), zone_name(tz), ",".join(metrics), window_us)
-        stats_query = service.StatisticsQuery(entity_id, w.start, w.end, width, tz, metrics, window_us)
+        stats_query = statistics_service.StatisticsQuery(entity_id, w.start, w.end, width, tz, metrics, window_us)
         key = (stats_query, w.position, size, version)
         page = self.pages.get(key)
         if page is None:
-            found = service.statistics_page(self.store, stats_query, w.position, size)
+            found = statistics_service.statistics_page(self.store, stats_query, w.position, size)
             entity = str(entity_id)
             items = orjson.dumps([encode.statistics(entity, bucket, tz) for bucket in found.items])
             page = CachedPage(items, found.next_position)
             self.pages.put(key, page)
         return self.paged(request, page.items, page.next_position, w, size)
+
+    def capacity_tariff(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
+        query = request.query_params
+        tz = params.time_zone(query, default=CAPACITY_TARIFF_ZONE)
+        start = parse_datetime(params.required(query, "start"), "start")
+        end = parse_datetime(params.required(query, "end"), "end")
+        months = statistics_service.capacity_tariff(self.store, entity_id, start, end, tz)
+        return Response(orjson.dumps({"data": [encode.capacity_month(m, tz) for m in months]}), media_type=JSON)
 
     def aggregation_total(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
         query = request.query_params
@@ -281,6 +291,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/v1/entities/{entityId}/aggregations", api.reader(api.aggregations), methods=["GET"]),
         Route("/v1/entities/{entityId}/aggregations/total", api.reader(api.aggregation_total), methods=["GET"]),
         Route("/v1/entities/{entityId}/statistics", api.reader(api.statistics), methods=["GET"]),
+        Route("/v1/entities/{entityId}/statistics/capacity-tariff", api.reader(api.capacity_tariff), methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -12,7 +12,8 @@ from ..domain.demand import Peak
 from ..domain.gauges import gauge_statistics
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, reading_id
 from ..domain.timefmt import format_datetime
-from ..service import Bucket, StatisticsBucket
+from ..service import Bucket
+from ..statistics_service import CapacityMonth, StatisticsBucket
 from ..storage.base import IngestResult, StoredReading
 
 
@@ -48,6 +49,18 @@ def statistics(entity: str, bucket: StatisticsBucket, tz: ZoneInfo | None) -> di
 def peak_demand(peak: Peak, tz: ZoneInfo | None) -> dict[str, Any]:
     return {"value": peak.value, "start": format_datetime(peak.start, tz), "end": format_datetime(peak.end, tz),
             "energy": round(peak.energy, 9) + 0.0}
+
+
+def capacity_month(month: CapacityMonth, tz: ZoneInfo | None) -> dict[str, Any]:
+    tariff = month.tariff
+    return {
+        "month": tariff.month,
+        "timeframe": {"start": format_datetime(month.start, tz), "end": format_datetime(month.end, tz)},
+        "peak": None if tariff.peak is None else peak_demand(tariff.peak, tz),
+        "billedPeak": tariff.billed_peak,
+        "rollingMean": tariff.rolling_mean,
+        "monthsInMean": tariff.months_in_mean,
+    }
 
 
 def reading(entity_id: uuid.UUID, stored: StoredReading) -> dict[str, Any]:

@@ -64,9 +64,9 @@ def resolution(query: Mapping[str, str]) -> Interval:
     return parse_resolution(required(query, "resolution"))
 
 
-def time_zone(query: Mapping[str, str]) -> ZoneInfo | None:
-    """None means UTC."""
-    return parse_time_zone(query.get("timeZone"))
+def time_zone(query: Mapping[str, str], default: str | None = None) -> ZoneInfo | None:
+    """`timeZone`, else `default`; None means UTC."""
+    return parse_time_zone(query.get("timeZone", default))
 
 
 def statistics_metrics(query: Mapping[str, str], known: tuple[str, ...]) -> tuple[str, ...]:
