@@ -15,7 +15,7 @@ decrease of a register is a meter reset; see `registers.reset_deltas`) is decide
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import lt
@@ -193,11 +193,10 @@ def plan_gauge_blocks(batch: Batch, around: Surroundings) -> tuple[list[tuple[in
             else:
                 ts_k, values = stamps, list(column)  # type: ignore[arg-type]
             tail = around.gauge_tail.get(k)
-            for block, lo, hi in _block_runs(ts_k):
-                summary: GaugeSummary | None = of_columns(ts_k[lo:hi], values[lo:hi])
+            for block, summary in block_summaries(ts_k, values):
                 if tail is not None and block == block_of(tail.head[0]):
-                    summary = merge(tail, summary)
-                upserts.append((k, block, summary))  # type: ignore[arg-type]
+                    summary = merge(tail, summary)  # type: ignore[assignment]
+                upserts.append((k, block, summary))
         return upserts, deletes
     batch_stamps = set(stamps)
     kept = [(ts, values) for ts, values in around.gauge_rows if ts not in batch_stamps]
@@ -220,6 +219,32 @@ def plan_gauge_blocks(batch: Batch, around: Surroundings) -> tuple[list[tuple[in
                 written.add(block)
         deletes.extend((k, block) for block in sorted(stored_blocks.get(k, set()) & touched - written))
     return upserts, deletes
+
+
+def block_summaries(stamps: Sequence[int], values: Sequence[float]) -> list[tuple[int, GaugeSummary]]:
+    """(block, summary of its samples) of every block one gauge's samples (ascending times) fall in."""
+    return [(block, of_columns(stamps[lo:hi], values[lo:hi])) for block, lo, hi in _block_runs(stamps)]
+
+
+def rebuild_blocks(rows: Iterable[tuple[int, Values]]) -> Iterator[tuple[int, int, GaugeSummary]]:
+    """(gauge, block, summary) of every block of one entity, from all its readings' gauge values in time order:
+    what ingest would have kept, for data stored before block summaries existed (migration 0005). Streams,
+    one block at a time."""
+    current: int | None = None
+    pending: dict[int, tuple[list[int], list[float]]] = {}
+    for ts, values in rows:
+        block = block_of(ts)
+        if block != current:
+            for k in sorted(pending):
+                yield k, current, of_columns(*pending[k])  # type: ignore[misc]
+            current, pending = block, {}
+        for k, value in enumerate(values):
+            if value is not None:
+                column = pending.setdefault(k, ([], []))
+                column[0].append(ts)
+                column[1].append(value)
+    for k in sorted(pending):
+        yield k, current, of_columns(*pending[k])  # type: ignore[misc]
 
 
 def _block_runs(stamps: Sequence[int]) -> list[tuple[int, int, int]]:

@@ -140,6 +140,10 @@ class PlannedIngest:
         raise NotImplementedError
 
 
+GAUGE_BLOCKS_MIGRATION = 5
+"""The migration that created `gauge_blocks`: the stores fill it from the stored readings right after it."""
+
+
 def row_of_summary(s: GaugeSummary) -> tuple[Any, ...]:
     """A block summary as the columns of `gauge_blocks` (count … last_value)."""
     return (s.count, s.min, s.min_at, s.max, s.max_at, s.integral, *s.head, *s.tail)

@@ -34,12 +34,12 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..domain.gauges import GaugeSummary, block_ceil, block_of
-from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_spans, plan, probe_registers
+from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_spans, plan, probe_registers, rebuild_blocks
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, row_of_summary, stored_row
-from .base import summary_of_row
+from .base import GAUGE_BLOCKS_MIGRATION, summary_of_row
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _STORED = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}"  # a reading's columns but extra
@@ -653,10 +653,27 @@ def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> in
             for number, text in migrations("postgres"):
                 if number > version:
                     conn.execute(text)
+                    if number == GAUGE_BLOCKS_MIGRATION:
+                        _rebuild_gauge_blocks(conn)
                     conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
                     version = number
             scale_out(conn)
     return version
+
+
+def _rebuild_gauge_blocks(conn: psycopg.Connection) -> None:
+    """Block summaries of the gauges stored before they existed (migration 0005 moved them into columns)."""
+    any_gauge = " OR ".join(f"{c} IS NOT NULL" for c in GAUGE_COLUMNS)
+    for (entity_id,) in conn.execute("SELECT entity_id FROM entities").fetchall():
+        rows = conn.execute(
+            f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = %s AND ({any_gauge}) ORDER BY ts", (entity_id,))
+        blocks = list(rebuild_blocks((row[0], tuple(row[1:])) for row in rows))
+        if blocks:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO gauge_blocks (entity_id, gauge, block, {_SUMMARY}) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [(entity_id, GAUGE_COLUMNS[k], block, *row_of_summary(summary)) for k, block, summary in blocks])
 
 
 # -- Citus / TimescaleDB ---------------------------------------------------------------------------------

@@ -24,12 +24,12 @@ from typing import Any, TypeVar
 import orjson
 
 from ..domain.gauges import GaugeSummary, block_ceil, block_of
-from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_spans, plan, probe_registers
+from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_spans, plan, probe_registers, rebuild_blocks
 from ..domain.readings import REGISTER_COUNT
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import COLUMN_METRICS, GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, row_of_summary, stored_row
-from .base import summary_of_row
+from .base import GAUGE_BLOCKS_MIGRATION, summary_of_row
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _FULL_ROW = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}, extra"
@@ -116,6 +116,8 @@ class SQLiteStore(PlannedIngest):
                 if number > version:
                     for statement in _statements(sql):
                         db.execute(statement)
+                    if number == GAUGE_BLOCKS_MIGRATION:
+                        _rebuild_gauge_blocks(db)
                     db.execute(f"PRAGMA user_version = {int(number)}")
                     version = number
             db.execute("COMMIT")
@@ -518,6 +520,18 @@ def _reset_offsets(db: sqlite3.Connection, eid: bytes, lo: int, hi: int) -> dict
     ):
         offsets.setdefault(REGISTER_INDEX[name], ResetOffsets()).add(ts, offset)
     return offsets
+
+
+def _rebuild_gauge_blocks(db: sqlite3.Connection) -> None:
+    """Block summaries of the gauges stored before they existed (migration 0005 moved them into columns)."""
+    any_gauge = " OR ".join(f"{c} IS NOT NULL" for c in GAUGE_COLUMNS)
+    for (eid,) in db.execute("SELECT entity_id FROM entities").fetchall():
+        rows = db.execute(f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = ? AND ({any_gauge}) ORDER BY ts", (eid,))
+        db.executemany(
+            f"INSERT INTO gauge_blocks(entity_id, gauge, block, {_SUMMARY}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(eid, GAUGE_COLUMNS[k], block, *row_of_summary(summary))
+             for k, block, summary in rebuild_blocks((row[0], row[1:]) for row in rows)],
+        )
 
 
 def _statements(sql: str) -> list[str]:
