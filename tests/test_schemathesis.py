@@ -57,7 +57,7 @@ TOKEN = _token()
 
 
 def _seed() -> None:
-    """Readings every 7 hours from 1999-12 on: registers, tiers, gas, an instantaneous metric, a reset."""
+    """Readings every 7 hours from 1999-12 on: registers, tiers, gas, gauges (voltage, power, SoC), a reset."""
     t0 = dt.datetime(1999, 12, 1, tzinfo=dt.timezone.utc)
     batch = []
     for i in range(3000):
@@ -66,6 +66,8 @@ def _seed() -> None:
             "positiveActiveEnergy": {"total": total, "t1": total / 3, "t2": total * 2 / 3, "unit": "kWh"},
             "positiveGasVolume": {"value": i * 0.1, "unit": "m3"},
             "instantaneousVoltage": {"l1": 230.0, "l2": 231.0, "l3": 229.0, "unit": "V"},
+            "positiveActiveInstantaneousPower": {"l1": float(i % 11), "total": float(i % 17), "unit": "kW"},
+            "stateOfCharge": {"value": float(i % 101), "unit": "%"},
         }})
     with TestClient(app) as client:
         response = client.post(f"/v1/entities/{ENTITY}/readings", json={"data": batch},
