@@ -133,6 +133,18 @@ class Api:
         token = query.get("continuationToken")
         return decode_token(self.paging_key, digest, token) if token is not None else None
 
+    def cached_page(self, key: Any, compute: Callable[[], service.Page], encode_items: Callable[[list[Any]], bytes]
+                    ) -> tuple[CachedPage, service.Page | None]:
+        """The encoded page under `key` (which holds the entity's data version, so it is never stale), computed
+        and remembered on a miss; the computed Page too, None on a hit."""
+        page = self.pages.get(key)
+        if page is not None:
+            return page, None
+        found = compute()
+        page = CachedPage(encode_items(found.items), found.next_position)
+        self.pages.put(key, page)
+        return page, found
+
     def paged(self, request: Request, items: bytes, next_position: int | None, w: "PagedWindow", size: int) -> Response:
         token = next_url = None
         if next_position is not None:
@@ -209,18 +221,13 @@ class Api:
         size = params.page_size(query)
         w = self.window(query, "aggregations", entity_id, width.canonical(), zone_name(tz))
         agg_query = service.AggregationQuery(entity_id, w.start, w.end, width, tz)
-        key = (agg_query, w.position, size, version)
-        page = self.pages.get(key)
-        if page is None:
-            found = service.aggregation_page(self.store, agg_query, w.position, size)
-            entity = str(entity_id)
-            items = orjson.dumps([encode.aggregation(entity, bucket, tz) for bucket in found.items])
-            page = CachedPage(items, found.next_position)
-            self.pages.put(key, page)
-            if self.metrics is not None:
-                self.metrics.aggregation_page(found, self.pages)
-        elif self.metrics is not None:
-            self.metrics.aggregation_page(None, self.pages)
+        entity = str(entity_id)
+        page, found = self.cached_page(
+            (agg_query, w.position, size, version),
+            lambda: service.aggregation_page(self.store, agg_query, w.position, size),
+            lambda items: orjson.dumps([encode.aggregation(entity, bucket, tz) for bucket in items]))
+        if self.metrics is not None:
+            self.metrics.aggregation_page(found, self.pages)
         return self.paged(request, page.items, page.next_position, w, size)
 
     def statistics(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
@@ -232,14 +239,11 @@ class Api:
         window_us = params.demand_window(query)
         w = self.window(query, "statistics", entity_id, width.canonical(), zone_name(tz), ",".join(metrics), window_us)
         stats_query = statistics_service.StatisticsQuery(entity_id, w.start, w.end, width, tz, metrics, window_us)
-        key = (stats_query, w.position, size, version)
-        page = self.pages.get(key)
-        if page is None:
-            found = statistics_service.statistics_page(self.store, stats_query, w.position, size)
-            entity = str(entity_id)
-            items = orjson.dumps([encode.statistics(entity, bucket, tz) for bucket in found.items])
-            page = CachedPage(items, found.next_position)
-            self.pages.put(key, page)
+        entity = str(entity_id)
+        page, _ = self.cached_page(
+            (stats_query, w.position, size, version),
+            lambda: statistics_service.statistics_page(self.store, stats_query, w.position, size),
+            lambda items: orjson.dumps([encode.statistics(entity, bucket, tz) for bucket in items]))
         return self.paged(request, page.items, page.next_position, w, size)
 
     def capacity_tariff(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
