@@ -348,8 +348,10 @@ def gauge_page(store: Store, entity_id: uuid.UUID, gauges: list[int], edges: lis
     raw_spans, block_spans = split_buckets(edges)
     blocks: dict[int, list[tuple[int, GaugeSummary]]] = {k: [] for k in gauges}
     for lo, hi in block_spans:  # (one span per run of whole blocks: usually one per page)
-        for k, block, summary in store.gauge_blocks(entity_id, gauges, lo, hi):
-            blocks[k].append((block, summary))
+        for block, summaries in store.gauge_blocks(entity_id, lo, hi):
+            for k, summary in summaries.items():
+                if k in blocks:
+                    blocks[k].append((block, summary))
     samples: dict[int, list[tuple[int, float]]] = {k: [] for k in gauges}
     for lo, hi in raw_spans:
         for ts, values in store.gauge_samples(entity_id, gauges, lo, hi):

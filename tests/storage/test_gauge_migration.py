@@ -197,11 +197,7 @@ def test_migration_0005_schema(version4: Any) -> None:
         blocks = [(row[1], row[2], row[3], row[5]) for row in conn.execute("PRAGMA table_info(gauge_blocks)")]
         assert {types[c] for c in GAUGE_COLUMNS} == {"REAL"}
         assert types["extra"] == "BLOB"
-        assert blocks == [
-            ("entity_id", "BLOB", 1, 1), ("gauge", "TEXT", 1, 2), ("block", "INTEGER", 1, 3), ("count", "INTEGER", 1, 0),
-            ("min", "REAL", 1, 0), ("min_at", "INTEGER", 1, 0), ("max", "REAL", 1, 0), ("max_at", "INTEGER", 1, 0),
-            ("integral", "REAL", 1, 0), ("first_ts", "INTEGER", 1, 0), ("first_value", "REAL", 1, 0),
-            ("last_ts", "INTEGER", 1, 0), ("last_value", "REAL", 1, 0)]
+        assert blocks == [("entity_id", "BLOB", 1, 1), ("block", "INTEGER", 1, 2), ("summaries", "BLOB", 1, 0)]
         assert "WITHOUT ROWID" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'gauge_blocks'").fetchone()[0]
     else:
         query = ("SELECT column_name, data_type, is_nullable FROM information_schema.columns "
@@ -212,16 +208,12 @@ def test_migration_0005_schema(version4: Any) -> None:
         assert {types[c] for c in GAUGE_COLUMNS} == {("double precision", "YES")}
         assert types["extra"] == ("json", "YES")
         blocks = conn.execute(query, ("gauge_blocks",)).fetchall()
-        assert blocks == [
-            ("entity_id", "uuid", "NO"), ("gauge", "text", "NO"), ("block", "bigint", "NO"), ("count", "integer", "NO"),
-            ("min", "double precision", "NO"), ("min_at", "bigint", "NO"), ("max", "double precision", "NO"),
-            ("max_at", "bigint", "NO"), ("integral", "double precision", "NO"), ("first_ts", "bigint", "NO"),
-            ("first_value", "double precision", "NO"), ("last_ts", "bigint", "NO"), ("last_value", "double precision", "NO")]
+        assert blocks == [("entity_id", "uuid", "NO"), ("block", "bigint", "NO"), ("summaries", "bytea", "NO")]
         key = conn.execute(
             "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
             "WHERE i.indrelid = 'gauge_blocks'::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)"
         ).fetchall()
-        assert [name for (name,) in key] == ["entity_id", "gauge", "block"]
+        assert [name for (name,) in key] == ["entity_id", "block"]
     assert columns == ["entity_id", "ts", *REGISTER_COLUMNS, "extra", *GAUGE_COLUMNS]
     assert conn.execute("SELECT count(*) FROM gauge_blocks").fetchone()[0] == 0
 

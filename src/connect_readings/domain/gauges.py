@@ -28,9 +28,10 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from operator import add, mul, sub
 from typing import Any
+
+import msgspec
 
 Sample = tuple[int, float]
 """(timestamp µs, gauge value in its normalised unit)."""
@@ -57,13 +58,13 @@ def block_ceil(t: int) -> int:
     return -((-t) // BLOCK_US) * BLOCK_US
 
 
-@dataclass(frozen=True, slots=True)
-class GaugeSummary:
+class GaugeSummary(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """A gauge over a half-open interval [start, end), mergeable with the intervals next to it.
 
     The interval itself is not kept: storage keys its summaries by block and a bucket knows its edges;
     what `merge` needs is the order of the pieces, which `head`/`tail` give. There is no empty summary:
-    an interval with neither samples nor coverage has `None` (the identity of `merge`).
+    an interval with neither samples nor coverage has `None` (the identity of `merge`). A msgspec Struct:
+    ingest builds one per gauge and block, and storage packs a block's summaries in one row (`pack`).
     """
 
     count: int
@@ -77,9 +78,9 @@ class GaugeSummary:
     """Earliest sample time with the largest value."""
     integral: float
     """∫ G dt over the covered part, in value·µs."""
-    head: Sample
+    head: tuple[int, float]
     """First covered point (t, G(t)): start when summarised with a neighbour before it, else the first sample."""
-    tail: Sample
+    tail: tuple[int, float]
     """Last covered point: end when summarised with a neighbour at or after it, else the last sample."""
 
     def __post_init__(self) -> None:

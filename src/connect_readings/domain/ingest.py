@@ -26,6 +26,8 @@ from .registers import Sample, reset_deltas
 
 Values = tuple[float | None, ...]
 """A reading's register values in REGISTER_SERIES order (None where absent)."""
+Summaries = dict[int, GaugeSummary]
+"""A block's summaries: gauge (GAUGE_SERIES index) → the summary of its samples in the block."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +63,10 @@ class Batch:
     def hi(self) -> int:
         return self.stamps[-1]
 
-    def bounds(self, k: int) -> tuple[int, int]:
-        """The first and last timestamps of the batch where register k has a value (it has at least one)."""
-        column = self.columns[k]
+    def bounds(self, k: int, columns: list[Values] | None = None) -> tuple[int, int]:
+        """The first and last timestamps of the batch where register k (or column k of `columns`) has a value
+        (it has at least one)."""
+        column = (self.columns if columns is None else columns)[k]
         first = next(i for i, v in enumerate(column) if v is not None)
         last = next(i for i in range(len(column) - 1, -1, -1) if column[i] is not None)
         return self.stamps[first], self.stamps[last]
@@ -110,8 +113,8 @@ class Surroundings:
     gauge_rows: list[tuple[int, Values]] | None = None
     """Not appending: the stored readings in the batch's blocks (`gauge_spans`), ascending, as (timestamp,
     gauge values); None when the entity has no gauges stored there (then there is nothing to read)."""
-    gauge_tail: dict[int, GaugeSummary] = field(default_factory=dict)
-    """Appending: per gauge, the stored summary of the block holding the batch's first reading (absent: none)."""
+    gauge_tail: Summaries = field(default_factory=dict)
+    """Appending: the stored summaries of the block holding the batch's first reading (empty: none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +124,16 @@ class IngestPlan:
     replaced: int
     widen: list[tuple[int, int, int]]
     """(register, first_ts, last_ts): widen the register's series bounds to include these."""
+    gauge_widen: list[tuple[int, int, int]]
+    """(gauge, first_ts, last_ts): the same for the gauges (their series bounds enclose their samples)."""
     reset_spans: list[tuple[int, int, int]]
     """(register, lo, hi): the stored resets of the register in [lo, hi] are replaced by ..."""
     resets: list[tuple[int, int, float]]
     """... these (register, timestamp, offset added from that reading on)."""
-    gauge_blocks: list[tuple[int, int, GaugeSummary]]
-    """(gauge, block start, summary of the block's samples) to upsert."""
-    gauge_deletes: list[tuple[int, int]]
-    """(gauge, block start): blocks left without samples of the gauge."""
+    gauge_blocks: list[tuple[int, Summaries]]
+    """(block start, the summary of each gauge's samples in it) to upsert: a block's row holds all its gauges."""
+    gauge_deletes: list[int]
+    """Block starts left without any gauge sample."""
 
 
 def plan(batch: Batch, around: Surroundings) -> IngestPlan:
@@ -152,6 +157,7 @@ def plan(batch: Batch, around: Surroundings) -> IngestPlan:
         rows=batch.readings,
         replaced=len(around.existing) - len(kept),
         widen=[(k, *batch.bounds(k)) for k in batch.present],
+        gauge_widen=[(k, *batch.bounds(k, batch.gauge_columns)) for k in batch.gauges_present],
         reset_spans=reset_spans,
         resets=resets,
         gauge_blocks=blocks,
@@ -173,78 +179,72 @@ def gauge_spans(batch: Batch) -> list[tuple[int, int]]:
     return spans
 
 
-def plan_gauge_blocks(batch: Batch, around: Surroundings) -> tuple[list[tuple[int, int, GaugeSummary]], list[tuple[int, int]]]:
+def plan_gauge_blocks(batch: Batch, around: Surroundings) -> tuple[list[tuple[int, Summaries]], list[int]]:
     """The block summaries a batch changes (statistics design §7: late data updates every affected block at once).
 
-    Appending, a block's summary is the stored one of the block the batch starts in merged with the batch's
-    samples (block summaries depend on their own samples only). Otherwise every block holding a reading of the
-    batch is summarised again from its samples after the write: the stored ones the batch does not replace,
-    and the batch's.
+    Appending, the block the batch starts in keeps its stored summaries, merged with the batch's samples
+    (block summaries depend on their own samples only); later blocks are new. Otherwise every block holding a
+    reading of the batch is summarised again from its samples after the write: the stored ones the batch does
+    not replace, and the batch's; a block left without samples is deleted.
     """
-    upserts: list[tuple[int, int, GaugeSummary]] = []
-    deletes: list[tuple[int, int]] = []
     stamps = batch.stamps
-    if around.gauge_rows is None:  # appending, or nothing stored in the batch's blocks
+    if around.gauge_rows is None:  # appending, or no gauge stored in the batch's blocks
+        blocks: dict[int, Summaries] = {}
         for k in batch.gauges_present:
             column = batch.gauge_columns[k]
             if None in column:
                 pairs = [(ts, v) for ts, v in zip(stamps, column) if v is not None]
                 ts_k, values = [ts for ts, _ in pairs], [v for _, v in pairs]
             else:
-                ts_k, values = stamps, list(column)  # type: ignore[arg-type]
-            tail = around.gauge_tail.get(k)
-            for block, summary in block_summaries(ts_k, values):
-                if tail is not None and block == block_of(tail.head[0]):
-                    summary = merge(tail, summary)  # type: ignore[assignment]
-                upserts.append((k, block, summary))
-        return upserts, deletes
+                ts_k, values = stamps, column  # type: ignore[assignment]
+            for block, summary in block_summaries(ts_k, values):  # type: ignore[arg-type]
+                blocks.setdefault(block, {})[k] = summary
+        if around.gauge_tail and stamps:
+            first = block_of(stamps[0])
+            tail = around.gauge_tail
+            mine = blocks.get(first, {})
+            blocks[first] = {k: merge(tail.get(k), mine.get(k)) for k in sorted(tail.keys() | mine.keys())}  # type: ignore[misc]
+        return sorted(blocks.items()), []
     batch_stamps = set(stamps)
-    kept = [(ts, values) for ts, values in around.gauge_rows if ts not in batch_stamps]
-    touched = {block_of(ts) for ts in stamps}
-    stored_blocks: dict[int, set[int]] = {}  # gauge → blocks that held a sample before the batch
-    for ts, values in around.gauge_rows:
-        for k, v in enumerate(values):
-            if v is not None:
-                stored_blocks.setdefault(k, set()).add(block_of(ts))
-    for k in sorted(set(batch.gauges_present) | stored_blocks.keys()):
-        column = batch.gauge_columns[k]
-        samples = [(ts, v) for ts, v in zip(stamps, column) if v is not None]
-        samples += [(ts, values[k]) for ts, values in kept if values[k] is not None]  # type: ignore[misc]
-        samples.sort()
-        ts_k, vals = [ts for ts, _ in samples], [v for _, v in samples]  # type: ignore[misc]
-        written = set()
-        for block, lo, hi in _block_runs(ts_k):
-            if block in touched:
-                upserts.append((k, block, of_columns(ts_k[lo:hi], vals[lo:hi])))  # type: ignore[arg-type]
-                written.add(block)
-        deletes.extend((k, block) for block in sorted(stored_blocks.get(k, set()) & touched - written))
-    return upserts, deletes
+    rows = [(ts, values) for ts, values in around.gauge_rows if ts not in batch_stamps]
+    rows += [(ts, values) for ts, values in zip(stamps, zip(*batch.gauge_columns))]
+    rows.sort(key=lambda row: row[0])
+    rebuilt = dict(rebuild_blocks(rows))
+    touched = sorted({block_of(ts) for ts in stamps})
+    return [(block, rebuilt[block]) for block in touched if block in rebuilt], [b for b in touched if b not in rebuilt]
 
 
 def block_summaries(stamps: Sequence[int], values: Sequence[float]) -> list[tuple[int, GaugeSummary]]:
-    """(block, summary of its samples) of every block one gauge's samples (ascending times) fall in."""
+    """(block, summary of its samples) of every block one gauge's samples (ascending times) fall in.
+
+    Data sparser than the blocks (a meter every 15 minutes) has one sample per block: then each summary is
+    built straight from its sample.
+    """
+    blocks = [t - t % BLOCK_US for t in stamps]
+    if len(set(blocks)) == len(blocks):
+        return [(block, GaugeSummary(1, v, t, v, t, 0.0, (t, v), (t, v))) for block, t, v in zip(blocks, stamps, values)]
     return [(block, of_columns(stamps[lo:hi], values[lo:hi])) for block, lo, hi in _block_runs(stamps)]
 
 
-def rebuild_blocks(rows: Iterable[tuple[int, Values]]) -> Iterator[tuple[int, int, GaugeSummary]]:
-    """(gauge, block, summary) of every block of one entity, from all its readings' gauge values in time order:
-    what ingest would have kept, for data stored before block summaries existed (migration 0005). Streams,
-    one block at a time."""
+def rebuild_blocks(rows: Iterable[tuple[int, Values]]) -> Iterator[tuple[int, Summaries]]:
+    """(block, summaries) of every block holding a gauge sample, from readings' gauge values in time order:
+    what ingest keeps (also for data stored before block summaries existed: migration 0005). Streams, one
+    block at a time."""
     current: int | None = None
     pending: dict[int, tuple[list[int], list[float]]] = {}
     for ts, values in rows:
-        block = block_of(ts)
+        block = ts - ts % BLOCK_US
         if block != current:
-            for k in sorted(pending):
-                yield k, current, of_columns(*pending[k])  # type: ignore[misc]
+            if pending:
+                yield current, {k: of_columns(*pending[k]) for k in sorted(pending)}  # type: ignore[misc]
             current, pending = block, {}
         for k, value in enumerate(values):
             if value is not None:
                 column = pending.setdefault(k, ([], []))
                 column[0].append(ts)
                 column[1].append(value)
-    for k in sorted(pending):
-        yield k, current, of_columns(*pending[k])  # type: ignore[misc]
+    if pending:
+        yield current, {k: of_columns(*pending[k]) for k in sorted(pending)}  # type: ignore[misc]
 
 
 def _block_runs(stamps: Sequence[int]) -> list[tuple[int, int, int]]:

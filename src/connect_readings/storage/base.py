@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Protocol
 
+import msgspec
 import orjson
 
 from ..domain.gauges import GaugeSummary
@@ -80,11 +81,10 @@ class Store(Protocol):
         """For each register series, for each instant: the readings at-or-before and at-or-after it."""
 
     def gauges_present(self, entity_id: uuid.UUID) -> list[int]:
-        """The gauges (GAUGE_SERIES indexes) the entity has samples of."""
+        """The gauges (GAUGE_SERIES indexes) the entity has had samples of (their series bounds)."""
 
-    def gauge_blocks(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
-                     ) -> list[tuple[int, int, GaugeSummary]]:
-        """(gauge, block, summary of its samples) of the stored blocks with lo ≤ block < hi, by gauge then block."""
+    def gauge_blocks(self, entity_id: uuid.UUID, lo: int, hi: int) -> list[tuple[int, dict[int, GaugeSummary]]]:
+        """(block, its gauges' summaries) of the stored blocks with lo ≤ block < hi, in time order."""
 
     def gauge_samples(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
                       ) -> list[tuple[int, tuple[float | None, ...]]]:
@@ -144,15 +144,19 @@ GAUGE_BLOCKS_MIGRATION = 5
 """The migration that created `gauge_blocks`: the stores fill it from the stored readings right after it."""
 
 
-def row_of_summary(s: GaugeSummary) -> tuple[Any, ...]:
-    """A block summary as the columns of `gauge_blocks` (count … last_value)."""
-    return (s.count, s.min, s.min_at, s.max, s.max_at, s.integral, *s.head, *s.tail)
+_encode_summaries = msgspec.msgpack.Encoder().encode
+_decode_summaries = msgspec.msgpack.Decoder(dict[str, GaugeSummary]).decode
 
 
-def summary_of_row(row: Sequence[Any]) -> GaugeSummary:
-    """The inverse of `row_of_summary`."""
-    count, low, low_at, high, high_at, integral, first_ts, first_value, last_ts, last_value = row
-    return GaugeSummary(count, low, low_at, high, high_at, integral, (first_ts, first_value), (last_ts, last_value))
+def pack_summaries(summaries: dict[int, GaugeSummary]) -> bytes:
+    """A block's summaries as the one value of its `gauge_blocks` row: MessagePack, keyed by gauge column name
+    (so the order of GAUGE_SERIES may change), each summary an array of its fields."""
+    return _encode_summaries({GAUGE_COLUMNS[k]: summary for k, summary in summaries.items()})
+
+
+def unpack_summaries(value: bytes) -> dict[int, GaugeSummary]:
+    """The inverse of `pack_summaries`."""
+    return {GAUGE_INDEX[name]: summary for name, summary in _decode_summaries(value).items()}
 
 
 def is_postgres_url(database: str) -> bool:

@@ -33,18 +33,17 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..domain.gauges import GaugeSummary, block_ceil, block_of
+from ..domain.gauges import GaugeSummary, block_of
 from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_spans, plan, probe_registers, rebuild_blocks
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
-from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, row_of_summary, stored_row
-from .base import GAUGE_BLOCKS_MIGRATION, summary_of_row
+from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, stored_row
+from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _STORED = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}"  # a reading's columns but extra
 _GAUGE_ROW = "ts, " + ", ".join(GAUGE_COLUMNS)
-_SUMMARY = "count, min, min_at, max, max_at, integral, first_ts, first_value, last_ts, last_value"
 _NAMES = "ARRAY[" + ", ".join(f"'{c}'" for c in REGISTER_COLUMNS) + "]::text[]"
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK = 0x636F6E6E656374  # pg_advisory_xact_lock key: concurrent starters migrate one at a time
@@ -67,17 +66,10 @@ _UPSERT_READINGS = (
     + ", ".join(f"{c} = excluded.{c}" for c in (*REGISTER_COLUMNS, *GAUGE_COLUMNS, "extra"))
 )
 _UPSERT_BLOCKS = (
-    f"INSERT INTO gauge_blocks (entity_id, gauge, block, {_SUMMARY}) "
-    "SELECT %(e)s, * FROM unnest(%(g)s::text[], %(b)s::int8[], %(count)s::int4[], %(min)s::float8[], "
-    "%(min_at)s::int8[], %(max)s::float8[], %(max_at)s::int8[], %(integral)s::float8[], %(first_ts)s::int8[], "
-    "%(first_value)s::float8[], %(last_ts)s::int8[], %(last_value)s::float8[]) "
-    "ON CONFLICT (entity_id, gauge, block) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _SUMMARY.split(", "))
+    "INSERT INTO gauge_blocks (entity_id, block, summaries) SELECT %(e)s, * FROM unnest(%(b)s::int8[], %(s)s::bytea[]) "
+    "ON CONFLICT (entity_id, block) DO UPDATE SET summaries = excluded.summaries"
 )
-_DELETE_BLOCKS = (
-    "DELETE FROM gauge_blocks g USING unnest(%(g)s::text[], %(b)s::int8[]) AS d(gauge, block) "
-    "WHERE g.entity_id = %(e)s AND g.gauge = d.gauge AND g.block = d.block"
-)
+_DELETE_BLOCKS = "DELETE FROM gauge_blocks WHERE entity_id = %(e)s AND block = ANY(%(b)s::int8[])"
 # Locks the entity row until commit: batches of one entity serialise, other entities proceed in parallel.
 _LOCK_ENTITY = (
     "INSERT INTO entities (entity_id) VALUES (%s) ON CONFLICT (entity_id) "
@@ -133,7 +125,8 @@ WITH nb AS MATERIALIZED (
                        ORDER BY ts ASC LIMIT 1) a ON true
 ),
 reg AS (
-    SELECT array_position({_NAMES}, register) - 1 AS k, first_ts, last_ts FROM series WHERE entity_id = %(e)s
+    SELECT array_position({_NAMES}, register) - 1 AS k, first_ts, last_ts FROM series
+    WHERE entity_id = %(e)s AND register = ANY({_NAMES})
 ),
 need AS (
     SELECT nb.n, reg.k, reg.first_ts AS b_lo, least(nb.t, reg.last_ts) AS b_hi,
@@ -337,7 +330,7 @@ class PostgresStore(PlannedIngest):
         bounds: dict[int, tuple[int, int]] = {}
         last = None
         for name, first_ts, last_ts in cur.execute(_SERIES_AND_LAST, {"e": entity_id}).fetchall():
-            if name:
+            if name in REGISTER_INDEX:
                 bounds[REGISTER_INDEX[name]] = (first_ts, last_ts)
             else:
                 last = first_ts
@@ -357,11 +350,10 @@ class PostgresStore(PlannedIngest):
                     (entity_id, span_lo, span_hi)).fetchall()]
                 around.gauge_rows = rows if any(v.count(None) != len(v) for _, v in rows) else None
         elif batch.gauges_present:
-            around.gauge_tail = {
-                GAUGE_INDEX[row[0]]: summary_of_row(row[1:]) for row in cur.execute(
-                    f"SELECT gauge, {_SUMMARY} FROM gauge_blocks WHERE entity_id = %s AND block = %s",
-                    (entity_id, block_of(lo))).fetchall()
-            }
+            row = cur.execute("SELECT summaries FROM gauge_blocks WHERE entity_id = %s AND block = %s",
+                              (entity_id, block_of(lo))).fetchone()
+            if row is not None:
+                around.gauge_tail = unpack_summaries(row[0])
         probed = [k for k in around.registers if k in bounds]
         if probed:
             params: dict[str, Any] = {"e": entity_id}
@@ -409,15 +401,15 @@ class PostgresStore(PlannedIngest):
             regs, firsts, lasts = zip(*todo.widen)
             cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
                                         "first": list(firsts), "last": list(lasts)})
+        if todo.gauge_widen:
+            gauges, firsts, lasts = zip(*todo.gauge_widen)
+            cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": [GAUGE_COLUMNS[k] for k in gauges],
+                                        "first": list(firsts), "last": list(lasts)})
         if todo.gauge_deletes:
-            gauges, blocks = zip(*todo.gauge_deletes)
-            cur.execute(_DELETE_BLOCKS, {"e": entity_id, "g": [GAUGE_COLUMNS[k] for k in gauges], "b": list(blocks)})
+            cur.execute(_DELETE_BLOCKS, {"e": entity_id, "b": todo.gauge_deletes})
         if todo.gauge_blocks:
-            columns = list(zip(*[row_of_summary(s) for _, _, s in todo.gauge_blocks]))
-            params: dict[str, Any] = {"e": entity_id, "g": [GAUGE_COLUMNS[k] for k, _, _ in todo.gauge_blocks],
-                                      "b": [block for _, block, _ in todo.gauge_blocks]}
-            params.update({name: list(column) for name, column in zip(_SUMMARY.split(", "), columns)})
-            cur.execute(_UPSERT_BLOCKS, params)
+            cur.execute(_UPSERT_BLOCKS, {"e": entity_id, "b": [block for block, _ in todo.gauge_blocks],
+                                         "s": [pack_summaries(summaries) for _, summaries in todo.gauge_blocks]})
 
     # -- reads --------------------------------------------------------------------------------------
     @_mapped
@@ -460,23 +452,15 @@ class PostgresStore(PlannedIngest):
     @_mapped
     def gauges_present(self, entity_id: uuid.UUID) -> list[int]:
         with self._reader() as cur:
-            rows = cur.execute(
-                "SELECT g.name FROM unnest(%s::text[]) AS g(name) WHERE EXISTS "
-                "(SELECT 1 FROM gauge_blocks b WHERE b.entity_id = %s AND b.gauge = g.name)",
-                (list(GAUGE_COLUMNS), entity_id)).fetchall()
-        return sorted(GAUGE_INDEX[row[0]] for row in rows)
+            rows = cur.execute("SELECT register FROM series WHERE entity_id = %s", (entity_id,)).fetchall()
+        return sorted(GAUGE_INDEX[name] for (name,) in rows if name in GAUGE_INDEX)
 
     @_mapped
-    def gauge_blocks(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
-                     ) -> list[tuple[int, int, GaugeSummary]]:
+    def gauge_blocks(self, entity_id: uuid.UUID, lo: int, hi: int) -> list[tuple[int, dict[int, GaugeSummary]]]:
         with self._reader() as cur:
-            rows = cur.execute(
-                f"SELECT gauge, block, {_SUMMARY} FROM gauge_blocks WHERE entity_id = %s AND gauge = ANY(%s) "
-                "AND block >= %s AND block < %s ORDER BY gauge, block",
-                (entity_id, [GAUGE_COLUMNS[k] for k in gauges], lo, hi)).fetchall()
-        found = [(GAUGE_INDEX[row[0]], row[1], summary_of_row(row[2:])) for row in rows]
-        found.sort(key=lambda item: (item[0], item[1]))
-        return found
+            rows = cur.execute("SELECT block, summaries FROM gauge_blocks WHERE entity_id = %s AND block >= %s "
+                               "AND block < %s ORDER BY block", (entity_id, lo, hi)).fetchall()
+        return [(block, unpack_summaries(value)) for block, value in rows]
 
     @_mapped
     def gauge_samples(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
@@ -491,27 +475,22 @@ class PostgresStore(PlannedIngest):
     @_mapped
     def gauge_neighbours(self, entity_id: uuid.UUID, gauges: Sequence[int], before: int, after: int
                          ) -> tuple[dict[int, tuple[int, float]], dict[int, tuple[int, float]]]:
-        # Inside the block holding an instant, the readings themselves; beyond it, the blocks' first/last sample.
+        # Index seeks for the nearest reading having the gauge, inside the gauge's series bounds (as registers').
         parts = []
         for k in gauges:
             c = GAUGE_COLUMNS[k]
             parts.append(
-                f"(SELECT {k}, 0, coalesce("
-                f"(SELECT ARRAY[ts::float8, {c}] FROM readings WHERE entity_id = %(e)s AND ts >= %(b0)s AND ts < %(b)s "
-                f"AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1), "
-                f"(SELECT ARRAY[last_ts::float8, last_value] FROM gauge_blocks WHERE entity_id = %(e)s AND gauge = '{c}' "
-                f"AND block < %(b0)s ORDER BY block DESC LIMIT 1)))"
-                f" UNION ALL (SELECT {k}, 1, coalesce("
-                f"(SELECT ARRAY[ts::float8, {c}] FROM readings WHERE entity_id = %(e)s AND ts >= %(a)s AND ts < %(a1)s "
-                f"AND {c} IS NOT NULL ORDER BY ts LIMIT 1), "
-                f"(SELECT ARRAY[first_ts::float8, first_value] FROM gauge_blocks WHERE entity_id = %(e)s "
-                f"AND gauge = '{c}' AND block >= %(a1)s ORDER BY block LIMIT 1)))")
+                f"(SELECT {k}, 0, (SELECT ARRAY[r.ts::float8, r.{c}] FROM readings r WHERE r.entity_id = %(e)s "
+                f"AND r.ts BETWEEN s.first_ts AND least(%(b)s - 1, s.last_ts) AND r.{c} IS NOT NULL "
+                f"ORDER BY r.ts DESC LIMIT 1) FROM series s WHERE s.entity_id = %(e)s AND s.register = '{c}') "
+                f"UNION ALL (SELECT {k}, 1, (SELECT ARRAY[r.ts::float8, r.{c}] FROM readings r WHERE r.entity_id = %(e)s "
+                f"AND r.ts BETWEEN greatest(%(a)s, s.first_ts) AND s.last_ts AND r.{c} IS NOT NULL "
+                f"ORDER BY r.ts LIMIT 1) FROM series s WHERE s.entity_id = %(e)s AND s.register = '{c}')")
         found: tuple[dict[int, tuple[int, float]], dict[int, tuple[int, float]]] = ({}, {})
         if not parts:
             return found
         with self._reader() as cur:
-            rows = cur.execute(" UNION ALL ".join(parts), {
-                "e": entity_id, "b": before, "b0": block_of(before), "a": after, "a1": block_ceil(after)}).fetchall()
+            rows = cur.execute(" UNION ALL ".join(parts), {"e": entity_id, "b": before, "a": after}).fetchall()
         for k, side, pair in rows:
             if pair is not None:
                 found[side][k] = (int(pair[0]), pair[1])
@@ -662,18 +641,24 @@ def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> in
 
 
 def _rebuild_gauge_blocks(conn: psycopg.Connection) -> None:
-    """Block summaries of the gauges stored before they existed (migration 0005 moved them into columns)."""
+    """Block summaries and series bounds of the gauges stored before they existed (migration 0005 moved them
+    into columns)."""
     any_gauge = " OR ".join(f"{c} IS NOT NULL" for c in GAUGE_COLUMNS)
     for (entity_id,) in conn.execute("SELECT entity_id FROM entities").fetchall():
         rows = conn.execute(
             f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = %s AND ({any_gauge}) ORDER BY ts", (entity_id,))
-        blocks = list(rebuild_blocks((row[0], tuple(row[1:])) for row in rows))
+        bounds: dict[int, tuple[int, int]] = {}
+        blocks: list[int] = []
+        packed: list[bytes] = []
+        for block, summaries in rebuild_blocks((row[0], tuple(row[1:])) for row in rows):
+            blocks.append(block)
+            packed.append(pack_summaries(summaries))
+            for k, summary in summaries.items():
+                bounds[k] = (bounds[k][0] if k in bounds else summary.head[0], summary.tail[0])
         if blocks:
-            with conn.cursor() as cur:
-                cur.executemany(
-                    f"INSERT INTO gauge_blocks (entity_id, gauge, block, {_SUMMARY}) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    [(entity_id, GAUGE_COLUMNS[k], block, *row_of_summary(summary)) for k, block, summary in blocks])
+            conn.execute(_UPSERT_BLOCKS, {"e": entity_id, "b": blocks, "s": packed})
+            conn.execute(_WIDEN_SERIES, {"e": entity_id, "regs": [GAUGE_COLUMNS[k] for k in bounds],
+                                         "first": [b[0] for b in bounds.values()], "last": [b[1] for b in bounds.values()]})
 
 
 # -- Citus / TimescaleDB ---------------------------------------------------------------------------------

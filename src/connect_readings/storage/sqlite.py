@@ -23,18 +23,17 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ..domain.gauges import GaugeSummary, block_ceil, block_of
+from ..domain.gauges import GaugeSummary, block_of
 from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_spans, plan, probe_registers, rebuild_blocks
 from ..domain.readings import REGISTER_COUNT
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import COLUMN_METRICS, GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
-from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, row_of_summary, stored_row
-from .base import GAUGE_BLOCKS_MIGRATION, summary_of_row
+from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, stored_row
+from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _FULL_ROW = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}, extra"
 _GAUGE_ROW = "ts, " + ", ".join(GAUGE_COLUMNS)
-_SUMMARY = "count, min, min_at, max, max_at, integral, first_ts, first_value, last_ts, last_value"
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 T = TypeVar("T")
 
@@ -179,11 +178,10 @@ class SQLiteStore(PlannedIngest):
             ]
         if appending:
             if batch.gauges_present:
-                around.gauge_tail = {
-                    GAUGE_INDEX[row[0]]: summary_of_row(row[1:]) for row in db.execute(
-                        f"SELECT gauge, {_SUMMARY} FROM gauge_blocks WHERE entity_id = ? AND block = ?",
-                        (eid, block_of(lo)))
-                }
+                row = db.execute("SELECT summaries FROM gauge_blocks WHERE entity_id = ? AND block = ?",
+                                 (eid, block_of(lo))).fetchone()
+                if row is not None:
+                    around.gauge_tail = unpack_summaries(row[0])
         elif batch.gauges_present or db.execute("SELECT 1 FROM gauge_blocks WHERE entity_id = ? LIMIT 1",
                                                 (eid,)).fetchone():
             rows = [(row[0], row[1:]) for span_lo, span_hi in gauge_spans(batch) for row in db.execute(
@@ -216,15 +214,14 @@ class SQLiteStore(PlannedIngest):
                 [(eid, REGISTER_COLUMNS[k], ts, offset) for k, ts, offset in todo.resets],
             )
         db.executemany(_WIDEN_SERIES, [(eid, REGISTER_COLUMNS[k], first, last) for k, first, last in todo.widen])
+        if todo.gauge_widen:
+            db.executemany(_WIDEN_SERIES, [(eid, GAUGE_COLUMNS[k], first, last) for k, first, last in todo.gauge_widen])
         if todo.gauge_deletes:
-            db.executemany("DELETE FROM gauge_blocks WHERE entity_id = ? AND gauge = ? AND block = ?",
-                           [(eid, GAUGE_COLUMNS[k], block) for k, block in todo.gauge_deletes])
+            db.executemany("DELETE FROM gauge_blocks WHERE entity_id = ? AND block = ?",
+                           [(eid, block) for block in todo.gauge_deletes])
         if todo.gauge_blocks:
-            db.executemany(
-                f"INSERT OR REPLACE INTO gauge_blocks(entity_id, gauge, block, {_SUMMARY}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(eid, GAUGE_COLUMNS[k], block, *row_of_summary(s)) for k, block, s in todo.gauge_blocks],
-            )
+            db.executemany("INSERT OR REPLACE INTO gauge_blocks(entity_id, block, summaries) VALUES (?, ?, ?)",
+                           [(eid, block, pack_summaries(summaries)) for block, summaries in todo.gauge_blocks])
 
     # -- reads --------------------------------------------------------------------------------------
     @_mapped
@@ -299,20 +296,14 @@ class SQLiteStore(PlannedIngest):
     # -- gauges (statistics) ---------------------------------------------------------------------------
     @_mapped
     def gauges_present(self, entity_id: uuid.UUID) -> list[int]:
-        eid = entity_id.bytes
-        return [k for k, name in enumerate(GAUGE_COLUMNS) if self.db.execute(
-            "SELECT 1 FROM gauge_blocks WHERE entity_id = ? AND gauge = ? LIMIT 1", (eid, name)).fetchone()]
+        return sorted(GAUGE_INDEX[name] for (name,) in self.db.execute(
+            "SELECT register FROM series WHERE entity_id = ?", (entity_id.bytes,)) if name in GAUGE_INDEX)
 
     @_mapped
-    def gauge_blocks(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
-                     ) -> list[tuple[int, int, GaugeSummary]]:
-        eid = entity_id.bytes
-        return [
-            (k, row[0], summary_of_row(row[1:]))
-            for k in gauges for row in self.db.execute(
-                f"SELECT block, {_SUMMARY} FROM gauge_blocks WHERE entity_id = ? AND gauge = ? AND block >= ? "
-                "AND block < ? ORDER BY block", (eid, GAUGE_COLUMNS[k], lo, hi))
-        ]
+    def gauge_blocks(self, entity_id: uuid.UUID, lo: int, hi: int) -> list[tuple[int, dict[int, GaugeSummary]]]:
+        return [(block, unpack_summaries(value)) for block, value in self.db.execute(
+            "SELECT block, summaries FROM gauge_blocks WHERE entity_id = ? AND block >= ? AND block < ? ORDER BY block",
+            (entity_id.bytes, lo, hi))]
 
     @_mapped
     def gauge_samples(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
@@ -326,26 +317,17 @@ class SQLiteStore(PlannedIngest):
     @_mapped
     def gauge_neighbours(self, entity_id: uuid.UUID, gauges: Sequence[int], before: int, after: int
                          ) -> tuple[dict[int, tuple[int, float]], dict[int, tuple[int, float]]]:
-        # Inside the block holding an instant, the readings themselves; beyond it, the blocks' first/last sample.
         eid, db = entity_id.bytes, self.db
+        bounds = _series_bounds(db, eid, GAUGE_INDEX)
         found_before: dict[int, tuple[int, float]] = {}
         found_after: dict[int, tuple[int, float]] = {}
         for k in gauges:
-            c = GAUGE_COLUMNS[k]
-            row = db.execute(f"SELECT ts, {c} FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? "
-                             f"AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1", (eid, block_of(before), before)).fetchone()
-            if row is None:
-                row = db.execute("SELECT last_ts, last_value FROM gauge_blocks WHERE entity_id = ? AND gauge = ? "
-                                 "AND block < ? ORDER BY block DESC LIMIT 1", (eid, c, block_of(before))).fetchone()
-            if row is not None:
-                found_before[k] = (row[0], row[1])
-            row = db.execute(f"SELECT ts, {c} FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? "
-                             f"AND {c} IS NOT NULL ORDER BY ts LIMIT 1", (eid, after, block_ceil(after))).fetchone()
-            if row is None:
-                row = db.execute("SELECT first_ts, first_value FROM gauge_blocks WHERE entity_id = ? AND gauge = ? "
-                                 "AND block >= ? ORDER BY block LIMIT 1", (eid, c, block_ceil(after))).fetchone()
-            if row is not None:
-                found_after[k] = (row[0], row[1])
+            sample = _nearest(db, eid, GAUGE_COLUMNS[k], before - 1, "<=", bounds.get(k))
+            if sample is not None:
+                found_before[k] = sample
+            sample = _nearest(db, eid, GAUGE_COLUMNS[k], after, ">=", bounds.get(k))
+            if sample is not None:
+                found_after[k] = sample
         return found_before, found_after
 
     @contextmanager
@@ -449,11 +431,11 @@ _WIDEN_SERIES = (
     "DO UPDATE SET first_ts = min(first_ts, excluded.first_ts), last_ts = max(last_ts, excluded.last_ts)"
 )
 _SEEK = {
-    op: tuple(
-        f"SELECT ts, {c} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? AND {c} IS NOT NULL "
-        f"ORDER BY ts {order} LIMIT 1"
-        for c in REGISTER_COLUMNS
-    )
+    op: {
+        c: f"SELECT ts, {c} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? AND {c} IS NOT NULL "
+           f"ORDER BY ts {order} LIMIT 1"
+        for c in (*REGISTER_COLUMNS, *GAUGE_COLUMNS)
+    }
     for op, order in (("<=", "DESC"), (">=", "ASC"))
 }
 
@@ -485,18 +467,22 @@ def _insert_rows(db: sqlite3.Connection, eid: bytes, batch: Batch) -> None:
         db.executemany(insert + one_row, [flat[i:i + width] for i in range(whole * width, n * width, width)])
 
 
-def _series_bounds(db: sqlite3.Connection, eid: bytes) -> dict[int, tuple[int, int]]:
-    """{register: (first_ts, last_ts)} of every register the entity has (they enclose its readings)."""
+def _series_bounds(db: sqlite3.Connection, eid: bytes, index: dict[str, int] = REGISTER_INDEX
+                   ) -> dict[int, tuple[int, int]]:
+    """{register: (first_ts, last_ts)} of every register the entity has (they enclose its readings); with
+    `index` GAUGE_INDEX, the same of its gauges."""
     return {
-        REGISTER_INDEX[name]: (first, last)
+        index[name]: (first, last)
         for name, first, last in db.execute("SELECT register, first_ts, last_ts FROM series WHERE entity_id = ?", (eid,))
+        if name in index
     }
 
 
 def _nearest(
-    db: sqlite3.Connection, eid: bytes, k: int, t: int, op: str, bounds: tuple[int, int] | None
+    db: sqlite3.Connection, eid: bytes, k: int | str, t: int, op: str, bounds: tuple[int, int] | None
 ) -> Sample | None:
-    """Register k from the nearest reading at or before (`op` "<=") / at or after (">=") t that has it.
+    """Register k (or the column named k: a gauge) from the nearest reading at or before (`op` "<=") / at or
+    after (">=") t that has it.
 
     Used when the neighbouring reading lacks the register (rare). `bounds` (first_ts, last_ts) enclose every
     reading having register k (None: there is none), so the seek runs only inside them: a register present
@@ -508,7 +494,7 @@ def _nearest(
     low, high = (first, min(t, last)) if op == "<=" else (max(t, first), last)
     if low > high:
         return None
-    found = db.execute(_SEEK[op][k], (eid, low, high)).fetchone()
+    found = db.execute(_SEEK[op][REGISTER_COLUMNS[k] if isinstance(k, int) else k], (eid, low, high)).fetchone()
     return (found[0], found[1]) if found else None
 
 
@@ -523,15 +509,19 @@ def _reset_offsets(db: sqlite3.Connection, eid: bytes, lo: int, hi: int) -> dict
 
 
 def _rebuild_gauge_blocks(db: sqlite3.Connection) -> None:
-    """Block summaries of the gauges stored before they existed (migration 0005 moved them into columns)."""
+    """Block summaries and series bounds of the gauges stored before they existed (migration 0005 moved them
+    into columns)."""
     any_gauge = " OR ".join(f"{c} IS NOT NULL" for c in GAUGE_COLUMNS)
     for (eid,) in db.execute("SELECT entity_id FROM entities").fetchall():
         rows = db.execute(f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = ? AND ({any_gauge}) ORDER BY ts", (eid,))
-        db.executemany(
-            f"INSERT INTO gauge_blocks(entity_id, gauge, block, {_SUMMARY}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(eid, GAUGE_COLUMNS[k], block, *row_of_summary(summary))
-             for k, block, summary in rebuild_blocks((row[0], row[1:]) for row in rows)],
-        )
+        bounds: dict[int, tuple[int, int]] = {}
+        blocks = []
+        for block, summaries in rebuild_blocks((row[0], row[1:]) for row in rows):
+            blocks.append((eid, block, pack_summaries(summaries)))
+            for k, summary in summaries.items():
+                bounds[k] = (bounds[k][0] if k in bounds else summary.head[0], summary.tail[0])
+        db.executemany("INSERT INTO gauge_blocks(entity_id, block, summaries) VALUES (?, ?, ?)", blocks)
+        db.executemany(_WIDEN_SERIES, [(eid, GAUGE_COLUMNS[k], first, last) for k, (first, last) in bounds.items()])
 
 
 def _statements(sql: str) -> list[str]:

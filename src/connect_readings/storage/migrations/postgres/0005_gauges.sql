@@ -30,22 +30,14 @@ ALTER TABLE readings
     ADD COLUMN state_of_charge double precision,
     ADD COLUMN driving_range double precision;
 
--- Per (entity, gauge, block): the summary of the block's own samples (domain/gauges.py, GaugeSummary).
+-- Per (entity, block): the summaries of the block's own samples of each gauge (domain/gauges.py, GaugeSummary),
+-- packed in one value (storage/base.py, pack_summaries): one row per block, whatever the number of gauges.
+-- A gauge's series bounds go into `series` beside the registers' (named after its column).
 CREATE TABLE gauge_blocks (
-    entity_id   uuid             NOT NULL,
-    gauge       text             NOT NULL,  -- a gauge column of `readings`
-    block       bigint           NOT NULL,  -- block start, µs UTC
-    count       integer          NOT NULL,
-    min         double precision NOT NULL,
-    min_at      bigint           NOT NULL,
-    max         double precision NOT NULL,
-    max_at      bigint           NOT NULL,
-    integral    double precision NOT NULL,  -- ∫ value dt over [first_ts, last_ts], value·µs
-    first_ts    bigint           NOT NULL,
-    first_value double precision NOT NULL,
-    last_ts     bigint           NOT NULL,
-    last_value  double precision NOT NULL,
-    PRIMARY KEY (entity_id, gauge, block)
+    entity_id uuid    NOT NULL,
+    block     bigint  NOT NULL,  -- block start, µs UTC
+    summaries bytea   NOT NULL,
+    PRIMARY KEY (entity_id, block)
 );
 
 -- (the odometer's km value is written by float8out: shortest exact with extra_float_digits > 0, the default)

@@ -27,22 +27,14 @@ ALTER TABLE readings ADD COLUMN current_total REAL;
 ALTER TABLE readings ADD COLUMN state_of_charge REAL;
 ALTER TABLE readings ADD COLUMN driving_range REAL;
 
--- Per (entity, gauge, block): the summary of the block's own samples (domain/gauges.py, GaugeSummary).
+-- Per (entity, block): the summaries of the block's own samples of each gauge (domain/gauges.py, GaugeSummary),
+-- packed in one value (storage/base.py, pack_summaries): one row per block, whatever the number of gauges.
+-- A gauge's series bounds go into `series` beside the registers' (named after its column).
 CREATE TABLE gauge_blocks (
-    entity_id   BLOB    NOT NULL,
-    gauge       TEXT    NOT NULL,  -- a gauge column of `readings`
-    block       INTEGER NOT NULL,  -- block start, µs UTC
-    count       INTEGER NOT NULL,
-    min         REAL    NOT NULL,
-    min_at      INTEGER NOT NULL,
-    max         REAL    NOT NULL,
-    max_at      INTEGER NOT NULL,
-    integral    REAL    NOT NULL,  -- ∫ value dt over [first_ts, last_ts], value·µs
-    first_ts    INTEGER NOT NULL,
-    first_value REAL    NOT NULL,
-    last_ts     INTEGER NOT NULL,
-    last_value  REAL    NOT NULL,
-    PRIMARY KEY (entity_id, gauge, block)
+    entity_id BLOB    NOT NULL,
+    block     INTEGER NOT NULL,  -- block start, µs UTC
+    summaries BLOB   NOT NULL,
+    PRIMARY KEY (entity_id, block)
 ) WITHOUT ROWID;
 
 -- positiveActiveInstantaneousPower: kw, mw, w → W
