@@ -105,9 +105,9 @@ def test_import_csv_needs_a_timestamp_column(tmp_path: Path) -> None:
 
 def test_demo_creates_data_and_prints_a_working_token(tmp_path: Path) -> None:
     db = str(tmp_path / "demo.db")
-    code, out = run("demo", "--database", db, "--days", "1", "--no-serve")
+    code, out = run("demo", "--database", db, "--days", "2", "--no-serve")  # (2 days always hold an EV session)
     assert code == 0, out
-    assert f"created {db} with {8640 + 24 + 1440:,} readings" in out
+    assert f"created {db} with {2 * (8640 + 24 + 1440):,} readings" in out
     assert "curl -H" in out and str(HOUSEHOLD) in out
     token = out.split("bearer token (7 days, all entities):\n", 1)[1].split("\n", 1)[0]
     secret = SQLiteStore(db).meta_value("jwt_secret", "unused")
@@ -120,13 +120,83 @@ def test_demo_creates_data_and_prints_a_working_token(tmp_path: Path) -> None:
 
     # the printed curl commands return data from the real app on that database
     urls = [line.split('"')[3] for line in out.splitlines() if line.strip().startswith("curl")]
-    assert len(urls) == 3
+    assert len(urls) == 6
+    assert sum("/statistics?" in url for url in urls) == 2 and sum("/statistics/capacity-tariff?" in url for url in urls) == 1
+    bodies = {}
     with TestClient(create_app(Settings(database=db)), base_url="http://127.0.0.1:8080") as client:
         for url in urls:
             response = client.get(url, headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 200, response.text
             body = response.json()
             assert body.get("data"), body
+            bodies[url] = body["data"]
+
+    household_stats, = (d for u, d in bodies.items() if f"{HOUSEHOLD}/statistics?" in u)
+    ev_stats, = (d for u, d in bodies.items() if f"{EV_CHARGER}/statistics?" in u)
+    tariff, = (d for u, d in bodies.items() if "capacity-tariff" in u)
+    # the household: a day's buckets over the week, voltage per phase around 230 V, import and export power
+    assert len(household_stats) >= 2
+    for item in household_stats:
+        voltage = item["data"]["instantaneousVoltage"]
+        assert voltage["unit"] == "V"
+        for phase in ("l1", "l2", "l3"):
+            assert 225 <= voltage[phase]["min"] <= voltage[phase]["mean"] <= voltage[phase]["max"] <= 240
+        assert item["data"]["positiveActiveInstantaneousPower"]["total"]["max"] > 0
+        assert item["data"]["positiveActiveEnergy"]["peakDemand"]["value"] > 0
+    assert any(item["data"]["negativeActiveInstantaneousPower"]["total"]["max"] > 0 for item in household_stats)
+    # the EV charger: a plug-in session, its state of charge within 0–100 % and rising while it charges
+    socs = [item["data"]["stateOfCharge"]["value"] for item in ev_stats if "stateOfCharge" in item["data"]]
+    assert socs
+    assert all(0 <= s["min"] <= s["max"] <= 100 and 0 <= s["mean"] <= 100 for s in socs), socs
+    assert socs[-1]["max"] > socs[0]["min"]
+    assert all(item["data"]["stateOfCharge"]["unit"] == "%" and item["data"]["range"]["unit"] == "km"
+               for item in ev_stats if "stateOfCharge" in item["data"])
+    assert any(item["data"]["positiveActiveInstantaneousPower"]["total"]["max"] > 0 for item in ev_stats)
+    # the capacity tariff: a month with a quarter-hour peak
+    assert any(month["peak"] and month["peak"]["value"] > 0 for month in tariff)
+
+
+def test_demo_data_is_deterministic_and_consistent() -> None:
+    """Seeded; registers never decrease; power follows the registers' direction; SoC rises while charging."""
+    from connect_readings.demo import DAY, ev_charger, household
+    from connect_readings.domain.readings import parse_reading
+
+    start = 1_717_200_000_000_000 - 1_717_200_000_000_000 % DAY
+    assert list(household(start, start + DAY // 8)) == list(household(start, start + DAY // 8))
+    previous = None
+    for item in household(start, start + DAY):
+        parse_reading(item)  # valid, units known
+        data = item["data"]
+        imported, exported = (data[m]["total"] for m in ("positiveActiveInstantaneousPower",
+                                                          "negativeActiveInstantaneousPower"))
+        assert imported == 0 or exported == 0
+        assert all(225 <= data["instantaneousVoltage"][p] <= 240 for p in ("l1", "l2", "l3"))
+        if previous is not None:
+            was = previous["data"]
+            gained = data["positiveActiveEnergy"]["total"] - was["positiveActiveEnergy"]["total"]
+            injected = data["negativeActiveEnergy"]["total"] - was["negativeActiveEnergy"]["total"]
+            assert gained >= 0 and injected >= 0
+            if exported > 50:
+                assert gained == 0
+            if imported > 50:
+                assert injected == 0
+        previous = item
+    energy, soc, charging = 0.0, None, 0
+    for item in ev_charger(start, start + 4 * DAY):
+        parse_reading(item)
+        data = item["data"]
+        assert data["positiveActiveEnergy"]["total"] >= energy
+        energy = data["positiveActiveEnergy"]["total"]
+        now = data.get("stateOfCharge", {}).get("value")
+        if now is not None:
+            assert 20 <= now <= 100 and data["range"]["value"] > 0
+            if data["positiveActiveInstantaneousPower"]["total"] > 0:
+                charging += 1
+                assert soc is None or now >= soc
+        else:
+            assert data["positiveActiveInstantaneousPower"]["total"] == 0
+        soc = now
+    assert charging > 60
 
 
 def test_every_setting_is_documented_and_read_from_its_variable(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def demo(days: int, no_serve: bool, **flags: Any) -> None:
     """
     from tqdm import tqdm
 
-    from .demo import DEMO_ENTITIES, HOUSEHOLD, load_demo
+    from .demo import DEMO_ENTITIES, EV_CHARGER, HOUSEHOLD, ev_session, load_demo
     from .domain.timefmt import format_datetime
     from .storage.base import open_store
 
@@ -125,7 +125,11 @@ def demo(days: int, no_serve: bool, **flags: Any) -> None:
         click.echo(f"using the existing demo database {settings.database}")
     token = _mint(settings, store, [], True, "readings:read readings:write", 7 * 86400)
     store.close()
-    start = format_datetime(last_ts - last_ts % 86_400_000_000 - 86_400_000_000)
+    today = last_ts - last_ts % 86_400_000_000
+    start = format_datetime(today - 86_400_000_000)
+    week = format_datetime(today - 7 * 86_400_000_000)
+    tomorrow = format_datetime(today + 86_400_000_000)
+    plugged, unplugged = (format_datetime(t) for t in ev_session(last_ts))
     base = f"http://{settings.host}:{settings.port}"
     click.echo("\nentities:")
     for entity_id, label in DEMO_ENTITIES.items():
@@ -137,7 +141,13 @@ def demo(days: int, no_serve: bool, **flags: Any) -> None:
                f'?start={start}&resolution=15%20minutes"')
     click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{HOUSEHOLD}/aggregations'
                f'?start={start}&resolution=1%20day&timeZone=Europe/Berlin"')
-    click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{HOUSEHOLD}/readings/last"\n')
+    click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{HOUSEHOLD}/readings/last"')
+    click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{HOUSEHOLD}/statistics'
+               f'?start={week}&resolution=1%20day&timeZone=Europe/Brussels"')
+    click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{EV_CHARGER}/statistics'
+               f'?start={plugged}&end={unplugged}&resolution=1%20hour&metrics=stateOfCharge,range,positiveActiveInstantaneousPower"')
+    click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{HOUSEHOLD}/statistics/capacity-tariff'
+               f'?start={week}&end={tomorrow}"\n')
     if not no_serve:
         _serve(settings)
 
