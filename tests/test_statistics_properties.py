@@ -128,3 +128,22 @@ def test_buckets_equal_the_reference_whatever_the_ingest_order_and_page_size(
             assert max(p["max"] for p in counted) == window["max"]
             assert min((p["min"], p["minAt"]) for p in counted if p["min"] == window["min"])[1] == window["minAt"]
             assert min((-p["max"], p["maxAt"]) for p in counted if p["max"] == window["max"])[1] == window["maxAt"]
+
+
+@pytest.mark.parametrize("seed", [0, 2, 4])
+@pytest.mark.parametrize(("resolution", "zone"), [("1 day", None), ("1 hour", "Asia/Kolkata"), ("1 day", "Europe/Brussels")])
+def test_hourly_and_daily_blocks_after_late_batches(store: Store, seed: int, resolution: str, zone: str | None) -> None:
+    """Two days of samples every 7 minutes, shuffled into small late batches: every coarser block (an hour, a day)
+    is rebuilt from all of its quarter-hours, not only from the ones a batch touched."""
+    rng = random.Random(seed)
+    points = [(m * 420, rng.randint(-100, 100)) for m in range(2 * 24 * 60 // 7)]
+    entity = uuid.uuid4()
+    samples = ingest_shuffled(store, entity, points, seed)
+    start, end = T0 - 3 * 3600 * SECOND, T0 + 2 * 86_400 * SECOND + 3600 * SECOND
+    query = StatisticsQuery(entity, start, end, parse_resolution(resolution), ZoneInfo(zone) if zone else None,
+                            ("positiveActiveInstantaneousPower",), 15 * MINUTE)
+    with store.snapshot():
+        items = statistics_page(store, query, start, 10_000).items
+    assert items
+    for bucket in items:
+        assert same(gauge_statistics(bucket.gauges[TOTAL]), reference(samples, bucket.start, bucket.end)), bucket

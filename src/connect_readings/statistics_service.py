@@ -345,13 +345,15 @@ def gauge_page(store: Store, entity_id: uuid.UUID, gauges: list[int], edges: lis
     """Per gauge, its summary in each bucket between consecutive `edges`."""
     if not gauges:
         return {}
-    raw_spans, block_spans = split_buckets(edges)
+    raw_spans, block_runs = split_buckets(edges)
     blocks: dict[int, list[tuple[int, GaugeSummary]]] = {k: [] for k in gauges}
-    for lo, hi in block_spans:  # (one span per run of whole blocks: usually one per page)
-        for block, summaries in store.gauge_blocks(entity_id, lo, hi):
+    for width, lo, hi in block_runs:  # (runs of one tier's consecutive blocks: usually a few per page)
+        for block, summaries in store.gauge_blocks(entity_id, width, lo, hi):
             for k, summary in summaries.items():
                 if k in blocks:
                     blocks[k].append((block, summary))
+    for pieces in blocks.values():
+        pieces.sort(key=lambda piece: piece[0])
     samples: dict[int, list[tuple[int, float]]] = {k: [] for k in gauges}
     for lo, hi in raw_spans:
         for ts, values in store.gauge_samples(entity_id, gauges, lo, hi):

@@ -197,7 +197,8 @@ def test_migration_0005_schema(version4: Any) -> None:
         blocks = [(row[1], row[2], row[3], row[5]) for row in conn.execute("PRAGMA table_info(gauge_blocks)")]
         assert {types[c] for c in GAUGE_COLUMNS} == {"REAL"}
         assert types["extra"] == "BLOB"
-        assert blocks == [("entity_id", "BLOB", 1, 1), ("block", "INTEGER", 1, 2), ("summaries", "BLOB", 1, 0)]
+        assert blocks == [("entity_id", "BLOB", 1, 1), ("width", "INTEGER", 1, 2), ("block", "INTEGER", 1, 3),
+                          ("summaries", "BLOB", 1, 0)]
         assert "WITHOUT ROWID" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'gauge_blocks'").fetchone()[0]
     else:
         query = ("SELECT column_name, data_type, is_nullable FROM information_schema.columns "
@@ -208,12 +209,13 @@ def test_migration_0005_schema(version4: Any) -> None:
         assert {types[c] for c in GAUGE_COLUMNS} == {("double precision", "YES")}
         assert types["extra"] == ("json", "YES")
         blocks = conn.execute(query, ("gauge_blocks",)).fetchall()
-        assert blocks == [("entity_id", "uuid", "NO"), ("block", "bigint", "NO"), ("summaries", "bytea", "NO")]
+        assert blocks == [("entity_id", "uuid", "NO"), ("width", "bigint", "NO"), ("block", "bigint", "NO"),
+                          ("summaries", "bytea", "NO")]
         key = conn.execute(
             "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
             "WHERE i.indrelid = 'gauge_blocks'::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)"
         ).fetchall()
-        assert [name for (name,) in key] == ["entity_id", "block"]
+        assert [name for (name,) in key] == ["entity_id", "width", "block"]
     assert columns == ["entity_id", "ts", *REGISTER_COLUMNS, "extra", *GAUGE_COLUMNS]
     assert conn.execute("SELECT count(*) FROM gauge_blocks").fetchone()[0] == 0
 

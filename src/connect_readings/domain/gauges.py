@@ -37,20 +37,23 @@ Sample = tuple[int, float]
 """(timestamp µs, gauge value in its normalised unit)."""
 
 _US_PER_SECOND = 1_000_000
-BLOCK_US = 15 * 60 * _US_PER_SECOND
-"""Width of the blocks storage keeps a summary of, per gauge, on the UTC grid from the epoch. Every time zone
-in use today is offset from UTC by whole quarter-hours, so buckets of 15 minutes and more, in any zone, start
-and end on block edges: only a window's own ends, and finer buckets, read raw samples. (BENCHMARKS.md,
-"Statistics", has the measurement behind this width.)"""
+TIERS = (15 * 60 * _US_PER_SECOND, 3600 * _US_PER_SECOND, 86_400 * _US_PER_SECOND)
+"""Widths of the blocks storage keeps summaries of, on the UTC grid from the epoch: 15 minutes, 1 hour, 1 day,
+each block of a tier the merge of the blocks of the tier below it. Every time zone in use today is offset from
+UTC by whole quarter-hours, so buckets of 15 minutes and more, in any zone, start and end on 15-minute block
+edges: only a window's own ends, and finer buckets, read raw samples. The coarser tiers keep a long bucket's
+cost small: a local day is 24 hourly blocks (one daily block in UTC), not 96. (BENCHMARKS.md, "Statistics",
+has the measurements behind the widths.)"""
+BLOCK_US = TIERS[0]
 
 
-def block_of(t: int) -> int:
-    """The start of the block holding instant t.
+def block_of(t: int, width: int = BLOCK_US) -> int:
+    """The start of the block of `width` holding instant t.
 
     >>> block_of(BLOCK_US + 5) == BLOCK_US, block_of(-1) == -BLOCK_US
     (True, True)
     """
-    return t - t % BLOCK_US
+    return t - t % width
 
 
 def block_ceil(t: int) -> int:
@@ -279,43 +282,55 @@ def _round(value: float) -> float:
 
 
 # -- a page of buckets from stored blocks, raw samples at their partial ends, and two neighbours -------------
-def split_buckets(edges: Sequence[int]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Where the buckets between consecutive `edges` are read from: (raw spans, block spans), each a list of
-    half-open spans. A bucket's whole blocks come from storage's summaries; the parts of it outside whole
-    blocks (its partial ends, or all of a bucket narrower than a block) from raw samples. Adjacent raw spans
-    are joined, so a page of fine buckets reads its samples in one go.
+def split_buckets(edges: Sequence[int]) -> tuple[list[tuple[int, int]], list[tuple[int, int, int]]]:
+    """Where the buckets between consecutive `edges` are read from: (raw spans [lo, hi), block runs (width, lo,
+    hi)). A bucket's whole 15-minute blocks are covered by the coarsest aligned blocks of TIERS (greedily, from
+    its start); the parts of it outside whole blocks (its partial ends, or all of a bucket narrower than a
+    block) come from raw samples. Adjacent spans and runs of one width are joined, so a page usually reads
+    one run per tier.
 
-    >>> q = BLOCK_US
-    >>> split_buckets([0, 2 * q, 2 * q + 5]) == ([(2 * q, 2 * q + 5)], [(0, 2 * q)])
+    >>> q, h, d = TIERS
+    >>> split_buckets([0, 2 * q, 2 * q + 5]) == ([(2 * q, 2 * q + 5)], [(q, 0, 2 * q)])
+    True
+    >>> split_buckets([23 * h, 47 * h])[1] == [(h, 23 * h, 24 * h), (d, 24 * h, 47 * h)]     # 1 hour, then …
+    False
+    >>> split_buckets([23 * h, 47 * h])[1] == [(h, 23 * h, 47 * h)]                        # … a day does not fit
     True
     """
     raw: list[tuple[int, int]] = []
-    blocks: list[tuple[int, int]] = []
+    runs: list[tuple[int, int, int]] = []
 
-    def add(spans: list[tuple[int, int]], lo: int, hi: int) -> None:
+    def add_raw(lo: int, hi: int) -> None:
         if lo < hi:
-            if spans and spans[-1][1] == lo:
-                spans[-1] = (spans[-1][0], hi)
+            if raw and raw[-1][1] == lo:
+                raw[-1] = (raw[-1][0], hi)
             else:
-                spans.append((lo, hi))
+                raw.append((lo, hi))
 
     for b0, b1 in zip(edges, edges[1:]):
         c0, c1 = block_ceil(b0), block_of(b1)
-        if c0 < c1:
-            add(raw, b0, c0)
-            add(blocks, c0, c1)
-            add(raw, c1, b1)
-        else:
-            add(raw, b0, b1)
-    return raw, blocks
+        if c0 >= c1:
+            add_raw(b0, b1)
+            continue
+        add_raw(b0, c0)
+        t = c0
+        while t < c1:
+            width = next(w for w in reversed(TIERS) if t % w == 0 and t + w <= c1)
+            if runs and runs[-1][0] == width and runs[-1][2] == t:
+                runs[-1] = (width, runs[-1][1], t + width)
+            else:
+                runs.append((width, t, t + width))
+            t += width
+        add_raw(c1, b1)
+    return raw, runs
 
 
 def bucket_summaries(edges: Sequence[int], blocks: Sequence[tuple[int, GaugeSummary]], samples: Sequence[Sample],
                      before: Sample | None, after: Sample | None) -> list[GaugeSummary | None]:
     """One gauge's summary in each bucket between consecutive `edges` (statistics design §3).
 
-    `blocks`: (block, summary) of the stored blocks in the block spans of `split_buckets`, and `samples` the
-    gauge's raw samples in its raw spans, both in time order. `before`: the gauge's nearest sample before
+    `blocks`: (block start, summary) of the stored blocks in the block runs of `split_buckets` (any tier), and
+    `samples` the gauge's raw samples in its raw spans, both in time order. `before`: the gauge's nearest sample before
     edges[0]; `after`: its nearest at or after edges[-1]. Between buckets the neighbours are the samples next
     door: the last sample of the bucket before, the first of the bucket after.
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from operator import lt
 
-from .gauges import BLOCK_US, GaugeSummary, block_of, merge, of_columns
+from .gauges import BLOCK_US, TIERS, GaugeSummary, block_of, merge, merge_run, of_columns
 from .readings import GAUGE_COUNT, Reading, last_per_timestamp
 from .registers import Sample, reset_deltas
 
@@ -113,8 +113,11 @@ class Surroundings:
     gauge_rows: list[tuple[int, Values]] | None = None
     """Not appending: the stored readings in the batch's blocks (`gauge_spans`), ascending, as (timestamp,
     gauge values); None when the entity has no gauges stored there (then there is nothing to read)."""
-    gauge_tail: Summaries = field(default_factory=dict)
-    """Appending: the stored summaries of the block holding the batch's first reading (empty: none)."""
+    gauge_children: dict[int, dict[int, Summaries]] = field(default_factory=dict)
+    """Not appending (with `gauge_rows`): per tier below the coarsest, its stored blocks in the coarsest blocks
+    holding the batch's readings (`gauge_parent_spans`): {width: {block: summaries}}."""
+    gauge_tail: dict[int, Summaries] = field(default_factory=dict)
+    """Appending: per tier width, the stored summaries of its block holding the batch's first reading."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +133,11 @@ class IngestPlan:
     """(register, lo, hi): the stored resets of the register in [lo, hi] are replaced by ..."""
     resets: list[tuple[int, int, float]]
     """... these (register, timestamp, offset added from that reading on)."""
-    gauge_blocks: list[tuple[int, Summaries]]
-    """(block start, the summary of each gauge's samples in it) to upsert: a block's row holds all its gauges."""
-    gauge_deletes: list[int]
-    """Block starts left without any gauge sample."""
+    gauge_blocks: list[tuple[int, int, Summaries]]
+    """(tier width, block start, the summary of each gauge's samples in it) to upsert: a block's row holds all
+    its gauges."""
+    gauge_deletes: list[tuple[int, int]]
+    """(tier width, block start) of blocks left without any gauge sample."""
 
 
 def plan(batch: Batch, around: Surroundings) -> IngestPlan:
@@ -165,71 +169,105 @@ def plan(batch: Batch, around: Surroundings) -> IngestPlan:
     )
 
 
-def gauge_spans(batch: Batch) -> list[tuple[int, int]]:
-    """The blocks holding the batch's readings, as half-open spans [lo, hi) of consecutive blocks: where a
-    batch that does not append must read the stored readings (a reading it replaces may take gauges away)."""
+def gauge_spans(batch: Batch, width: int = BLOCK_US) -> list[tuple[int, int]]:
+    """The blocks of `width` holding the batch's readings, as half-open spans [lo, hi) of consecutive blocks:
+    where a batch that does not append must read what is stored (a reading it replaces may take gauges away)."""
     spans: list[tuple[int, int]] = []
     for ts in batch.stamps:
-        block = block_of(ts)
+        block = ts - ts % width
         if spans and block <= spans[-1][1]:
             if block == spans[-1][1]:
-                spans[-1] = (spans[-1][0], block + BLOCK_US)
+                spans[-1] = (spans[-1][0], block + width)
             continue
-        spans.append((block, block + BLOCK_US))
+        spans.append((block, block + width))
     return spans
 
 
-def plan_gauge_blocks(batch: Batch, around: Surroundings) -> tuple[list[tuple[int, Summaries]], list[int]]:
-    """The block summaries a batch changes (statistics design §7: late data updates every affected block at once).
+def gauge_parent_spans(batch: Batch) -> list[tuple[int, int]]:
+    """The coarsest tier's blocks holding the batch's readings: where the stored blocks of the finer tiers are
+    read when the batch does not append (`Surroundings.gauge_children`)."""
+    return gauge_spans(batch, TIERS[-1])
 
-    Appending, the block the batch starts in keeps its stored summaries, merged with the batch's samples
-    (block summaries depend on their own samples only); later blocks are new. Otherwise every block holding a
-    reading of the batch is summarised again from its samples after the write: the stored ones the batch does
-    not replace, and the batch's; a block left without samples is deleted.
+
+def plan_gauge_blocks(batch: Batch, around: Surroundings
+                      ) -> tuple[list[tuple[int, int, Summaries]], list[tuple[int, int]]]:
+    """The block summaries of every tier a batch changes (statistics design §7: late data updates every affected
+    block at once).
+
+    Appending, each tier's block the batch starts in keeps its stored summaries, merged with the batch's samples
+    (block summaries depend on their own samples only); later blocks are new. Otherwise every 15-minute block
+    holding a reading of the batch is summarised again from its samples after the write (the stored ones the
+    batch does not replace, and the batch's), and each coarser block above a changed one again from its
+    children; a block left without samples is deleted.
     """
     stamps = batch.stamps
     if around.gauge_rows is None:  # appending, or no gauge stored in the batch's blocks
-        blocks: dict[int, Summaries] = {}
+        upserts: list[tuple[int, int, Summaries]] = []
+        columns = []
         for k in batch.gauges_present:
             column = batch.gauge_columns[k]
             if None in column:
                 pairs = [(ts, v) for ts, v in zip(stamps, column) if v is not None]
-                ts_k, values = [ts for ts, _ in pairs], [v for _, v in pairs]
+                columns.append((k, [ts for ts, _ in pairs], [v for _, v in pairs]))
             else:
-                ts_k, values = stamps, column  # type: ignore[assignment]
-            for block, summary in block_summaries(ts_k, values):  # type: ignore[arg-type]
-                blocks.setdefault(block, {})[k] = summary
-        if around.gauge_tail and stamps:
-            first = block_of(stamps[0])
-            tail = around.gauge_tail
-            mine = blocks.get(first, {})
-            blocks[first] = {k: merge(tail.get(k), mine.get(k)) for k in sorted(tail.keys() | mine.keys())}  # type: ignore[misc]
-        return sorted(blocks.items()), []
+                columns.append((k, stamps, column))
+        for width in TIERS:
+            blocks: dict[int, Summaries] = {}
+            for k, ts_k, values in columns:
+                for block, summary in block_summaries(ts_k, values, width):  # type: ignore[arg-type]
+                    blocks.setdefault(block, {})[k] = summary
+            tail = around.gauge_tail.get(width)
+            if tail and stamps:
+                first = block_of(stamps[0], width)
+                mine = blocks.get(first, {})
+                blocks[first] = {k: merge(tail.get(k), mine.get(k)) for k in sorted(tail.keys() | mine.keys())}  # type: ignore[misc]
+            upserts.extend((width, block, summaries) for block, summaries in sorted(blocks.items()))
+        return upserts, []
     batch_stamps = set(stamps)
     rows = [(ts, values) for ts, values in around.gauge_rows if ts not in batch_stamps]
     rows += [(ts, values) for ts, values in zip(stamps, zip(*batch.gauge_columns))]
     rows.sort(key=lambda row: row[0])
     rebuilt = dict(rebuild_blocks(rows))
     touched = sorted({block_of(ts) for ts in stamps})
-    return [(block, rebuilt[block]) for block in touched if block in rebuilt], [b for b in touched if b not in rebuilt]
+    changed: dict[int, Summaries | None] = {block: rebuilt.get(block) for block in touched}  # None: deleted
+    upserts, deletes = [], []
+    for child, parent in zip(TIERS, TIERS[1:] + (0,)):
+        upserts.extend((child, block, summaries) for block, summaries in changed.items() if summaries is not None)
+        deletes.extend((child, block) for block, summaries in changed.items() if summaries is None)
+        if not parent:
+            break
+        stored = around.gauge_children.get(child, {})
+        children = {**stored, **changed}
+        changed = {}
+        for block in sorted({b - b % parent for b in children} & {b - b % parent for b in touched}):
+            inside = sorted((b, s) for b, s in children.items() if block <= b < block + parent and s is not None)
+            changed[block] = merge_blocks([s for _, s in inside]) if inside else None
+        touched = sorted(changed)
+    return upserts, deletes
 
 
-def block_summaries(stamps: Sequence[int], values: Sequence[float]) -> list[tuple[int, GaugeSummary]]:
-    """(block, summary of its samples) of every block one gauge's samples (ascending times) fall in.
+def merge_blocks(blocks: Sequence[Summaries]) -> Summaries:
+    """The summaries of consecutive blocks merged into the block that holds them (a coarser tier's)."""
+    gauges = sorted({k for summaries in blocks for k in summaries})
+    return {k: merge_run(summaries[k] for summaries in blocks if k in summaries) for k in gauges}  # type: ignore[misc]
+
+
+def block_summaries(stamps: Sequence[int], values: Sequence[float], width: int = BLOCK_US
+                    ) -> list[tuple[int, GaugeSummary]]:
+    """(block, summary of its samples) of every block of `width` one gauge's samples (ascending times) fall in.
 
     Data sparser than the blocks (a meter every 15 minutes) has one sample per block: then each summary is
     built straight from its sample.
     """
-    blocks = [t - t % BLOCK_US for t in stamps]
+    blocks = [t - t % width for t in stamps]
     if len(set(blocks)) == len(blocks):
         return [(block, GaugeSummary(1, v, t, v, t, 0.0, (t, v), (t, v))) for block, t, v in zip(blocks, stamps, values)]
-    return [(block, of_columns(stamps[lo:hi], values[lo:hi])) for block, lo, hi in _block_runs(stamps)]
+    return [(block, of_columns(stamps[lo:hi], values[lo:hi])) for block, lo, hi in _block_runs(stamps, width)]
 
 
 def rebuild_blocks(rows: Iterable[tuple[int, Values]]) -> Iterator[tuple[int, Summaries]]:
-    """(block, summaries) of every block holding a gauge sample, from readings' gauge values in time order:
-    what ingest keeps (also for data stored before block summaries existed: migration 0005). Streams, one
-    block at a time."""
+    """(block, summaries) of every 15-minute block holding a gauge sample, from readings' gauge values in time
+    order (also for data stored before block summaries existed: migration 0005). Streams, one block at a time."""
     current: int | None = None
     pending: dict[int, tuple[list[int], list[float]]] = {}
     for ts, values in rows:
@@ -247,13 +285,39 @@ def rebuild_blocks(rows: Iterable[tuple[int, Values]]) -> Iterator[tuple[int, Su
         yield current, {k: of_columns(*pending[k]) for k in sorted(pending)}  # type: ignore[misc]
 
 
-def _block_runs(stamps: Sequence[int]) -> list[tuple[int, int, int]]:
-    """(block, first index, end index) of each block the ascending `stamps` fall in."""
+def rebuild_tiers(rows: Iterable[tuple[int, Values]]) -> Iterator[tuple[int, int, Summaries]]:
+    """(width, block, summaries) of every tier's blocks, from readings' gauge values in time order (migration
+    0005). Streams: a coarsest block at a time."""
+    pending: list[tuple[int, Summaries]] = []
+    for block, summaries in rebuild_blocks(rows):
+        if pending and block - block % TIERS[-1] != pending[0][0] - pending[0][0] % TIERS[-1]:
+            yield from _tiers_of(pending)
+            pending = []
+        pending.append((block, summaries))
+    if pending:
+        yield from _tiers_of(pending)
+
+
+def _tiers_of(blocks: list[tuple[int, Summaries]]) -> Iterator[tuple[int, int, Summaries]]:
+    """The blocks of every tier from the 15-minute blocks inside one coarsest block."""
+    level = blocks
+    for child, parent in zip(TIERS, TIERS[1:] + (0,)):
+        yield from ((child, block, summaries) for block, summaries in level)
+        if not parent:
+            return
+        grouped: dict[int, list[Summaries]] = {}
+        for block, summaries in level:
+            grouped.setdefault(block - block % parent, []).append(summaries)
+        level = [(block, merge_blocks(children)) for block, children in sorted(grouped.items())]
+
+
+def _block_runs(stamps: Sequence[int], width: int = BLOCK_US) -> list[tuple[int, int, int]]:
+    """(block, first index, end index) of each block of `width` the ascending `stamps` fall in."""
     runs: list[tuple[int, int, int]] = []
     i, n = 0, len(stamps)
     while i < n:
-        block = block_of(stamps[i])
-        j = bisect_left(stamps, block + BLOCK_US, i, n)
+        block = block_of(stamps[i], width)
+        j = bisect_left(stamps, block + width, i, n)
         runs.append((block, i, j))
         i = j
     return runs

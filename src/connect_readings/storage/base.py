@@ -83,8 +83,9 @@ class Store(Protocol):
     def gauges_present(self, entity_id: uuid.UUID) -> list[int]:
         """The gauges (GAUGE_SERIES indexes) the entity has had samples of (their series bounds)."""
 
-    def gauge_blocks(self, entity_id: uuid.UUID, lo: int, hi: int) -> list[tuple[int, dict[int, GaugeSummary]]]:
-        """(block, its gauges' summaries) of the stored blocks with lo ≤ block < hi, in time order."""
+    def gauge_blocks(self, entity_id: uuid.UUID, width: int, lo: int, hi: int
+                     ) -> list[tuple[int, dict[int, GaugeSummary]]]:
+        """(block, its gauges' summaries) of the stored blocks of tier `width` with lo ≤ block < hi, in time order."""
 
     def gauge_samples(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
                       ) -> list[tuple[int, tuple[float | None, ...]]]:

@@ -34,7 +34,9 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..domain.gauges import GaugeSummary, block_of
-from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_spans, plan, probe_registers, rebuild_blocks
+from ..domain.gauges import TIERS
+from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_parent_spans, gauge_spans, plan, probe_registers
+from ..domain.ingest import rebuild_tiers
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
@@ -66,10 +68,14 @@ _UPSERT_READINGS = (
     + ", ".join(f"{c} = excluded.{c}" for c in (*REGISTER_COLUMNS, *GAUGE_COLUMNS, "extra"))
 )
 _UPSERT_BLOCKS = (
-    "INSERT INTO gauge_blocks (entity_id, block, summaries) SELECT %(e)s, * FROM unnest(%(b)s::int8[], %(s)s::bytea[]) "
-    "ON CONFLICT (entity_id, block) DO UPDATE SET summaries = excluded.summaries"
+    "INSERT INTO gauge_blocks (entity_id, width, block, summaries) "
+    "SELECT %(e)s, * FROM unnest(%(w)s::int8[], %(b)s::int8[], %(s)s::bytea[]) "
+    "ON CONFLICT (entity_id, width, block) DO UPDATE SET summaries = excluded.summaries"
 )
-_DELETE_BLOCKS = "DELETE FROM gauge_blocks WHERE entity_id = %(e)s AND block = ANY(%(b)s::int8[])"
+_DELETE_BLOCKS = (
+    "DELETE FROM gauge_blocks g USING unnest(%(w)s::int8[], %(b)s::int8[]) AS d(width, block) "
+    "WHERE g.entity_id = %(e)s AND g.width = d.width AND g.block = d.block"
+)
 # Locks the entity row until commit: batches of one entity serialise, other entities proceed in parallel.
 _LOCK_ENTITY = (
     "INSERT INTO entities (entity_id) VALUES (%s) ON CONFLICT (entity_id) "
@@ -345,15 +351,22 @@ class PostgresStore(PlannedIngest):
             ]
             if batch.gauges_present or cur.execute(
                     "SELECT 1 FROM gauge_blocks WHERE entity_id = %s LIMIT 1", (entity_id,)).fetchone():
-                rows = [(row[0], tuple(row[1:])) for span_lo, span_hi in gauge_spans(batch) for row in cur.execute(
-                    f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s ORDER BY ts",
-                    (entity_id, span_lo, span_hi)).fetchall()]
-                around.gauge_rows = rows if any(v.count(None) != len(v) for _, v in rows) else None
+                around.gauge_rows = [
+                    (row[0], tuple(row[1:])) for span_lo, span_hi in gauge_spans(batch) for row in cur.execute(
+                        f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s ORDER BY ts",
+                        (entity_id, span_lo, span_hi)).fetchall()]
+                spans = gauge_parent_spans(batch)
+                for width, block, value in cur.execute(
+                        "SELECT g.width, g.block, g.summaries FROM gauge_blocks g, unnest(%s::int8[], %s::int8[]) AS s(lo, hi) "
+                        "WHERE g.entity_id = %s AND g.width < %s AND g.block >= s.lo AND g.block < s.hi",
+                        ([lo_ for lo_, _ in spans], [hi_ for _, hi_ in spans], entity_id, TIERS[-1])).fetchall():
+                    around.gauge_children.setdefault(width, {})[block] = unpack_summaries(value)
         elif batch.gauges_present:
-            row = cur.execute("SELECT summaries FROM gauge_blocks WHERE entity_id = %s AND block = %s",
-                              (entity_id, block_of(lo))).fetchone()
-            if row is not None:
-                around.gauge_tail = unpack_summaries(row[0])
+            for width, value in cur.execute(
+                    "SELECT width, summaries FROM gauge_blocks WHERE entity_id = %s AND (width, block) IN "
+                    "(SELECT * FROM unnest(%s::int8[], %s::int8[]))",
+                    (entity_id, list(TIERS), [block_of(lo, width) for width in TIERS])).fetchall():
+                around.gauge_tail[width] = unpack_summaries(value)
         probed = [k for k in around.registers if k in bounds]
         if probed:
             params: dict[str, Any] = {"e": entity_id}
@@ -406,10 +419,12 @@ class PostgresStore(PlannedIngest):
             cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": [GAUGE_COLUMNS[k] for k in gauges],
                                         "first": list(firsts), "last": list(lasts)})
         if todo.gauge_deletes:
-            cur.execute(_DELETE_BLOCKS, {"e": entity_id, "b": todo.gauge_deletes})
+            cur.execute(_DELETE_BLOCKS, {"e": entity_id, "w": [w for w, _ in todo.gauge_deletes],
+                                         "b": [b for _, b in todo.gauge_deletes]})
         if todo.gauge_blocks:
-            cur.execute(_UPSERT_BLOCKS, {"e": entity_id, "b": [block for block, _ in todo.gauge_blocks],
-                                         "s": [pack_summaries(summaries) for _, summaries in todo.gauge_blocks]})
+            cur.execute(_UPSERT_BLOCKS, {"e": entity_id, "w": [w for w, _, _ in todo.gauge_blocks],
+                                         "b": [b for _, b, _ in todo.gauge_blocks],
+                                         "s": [pack_summaries(summaries) for _, _, summaries in todo.gauge_blocks]})
 
     # -- reads --------------------------------------------------------------------------------------
     @_mapped
@@ -456,10 +471,11 @@ class PostgresStore(PlannedIngest):
         return sorted(GAUGE_INDEX[name] for (name,) in rows if name in GAUGE_INDEX)
 
     @_mapped
-    def gauge_blocks(self, entity_id: uuid.UUID, lo: int, hi: int) -> list[tuple[int, dict[int, GaugeSummary]]]:
+    def gauge_blocks(self, entity_id: uuid.UUID, width: int, lo: int, hi: int
+                     ) -> list[tuple[int, dict[int, GaugeSummary]]]:
         with self._reader() as cur:
-            rows = cur.execute("SELECT block, summaries FROM gauge_blocks WHERE entity_id = %s AND block >= %s "
-                               "AND block < %s ORDER BY block", (entity_id, lo, hi)).fetchall()
+            rows = cur.execute("SELECT block, summaries FROM gauge_blocks WHERE entity_id = %s AND width = %s "
+                               "AND block >= %s AND block < %s ORDER BY block", (entity_id, width, lo, hi)).fetchall()
         return [(block, unpack_summaries(value)) for block, value in rows]
 
     @_mapped
@@ -648,15 +664,18 @@ def _rebuild_gauge_blocks(conn: psycopg.Connection) -> None:
         rows = conn.execute(
             f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = %s AND ({any_gauge}) ORDER BY ts", (entity_id,))
         bounds: dict[int, tuple[int, int]] = {}
+        widths: list[int] = []
         blocks: list[int] = []
         packed: list[bytes] = []
-        for block, summaries in rebuild_blocks((row[0], tuple(row[1:])) for row in rows):
+        for width, block, summaries in rebuild_tiers((row[0], tuple(row[1:])) for row in rows):
+            widths.append(width)
             blocks.append(block)
             packed.append(pack_summaries(summaries))
             for k, summary in summaries.items():
-                bounds[k] = (bounds[k][0] if k in bounds else summary.head[0], summary.tail[0])
+                bounds[k] = (min(bounds[k][0], summary.head[0]) if k in bounds else summary.head[0],
+                             max(bounds[k][1], summary.tail[0]) if k in bounds else summary.tail[0])
         if blocks:
-            conn.execute(_UPSERT_BLOCKS, {"e": entity_id, "b": blocks, "s": packed})
+            conn.execute(_UPSERT_BLOCKS, {"e": entity_id, "w": widths, "b": blocks, "s": packed})
             conn.execute(_WIDEN_SERIES, {"e": entity_id, "regs": [GAUGE_COLUMNS[k] for k in bounds],
                                          "first": [b[0] for b in bounds.values()], "last": [b[1] for b in bounds.values()]})
 

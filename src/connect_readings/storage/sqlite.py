@@ -24,7 +24,9 @@ from typing import Any, TypeVar
 import orjson
 
 from ..domain.gauges import GaugeSummary, block_of
-from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_spans, plan, probe_registers, rebuild_blocks
+from ..domain.gauges import TIERS
+from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_parent_spans, gauge_spans, plan, probe_registers
+from ..domain.ingest import rebuild_tiers
 from ..domain.readings import REGISTER_COUNT
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import COLUMN_METRICS, GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
@@ -178,16 +180,22 @@ class SQLiteStore(PlannedIngest):
             ]
         if appending:
             if batch.gauges_present:
-                row = db.execute("SELECT summaries FROM gauge_blocks WHERE entity_id = ? AND block = ?",
-                                 (eid, block_of(lo))).fetchone()
-                if row is not None:
-                    around.gauge_tail = unpack_summaries(row[0])
+                for width in TIERS:
+                    row = db.execute("SELECT summaries FROM gauge_blocks WHERE entity_id = ? AND width = ? AND block = ?",
+                                     (eid, width, block_of(lo, width))).fetchone()
+                    if row is not None:
+                        around.gauge_tail[width] = unpack_summaries(row[0])
         elif batch.gauges_present or db.execute("SELECT 1 FROM gauge_blocks WHERE entity_id = ? LIMIT 1",
                                                 (eid,)).fetchone():
-            rows = [(row[0], row[1:]) for span_lo, span_hi in gauge_spans(batch) for row in db.execute(
+            around.gauge_rows = [(row[0], row[1:]) for span_lo, span_hi in gauge_spans(batch) for row in db.execute(
                 f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
                 (eid, span_lo, span_hi))]
-            around.gauge_rows = rows if any(values.count(None) != len(values) for _, values in rows) else None
+            for width in TIERS[:-1]:
+                around.gauge_children[width] = {
+                    block: unpack_summaries(value) for span_lo, span_hi in gauge_parent_spans(batch)
+                    for block, value in db.execute(
+                        "SELECT block, summaries FROM gauge_blocks WHERE entity_id = ? AND width = ? AND block >= ? "
+                        "AND block < ?", (eid, width, span_lo, span_hi))}
         for k in around.registers:
             before = _nearest(db, eid, k, lo - 1, "<=", bounds.get(k))
             if before is not None:
@@ -217,11 +225,11 @@ class SQLiteStore(PlannedIngest):
         if todo.gauge_widen:
             db.executemany(_WIDEN_SERIES, [(eid, GAUGE_COLUMNS[k], first, last) for k, first, last in todo.gauge_widen])
         if todo.gauge_deletes:
-            db.executemany("DELETE FROM gauge_blocks WHERE entity_id = ? AND block = ?",
-                           [(eid, block) for block in todo.gauge_deletes])
+            db.executemany("DELETE FROM gauge_blocks WHERE entity_id = ? AND width = ? AND block = ?",
+                           [(eid, width, block) for width, block in todo.gauge_deletes])
         if todo.gauge_blocks:
-            db.executemany("INSERT OR REPLACE INTO gauge_blocks(entity_id, block, summaries) VALUES (?, ?, ?)",
-                           [(eid, block, pack_summaries(summaries)) for block, summaries in todo.gauge_blocks])
+            db.executemany("INSERT OR REPLACE INTO gauge_blocks(entity_id, width, block, summaries) VALUES (?, ?, ?, ?)",
+                           [(eid, width, block, pack_summaries(summaries)) for width, block, summaries in todo.gauge_blocks])
 
     # -- reads --------------------------------------------------------------------------------------
     @_mapped
@@ -300,10 +308,11 @@ class SQLiteStore(PlannedIngest):
             "SELECT register FROM series WHERE entity_id = ?", (entity_id.bytes,)) if name in GAUGE_INDEX)
 
     @_mapped
-    def gauge_blocks(self, entity_id: uuid.UUID, lo: int, hi: int) -> list[tuple[int, dict[int, GaugeSummary]]]:
+    def gauge_blocks(self, entity_id: uuid.UUID, width: int, lo: int, hi: int
+                     ) -> list[tuple[int, dict[int, GaugeSummary]]]:
         return [(block, unpack_summaries(value)) for block, value in self.db.execute(
-            "SELECT block, summaries FROM gauge_blocks WHERE entity_id = ? AND block >= ? AND block < ? ORDER BY block",
-            (entity_id.bytes, lo, hi))]
+            "SELECT block, summaries FROM gauge_blocks WHERE entity_id = ? AND width = ? AND block >= ? AND block < ? "
+            "ORDER BY block", (entity_id.bytes, width, lo, hi))]
 
     @_mapped
     def gauge_samples(self, entity_id: uuid.UUID, gauges: Sequence[int], lo: int, hi: int
@@ -516,11 +525,12 @@ def _rebuild_gauge_blocks(db: sqlite3.Connection) -> None:
         rows = db.execute(f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = ? AND ({any_gauge}) ORDER BY ts", (eid,))
         bounds: dict[int, tuple[int, int]] = {}
         blocks = []
-        for block, summaries in rebuild_blocks((row[0], row[1:]) for row in rows):
-            blocks.append((eid, block, pack_summaries(summaries)))
+        for width, block, summaries in rebuild_tiers((row[0], row[1:]) for row in rows):
+            blocks.append((eid, width, block, pack_summaries(summaries)))
             for k, summary in summaries.items():
-                bounds[k] = (bounds[k][0] if k in bounds else summary.head[0], summary.tail[0])
-        db.executemany("INSERT INTO gauge_blocks(entity_id, block, summaries) VALUES (?, ?, ?)", blocks)
+                bounds[k] = (min(bounds[k][0], summary.head[0]) if k in bounds else summary.head[0],
+                             max(bounds[k][1], summary.tail[0]) if k in bounds else summary.tail[0])
+        db.executemany("INSERT INTO gauge_blocks(entity_id, width, block, summaries) VALUES (?, ?, ?, ?)", blocks)
         db.executemany(_WIDEN_SERIES, [(eid, GAUGE_COLUMNS[k], first, last) for k, (first, last) in bounds.items()])
 
 

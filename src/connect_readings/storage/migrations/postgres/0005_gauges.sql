@@ -31,13 +31,15 @@ ALTER TABLE readings
     ADD COLUMN driving_range double precision;
 
 -- Per (entity, block): the summaries of the block's own samples of each gauge (domain/gauges.py, GaugeSummary),
--- packed in one value (storage/base.py, pack_summaries): one row per block, whatever the number of gauges.
+-- packed in one value (storage/base.py, pack_summaries): one row per block, whatever the number of gauges;
+-- a block of a coarser tier holds the merge of the blocks of the tier below it.
 -- A gauge's series bounds go into `series` beside the registers' (named after its column).
 CREATE TABLE gauge_blocks (
     entity_id uuid    NOT NULL,
+    width     bigint  NOT NULL,  -- the block's tier: 15 minutes, 1 hour or 1 day, in µs (domain/gauges.py, TIERS)
     block     bigint  NOT NULL,  -- block start, µs UTC
     summaries bytea   NOT NULL,
-    PRIMARY KEY (entity_id, block)
+    PRIMARY KEY (entity_id, width, block)
 );
 
 -- (the odometer's km value is written by float8out: shortest exact with extra_float_digits > 0, the default)

@@ -28,13 +28,15 @@ ALTER TABLE readings ADD COLUMN state_of_charge REAL;
 ALTER TABLE readings ADD COLUMN driving_range REAL;
 
 -- Per (entity, block): the summaries of the block's own samples of each gauge (domain/gauges.py, GaugeSummary),
--- packed in one value (storage/base.py, pack_summaries): one row per block, whatever the number of gauges.
+-- packed in one value (storage/base.py, pack_summaries): one row per block, whatever the number of gauges;
+-- a block of a coarser tier holds the merge of the blocks of the tier below it.
 -- A gauge's series bounds go into `series` beside the registers' (named after its column).
 CREATE TABLE gauge_blocks (
     entity_id BLOB    NOT NULL,
+    width     INTEGER NOT NULL,  -- the block's tier: 15 minutes, 1 hour or 1 day, in µs (domain/gauges.py, TIERS)
     block     INTEGER NOT NULL,  -- block start, µs UTC
     summaries BLOB   NOT NULL,
-    PRIMARY KEY (entity_id, block)
+    PRIMARY KEY (entity_id, width, block)
 ) WITHOUT ROWID;
 
 -- positiveActiveInstantaneousPower: kw, mw, w → W
