@@ -64,16 +64,16 @@ def set_block(minutes: int) -> None:
 
 
 # -- data -------------------------------------------------------------------------------------------------
-def meter(n: int, step: int, seed: int) -> dict[str, np.ndarray]:
+def meter(n: int, step: int, seed: int, first: int = T0, wh0: int = 1_000_000) -> dict[str, np.ndarray]:
     """A three-phase household: power per phase (W), total = their sum, voltage per phase, energy register."""
     rng = np.random.default_rng(seed)
-    ts = T0 + np.arange(n, dtype=np.int64) * step
+    ts = first + np.arange(n, dtype=np.int64) * step
     hour = (ts // (3600 * SECOND)) % 24
     base = 300 + 900 * ((hour >= 7) & (hour < 23))
     phases = np.maximum(0, base[:, None] / 3 + rng.normal(0, 120, (n, 3))).round(1)
     total = phases.sum(axis=1).round(1)
     volts = (230 + rng.normal(0, 2, (n, 3))).round(1)
-    wh = 1_000_000 + np.cumsum(total * (step / SECOND) / 3600).astype(np.int64)
+    wh = wh0 + np.cumsum(total * (step / SECOND) / 3600).astype(np.int64)
     return {"ts": ts, "phases": phases, "total": total, "volts": volts, "wh": wh}
 
 
@@ -113,11 +113,14 @@ def wire(m: dict[str, np.ndarray], lo: int, hi: int, with_gauges: bool) -> bytes
 
 def build(path: Path, step: int, days: int, seed: int) -> SQLiteStore:
     n = days * DAY // step
-    m = meter(n, step, seed)
     store = SQLiteStore(str(path))
-    t0 = time.perf_counter()
-    for lo in range(0, n, 10_000):
-        store.ingest(ENTITY, readings(m, lo, min(n, lo + 10_000)))
+    t0, wh = time.perf_counter(), 1_000_000
+    for chunk, first in enumerate(range(0, n, 1_000_000)):  # generated a million at a time (a year is 31.5M)
+        count = min(n - first, 1_000_000)
+        m = meter(count, step, seed * 1000 + chunk, T0 + first * step, wh)
+        wh = int(m["wh"][-1])
+        for lo in range(0, count, 10_000):
+            store.ingest(ENTITY, readings(m, lo, min(count, lo + 10_000)))
     log(f"  {path.name}: {n:,} readings in {time.perf_counter() - t0:.0f} s")
     return store
 
