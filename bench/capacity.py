@@ -35,6 +35,10 @@ from connect_readings.domain.demand import MonthPeak, capacity_months, peak_dema
 from connect_readings.domain.interval import Interval
 from connect_readings.storage.sqlite import SQLiteStore
 
+from .common import ensure_tools
+
+ensure_tools(need_wrk=False)  # numpy, before the modules below import it
+
 from .common import DATA, log
 from .datagen import MINUTE, SECOND, Household, write_single
 

@@ -1,11 +1,13 @@
-"""Statistics micro-benchmark (issue 11): `GET …/statistics` pages and gauge ingest, in one process, per block width.
+"""Statistics micro-benchmark (issue 11): `GET …/statistics` pages and gauge ingest, in one process, per set of
+block tiers.
 
-    python -m bench.statistics                  # 30 days of 1-second data, blocks of 15 min, 1 h and 5 min
+    python -m bench.statistics                  # 30 days of 1-second data, tiers 15 min/1 h/1 d, and 15 min only
     python -m bench.statistics --quick          # 3 days, smoke version (a minute or two)
-    python -m bench.statistics --days 365 --blocks 15   # the full year at 1-second density (long: 31.5M readings)
+    python -m bench.statistics --days 365 --tiers 15,60,1440   # the full year at 1-second density (long: 31.5M readings)
 
-Per block width (`domain.gauges.BLOCK_US`, patched in every module that imported it, before any store is
-built, since the stored blocks depend on it), the figures, each measured in this run against its baseline:
+Per set of tiers (`domain.gauges.TIERS`, patched in every module that imported it, before any store is built,
+since the stored blocks depend on it; the finest tier stays 15 minutes), the figures, each measured in this run
+against its baseline:
 
 1. density: a `--days` × 1-day statistics page (metric positiveActiveInstantaneousPower: l1, l2, l3, total)
    over 1-second data / the same page over 15-minute data (target ≤ 2×), and the same in Asia/Kolkata
@@ -31,9 +33,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from .common import ensure_tools
+
+ensure_tools(need_wrk=True)  # numpy (before the modules below import it) and wrk
 
 import numpy as np
 import orjson
@@ -44,9 +51,10 @@ from connect_readings.domain import gauges as gauges_module
 from connect_readings.domain import ingest as ingest_module
 from connect_readings.domain.interval import parse_resolution
 from connect_readings.domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
+from connect_readings.storage import sqlite as sqlite_module
 from connect_readings.storage.sqlite import SQLiteStore
 
-from .common import RESULTS, log
+from .common import HOST, RESULTS, Server, cli_executable, free_port, log, run_wrk, token
 from .datagen import MINUTE, SECOND
 
 ENTITY = uuid.UUID("7a4c2e19-5b3d-4f61-8c0a-2e9d1b7f3a64")
@@ -57,10 +65,12 @@ POWER = "positiveActiveInstantaneousPower"
 KOLKATA = ZoneInfo("Asia/Kolkata")
 
 
-def set_block(minutes: int) -> None:
-    """BLOCK_US everywhere it was imported by name (grep BLOCK_US src/: domain/gauges.py, domain/ingest.py)."""
-    gauges_module.BLOCK_US = minutes * MINUTE
-    ingest_module.BLOCK_US = minutes * MINUTE
+def set_tiers(minutes: tuple[int, ...]) -> None:
+    """TIERS everywhere it was imported by name (grep TIERS src/). The finest tier is BLOCK_US, which stays."""
+    tiers = tuple(m * MINUTE for m in minutes)
+    assert tiers[0] == gauges_module.BLOCK_US, "the finest tier is the 15-minute block"
+    for module in (gauges_module, ingest_module, sqlite_module):
+        module.TIERS = tiers  # type: ignore[attr-defined]
 
 
 # -- data -------------------------------------------------------------------------------------------------
@@ -174,15 +184,40 @@ def ingest_rate(folder: Path, bodies: list[bytes], n: int, repeat: int) -> float
     return best
 
 
-def run_block(minutes: int, args: argparse.Namespace, folder: Path) -> dict[str, float]:
-    set_block(minutes)
-    log(f"block {minutes} min: building stores")
-    sub = folder / f"block{minutes}"
+def http_hot(database: Path, h0: int, h1: int, seconds: float) -> dict[str, float]:
+    """The hot pages over HTTP: the real server (one worker), wrk -t2 -c32, aggregations and statistics in turns
+    (A B A B, best of two each), with the page cache (as served) and without it (CONNECT_READINGS_PAGE_CACHE_MIB=0)."""
+    from connect_readings.domain.timefmt import format_datetime
+
+    window = f"start={format_datetime(h0)}&end={format_datetime(h1)}&resolution=15%20minutes"
+    paths = {"agg": f"/v1/entities/{ENTITY}/aggregations?{window}",
+             "stats": f"/v1/entities/{ENTITY}/statistics?{window}&metrics={POWER}"}
+    bearer = token()
+    found: dict[str, float] = {}
+    for cache, env in (("cached", {}), ("uncached", {"CONNECT_READINGS_PAGE_CACHE_MIB": "0"})):
+        port = free_port()
+        argv = [cli_executable(), "serve", "--host", HOST, "--port", str(port), "--database", str(database),
+                "--workers", "1"]
+        with Server(f"statistics-{cache}", argv, port, env) as server:
+            for _ in range(2):
+                for kind, path in paths.items():
+                    result = run_wrk(server.url(path), bearer, seconds)
+                    assert result.non_2xx == 0, result.raw
+                    key = f"http_{kind}_{cache}"
+                    found[key] = max(found.get(key, 0.0), result.requests_per_s)
+    return found
+
+
+def run_tiers(tiers: tuple[int, ...], args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    set_tiers(tiers)
+    name = "/".join(map(str, tiers))
+    log(f"tiers {name} min: building stores")
+    sub = folder / f"tiers{name.replace('/', '-')}"
     sub.mkdir()
     dense = build(sub / "1s.db", SECOND, args.days, 1)
     sparse = build(sub / "15min.db", 15 * MINUTE, args.days, 1)
     hot = build(sub / "10s.db", 10 * SECOND, args.hot_days, 2)
-    r: dict[str, float] = {"block_min": minutes}
+    r: dict[str, Any] = {"tiers": name}
     # 1. density: days × 1-day page (the first day starts with the data, so every bucket is whole)
     start, end = T0, T0 + args.days * DAY
     r["dense_ms"] = median_ms(stats_call(dense, start, end, "1 day", args.days), args.repeat)
@@ -199,6 +234,8 @@ def run_block(minutes: int, args: argparse.Namespace, folder: Path) -> dict[str,
     r["hot_agg_ms"] = median_ms(aggregation_call(hot, h0, h1, 25), args.hot_repeat)
     for s in (dense, sparse, hot):
         s.close()
+    if args.http:
+        r.update(http_hot(sub / "10s.db", h0, h1, args.http_seconds))
     # 3. ingest, with gauges and without (baseline), alternating so both see the same load
     n = args.ingest_n
     m = meter(n, 10 * SECOND, 3)
@@ -215,17 +252,17 @@ def run_block(minutes: int, args: argparse.Namespace, folder: Path) -> dict[str,
     return r
 
 
-def report(results: list[dict[str, float]], args: argparse.Namespace) -> str:
+def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     days = args.days
     lines = [
-        f"| block | {days}×1 d page, 1 s data (ms) | same, 15 min data (ms) | ratio (≤ 2×) | Kolkata ratio "
+        f"| tiers (min) | {days}×1 d page, 1 s data (ms) | same, 15 min data (ms) | ratio (≤ 2×) | Kolkata ratio "
         f"| 25×15 min stats (ms) | aggregations (ms) | throughput ratio (≥ 0.5×) "
         f"| ingest + gauges (r/s) | ingest, registers only (r/s) | ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['block_min']:.0f} min | {r['dense_ms']:.1f} | {r['sparse_ms']:.1f} | "
+            f"| {r['tiers']} | {r['dense_ms']:.1f} | {r['sparse_ms']:.1f} | "
             f"{r['dense_ms'] / r['sparse_ms']:.2f}× | {r['dense_kolkata_ms'] / r['sparse_kolkata_ms']:.2f}× "
             f"({r['dense_kolkata_ms']:.1f} / {r['sparse_kolkata_ms']:.1f} ms) | "
             f"{r['hot_stats_ms']:.2f} | {r['hot_agg_ms']:.2f} | {r['hot_agg_ms'] / r['hot_stats_ms']:.2f}× | "
@@ -238,8 +275,11 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3 days, fewer repeats")
     parser.add_argument("--days", type=int, default=30, help="days of 1-second data (and buckets of the page)")
-    parser.add_argument("--blocks", default="15,60,5", help="block widths in minutes, comma-separated")
+    parser.add_argument("--tiers", default="15,60,1440/15",
+                        help="sets of tier widths in minutes (comma-separated), the sets separated by '/'")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--no-http", dest="http", action="store_false", help="skip the hot pages over HTTP")
+    parser.add_argument("--http-seconds", type=float, default=8.0)
     args = parser.parse_args(argv)
     if args.quick:
         args.days, args.repeat = 3, 3
@@ -249,10 +289,16 @@ def main(argv: list[str] | None = None) -> int:
     args.ingest_repeat = 2 if args.quick else 3
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-statistics-", dir=str(Path(__file__).parent)) as tmp:
-        for minutes in (int(x) for x in args.blocks.split(",")):
-            results.append(run_block(minutes, args, Path(tmp)))
+        for tiers in args.tiers.split("/"):
+            results.append(run_tiers(tuple(int(x) for x in tiers.split(",")), args, Path(tmp)))
             log(json.dumps(results[-1]))
     table = report(results, args)
+    if args.http:
+        table += "\n\n| tiers (min) | page cache | aggregations (req/s) | statistics (req/s) | ratio (≥ 0.5×) |\n|---|---|---|---|---|"
+        for r in results:
+            for cache in ("cached", "uncached"):
+                a, b = r[f"http_agg_{cache}"], r[f"http_stats_{cache}"]
+                table += f"\n| {r['tiers']} | {cache} | {a:,.0f} | {b:,.0f} | {b / a:.2f}× |"
     print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"statistics-{'quick' if args.quick else 'full'}.json").write_text(

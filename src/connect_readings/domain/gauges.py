@@ -198,12 +198,13 @@ def gauge_statistics(summary: GaugeSummary) -> dict[str, Any]:
     >>> gauge_statistics(summarize(0, 10, [(2, 1.0)], None, None))
     {'mean': None, 'min': 1.0, 'minAt': 2, 'max': 1.0, 'maxAt': 2, 'count': 1, 'coveredSeconds': 0.0}
     """
-    covered = summary.covered_us
-    return {
-        "mean": _round(summary.integral / covered) if covered else None,
-        "min": None if summary.min is None else _round(summary.min),
+    covered = summary.tail[0] - summary.head[0]
+    low, high = summary.min, summary.max
+    return {  # (round(x, 9) + 0.0: the rounding of `_round`, inline on this per-bucket path)
+        "mean": round(summary.integral / covered, 9) + 0.0 if covered else None,
+        "min": None if low is None else round(low, 9) + 0.0,
         "minAt": summary.min_at,
-        "max": None if summary.max is None else _round(summary.max),
+        "max": None if high is None else round(high, 9) + 0.0,
         "maxAt": summary.max_at,
         "count": summary.count,
         "coveredSeconds": covered / _US_PER_SECOND,
@@ -357,10 +358,10 @@ def bucket_summaries(edges: Sequence[int], blocks: Sequence[tuple[int, GaugeSumm
         key = pieces[start][0]
         while edges[i + 1] <= key:
             i += 1
-        stop = start
+        stop = start + 1
         while stop < len(pieces) and pieces[stop][0] < edges[i + 1]:
             stop += 1
-        inner[i] = merge_run(summary for _, summary in pieces[start:stop])
+        inner[i] = pieces[start][1] if stop == start + 1 else merge_run(summary for _, summary in pieces[start:stop])
         start = stop
     befores: list[Sample | None] = []
     previous = before

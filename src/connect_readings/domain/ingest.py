@@ -202,26 +202,31 @@ def plan_gauge_blocks(batch: Batch, around: Surroundings
     """
     stamps = batch.stamps
     if around.gauge_rows is None:  # appending, or no gauge stored in the batch's blocks
-        upserts: list[tuple[int, int, Summaries]] = []
-        columns = []
+        finest: dict[int, Summaries] = {}
+        runs = _block_runs(stamps)  # (shared by every gauge that every reading has)
         for k in batch.gauges_present:
             column = batch.gauge_columns[k]
             if None in column:
                 pairs = [(ts, v) for ts, v in zip(stamps, column) if v is not None]
-                columns.append((k, [ts for ts, _ in pairs], [v for _, v in pairs]))
+                found = block_summaries([ts for ts, _ in pairs], [v for _, v in pairs])
             else:
-                columns.append((k, stamps, column))
-        for width in TIERS:
-            blocks: dict[int, Summaries] = {}
-            for k, ts_k, values in columns:
-                for block, summary in block_summaries(ts_k, values, width):  # type: ignore[arg-type]
-                    blocks.setdefault(block, {})[k] = summary
+                found = [(block, of_columns(stamps[lo:hi], column[lo:hi])) for block, lo, hi in runs]  # type: ignore[arg-type]
+            for block, summary in found:
+                finest.setdefault(block, {})[k] = summary
+        upserts: list[tuple[int, int, Summaries]] = []
+        own = sorted(finest.items())  # the batch's own samples, per block of the tier at hand
+        for width, parent in zip(TIERS, TIERS[1:] + (0,)):
+            level = list(own)
             tail = around.gauge_tail.get(width)
-            if tail and stamps:
-                first = block_of(stamps[0], width)
-                mine = blocks.get(first, {})
-                blocks[first] = {k: merge(tail.get(k), mine.get(k)) for k in sorted(tail.keys() | mine.keys())}  # type: ignore[misc]
-            upserts.extend((width, block, summaries) for block, summaries in sorted(blocks.items()))
+            if tail and level and level[0][0] == block_of(stamps[0], width):
+                mine = level[0][1]
+                level[0] = (level[0][0], {k: merge(tail.get(k), mine.get(k)) for k in sorted(tail.keys() | mine.keys())})  # type: ignore[misc]
+            upserts.extend((width, block, summaries) for block, summaries in level)
+            if parent:  # the coarser tier's blocks of the batch: its finer ones merged
+                grouped: dict[int, list[Summaries]] = {}
+                for block, summaries in own:
+                    grouped.setdefault(block - block % parent, []).append(summaries)
+                own = [(block, merge_blocks(children)) for block, children in sorted(grouped.items())]
         return upserts, []
     batch_stamps = set(stamps)
     rows = [(ts, values) for ts, values in around.gauge_rows if ts not in batch_stamps]
