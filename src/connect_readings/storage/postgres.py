@@ -586,7 +586,7 @@ class PostgresStore(PlannedIngest):
             for ts, offset in resets:
                 if rows[0][0] < ts <= rows[-1][0]:
                     adjust.add(ts, offset)
-            rows = [(ts, value + adjust.at(ts)) for ts, value in rows]
+            rows = adjust.applied(rows)
         return rows
 
     @_mapped

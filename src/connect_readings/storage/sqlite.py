@@ -389,7 +389,7 @@ class SQLiteStore(PlannedIngest):
             if len(rows) > 1:
                 adjust = _reset_offsets_of(db, eid, register, rows[0][0], rows[-1][0])
                 if adjust is not None:
-                    rows = [(ts, value + adjust.at(ts)) for ts, value in rows]
+                    rows = adjust.applied(rows)
             return rows
 
     @_mapped
