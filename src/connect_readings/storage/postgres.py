@@ -410,14 +410,11 @@ class PostgresStore(PlannedIngest):
             regs, stamps, offsets = zip(*todo.resets)
             cur.execute(_INSERT_RESETS, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
                                          "ts": list(stamps), "offsets": [float(o) for o in offsets]})
-        if todo.widen:
-            regs, firsts, lasts = zip(*todo.widen)
-            cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
-                                        "first": list(firsts), "last": list(lasts)})
-        if todo.gauge_widen:
-            gauges, firsts, lasts = zip(*todo.gauge_widen)
-            cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": [GAUGE_COLUMNS[k] for k in gauges],
-                                        "first": list(firsts), "last": list(lasts)})
+        widen = [(REGISTER_COLUMNS[k], first, last) for k, first, last in todo.widen]
+        widen += [(GAUGE_COLUMNS[k], first, last) for k, first, last in todo.gauge_widen]
+        if widen:
+            names, firsts, lasts = zip(*widen)
+            cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": list(names), "first": list(firsts), "last": list(lasts)})
         if todo.gauge_deletes:
             cur.execute(_DELETE_BLOCKS, {"e": entity_id, "w": [w for w, _ in todo.gauge_deletes],
                                          "b": [b for _, b in todo.gauge_deletes]})
