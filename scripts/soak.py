@@ -234,6 +234,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=None,
                         help="seconds of the load that fill the caches before RSS growth is measured "
                              "(default: a quarter of --seconds)")
+    parser.add_argument("--page-cache-mib", type=int, default=None,
+                        help="the server's page cache (CONNECT_READINGS_PAGE_CACHE_MIB; default: the server's own). "
+                             "A small one fills within the warm-up, so growth after it is not the cache filling")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     if args.warmup is None:
@@ -244,7 +247,8 @@ def main() -> int:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
 
-    with Server(database, workers=args.workers, log_path=workdir / "soak.server.log") as server:
+    env = {} if args.page_cache_mib is None else {"CONNECT_READINGS_PAGE_CACHE_MIB": str(args.page_cache_mib)}
+    with Server(database, env=env, workers=args.workers, log_path=workdir / "soak.server.log") as server:
         rss_start = server.rss_kib()
         began = time.monotonic()
         written = preload(server.url)
