@@ -352,8 +352,6 @@ def gauge_page(store: Store, entity_id: uuid.UUID, gauges: list[int], edges: lis
             for k, summary in summaries.items():
                 if k in blocks:
                     blocks[k].append((block, summary))
-    for pieces in blocks.values():
-        pieces.sort(key=lambda piece: piece[0])
     samples: dict[int, list[tuple[int, float]]] = {k: [] for k in gauges}
     for lo, hi in raw_spans:
         for ts, values in store.gauge_samples(entity_id, gauges, lo, hi):

@@ -330,8 +330,8 @@ def bucket_summaries(edges: Sequence[int], blocks: Sequence[tuple[int, GaugeSumm
                      before: Sample | None, after: Sample | None) -> list[GaugeSummary | None]:
     """One gauge's summary in each bucket between consecutive `edges` (statistics design §3).
 
-    `blocks`: (block start, summary) of the stored blocks in the block runs of `split_buckets` (any tier), and
-    `samples` the gauge's raw samples in its raw spans, both in time order. `before`: the gauge's nearest sample before
+    `blocks`: (block start, summary) of the stored blocks in the block runs of `split_buckets` (any tier, in any
+    order), and `samples` the gauge's raw samples in its raw spans, in time order. `before`: the gauge's nearest sample before
     edges[0]; `after`: its nearest at or after edges[-1]. Between buckets the neighbours are the samples next
     door: the last sample of the bucket before, the first of the bucket after.
 
