@@ -264,3 +264,12 @@ def test_whole_window_across_chunks(store: Any, client: ApiClient, monkeypatch: 
     _, buckets = _parse(client.get(_path("aggregations"), params={**WINDOW, "resolution": "15 minutes",
                                                                   "format": "csv"}))
     assert len({b["id"] for b in buckets}) == len(buckets) > 50
+
+
+def test_doctests() -> None:
+    import doctest
+
+    from connect_readings.api import csv_export
+
+    assert doctest.testmod(csv_export).failed == 0
+    assert doctest.testmod(csv_rows).failed == 0

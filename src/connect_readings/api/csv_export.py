@@ -188,7 +188,9 @@ _EPOCH = dt.datetime(1970, 1, 1)
 
 
 def compact_utc(us: int) -> str:
-    """>>> compact_utc(1716814800500000)
+    """A UTC instant (µs) as e.g. 20240527T130000Z; a fraction of a second only when there is one.
+
+    >>> compact_utc(1716814800500000)
     '20240527T130000.5Z'
     """
     t = _EPOCH + dt.timedelta(microseconds=us)
