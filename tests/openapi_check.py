@@ -27,6 +27,22 @@ def _resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
+def response_content(method: str, path: str, status: int) -> dict[str, Any] | None:
+    """The documented `content` (media type → object) of this response; None when the path is not the
+    document's or the method has no operation; AssertionError when the status is undocumented."""
+    doc = openapi_document()
+    for pattern, template in _routes():
+        if pattern.match(path):
+            operation = doc["paths"][template].get(method.lower())
+            if operation is None:
+                return None
+            response = operation["responses"].get(str(status))
+            if response is None:
+                raise AssertionError(f"{method} {path}: status {status} is not documented")
+            return _resolve(doc, response).get("content", {})
+    return None
+
+
 def response_schema(method: str, path: str, status: int) -> dict[str, Any] | None:
     """The JSON schema the document gives for this response, or None when it documents none."""
     doc = openapi_document()
@@ -50,6 +66,12 @@ def check_response(response: httpx.Response, root_path: str = "") -> None:
     if root_path:  # outside it, no path of the document is served ("" matches none)
         path = path[len(root_path):] if path.startswith(root_path + "/") else ""
     if path == "/openapi.json":
+        return
+    media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "text/csv":  # not JSON: only the status and the media type are checked
+        content = response_content(request.method, path, response.status_code)
+        assert content is not None and "text/csv" in content, (
+            f"{request.method} {path} {response.status_code}: text/csv is not documented")
         return
     schema = response_schema(request.method, path, response.status_code)
     if response.status_code >= 400:

@@ -36,7 +36,7 @@ from ..domain.errors import DomainError
 from ..domain.paging import Cursor, decode_token, encode_token, query_digest
 from ..domain.timefmt import format_datetime, parse_datetime, zone_name
 from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
-from . import encode, params
+from . import csv_export, encode, params
 from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
 from .body import limited_body, parse_batch, require_json
 from .edge import PUBLIC_BASE_KEY, Edge, HostPolicy
@@ -199,6 +199,8 @@ class Api:
         return Response(encode.ingest_result(result), media_type=JSON)
 
     def readings_page(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
+        if csv_export.wanted(request):
+            return csv_export.readings(self, request, entity_id)
         query = request.query_params
         size = params.page_size(query)
         w = self.window(query, "readings", entity_id)
@@ -215,6 +217,8 @@ class Api:
         return Response(orjson.dumps(encode.reading(entity_id, last)), media_type=JSON)
 
     def aggregations(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
+        if csv_export.wanted(request):
+            return csv_export.aggregations(self, request, entity_id)
         query = request.query_params
         width = params.resolution(query)
         tz = params.time_zone(query)
@@ -231,6 +235,8 @@ class Api:
         return self.paged(request, page.items, page.next_position, w, size)
 
     def statistics(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
+        if csv_export.wanted(request):
+            return csv_export.statistics(self, request, entity_id)
         query = request.query_params
         width = params.resolution(query)
         tz = params.time_zone(query)

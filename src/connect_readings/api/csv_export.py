@@ -1,0 +1,221 @@
+"""CSV answers of GET …/readings, …/aggregations and …/statistics (docs/semantics.md §11).
+
+Asked for by `format=csv`, or by an `Accept` that prefers text/csv to application/json. The whole window is
+one file: the handler walks the pages itself, with the same service functions as the JSON pages, in chunks of
+CHUNK items. The file is built whole in the store thread, inside the request's one snapshot (so it reads one
+state of the data, like a JSON page), before any byte is sent: a window over `csv_max_rows` rows is refused
+with 400 TooManyRows as soon as the walk passes the limit, never a 200 with a cut-off file. Memory per request
+is therefore bounded by the limit (CONNECT_READINGS_CSV_MAX_ROWS), time by the request deadline.
+
+Errors stay JSON (the ConnectApiErrorResult body): they are raised as usual and answered by the error handlers.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import service, statistics_service
+from ..domain import csv_rows
+from ..domain.errors import DomainError, quoted
+from ..domain.interval import Interval
+from ..storage.base import StoreTimeout
+from . import encode, params
+from .errors import ApiError
+
+if TYPE_CHECKING:
+    from .app import Api
+
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8; header=present"
+CHUNK = 1_000
+"""Items read per service call while walking the window."""
+FORMATS = ("json", "csv")
+
+
+# -- negotiation -----------------------------------------------------------------------------------------------
+def wanted(request: Request) -> bool:
+    """True when the answer is CSV: `format=csv`; else (no `format`) an Accept preferring text/csv.
+    `format=json` is JSON whatever the Accept; any other `format` is 400 InvalidFormat."""
+    fmt = request.query_params.get("format")
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise DomainError("InvalidFormat", f"{quoted(fmt, 40)} is not a format; use json or csv")
+        return fmt == "csv"
+    return prefers_csv(request.headers.get("accept"))
+
+
+def prefers_csv(accept: str | None) -> bool:
+    """text/csv when it is listed with a q above 0 and at least application/json's q (application/json's q:
+    its own entry, else application/*, else */*; wildcards never choose CSV).
+
+    >>> prefers_csv("text/csv"), prefers_csv("application/json, text/csv;q=0.9"), prefers_csv("*/*")
+    (True, False, False)
+    >>> prefers_csv("text/csv;q=0.5, */*;q=0.5"), prefers_csv("text/csv;q=0")
+    (True, False)
+    """
+    if not accept or "text/csv" not in accept.lower():
+        return False
+    q: dict[str, float] = {}
+    for part in accept.lower().split(","):
+        media, *options = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for option in options:
+            name, _, value = option.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    weight = 0.0
+        q[media] = max(q.get(media, 0.0), weight)
+    csv_q = q.get("text/csv", 0.0)
+    json_q = q.get("application/json", q.get("application/*", q.get("*/*", 0.0)))
+    return csv_q > 0.0 and csv_q >= json_q
+
+
+def refuse_paging(query: Mapping[str, str]) -> None:
+    if "pageSize" in query or "continuationToken" in query:
+        raise DomainError("InvalidParameter", "CSV returns the whole window; drop pageSize/continuationToken")
+
+
+def whole_window(query: Mapping[str, str]) -> tuple[int, int]:
+    refuse_paging(query)
+    start, end_given = params.window(query)
+    return start, params.resolve_end(start, end_given, None)
+
+
+# -- the three files -------------------------------------------------------------------------------------------
+def readings(api: "Api", request: Request, entity_id: uuid.UUID) -> Response:
+    start, end = whole_window(request.query_params)
+
+    def rows() -> Iterator[list[list[str]]]:
+        position: int | None = start
+        while position is not None:
+            page = service.readings_page(api.store, entity_id, position, end, CHUNK)
+            yield [csv_rows.reading_row(encode.reading(entity_id, r)) for r in page.items]
+            position = page.next_position
+
+    return respond(api, request, csv_rows.READING_COLUMNS, rows(), filename(entity_id, "readings", start, end))
+
+
+def aggregations(api: "Api", request: Request, entity_id: uuid.UUID) -> Response:
+    query = request.query_params
+    width = params.resolution(query)
+    tz = params.time_zone(query)
+    start, end = whole_window(query)
+    agg_query = service.AggregationQuery(entity_id, start, end, width, tz)
+    entity = str(entity_id)
+
+    def rows() -> Iterator[list[list[str]]]:
+        position: int | None = start
+        while position is not None:
+            page = service.aggregation_page(api.store, agg_query, position, CHUNK)
+            yield [csv_rows.aggregation_row(encode.aggregation(entity, b, tz)) for b in page.items]
+            position = page.next_position
+
+    kind = f"aggregations-{resolution_label(width)}"
+    return respond(api, request, csv_rows.AGGREGATION_COLUMNS, rows(), filename(entity_id, kind, start, end))
+
+
+def statistics(api: "Api", request: Request, entity_id: uuid.UUID) -> Response:
+    query = request.query_params
+    width = params.resolution(query)
+    tz = params.time_zone(query)
+    metrics = params.statistics_metrics(query, statistics_service.STATISTICS_METRICS)
+    window_us = params.demand_window(query)
+    start, end = whole_window(query)
+    stats_query = statistics_service.StatisticsQuery(entity_id, start, end, width, tz, metrics, window_us)
+    layout = csv_rows.statistics_layout(metrics)
+    entity = str(entity_id)
+
+    def rows() -> Iterator[list[list[str]]]:
+        position: int | None = start
+        while position is not None:
+            page = statistics_service.statistics_page(api.store, stats_query, position, CHUNK)
+            yield [csv_rows.statistics_row(encode.statistics(entity, b, tz), layout) for b in page.items]
+            position = page.next_position
+
+    kind = f"statistics-{resolution_label(width)}"
+    columns = tuple(name for name, _ in layout)
+    return respond(api, request, columns, rows(), filename(entity_id, kind, start, end))
+
+
+# -- the response ----------------------------------------------------------------------------------------------
+def respond(api: "Api", request: Request, columns: tuple[str, ...], chunks: Iterable[list[list[str]]],
+            name: str) -> Response:
+    """The whole file (RFC 4180: CRLF, a header row, fields quoted only when needed, UTF-8), or TooManyRows."""
+    from .app import DEADLINE_KEY  # (app imports this module)
+
+    limit = api.settings.csv_max_rows
+    deadline = request.scope.get(DEADLINE_KEY)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(columns)
+    count = 0
+    for rows in chunks:
+        count += len(rows)
+        if count > limit:
+            raise too_many_rows(limit)
+        if deadline is not None and time.monotonic() > deadline:
+            raise StoreTimeout("the CSV walk passed the request deadline")
+        writer.writerows(rows)
+    return Response(out.getvalue().encode("utf-8"), media_type=CSV_MEDIA_TYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def too_many_rows(limit: int) -> ApiError:
+    return ApiError(400, "TooManyRows", f"the window holds more than {limit} rows, the CSV limit",
+                    "narrow the time window, choose a coarser resolution, or page through the JSON answer")
+
+
+def filename(entity_id: uuid.UUID, kind: str, start: int, end: int) -> str:
+    """`<entityId>_<kind>_<start>_<end>.csv`, times as compact UTC.
+
+    >>> filename(uuid.UUID(int=1), "readings", 1716814800000000, 1716901200000000)
+    '00000000-0000-0000-0000-000000000001_readings_20240527T130000Z_20240528T130000Z.csv'
+    """
+    return f"{entity_id}_{kind}_{compact_utc(start)}_{compact_utc(end)}.csv"
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def compact_utc(us: int) -> str:
+    """A UTC instant (µs) as e.g. 20240527T130000Z; a fraction of a second only when there is one.
+
+    >>> compact_utc(1716814800500000)
+    '20240527T130000.5Z'
+    """
+    t = _EPOCH + dt.timedelta(microseconds=us)
+    text = f"{t.year:04d}{t.month:02d}{t.day:02d}T{t.hour:02d}{t.minute:02d}{t.second:02d}"
+    if t.microsecond:
+        text += f".{t.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def resolution_label(width: Interval) -> str:
+    """A short name of a bucket width for file names: 15min, 1h, 1d, 1mon, 1mon2d, 90s, 500us.
+
+    >>> resolution_label(Interval(0, 0, 900_000_000)), resolution_label(Interval(12, 1, 3_600_000_000))
+    ('15min', '12mon1d1h')
+    """
+    parts = []
+    if width.months:
+        parts.append(f"{width.months}mon")
+    if width.days:
+        parts.append(f"{width.days}d")
+    us = width.micros
+    if us:
+        for unit, size in (("h", 3_600_000_000), ("min", 60_000_000), ("s", 1_000_000), ("us", 1)):
+            if us % size == 0:
+                parts.append(f"{us // size}{unit}")
+                break
+    return "".join(parts) or "0us"
+
