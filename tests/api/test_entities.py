@@ -160,6 +160,9 @@ def test_listing_pages_by_id_and_shows_only_visible_entities(admin: ApiClient) -
     response = admin.get(f"/v1/entities/{ENTITY}/readings?start=2024-01-01T00:00:00Z&continuationToken={token}")
     assert response.json()["errors"][0]["code"] == "InvalidContinuationToken"
     assert admin.get("/v1/entities?pageSize=0").json()["errors"][0]["code"] == "InvalidPageSize"
+    for query in ("colour=red", "=1", "pageSize=2&start=2024-01-01T00:00:00Z"):
+        response = admin.get(f"/v1/entities?{query}")
+        assert response.status_code == 400 and response.json()["errors"][0]["code"] == "UnknownParameter"
     # a token naming some entities sees only those (and its paging skips the others)
     admin.token = make_token([str(ids[4]), str(ids[1]), str(uuid.uuid4())])
     seen, url = [], "/v1/entities?pageSize=1"

@@ -194,6 +194,7 @@ class Api:
 
     def _list_entities(self, deadline: float | None, request: Request, principal: Principal) -> Response:
         query = request.query_params
+        params.only(query, ("pageSize", "continuationToken"))
         size = params.page_size(query)
         digest = query_digest("entities")
         token = query.get("continuationToken")
