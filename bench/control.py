@@ -45,6 +45,9 @@ class MemoryStore:
     def entity_version(self, entity_id: uuid.UUID) -> int | None:
         return 0 if entity_id in self.entities else None
 
+    def entity_head(self, entity_id: uuid.UUID) -> tuple[int, str | None] | None:
+        return (0, None) if entity_id in self.entities else None
+
     def snapshot(self, deadline: float | None = None) -> Any:
         return contextlib.nullcontext()
 

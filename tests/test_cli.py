@@ -217,3 +217,48 @@ def test_every_setting_is_documented_and_read_from_its_variable(tmp_path: Path) 
 def test_a_list_setting_from_a_flag_is_split_like_its_variable() -> None:
     assert Settings.from_env({}, jwt_algorithms="RS256, ES256").jwt_algorithms == ("RS256", "ES256")
     assert Settings.from_env({"CONNECT_READINGS_JWT_ALGORITHMS": "RS256, ES256"}).jwt_algorithms == ("RS256", "ES256")
+
+
+def test_entities_lists_the_registry_as_a_table_or_json_lines(tmp_path: Path) -> None:
+    from connect_readings.domain.entities import EntityRecord
+    from connect_readings.domain.readings import parse_reading
+
+    db = str(tmp_path / "x.db")
+    code, out = run("entities", "--database", db)
+    assert code == 0 and out.split() == ["id", "type", "name", "last", "seen"]
+    store = SQLiteStore(db)
+    store.put_entity(EntityRecord(HOUSEHOLD, "Meter", "Household meter", time_zone="Europe/Brussels", created=1))
+    store.ingest(uuid.UUID(ENTITY), [parse_reading({"timestamp": "2024-05-27T13:00:00Z",
+                                                     "data": {"positiveActiveEnergy": {"total": 1, "unit": "kWh"}}})])
+    store.put_entity(EntityRecord(EV_CHARGER, "ChargePoint", "EV charger", created=2))
+    store.close()
+    code, out = run("entities", "--database", db)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split() == ["id", "type", "name", "last", "seen"]
+    # by id; unknown fields are '-'; the household (same id as ENTITY) has its reading
+    assert [line.split()[0] for line in lines[1:]] == sorted([str(HOUSEHOLD), str(EV_CHARGER)])
+    household = next(line for line in lines if line.startswith(str(HOUSEHOLD)))
+    assert "Meter" in household and "Household meter" in household and "2024-05-27T13:00:00Z" in household
+    charger = next(line for line in lines if line.startswith(str(EV_CHARGER)))
+    assert "ChargePoint" in charger and charger.rstrip().endswith("-")
+    code, out = run("entities", "--database", db, "--format", "json")
+    items = [orjson.loads(line) for line in out.splitlines()]
+    assert [item["id"] for item in items] == sorted([str(HOUSEHOLD), str(EV_CHARGER)])
+    assert {item["id"]: item["timeZone"] for item in items}[str(HOUSEHOLD)] == "Europe/Brussels"
+    assert set(items[0]) == {"id", "type", "name", "brand", "identifier", "parentId", "properties", "timeZone",
+                             "created", "lastSeen"}
+
+
+def test_demo_registers_its_entities() -> None:
+    from connect_readings.demo import load_demo
+
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        store = SQLiteStore(str(Path(folder) / "demo.db"))
+        load_demo(store, 1_716_800_000_000_000, days=1)
+        described = {e.entity_id: (e.type, e.name, e.time_zone) for e in store.entities(None, 10)}
+        store.close()
+    assert described == {HOUSEHOLD: ("Meter", "Household meter", "Europe/Brussels"),
+                         GAS_METER: ("Meter", "Gas meter", "Europe/Brussels"),
+                         EV_CHARGER: ("ChargePoint", "EV charger", "Europe/Brussels")}

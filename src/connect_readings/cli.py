@@ -1,4 +1,4 @@
-"""`connect-readings`: serve, import, demo, token, migrate, copy. Thin: flags → Settings → calls."""
+"""`connect-readings`: serve, import, demo, token, entities, migrate, copy. Thin: flags → Settings → calls."""
 
 from __future__ import annotations
 
@@ -210,6 +210,43 @@ def _start_operations(settings: Settings) -> None:
         operations.start(settings)
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="a table, or one JSON object per line (the API's entity JSON)")
+@settings_options("database")
+def entities(fmt: str, **flags: Any) -> None:
+    """List the registered entities (id, type, name, last seen), by id."""
+    import orjson
+
+    from .api.encode import entity as entity_json
+    from .domain.timefmt import format_datetime
+    from .storage.base import open_store
+
+    settings = Settings.from_env(**flags)
+    store = open_store(settings.database)
+    try:
+        rows: list[tuple[str, str, str, str]] = []
+        after = None
+        while True:
+            page = store.entities(after, 1000)
+            for record in page:
+                if fmt == "json":
+                    click.echo(orjson.dumps(entity_json(record)).decode())
+                else:
+                    rows.append((str(record.entity_id), record.type or "-", record.name or "-",
+                                 "-" if record.last_seen is None else format_datetime(record.last_seen)))
+            if len(page) < 1000:
+                break
+            after = page[-1].entity_id
+    finally:
+        store.close()
+    if fmt == "table":
+        header = ("id", "type", "name", "last seen")
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+        for row in [header, *rows]:
+            click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 @main.command()

@@ -65,6 +65,9 @@ def copy_store(source: Store, target: Store, batch: int = 5_000,
     copy_meta(source, target, report)
     for entity_id in source.entity_ids():
         report.entities += 1
+        record = source.entity(entity_id)
+        if record is not None:  # first, so the target registers it as created when the source did
+            target.put_entity(record)
         for rows in chunks(source, entity_id, batch):
             result = target.ingest(entity_id, [as_reading(r) for r in rows])
             report.readings += result.received

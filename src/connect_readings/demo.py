@@ -14,6 +14,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 
+from .domain.entities import EntityRecord
 from .domain.readings import Reading, parse_reading
 from .domain.timefmt import format_datetime, from_micros
 from .storage.base import Store
@@ -22,6 +23,10 @@ HOUSEHOLD = uuid.UUID("8667fb97-68f2-485a-87c7-f3bdfa9482e1")
 GAS_METER = uuid.UUID("3b1f0c5e-6d2a-4f8b-9c7e-1a2b3c4d5e6f")
 EV_CHARGER = uuid.UUID("c0ffee00-1234-4abc-8def-0123456789ab")
 DEMO_ENTITIES = {HOUSEHOLD: "household meter (10 s)", GAS_METER: "gas meter (1 h)", EV_CHARGER: "EV charger (1 min)"}
+DEMO_REGISTRY = {HOUSEHOLD: ("Meter", "Household meter"), GAS_METER: ("Meter", "Gas meter"),
+                 EV_CHARGER: ("ChargePoint", "EV charger")}
+"""How the demo registers its entities (type, name), all in DEMO_TIME_ZONE."""
+DEMO_TIME_ZONE = "Europe/Brussels"
 
 SECOND = 1_000_000
 MINUTE = 60 * SECOND
@@ -163,6 +168,8 @@ def load_demo(store: Store, now: int, days: int = 30, progress: Callable[[int], 
     """Write `days` of data ending at `now`; returns the number of readings written."""
     end = now - now % (10 * SECOND)
     start = end - days * DAY
+    for entity_id, (kind, name) in DEMO_REGISTRY.items():
+        store.put_entity(EntityRecord(entity_id, kind, name, time_zone=DEMO_TIME_ZONE, created=now))
     written = 0
     for entity_id, items in (
         (HOUSEHOLD, household(start, end)), (GAS_METER, gas(start, end)), (EV_CHARGER, ev_charger(start, end)),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 from urllib.parse import urlencode
 
 import anyio
@@ -33,11 +34,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import service, statistics_service
 from ..config import Settings
 from ..domain.errors import DomainError
-from ..domain.paging import Cursor, decode_token, encode_token, query_digest
-from ..domain.timefmt import format_datetime, parse_datetime, zone_name
+from ..domain.entities import parse_entity
+from ..domain.paging import Cursor, decode_id_token, decode_token, encode_id_token, encode_token, query_digest
+from ..domain.timefmt import format_datetime, parse_datetime, parse_time_zone, zone_name
 from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
 from . import csv_export, encode, params
-from .auth import READ_SCOPE, WRITE_SCOPE, Authenticator, require_scope
+from .auth import ENTITIES_WRITE_SCOPE, READ_SCOPE, WRITE_SCOPE, Authenticator, Principal, require_scope
 from .body import limited_body, parse_batch, require_json
 from .edge import PUBLIC_BASE_KEY, Edge, HostPolicy
 from .errors import (ApiError, error_response, internal_error_response, log, on_api_error, on_domain_error,
@@ -112,12 +114,13 @@ class Api:
             raise _entity_not_found()
         return entity_id
 
-    def require_entity(self, entity_id: uuid.UUID) -> int:
-        """The entity's data version; 404 (the same answer as an entity outside the token) when unknown."""
-        version = self.store.entity_version(entity_id)
-        if version is None:
+    def require_entity(self, entity_id: uuid.UUID) -> "EntityHead":
+        """The entity's data version and time zone; 404 (the same answer as an entity outside the token) when
+        it is not registered. A registered entity without readings is found (its reads are empty)."""
+        head = self.store.entity_head(entity_id)
+        if head is None:
             raise _entity_not_found()
-        return version
+        return EntityHead(head[0], _stored_zone(head[1]), head[1] is not None)
 
     async def offload(self, request: Request, fn: Callable[..., T], *args: Any) -> T:
         """`fn(deadline, *args)` in a store thread; the deadline is the request's (see RequestGuard)."""
@@ -159,9 +162,9 @@ class Api:
     async def openapi(self, request: Request) -> Response:
         return Response(self.openapi_bytes, media_type=JSON)
 
-    def reader(self, read: Callable[[Request, uuid.UUID, int], Response]) -> Callable[..., Any]:
+    def reader(self, read: Callable[[Request, uuid.UUID, "EntityHead"], Response]) -> Callable[..., Any]:
         """The endpoint of a read: authorize on the loop; then, in a worker thread and one snapshot with the
-        request's deadline, check the entity exists (404) and `read(request, entity_id, version)`."""
+        request's deadline, check the entity exists (404) and `read(request, entity_id, head)`."""
 
         async def endpoint(request: Request) -> Response:
             entity_id = self.authorize(request, READ_SCOPE)
@@ -169,7 +172,7 @@ class Api:
 
         return endpoint
 
-    def _read(self, deadline: float | None, read: Callable[[Request, uuid.UUID, int], Response], request: Request,
+    def _read(self, deadline: float | None, read: Callable[[Request, uuid.UUID, "EntityHead"], Response], request: Request,
               entity_id: uuid.UUID) -> Response:
         with self.store.snapshot(deadline):
             return read(request, entity_id, self.require_entity(entity_id))
@@ -181,6 +184,61 @@ class Api:
         cursor = self.cursor(query, digest)
         end = params.resolve_end(start, end_given, cursor.now if cursor else None)
         return PagedWindow(start, end, end_given, digest, cursor.position if cursor else start)
+
+    async def list_entities(self, request: Request) -> Response:
+        """GET /v1/entities: a page of the registered entities the token may see, by id."""
+        principal = self.auth.authenticate(request.headers.get("authorization"))
+        request.scope[PRINCIPAL_KEY] = principal
+        require_scope(principal, READ_SCOPE)
+        return await self.offload(request, self._list_entities, request, principal)
+
+    def _list_entities(self, deadline: float | None, request: Request, principal: Principal) -> Response:
+        query = request.query_params
+        params.only(query, ("pageSize", "continuationToken"))
+        size = params.page_size(query)
+        digest = query_digest("entities")
+        token = query.get("continuationToken")
+        after = decode_id_token(self.paging_key, digest, token) if token is not None else None
+        with self.store.snapshot(deadline):
+            found = self.store.entities(after, size + 1, principal.entities)
+        next_token = next_url = None
+        if len(found) > size:
+            found = found[:size]
+            next_token = encode_id_token(self.paging_key, digest, found[-1].entity_id)
+            next_url = self.next_link(request, next_token)
+        items = orjson.dumps([encode.entity(record) for record in found])
+        return Response(encode.paged(items, next_url, next_token, size), media_type=JSON)
+
+    async def entity(self, request: Request) -> Response:
+        """GET (readings:read) and PUT (entities:write) of one entity; one route, so a 405 lists both."""
+        if request.method == "PUT":
+            entity_id = self.authorize(request, ENTITIES_WRITE_SCOPE)
+            require_json(request.headers.get("content-type"))
+            body = await limited_body(request, min(self.settings.max_body_bytes, MAX_ENTITY_BODY_BYTES))
+            return await self.offload(request, self._put_entity, request, entity_id, body)
+        entity_id = self.authorize(request, READ_SCOPE)
+        return await self.offload(request, self._get_entity, entity_id)
+
+    def _get_entity(self, deadline: float | None, entity_id: uuid.UUID) -> Response:
+        with self.store.snapshot(deadline):
+            record = self.store.entity(entity_id)
+        if record is None:
+            raise _entity_not_found()
+        return Response(orjson.dumps(encode.entity(record)), media_type=JSON)
+
+    def _put_entity(self, deadline: float | None, request: Request, entity_id: uuid.UUID, body: bytes) -> Response:
+        principal: Principal = request.scope[PRINCIPAL_KEY]
+
+        def parent_allowed(parent: uuid.UUID) -> bool:
+            return principal.can_see(parent) and self.store.entity_head(parent) is not None
+
+        def parent_of(some: uuid.UUID) -> uuid.UUID | None:
+            record = self.store.entity(some)
+            return None if record is None else record.parent_id
+
+        record = parse_entity(body, entity_id, time.time_ns() // 1000, parent_allowed, parent_of)
+        stored, created = self.store.put_entity(record)
+        return Response(orjson.dumps(encode.entity(stored)), status_code=201 if created else 200, media_type=JSON)
 
     async def readings(self, request: Request) -> Response:
         """One route for both methods, so a 405 on it lists every method it has in `Allow`."""
@@ -198,9 +256,9 @@ class Api:
             self.metrics.ingest(result)
         return Response(encode.ingest_result(result), media_type=JSON)
 
-    def readings_page(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
+    def readings_page(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
         if csv_export.wanted(request):
-            return csv_export.readings(self, request, entity_id)
+            return csv_export.readings(self, request, entity_id, head)
         query = request.query_params
         size = params.page_size(query)
         w = self.window(query, "readings", entity_id)
@@ -210,18 +268,19 @@ class Api:
         items = orjson.dumps([encode.reading(entity_id, r) for r in page.items])
         return self.paged(request, items, page.next_position, w, size)
 
-    def last_reading(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
+    def last_reading(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
         last = self.store.last_reading(entity_id)
         if last is None:
             raise ApiError(404, "ReadingNotFound", "the entity has no readings yet")
         return Response(orjson.dumps(encode.reading(entity_id, last)), media_type=JSON)
 
-    def aggregations(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
+    def aggregations(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
         if csv_export.wanted(request):
-            return csv_export.aggregations(self, request, entity_id)
+            return csv_export.aggregations(self, request, entity_id, head)
         query = request.query_params
         width = params.resolution(query)
-        tz = params.time_zone(query)
+        tz = head.zone_for(query)
+        version = head.version
         size = params.page_size(query)
         w = self.window(query, "aggregations", entity_id, width.canonical(), zone_name(tz))
         agg_query = service.AggregationQuery(entity_id, w.start, w.end, width, tz)
@@ -234,12 +293,13 @@ class Api:
             self.metrics.aggregation_page(found, self.pages)
         return self.paged(request, page.items, page.next_position, w, size)
 
-    def statistics(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
+    def statistics(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
         if csv_export.wanted(request):
-            return csv_export.statistics(self, request, entity_id)
+            return csv_export.statistics(self, request, entity_id, head)
         query = request.query_params
         width = params.resolution(query)
-        tz = params.time_zone(query)
+        tz = head.zone_for(query)
+        version = head.version
         size = params.page_size(query)
         metrics = params.statistics_metrics(query, statistics_service.STATISTICS_METRICS)
         window_us = params.demand_window(query)
@@ -252,17 +312,17 @@ class Api:
             lambda items: orjson.dumps([encode.statistics(entity, bucket, tz) for bucket in items]))
         return self.paged(request, page.items, page.next_position, w, size)
 
-    def capacity_tariff(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
+    def capacity_tariff(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
         query = request.query_params
-        tz = params.time_zone(query, default=CAPACITY_TARIFF_ZONE)
+        tz = head.zone_for(query) if head.has_zone else params.time_zone(query, default=CAPACITY_TARIFF_ZONE)
         start = parse_datetime(params.required(query, "start"), "start")
         end = parse_datetime(params.required(query, "end"), "end")
         months = statistics_service.capacity_tariff(self.store, entity_id, start, end, tz)
         return Response(orjson.dumps({"data": [encode.capacity_month(m, tz) for m in months]}), media_type=JSON)
 
-    def aggregation_total(self, request: Request, entity_id: uuid.UUID, version: int) -> Response:
+    def aggregation_total(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
         query = request.query_params
-        tz = params.time_zone(query)
+        tz = head.zone_for(query)
         start, end_given = params.window(query)
         end = params.resolve_end(start, end_given, None)
         body = {
@@ -272,6 +332,24 @@ class Api:
             "timeframe": {"start": format_datetime(start, tz), "end": format_datetime(end, tz)},
         }
         return Response(orjson.dumps(body), media_type=JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class EntityHead:
+    """What a read needs of the registry: the data version (page cache keys) and the entity's time zone."""
+
+    version: int
+    zone: ZoneInfo | None
+    """The entity's `timeZone` (None: UTC, or none set)."""
+    has_zone: bool
+    """Whether the entity has a `timeZone` of its own."""
+
+    def zone_for(self, query: Any) -> ZoneInfo | None:
+        """The request's `timeZone`, else the entity's, else UTC: the zone the query is answered in (and what
+        its cache key and continuation token hold)."""
+        if "timeZone" in query:
+            return params.time_zone(query)
+        return self.zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +363,18 @@ class PagedWindow:
     """Where this page starts: `start`, or the token's position."""
 
 
+def _stored_zone(name: str | None) -> ZoneInfo | None:
+    """An entity's stored time zone; one the tz database no longer knows counts as none (UTC), not as a 400."""
+    try:
+        return parse_time_zone(name)
+    except DomainError:
+        return None
+
+
+MAX_ENTITY_BODY_BYTES = 64 * 1024
+"""A PUT /v1/entities/{entityId} body (its `properties` may encode to 16 KiB)."""
+
+
 def _entity_not_found() -> ApiError:
     return ApiError(404, "EntityNotFound", "no such entity, or it is not visible to this token")
 
@@ -296,6 +386,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
+        Route("/v1/entities", api.list_entities, methods=["GET"]),
+        Route("/v1/entities/{entityId}", api.entity, methods=["GET", "PUT"]),
         Route("/v1/entities/{entityId}/readings", api.readings, methods=["GET", "POST"]),
         Route("/v1/entities/{entityId}/readings/last", api.reader(api.last_reading), methods=["GET"]),
         Route("/v1/entities/{entityId}/aggregations", api.reader(api.aggregations), methods=["GET"]),

@@ -29,6 +29,8 @@ from .errors import ApiError
 
 READ_SCOPE = "readings:read"
 WRITE_SCOPE = "readings:write"
+ENTITIES_WRITE_SCOPE = "entities:write"
+"""Registering an entity and changing its description (PUT /v1/entities/{entityId})."""
 REALM = 'Bearer realm="connect-readings"'
 _FAMILY = {"HS256": "HS", "RS256": "RS", "ES256": "ES"}
 SUPPORTED_ALGORITHMS = tuple(_FAMILY)

@@ -32,7 +32,7 @@ from . import encode, params
 from .errors import ApiError
 
 if TYPE_CHECKING:
-    from .app import Api
+    from .app import Api, EntityHead
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8; header=present"
 CHUNK = 1_000
@@ -92,7 +92,7 @@ def whole_window(query: Mapping[str, str]) -> tuple[int, int]:
 
 
 # -- the three files -------------------------------------------------------------------------------------------
-def readings(api: "Api", request: Request, entity_id: uuid.UUID) -> Response:
+def readings(api: "Api", request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
     start, end = whole_window(request.query_params)
 
     def rows() -> Iterator[list[list[str]]]:
@@ -105,10 +105,10 @@ def readings(api: "Api", request: Request, entity_id: uuid.UUID) -> Response:
     return respond(api, request, csv_rows.READING_COLUMNS, rows(), filename(entity_id, "readings", start, end))
 
 
-def aggregations(api: "Api", request: Request, entity_id: uuid.UUID) -> Response:
+def aggregations(api: "Api", request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
     query = request.query_params
     width = params.resolution(query)
-    tz = params.time_zone(query)
+    tz = head.zone_for(query)  # (the request's zone, else the entity's, as for JSON)
     start, end = whole_window(query)
     agg_query = service.AggregationQuery(entity_id, start, end, width, tz)
     entity = str(entity_id)
@@ -124,10 +124,10 @@ def aggregations(api: "Api", request: Request, entity_id: uuid.UUID) -> Response
     return respond(api, request, csv_rows.AGGREGATION_COLUMNS, rows(), filename(entity_id, kind, start, end))
 
 
-def statistics(api: "Api", request: Request, entity_id: uuid.UUID) -> Response:
+def statistics(api: "Api", request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
     query = request.query_params
     width = params.resolution(query)
-    tz = params.time_zone(query)
+    tz = head.zone_for(query)  # (the request's zone, else the entity's, as for JSON)
     metrics = params.statistics_metrics(query, statistics_service.STATISTICS_METRICS)
     window_us = params.demand_window(query)
     start, end = whole_window(query)

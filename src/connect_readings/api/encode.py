@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from ..domain.demand import Peak
+from ..domain.entities import EntityRecord
 from ..domain.gauges import gauge_statistics
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, reading_id
 from ..domain.timefmt import format_datetime
@@ -60,6 +61,22 @@ def capacity_month(month: CapacityMonth, tz: ZoneInfo | None) -> dict[str, Any]:
         "billedPeak": tariff.billed_peak,
         "rollingMean": tariff.rolling_mean,
         "monthsInMean": tariff.months_in_mean,
+    }
+
+
+def entity(record: EntityRecord) -> dict[str, Any]:
+    """An entity of the registry (docs/semantics.md §12); null where unknown."""
+    return {
+        "id": str(record.entity_id),
+        "type": record.type,
+        "name": record.name,
+        "brand": record.brand,
+        "identifier": record.identifier,
+        "parentId": None if record.parent_id is None else str(record.parent_id),
+        "properties": record.properties,
+        "timeZone": record.time_zone,
+        "created": format_datetime(record.created),
+        "lastSeen": None if record.last_seen is None else format_datetime(record.last_seen),
     }
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 from ..domain.demand import valid_demand_window
-from ..domain.errors import DomainError
+from ..domain.errors import DomainError, quoted
 from ..domain.interval import Interval, parse_resolution
 from ..domain.timefmt import MAX_US, parse_datetime, parse_time_zone
 
@@ -24,6 +24,14 @@ def entity_id(text: str) -> uuid.UUID | None:
         return uuid.UUID(text)
     except ValueError:
         return None
+
+
+def only(query: Mapping[str, str], names: tuple[str, ...]) -> None:
+    """UnknownParameter for a query parameter not in `names` (the operations that refuse what they do not take)."""
+    for name in query.keys():
+        if name not in names:
+            raise DomainError("UnknownParameter", f"{quoted(name, 40)} is not a parameter of this operation; it "
+                              f"takes {' and '.join(names)}")
 
 
 def required(query: Mapping[str, str], name: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import uuid
 from dataclasses import dataclass
 from typing import TypeGuard
 
@@ -64,6 +65,41 @@ def decode_token(key: bytes, digest: str, token: str) -> Cursor:
     if not _instant(position) or not (now is None or _instant(now)):
         raise _invalid("the continuation token is malformed")
     return Cursor(position=position, now=now)
+
+
+def encode_id_token(key: bytes, digest: str, after: uuid.UUID) -> str:
+    """A token for a list ordered by id (the entities): the next page starts after `after`."""
+    payload = orjson.dumps({"q": digest, "a": str(after)})
+    mac = hmac.new(key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+    return _b64(payload) + "." + _b64(mac)
+
+
+def decode_id_token(key: bytes, digest: str, token: str) -> uuid.UUID:
+    """The id a token of `encode_id_token` for this very query continues after; else InvalidContinuationToken."""
+    try:
+        payload_text, mac_text = token.split(".")
+        payload = _unb64(payload_text)
+        mac = _unb64(mac_text)
+    except (ValueError, TypeError):
+        raise _invalid("the continuation token is malformed") from None
+    expected = hmac.new(key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+    if not hmac.compare_digest(mac, expected):
+        raise _invalid("the continuation token was altered or was not issued by this service")
+    try:
+        fields = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise _invalid("the continuation token is malformed") from None
+    if not isinstance(fields, dict):
+        raise _invalid("the continuation token is malformed")
+    if fields.get("q") != digest:
+        raise _invalid("the continuation token belongs to a different query; repeat the same parameters")
+    after = fields.get("a")
+    try:
+        if not isinstance(after, str):
+            raise ValueError
+        return uuid.UUID(after)
+    except ValueError:
+        raise _invalid("the continuation token is malformed") from None
 
 
 def _instant(value: object) -> TypeGuard[int]:

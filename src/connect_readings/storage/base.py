@@ -12,7 +12,7 @@ pool that stays empty raises `StoreBusy`. No other driver error type leaves a ba
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib import resources
@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import msgspec
 import orjson
 
+from ..domain.entities import EntityRecord
 from ..domain.gauges import GaugeSummary
 from ..domain.ingest import Batch, IngestPlan, prepare
 from ..domain.readings import ENERGY_UNIT, REGISTER_COUNT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS
@@ -66,6 +67,22 @@ class Store(Protocol):
 
     def entity_version(self, entity_id: uuid.UUID) -> int | None:
         """Changes with every ingest of the entity (in the ingest's transaction); None for an unknown entity."""
+
+    def entity_head(self, entity_id: uuid.UUID) -> tuple[int, str | None] | None:
+        """(data version, time zone name) of a registered entity, one index seek; None for an unknown one."""
+
+    def entity(self, entity_id: uuid.UUID) -> EntityRecord | None:
+        """The registry's record of the entity; None when it is not registered."""
+
+    def entities(self, after: uuid.UUID | None, limit: int, visible: Collection[uuid.UUID] | None = None
+                 ) -> list[EntityRecord]:
+        """At most `limit` registered entities with ids after `after` (None: from the first), by id; only those
+        in `visible` when it is given (None: all)."""
+
+    def put_entity(self, record: EntityRecord) -> tuple[EntityRecord, bool]:
+        """Register the entity or replace its descriptive fields (type … time_zone); `created` is used only
+        when it registers it, `last_seen` and the data version are never changed. Returns the stored record
+        and whether it was created."""
 
     def entity_ids(self) -> list[uuid.UUID]:
         """Every entity, in a stable order."""

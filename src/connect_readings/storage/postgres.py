@@ -24,15 +24,17 @@ from __future__ import annotations
 import functools
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import orjson
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ..domain.entities import EntityRecord
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_parent_spans, gauge_spans, plan, probe_registers
@@ -77,10 +79,12 @@ _DELETE_BLOCKS = (
     "WHERE g.entity_id = %(e)s AND g.width = d.width AND g.block = d.block"
 )
 # Locks the entity row until commit: batches of one entity serialise, other entities proceed in parallel.
+# Registers the entity on its first ingest (created: now); last_seen never moves back (GREATEST skips NULL).
 _LOCK_ENTITY = (
-    "INSERT INTO entities (entity_id) VALUES (%s) ON CONFLICT (entity_id) "
-    "DO UPDATE SET version = entities.version + 1"
+    "INSERT INTO entities (entity_id, created, last_seen) VALUES (%s, %s, %s) ON CONFLICT (entity_id) "
+    "DO UPDATE SET version = entities.version + 1, last_seen = GREATEST(entities.last_seen, excluded.last_seen)"
 )
+_ENTITY = "entity_id, type, name, brand, identifier, parent_id, properties, time_zone, created, last_seen"
 # The entity's registers with their bounds, and (register '') its latest reading.
 _SERIES_AND_LAST = (
     "SELECT register, first_ts, last_ts FROM series WHERE entity_id = %(e)s "
@@ -325,7 +329,7 @@ class PostgresStore(PlannedIngest):
     @_mapped
     def _ingest_batch(self, entity_id: uuid.UUID, batch: Batch, deadline: float | None) -> IngestPlan:
         with self._transaction(deadline, "BEGIN") as conn, conn.cursor() as cur:
-            cur.execute(_LOCK_ENTITY, (entity_id,))
+            cur.execute(_LOCK_ENTITY, (entity_id, time.time_ns() // 1000, batch.hi))
             around, appending = self._surroundings(cur, entity_id, batch)
             todo = plan(batch, around)
             self._execute(cur, entity_id, batch, todo, appending)
@@ -429,6 +433,49 @@ class PostgresStore(PlannedIngest):
         with self._reader() as cur:
             row = cur.execute("SELECT version FROM entities WHERE entity_id = %s", (entity_id,)).fetchone()
             return None if row is None else int(row[0])
+
+    @_mapped
+    def entity_head(self, entity_id: uuid.UUID) -> tuple[int, str | None] | None:
+        with self._reader() as cur:
+            row = cur.execute("SELECT version, time_zone FROM entities WHERE entity_id = %s", (entity_id,)).fetchone()
+            return None if row is None else (int(row[0]), row[1])
+
+    @_mapped
+    def entity(self, entity_id: uuid.UUID) -> EntityRecord | None:
+        with self._reader() as cur:
+            row = cur.execute(f"SELECT {_ENTITY} FROM entities WHERE entity_id = %s", (entity_id,)).fetchone()
+        return None if row is None else _entity_record(row)
+
+    @_mapped
+    def entities(self, after: uuid.UUID | None, limit: int, visible: Collection[uuid.UUID] | None = None
+                 ) -> list[EntityRecord]:
+        low = after if after is not None else uuid.UUID(int=0)
+        with self._reader() as cur:
+            if visible is None:
+                rows = cur.execute(
+                    f"SELECT {_ENTITY} FROM entities WHERE entity_id > %s OR (%s AND entity_id = %s) "
+                    "ORDER BY entity_id LIMIT %s", (low, after is None, low, limit)).fetchall()
+            else:
+                rows = cur.execute(
+                    f"SELECT {_ENTITY} FROM entities WHERE entity_id = ANY(%s) AND (entity_id > %s OR %s) "
+                    "ORDER BY entity_id LIMIT %s", (list(visible), low, after is None, limit)).fetchall()
+        return [_entity_record(row) for row in rows]
+
+    @_mapped
+    def put_entity(self, record: EntityRecord) -> tuple[EntityRecord, bool]:
+        properties = None if record.properties is None else orjson.dumps(record.properties).decode()
+        with self._transaction(None, "BEGIN") as conn, conn.cursor() as cur:
+            row = cur.execute(
+                "INSERT INTO entities (entity_id, type, name, brand, identifier, parent_id, properties, time_zone, "
+                "created) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (entity_id) DO UPDATE SET "
+                "type = excluded.type, name = excluded.name, brand = excluded.brand, "
+                "identifier = excluded.identifier, parent_id = excluded.parent_id, "
+                "properties = excluded.properties, time_zone = excluded.time_zone "
+                f"RETURNING {_ENTITY}, xmax = 0",
+                (record.entity_id, record.type, record.name, record.brand, record.identifier, record.parent_id,
+                 properties, record.time_zone, record.created)).fetchone()
+        assert row is not None
+        return _entity_record(row), bool(row[-1])
 
     @_mapped
     def entity_ids(self) -> list[uuid.UUID]:
@@ -620,6 +667,12 @@ def _mapped_block() -> Iterator[None]:
         raise StoreTimeout("the statement was cancelled at its deadline") from exc
     except (PoolTimeout, psycopg.OperationalError) as exc:
         raise StoreBusy("the database is unavailable or every connection is in use") from exc
+
+
+def _entity_record(row: Sequence[Any]) -> EntityRecord:
+    return EntityRecord(row[0], row[1], row[2], row[3], row[4], row[5],
+                        None if row[6] is None else orjson.loads(row[6]), row[7], int(row[8]),
+                        None if row[9] is None else int(row[9]))
 
 
 def _extra_text(reading: Reading) -> str | None:

@@ -16,13 +16,14 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain, repeat
 from typing import Any, TypeVar
 
 import orjson
 
+from ..domain.entities import EntityRecord
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_parent_spans, gauge_spans, plan, probe_registers
@@ -207,10 +208,7 @@ class SQLiteStore(PlannedIngest):
 
     @staticmethod
     def _execute(db: sqlite3.Connection, eid: bytes, batch: Batch, todo: IngestPlan) -> None:
-        db.execute(
-            "INSERT INTO entities(entity_id) VALUES (?) ON CONFLICT(entity_id) DO UPDATE SET version = version + 1",
-            (eid,),
-        )
+        db.execute(_REGISTER, (eid, time.time_ns() // 1000, batch.hi))
         _insert_rows(db, eid, batch)
         db.executemany(
             "DELETE FROM resets WHERE entity_id = ? AND register = ? AND ts BETWEEN ? AND ?",
@@ -236,6 +234,61 @@ class SQLiteStore(PlannedIngest):
     def entity_version(self, entity_id: uuid.UUID) -> int | None:
         row = self.db.execute("SELECT version FROM entities WHERE entity_id = ?", (entity_id.bytes,)).fetchone()
         return None if row is None else row[0]
+
+    @_mapped
+    def entity_head(self, entity_id: uuid.UUID) -> tuple[int, str | None] | None:
+        row = self.db.execute("SELECT version, time_zone FROM entities WHERE entity_id = ?",
+                              (entity_id.bytes,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    @_mapped
+    def entity(self, entity_id: uuid.UUID) -> EntityRecord | None:
+        row = self.db.execute(f"SELECT {_ENTITY} FROM entities WHERE entity_id = ?", (entity_id.bytes,)).fetchone()
+        return None if row is None else _entity_record(row)
+
+    @_mapped
+    def entities(self, after: uuid.UUID | None, limit: int, visible: Collection[uuid.UUID] | None = None
+                 ) -> list[EntityRecord]:
+        low = after.bytes if after is not None else b""
+        if visible is None:
+            rows = self.db.execute(f"SELECT {_ENTITY} FROM entities WHERE entity_id > ? ORDER BY entity_id LIMIT ?",
+                                   (low, limit)).fetchall()
+            return [_entity_record(row) for row in rows]
+        found: list[EntityRecord] = []
+        wanted = sorted(e for e in visible if after is None or e > after)
+        for i in range(0, len(wanted), 500):
+            if len(found) >= limit:
+                break
+            chunk = [e.bytes for e in wanted[i:i + 500]]
+            rows = self.db.execute(
+                f"SELECT {_ENTITY} FROM entities WHERE entity_id IN ({', '.join('?' * len(chunk))}) "
+                "ORDER BY entity_id LIMIT ?", (*chunk, limit - len(found))).fetchall()
+            found.extend(_entity_record(row) for row in rows)
+        return found
+
+    @_mapped
+    def put_entity(self, record: EntityRecord) -> tuple[EntityRecord, bool]:
+        db = self.db
+        fields = (record.type, record.name, record.brand, record.identifier,
+                  record.parent_id.bytes if record.parent_id is not None else None,
+                  None if record.properties is None else orjson.dumps(record.properties).decode(), record.time_zone)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            existed = db.execute("SELECT 1 FROM entities WHERE entity_id = ?", (record.entity_id.bytes,)).fetchone()
+            if existed:
+                db.execute("UPDATE entities SET type = ?, name = ?, brand = ?, identifier = ?, parent_id = ?, "
+                           "properties = ?, time_zone = ? WHERE entity_id = ?", (*fields, record.entity_id.bytes))
+            else:
+                db.execute("INSERT INTO entities(entity_id, type, name, brand, identifier, parent_id, properties, "
+                           "time_zone, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (record.entity_id.bytes, *fields, record.created))
+            row = db.execute(f"SELECT {_ENTITY} FROM entities WHERE entity_id = ?", (record.entity_id.bytes,)).fetchone()
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return _entity_record(row), not existed
 
     @_mapped
     def entity_ids(self) -> list[uuid.UUID]:
@@ -411,6 +464,20 @@ class SQLiteStore(PlannedIngest):
                 if adjust is not None:
                     brackets = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
             return brackets
+
+
+# Registers the entity on its first ingest (created: now), else bumps its version; last_seen never moves back.
+_REGISTER = (
+    "INSERT INTO entities(entity_id, created, last_seen) VALUES (?, ?, ?) ON CONFLICT(entity_id) DO UPDATE SET "
+    "version = version + 1, last_seen = max(coalesce(last_seen, excluded.last_seen), excluded.last_seen)"
+)
+_ENTITY = "entity_id, type, name, brand, identifier, parent_id, properties, time_zone, created, last_seen"
+
+
+def _entity_record(row: Sequence[Any]) -> EntityRecord:
+    return EntityRecord(
+        uuid.UUID(bytes=row[0]), row[1], row[2], row[3], row[4], None if row[5] is None else uuid.UUID(bytes=row[5]),
+        None if row[6] is None else orjson.loads(row[6]), row[7], row[8], row[9])
 
 
 def _interrupt_if_late(local: threading.local) -> int:
