@@ -273,3 +273,14 @@ def test_doctests() -> None:
 
     assert doctest.testmod(csv_export).failed == 0
     assert doctest.testmod(csv_rows).failed == 0
+
+
+def test_csv_uses_the_entitys_time_zone_like_json(seeded: ApiClient) -> None:
+    """An entity's `timeZone` (the registry, §12) is the default of its queries, in CSV as in JSON."""
+    seeded.token = make_token(scope="readings:read readings:write entities:write")
+    assert seeded.put(f"/v1/entities/{ENTITY}", json={"timeZone": "Europe/Brussels"}).status_code == 200
+    query = {"start": "2024-05-27T00:00:00Z", "end": "2024-05-27T06:00:00Z", "resolution": "1 hour"}
+    items = seeded.get(_path("aggregations"), params=query).json()["data"]
+    _, rows = _parse(seeded.get(_path("aggregations"), params={**query, "format": "csv"}))
+    assert items[0]["timeframe"]["start"] == "2024-05-27T02:00:00+02:00"
+    assert [row["timeframe.start"] for row in rows] == [item["timeframe"]["start"] for item in items]

@@ -1,4 +1,4 @@
-"""The entity registry (docs/semantics.md §11) on both backends: PUT validation (a table, one rule a row),
+"""The entity registry (docs/semantics.md §12) on both backends: PUT validation (a table, one rule a row),
 201 vs 200, scopes, 404s, listing with paging and visibility, created/lastSeen kept by ingest, a registered
 entity without readings, and the entity's timeZone as the default of its queries."""
 
