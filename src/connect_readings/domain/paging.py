@@ -36,13 +36,42 @@ def query_digest(*parts: object) -> str:
 
 
 def encode_token(key: bytes, digest: str, cursor: Cursor) -> str:
-    payload = orjson.dumps({"q": digest, "p": cursor.position, "n": cursor.now})
-    mac = hmac.new(key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
-    return _b64(payload) + "." + _b64(mac)
+    return _sign(key, {"q": digest, "p": cursor.position, "n": cursor.now})
 
 
 def decode_token(key: bytes, digest: str, token: str) -> Cursor:
     """The cursor of a token issued for this very query; anything else is InvalidContinuationToken."""
+    fields = _verify(key, digest, token)
+    position, now = fields.get("p"), fields.get("n")
+    if not _instant(position) or not (now is None or _instant(now)):
+        raise _invalid("the continuation token is malformed")
+    return Cursor(position=position, now=now)
+
+
+def encode_id_token(key: bytes, digest: str, after: uuid.UUID) -> str:
+    """A token for a list ordered by id (the entities): the next page starts after `after`."""
+    return _sign(key, {"q": digest, "a": str(after)})
+
+
+def decode_id_token(key: bytes, digest: str, token: str) -> uuid.UUID:
+    """The id a token of `encode_id_token` for this very query continues after; else InvalidContinuationToken."""
+    after = _verify(key, digest, token).get("a")
+    try:
+        if not isinstance(after, str):
+            raise ValueError
+        return uuid.UUID(after)
+    except ValueError:
+        raise _invalid("the continuation token is malformed") from None
+
+
+def _sign(key: bytes, fields: dict[str, object]) -> str:
+    payload = orjson.dumps(fields)
+    mac = hmac.new(key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
+    return _b64(payload) + "." + _b64(mac)
+
+
+def _verify(key: bytes, digest: str, token: str) -> dict[str, object]:
+    """The fields of a token we signed for the query `digest`; else InvalidContinuationToken."""
     try:
         payload_text, mac_text = token.split(".")
         payload = _unb64(payload_text)
@@ -61,45 +90,7 @@ def decode_token(key: bytes, digest: str, token: str) -> Cursor:
         raise _invalid("the continuation token is malformed")
     if fields.get("q") != digest:
         raise _invalid("the continuation token belongs to a different query; repeat the same parameters")
-    position, now = fields.get("p"), fields.get("n")
-    if not _instant(position) or not (now is None or _instant(now)):
-        raise _invalid("the continuation token is malformed")
-    return Cursor(position=position, now=now)
-
-
-def encode_id_token(key: bytes, digest: str, after: uuid.UUID) -> str:
-    """A token for a list ordered by id (the entities): the next page starts after `after`."""
-    payload = orjson.dumps({"q": digest, "a": str(after)})
-    mac = hmac.new(key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
-    return _b64(payload) + "." + _b64(mac)
-
-
-def decode_id_token(key: bytes, digest: str, token: str) -> uuid.UUID:
-    """The id a token of `encode_id_token` for this very query continues after; else InvalidContinuationToken."""
-    try:
-        payload_text, mac_text = token.split(".")
-        payload = _unb64(payload_text)
-        mac = _unb64(mac_text)
-    except (ValueError, TypeError):
-        raise _invalid("the continuation token is malformed") from None
-    expected = hmac.new(key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
-    if not hmac.compare_digest(mac, expected):
-        raise _invalid("the continuation token was altered or was not issued by this service")
-    try:
-        fields = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        raise _invalid("the continuation token is malformed") from None
-    if not isinstance(fields, dict):
-        raise _invalid("the continuation token is malformed")
-    if fields.get("q") != digest:
-        raise _invalid("the continuation token belongs to a different query; repeat the same parameters")
-    after = fields.get("a")
-    try:
-        if not isinstance(after, str):
-            raise ValueError
-        return uuid.UUID(after)
-    except ValueError:
-        raise _invalid("the continuation token is malformed") from None
+    return fields
 
 
 def _instant(value: object) -> TypeGuard[int]:
