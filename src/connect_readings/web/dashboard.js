@@ -219,7 +219,7 @@ async function show() {
     api(`${base}/statistics/capacity-tariff`, { start: q.start, end: q.end, timeZone: q.timeZone })
       .then((b) => b.data, (error) => { if (!token()) throw error; return []; }), // (a panel, not the page)
   ]);
-  state.lastData = { aggregations, statistics, tariff, series: consumptionSeries(aggregations) };
+  state.lastData = { query: q, aggregations, statistics, tariff, series: consumptionSeries(aggregations) };
   renderConsumption(aggregations);
   renderPower(statistics);
   renderTariff(tariff);
