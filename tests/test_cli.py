@@ -112,6 +112,8 @@ def test_demo_creates_data_and_prints_a_working_token(tmp_path: Path) -> None:
     token = out.split("bearer token (7 days, all entities):\n", 1)[1].split("\n", 1)[0]
     secret = SQLiteStore(db).meta_value("jwt_secret", "unused")
     assert jwt.decode(token, secret, algorithms=["HS256"])["entities"] == "*"
+    assert f"  http://127.0.0.1:8080/#token={token}\n" in out  # the dashboard link signs in with the token
+    assert "API docs: http://127.0.0.1:8080/docs" in out
     store = SQLiteStore(db)
     for entity in (HOUSEHOLD, GAS_METER, EV_CHARGER):
         assert store.last_reading(entity) is not None

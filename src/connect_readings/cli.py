@@ -135,6 +135,7 @@ def demo(days: int, no_serve: bool, **flags: Any) -> None:
     for entity_id, label in DEMO_ENTITIES.items():
         click.echo(f"  {entity_id}  {label}")
     click.echo(f"\nbearer token (7 days, all entities):\n{token}\n")
+    click.echo(f"dashboard (signs in with the token):\n  {base}/#token={token}\nAPI docs: {base}/docs\n")
     click.echo("try:")
     click.echo(f'  export TOKEN={token}')
     click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{HOUSEHOLD}/aggregations'

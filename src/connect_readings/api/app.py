@@ -38,7 +38,7 @@ from ..domain.entities import parse_entity
 from ..domain.paging import Cursor, decode_id_token, decode_token, encode_id_token, encode_token, query_digest
 from ..domain.timefmt import format_datetime, parse_datetime, parse_time_zone, zone_name
 from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
-from . import csv_export, encode, params
+from . import csv_export, encode, params, web
 from .auth import ENTITIES_WRITE_SCOPE, READ_SCOPE, WRITE_SCOPE, Authenticator, Principal, require_scope
 from .body import limited_body, parse_batch, require_json
 from .edge import PUBLIC_BASE_KEY, Edge, HostPolicy
@@ -394,6 +394,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/v1/entities/{entityId}/aggregations/total", api.reader(api.aggregation_total), methods=["GET"]),
         Route("/v1/entities/{entityId}/statistics", api.reader(api.statistics), methods=["GET"]),
         Route("/v1/entities/{entityId}/statistics/capacity-tariff", api.reader(api.capacity_tariff), methods=["GET"]),
+        *web.ROUTES,  # the dashboard at /, the API docs at /docs, their static files (no auth, no data)
     ]
     app = Starlette(
         routes=routes,

@@ -1,0 +1,85 @@
+"""The browser side: the dashboard at `/`, the interactive API docs at `/docs`, and their static files.
+
+No authentication to load a page or a file (they hold no data); the pages call the API with the bearer token
+the user pastes. Everything is served from this package (`connect_readings/web/`) and from installed Python
+packages (`plotly`'s plotly.min.js, `swagger-ui-bundle`'s Swagger UI), so it works offline. Scripts are files,
+never inline: the pages carry a Content-Security-Policy that allows same-origin scripts only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .errors import error_response
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+"""Same-origin scripts only (no inline script, no eval); inline styles, which Plotly and Swagger UI set."""
+
+TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+         ".css": "text/css; charset=utf-8", ".png": "image/png", ".svg": "image/svg+xml"}
+OURS = ("dashboard.js", "dashboard.css", "docs.js", "docs.css")
+SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "favicon-16x16.png")
+
+
+def _web_file(name: str) -> bytes:
+    return (resources.files("connect_readings") / "web" / name).read_bytes()
+
+
+@lru_cache(maxsize=1)
+def plotly_path() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+@lru_cache(maxsize=1)
+def swagger_dir() -> Path:
+    from swagger_ui_bundle import swagger_ui_path
+
+    return Path(str(swagger_ui_path))
+
+
+@lru_cache(maxsize=16)
+def _vendor(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def _file(body: bytes, name: str, cache: str) -> Response:
+    media_type = TYPES.get(Path(name).suffix, "application/octet-stream")
+    headers = {"Cache-Control": cache}
+    if name.endswith(".html"):
+        headers.update({"Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"})
+    return Response(body, media_type=media_type, headers=headers)
+
+
+async def dashboard(request: Request) -> Response:
+    return _file(_web_file("index.html"), "index.html", "no-cache")
+
+
+async def docs(request: Request) -> Response:
+    return _file(_web_file("docs.html"), "docs.html", "no-cache")
+
+
+async def static(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name in OURS:
+        return _file(_web_file(name), name, "no-cache")
+    if name == "plotly.min.js":
+        return _file(_vendor(str(plotly_path())), name, "public, max-age=86400")
+    if name.startswith("swagger-ui/") and name[len("swagger-ui/"):] in SWAGGER_FILES:
+        return _file(_vendor(str(swagger_dir() / name[len("swagger-ui/"):])), name, "public, max-age=86400")
+    return error_response(404, "NotFound", "no such file")
+
+
+ROUTES = [
+    Route("/", dashboard, methods=["GET"]),
+    Route("/docs", docs, methods=["GET"]),
+    Route("/static/{name:path}", static, methods=["GET"]),
+]
