@@ -24,7 +24,9 @@ from connect_readings.storage.sqlite import SQLiteStore
 from .test_crash_safety import Server, token
 
 REPO = Path(__file__).resolve().parents[1]
-SCREENSHOTS = REPO / "docs" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("CONNECT_READINGS_SCREENSHOTS", REPO / "docs" / "screenshots" / "latest"))
+"""Where the screenshots go (git-ignored). The README's `docs/screenshots/dashboard.png` is a copy of
+`latest/dashboard.png`, refreshed by hand when the page changes."""
 DAYS = 3
 
 
