@@ -74,7 +74,7 @@ class Settings:
     page_cache_mib: int = _setting(
         64, "memory per process for remembered aggregation pages, MiB (0 disables)")
     csv_max_rows: int = _setting(
-        1_000_000, "rows one CSV answer (format=csv or Accept: text/csv) may hold; a window with more is "
+        200_000, "rows one CSV answer (format=csv or Accept: text/csv) may hold; a window with more is "
                    "400 TooManyRows, refused before any byte is sent")
     public_url: str | None = _setting(
         None, "base URL of links (links.next, redirects), e.g. https://api.example.com/readings; by default from "
