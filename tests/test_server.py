@@ -402,7 +402,10 @@ def test_ingest_during_sigterm_is_whole_or_absent(tmp_path: Path) -> None:
     try:
         thread = threading.Thread(target=writer)
         thread.start()
-        time.sleep(0.4)
+        deadline = time.monotonic() + 15
+        while not acknowledged and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)  # the signal lands once the writer is under way (a fixed sleep raced a slow start)
+        time.sleep(0.1)
         assert _sigterm_and_wait(server, timeout=20) == 0
         thread.join(timeout=30)
         server.start()
