@@ -45,18 +45,8 @@ def response_content(method: str, path: str, status: int) -> dict[str, Any] | No
 
 def response_schema(method: str, path: str, status: int) -> dict[str, Any] | None:
     """The JSON schema the document gives for this response, or None when it documents none."""
-    doc = openapi_document()
-    for pattern, template in _routes():
-        if pattern.match(path):
-            operation = doc["paths"][template].get(method.lower())
-            if operation is None:
-                return None
-            response = operation["responses"].get(str(status))
-            if response is None:
-                raise AssertionError(f"{method} {path}: status {status} is not documented")
-            content = _resolve(doc, response).get("content", {}).get("application/json")
-            return content["schema"] if content else None
-    return None
+    content = (response_content(method, path, status) or {}).get("application/json")
+    return content["schema"] if content else None
 
 
 def check_response(response: httpx.Response, root_path: str = "") -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,6 +22,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from connect_readings.storage.base import migrations
 from connect_readings.storage.postgres import PostgresStore
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -48,10 +51,7 @@ class _Session:
             except psycopg.Error as exc:
                 self.error = f"PostgreSQL at {_redacted(server_url())} is unusable: {str(exc).strip()}"
         if self.error is not None:
-            if os.environ.get("CI"):
-                pytest.fail(f"{self.error} (CI is set, so this fails instead of skipping; start the server, e.g. "
-                            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)", pytrace=False)
-            pytest.skip(f"{self.error}; set CONNECT_READINGS_TEST_POSTGRES_URL or start a server to run these tests")
+            _unusable(self.error)
         assert self.url is not None
         return self.url
 
@@ -80,6 +80,40 @@ def make_postgres_store(request: pytest.FixtureRequest) -> PostgresStore:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(sql.Identifier(t) for t in TABLES)))
     return PostgresStore(url, min_size=1, max_size=4)
+
+
+@contextmanager
+def database_at_version(version: int) -> Iterator[str]:
+    """A new database with the migrations up to `version` applied (and recorded in `schema_version`, as the
+    store would have), for migration tests; dropped afterwards. Unusable server: as for the session database."""
+    server = server_url()
+    name = f"connect_readings_v{version}_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        _unusable(f"PostgreSQL at {_redacted(server)} is unusable: {str(exc).strip()}")
+    url = with_database(server, name)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE schema_version (version integer PRIMARY KEY, "
+                         "applied_at timestamptz NOT NULL DEFAULT now())")
+            for number, text in migrations("postgres"):
+                if number <= version:
+                    with conn.transaction():
+                        conn.execute(text)
+                        conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+        yield url
+    finally:
+        _drop(server, name)
+
+
+def _unusable(error: str) -> None:
+    """Fails the test when CI is set (a missing server must not pass CI by skipping), else skips it."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{error} (CI is set, so this fails instead of skipping; start the server, e.g. "
+                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)", pytrace=False)
+    pytest.skip(f"{error}; set CONNECT_READINGS_TEST_POSTGRES_URL or start a server to run these tests")
 
 
 def with_database(server: str, name: str) -> str:

@@ -4,7 +4,6 @@ and `last_seen` (the latest reading), every descriptive field null, and its data
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 import time
 import uuid
@@ -43,33 +42,16 @@ def version5(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield str(path)
         return
     import psycopg
-    from psycopg import sql
 
-    from ..pg import server_url, with_database
+    from ..pg import database_at_version
 
-    name = f"connect_readings_v5_{secrets.token_hex(4)}"
-    try:
-        with psycopg.connect(server_url(), autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is unusable: {exc}")
-    url = with_database(server_url(), name)
-    try:
+    with database_at_version(5) as url:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE schema_version (version integer PRIMARY KEY, "
-                         "applied_at timestamptz NOT NULL DEFAULT now())")
-            for number, text in migrations("postgres"):
-                if number <= 5:
-                    conn.execute(text)
-                    conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
             conn.cursor().executemany("INSERT INTO entities (entity_id, version) VALUES (%s, %s)",
                                       [(WITH_READINGS, 7), (WITHOUT, 0)])
             conn.cursor().executemany("INSERT INTO readings (entity_id, ts, positive_total) VALUES (%s, %s, %s)",
                                       [(WITH_READINGS, ts, float(k)) for k, ts in enumerate(STAMPS)])
         yield url
-    finally:
-        with psycopg.connect(server_url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def test_migration_0006_fills_created_and_last_seen(version5: str) -> None:

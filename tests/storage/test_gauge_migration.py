@@ -10,7 +10,6 @@ what ingest makes of the same metric today, and what it keeps is what ingest wou
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -129,29 +128,14 @@ def version4(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         db.close()
         return
     import psycopg
-    from psycopg import sql
 
-    from ..pg import server_url, with_database
+    from ..pg import database_at_version
 
-    name = f"connect_readings_v4_{secrets.token_hex(4)}"
-    try:
-        with psycopg.connect(server_url(), autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is unusable: {exc}")
-    try:
-        with psycopg.connect(with_database(server_url(), name), autocommit=True) as conn:
-            for number, text in migrations("postgres"):
-                if number <= 4:
-                    with conn.transaction():
-                        conn.execute(text)
-            conn.cursor().executemany(
-                "INSERT INTO readings (entity_id, ts, positive_total, extra) VALUES (%s, %s, %s, %s)",
-                [(ENTITY, T0 + k, float(k), None if e is None else e.decode()) for k, e in enumerate(extras)])
-            yield "postgres", conn
-    finally:
-        with psycopg.connect(server_url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with database_at_version(4) as url, psycopg.connect(url, autocommit=True) as conn:
+        conn.cursor().executemany(
+            "INSERT INTO readings (entity_id, ts, positive_total, extra) VALUES (%s, %s, %s, %s)",
+            [(ENTITY, T0 + k, float(k), None if e is None else e.decode()) for k, e in enumerate(extras)])
+        yield "postgres", conn
 
 
 def migrate_to_5(backend: str, conn: Any) -> None:

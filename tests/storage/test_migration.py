@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import secrets
 import shutil
 import sqlite3
 import uuid
@@ -49,37 +48,22 @@ def schema3_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         yield str(path)
         return
     import psycopg
-    from psycopg import sql
 
-    from ..pg import server_url, with_database
+    from ..pg import database_at_version
 
-    name = f"connect_readings_v3_{secrets.token_hex(4)}"
-    with psycopg.connect(server_url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(server_url(), name)
-    try:
+    with database_at_version(3) as url:
         source = sqlite3.connect(FIXTURES / "schema3.db")
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE schema_version (version integer PRIMARY KEY, "
-                         "applied_at timestamptz NOT NULL DEFAULT now())")
-            for number, text in migrations("postgres"):
-                if number <= 3:
-                    conn.execute(text)
-                    conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
-            with conn.cursor() as cur:
-                for table in TABLES:
-                    found = source.execute(f"SELECT * FROM {table}")
-                    columns = [d[0] for d in found.description]
-                    names = ", ".join(f'"{c}"' for c in columns)
-                    cur.executemany(
-                        f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})",
-                        [tuple(_pg_value(c, v) for c, v in zip(columns, row)) for row in found.fetchall()],
-                    )
+        with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+            for table in TABLES:
+                found = source.execute(f"SELECT * FROM {table}")
+                columns = [d[0] for d in found.description]
+                names = ", ".join(f'"{c}"' for c in columns)
+                cur.executemany(
+                    f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})",
+                    [tuple(_pg_value(c, v) for c, v in zip(columns, row)) for row in found.fetchall()],
+                )
         source.close()
         yield url
-    finally:
-        with psycopg.connect(server_url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _pg_value(column: str, value: Any) -> Any:
