@@ -200,7 +200,7 @@ def gauge_statistics(summary: GaugeSummary) -> dict[str, Any]:
     """
     covered = summary.tail[0] - summary.head[0]
     low, high = summary.min, summary.max
-    return {  # (round(x, 9) + 0.0: the rounding of `_round`, inline on this per-bucket path)
+    return {  # (+ 0.0 turns -0.0 into 0.0)
         "mean": round(summary.integral / covered, 9) + 0.0 if covered else None,
         "min": None if low is None else round(low, 9) + 0.0,
         "minAt": summary.min_at,
@@ -276,10 +276,6 @@ def merge_run(summaries: Iterable[GaugeSummary]) -> GaugeSummary | None:
             if high is None or s.max > high:  # type: ignore[operator]
                 high, high_at = s.max, s.max_at
     return GaugeSummary(count, low, low_at, high, high_at, integral, first.head, tail)
-
-
-def _round(value: float) -> float:
-    return round(value, 9) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
 # -- a page of buckets from stored blocks, raw samples at their partial ends, and two neighbours -------------

@@ -210,7 +210,7 @@ def plan_gauge_blocks(batch: Batch, around: Surroundings
                 pairs = [(ts, v) for ts, v in zip(stamps, column) if v is not None]
                 found = block_summaries([ts for ts, _ in pairs], [v for _, v in pairs])
             else:
-                found = [(block, of_columns(stamps[lo:hi], column[lo:hi])) for block, lo, hi in runs]  # type: ignore[arg-type]
+                found = block_summaries(stamps, column, runs)  # type: ignore[arg-type]
             for block, summary in found:
                 finest.setdefault(block, {})[k] = summary
         upserts: list[tuple[int, int, Summaries]] = []
@@ -257,17 +257,22 @@ def merge_blocks(blocks: Sequence[Summaries]) -> Summaries:
     return {k: merge_run(summaries[k] for summaries in blocks if k in summaries) for k in gauges}  # type: ignore[misc]
 
 
-def block_summaries(stamps: Sequence[int], values: Sequence[float], width: int = BLOCK_US
+def block_summaries(stamps: Sequence[int], values: Sequence[float], runs: list[tuple[int, int, int]] | None = None
                     ) -> list[tuple[int, GaugeSummary]]:
-    """(block, summary of its samples) of every block of `width` one gauge's samples (ascending times) fall in.
+    """(block, summary of its samples) of every 15-minute block one gauge's samples (ascending times) fall in.
 
-    Data sparser than the blocks (a meter every 15 minutes) has one sample per block: then each summary is
-    built straight from its sample.
+    `runs`: `_block_runs(stamps)` when the caller has it already (shared by the gauges every reading has). A block
+    with one sample (data sparser than the blocks, such as a meter every 15 minutes) gets its summary straight
+    from that sample.
     """
-    blocks = [t - t % width for t in stamps]
-    if len(set(blocks)) == len(blocks):
-        return [(block, GaugeSummary(1, v, t, v, t, 0.0, (t, v), (t, v))) for block, t, v in zip(blocks, stamps, values)]
-    return [(block, of_columns(stamps[lo:hi], values[lo:hi])) for block, lo, hi in _block_runs(stamps, width)]
+    found = []
+    for block, lo, hi in _block_runs(stamps) if runs is None else runs:
+        if hi - lo == 1:
+            t, v = stamps[lo], values[lo]
+            found.append((block, GaugeSummary(1, v, t, v, t, 0.0, (t, v), (t, v))))
+        else:
+            found.append((block, of_columns(stamps[lo:hi], values[lo:hi])))
+    return found
 
 
 def rebuild_blocks(rows: Iterable[tuple[int, Values]]) -> Iterator[tuple[int, Summaries]]:
@@ -316,13 +321,13 @@ def _tiers_of(blocks: list[tuple[int, Summaries]]) -> Iterator[tuple[int, int, S
         level = [(block, merge_blocks(children)) for block, children in sorted(grouped.items())]
 
 
-def _block_runs(stamps: Sequence[int], width: int = BLOCK_US) -> list[tuple[int, int, int]]:
-    """(block, first index, end index) of each block of `width` the ascending `stamps` fall in."""
+def _block_runs(stamps: Sequence[int]) -> list[tuple[int, int, int]]:
+    """(block, first index, end index) of each 15-minute block the ascending `stamps` fall in."""
     runs: list[tuple[int, int, int]] = []
     i, n = 0, len(stamps)
     while i < n:
-        block = block_of(stamps[i], width)
-        j = bisect_left(stamps, block + width, i, n)
+        block = block_of(stamps[i])
+        j = bisect_left(stamps, block + BLOCK_US, i, n)
         runs.append((block, i, j))
         i = j
     return runs
