@@ -24,7 +24,8 @@ def test_instants(value, zone, sent):
 
 
 @pytest.mark.parametrize("value, sent", [
-    ("15 minutes", "15 minutes"), (timedelta(days=1), "86400 seconds"), (timedelta(microseconds=1500), "1500 microseconds"),
+    ("15 minutes", "15 minutes"), (timedelta(days=1), "86400 seconds"),
+    (timedelta(microseconds=1500), "1500 microseconds"),
 ])
 def test_resolutions(value, sent):
     assert resolution(value) == sent

@@ -108,7 +108,8 @@ class Call:
     path: str
     decode: Callable[[bytes], Any]
     params: Mapping[str, str] = field(default_factory=dict)
-    json: Any = None
+    body: bytes | None = None
+    """JSON (msgspec encodes datetimes, UUIDs and Structs as the API reads them)."""
     idempotent: bool = True
     """Safe to send twice (every operation of this API is: reads, PUT, and ingest, an upsert per timestamp)."""
     zone: str | None = None
@@ -229,7 +230,8 @@ def connection_error(exc: Exception) -> ConnectReadingsError:
 def retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """`Retry-After` in seconds: delay-seconds or an HTTP-date (RFC 9110 §10.2.3); None when absent/unreadable.
 
-    >>> retry_after("3"), retry_after("Wed, 21 Oct 2015 07:28:10 GMT", datetime(2015, 10, 21, 7, 28, tzinfo=timezone.utc))
+    >>> now = datetime(2015, 10, 21, 7, 28, tzinfo=timezone.utc)
+    >>> retry_after("3"), retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now)
     (3.0, 10.0)
     """
     if not value:
@@ -263,15 +265,15 @@ def entity_call(entity_id: EntityId) -> Call:
 
 def put_entity_call(entity_id: EntityId, description: Mapping[str, Any]) -> Call:
     """`description` in Python names (type, name, brand, identifier, parent_id, properties, time_zone)."""
-    body = {_camel(k): (str(v) if isinstance(v, uuid.UUID) else v) for k, v in description.items()}
-    return Call("PUT", entity_path(entity_id), _decoder(Entity), json=body)
+    body = {_camel(k): v for k, v in description.items()}
+    return Call("PUT", entity_path(entity_id), _decoder(Entity), body=_ENCODE(body))
 
 
 def ingest_call(entity_id: EntityId, readings: Iterable[Mapping[str, Any]]) -> Call:
     """Readings as `{"timestamp": datetime or RFC 3339 text, "data": {metric: {...}}}` (an aware datetime;
     a naive one is UTC, as the API reads a timestamp without offset)."""
     batch = [{**reading, "timestamp": instant(reading["timestamp"])} for reading in readings]
-    return Call("POST", entity_path(entity_id, "/readings"), _decoder(IngestResult), json={"data": batch})
+    return Call("POST", entity_path(entity_id, "/readings"), _decoder(IngestResult), body=_ENCODE({"data": batch}))
 
 
 def readings_call(entity_id: EntityId, start: Instant, end: Instant | None = None,
@@ -313,6 +315,7 @@ def capacity_tariff_call(entity_id: EntityId, start: Instant, end: Instant, time
                 zone=time_zone)
 
 
+_ENCODE = msgspec.json.Encoder().encode
 _resolution = resolution  # (the operations' parameter of that name hides the function)
 
 
@@ -439,7 +442,11 @@ class Operations:
         return self._one(capacity_tariff_call(entity_id, start, end, time_zone))
 
 
+JSON_BODY = {"Content-Type": "application/json"}
+
+
 def headers(token: str | None) -> dict[str, str]:
+    """The headers of every request: JSON answers (never the CSV), and the token."""
     found = {"Accept": "application/json", "User-Agent": "connect-readings-client"}
     if token is not None:
         found["Authorization"] = f"Bearer {token}"

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from . import frames
-from .base import Attempts, Call, Operations, RetryPolicy, headers, next_page
+from .base import JSON_BODY, Attempts, Call, Operations, RetryPolicy, headers, next_page
 from .models import Page, Results
 
 T = TypeVar("T")
@@ -46,7 +46,8 @@ class Client(Operations):
         attempts = Attempts(call, self.retry)
         while True:
             try:
-                response = self.http.request(call.method, call.path, params=call.params, json=call.json)
+                response = self.http.request(call.method, call.path, params=call.params, content=call.body,
+                                             headers=JSON_BODY if call.body is not None else None)
             except httpx.TransportError as exc:
                 time.sleep(attempts.lost(exc))
                 continue
