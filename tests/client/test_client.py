@@ -119,6 +119,7 @@ def test_health_and_readiness(client: Client):
     assert client.health().status == "ok"
     ready = client.readiness()
     assert ready.status == "ready" and ready.schema_version >= 1
+    assert "/v1/entities/{entityId}/aggregations" in client.openapi()["paths"]
 
 
 ERRORS = [  # (what is asked, status, code)

@@ -251,6 +251,10 @@ def health_call() -> Call:
     return Call("GET", "/healthz", _decoder(Health))
 
 
+def openapi_call() -> Call:
+    return Call("GET", "/openapi.json", msgspec.json.decode)
+
+
 def readiness_call() -> Call:
     return Call("GET", "/readyz", _decoder(Readiness))
 
@@ -391,6 +395,10 @@ class Operations:
     def readiness(self) -> Any:
         """`GET /readyz` → Readiness (a 503 not-ready is raised, after the retries, with its reason's code)."""
         return self._one(readiness_call())
+
+    def openapi(self) -> Any:
+        """`GET /openapi.json` → the served OpenAPI document, a dict."""
+        return self._one(openapi_call())
 
     def entities(self, page_size: int | None = None) -> Any:
         """`GET /v1/entities`, every page → iterator of Entity."""

@@ -18,7 +18,6 @@ from typing import Any
 import msgspec
 
 from ..domain import csv_rows
-from ..statistics_service import STATISTICS_METRICS
 
 INDEX_COLUMNS = ("timeframe.start", "timestamp", "id")
 """The first of these an item has is the frame's index."""
@@ -37,7 +36,7 @@ def frame(results: Sequence[msgspec.Struct], tz: str | tzinfo | None) -> Any:
     """The results as one DataFrame (see the module's docstring)."""
     pd = pandas()
     items = [msgspec.to_builtins(result, builtin_types=(datetime,)) for result in results]
-    columns, rows = table(items, type(results[0]).__name__ if results else "")
+    columns, rows = table(items, getattr(results[0], "layout", None) if results else None)
     df = pd.DataFrame(rows, columns=list(columns))
     df = df.loc[:, [name for name in df.columns if df[name].notna().any()]]  # a metric no item has
     zone = tz if tz is not None else timezone.utc
@@ -48,14 +47,23 @@ def frame(results: Sequence[msgspec.Struct], tz: str | tzinfo | None) -> Any:
     return df.set_index(index) if index is not None else df
 
 
-def table(items: list[dict[str, Any]], kind: str) -> tuple[tuple[str, ...], list[list[Any]]]:
-    """(column names, rows of values) by the CSV export's layout for `kind`, the generic one otherwise."""
-    if kind == "Reading":
+def table(items: list[dict[str, Any]], kind: str | None) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """(column names, rows of values) by the CSV export's layout `kind` (models.Result.layout), else the
+    generic one (every leaf of the items).
+
+    >>> table([{"month": "2024-01", "peak": {"value": 3.1}}], None)
+    (('month', 'peak.value'), [['2024-01', 3.1]])
+    """
+    if kind == "reading":
         return csv_rows.READING_COLUMNS, [csv_rows.reading_values(item) for item in items]
-    layout = {
-        "Aggregation": csv_rows.AGGREGATION_LAYOUT,
-        "Statistics": csv_rows.statistics_layout(STATISTICS_METRICS),
-    }.get(kind) or csv_rows.leaf_layout(items)
+    if kind == "aggregation":
+        layout = csv_rows.AGGREGATION_LAYOUT
+    elif kind == "statistics":
+        from ..statistics_service import STATISTICS_METRICS  # (the server's modules: only when asked)
+
+        layout = csv_rows.statistics_layout(STATISTICS_METRICS)
+    else:
+        layout = csv_rows.leaf_layout(items)
     return tuple(name for name, _ in layout), [csv_rows.values(item, layout) for item in items]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, tzinfo
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
@@ -23,6 +23,9 @@ from . import frames
 
 class Result(msgspec.Struct, rename="camel", kw_only=True):
     """An answer of the API; `.to_pandas()` gives it as a one-row DataFrame (frames.py)."""
+
+    layout: ClassVar[str | None] = None
+    """The CSV export's layout its rows follow (frames.table), None: the generic one (every leaf)."""
 
     def to_pandas(self, tz: str | tzinfo | None = None) -> Any:
         """This result as a one-row DataFrame (see `frames.frame`)."""
@@ -59,6 +62,8 @@ class Register(msgspec.Struct, kw_only=True, omit_defaults=True):
 class Aggregation(Result):
     """One bucket of `/aggregations` (and the window of `/aggregations/total`): consumption per register."""
 
+    layout: ClassVar[str | None] = "aggregation"
+
     entity_id: uuid.UUID
     id: str
     timeframe: Timeframe
@@ -67,6 +72,8 @@ class Aggregation(Result):
 
 class Reading(Result):
     """A stored reading: its metrics as sent (energy in kWh, volumes in m3)."""
+
+    layout: ClassVar[str | None] = "reading"
 
     id: str
     entity_id: uuid.UUID
@@ -114,6 +121,9 @@ class StatisticsMetric(msgspec.Struct, rename="camel", kw_only=True, omit_defaul
 
 
 class Statistics(Result):
+    """A bucket of `/statistics`: per gauge metric its fields' statistics, per register its peak demand."""
+
+    layout: ClassVar[str | None] = "statistics"
     entity_id: uuid.UUID
     id: str
     timeframe: Timeframe
