@@ -13,6 +13,7 @@ from connect_readings.domain.timefmt import from_micros
 from tests.test_crash_safety import Server
 
 from .conftest import NOW_US, principal_token
+from .test_retries import LIMITED
 
 START = from_micros(NOW_US - 2 * demo.DAY)
 END = from_micros(NOW_US)
@@ -82,14 +83,12 @@ def test_async_errors(loaded: Server, bearer: str, bearer_token: str | None, sta
 
 
 def test_async_retries_after_429(tmp_path):
-    env = {"CONNECT_READINGS_RATE_LIMIT_PER_S": "1", "CONNECT_READINGS_RATE_LIMIT_BURST": "1"}
-
     async def twice(url: str, retry: RetryPolicy):
         async with AsyncClient(url, principal_token(), retry=retry) as aclient:
             await aclient.put_entity(demo.HOUSEHOLD, type="Meter")
             return await aclient.entity(demo.HOUSEHOLD)
 
-    with Server(tmp_path / "limited.db", env=env) as server:
+    with Server(tmp_path / "limited.db", env=LIMITED) as server:
         assert run(twice(server.url, RetryPolicy())).type == "Meter"
         with pytest.raises(ConnectReadingsError) as caught:
             run(twice(server.url, RetryPolicy.none()))

@@ -1,4 +1,7 @@
-"""Retries against a real server that rate-limits (1 request/s, burst 1), and against no server at all."""
+"""Retries against a real server that rate-limits (a request every 2 s, burst 1), and against no server at all.
+
+(Every 2 s rather than every second: a first request slower than the refill, under load, would leave the
+second one a token and no 429 to test.)"""
 
 from __future__ import annotations
 
@@ -14,12 +17,13 @@ from tests.test_crash_safety import Server, free_port
 
 from .conftest import principal_token
 
+LIMITED = {"CONNECT_READINGS_RATE_LIMIT_PER_S": "0.5", "CONNECT_READINGS_RATE_LIMIT_BURST": "1"}
+
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     database = Path(tmp_path_factory.mktemp("limited")) / "limited.db"
-    env = {"CONNECT_READINGS_RATE_LIMIT_PER_S": "1", "CONNECT_READINGS_RATE_LIMIT_BURST": "1"}
-    with Server(database, env=env) as running:
+    with Server(database, env=LIMITED) as running:
         yield running
 
 
@@ -27,7 +31,7 @@ def test_429_is_retried_after_retry_after(limited: Server):
     with Client(limited.url, principal_token(), retry=RetryPolicy(backoff_s=0.05)) as client:
         client.put_entity(demo.HOUSEHOLD, type="Meter")  # the bucket's one token
         started = time.monotonic()
-        assert client.entity(demo.HOUSEHOLD).type == "Meter"  # 429 Retry-After: 1, then 200
+        assert client.entity(demo.HOUSEHOLD).type == "Meter"  # 429 Retry-After: 1 or 2, then 200
         assert time.monotonic() - started >= 1.0
 
 
@@ -37,25 +41,24 @@ def test_without_retries_the_429_is_raised(limited: Server):
         with pytest.raises(ConnectReadingsError) as caught:
             client.entity(demo.HOUSEHOLD)
     error = caught.value
-    assert (error.status, error.code, error.retry_after) == (429, "TooManyRequests", 1.0)
+    assert (error.status, error.code) == (429, "TooManyRequests") and error.retry_after in (1.0, 2.0)
     assert error.request_id
 
 
 def test_a_retry_after_beyond_the_time_budget_is_not_waited_for(limited: Server):
-    with Client(limited.url, principal_token(), retry=RetryPolicy(max_total_s=0.5)) as client:
+    with Client(limited.url, principal_token(), retry=RetryPolicy(max_total_s=0.9)) as client:
         client.put_entity(demo.HOUSEHOLD, type="Meter")
         started = time.monotonic()
         with pytest.raises(ConnectReadingsError, match="TooManyRequests"):
             client.entity(demo.HOUSEHOLD)
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 0.9
 
 
 def test_paging_rides_out_the_rate_limit(limited: Server):
     with Client(limited.url, principal_token()) as client:
-        for entity in (demo.GAS_METER, demo.EV_CHARGER):
-            client.put_entity(entity, type="Meter")
-        entities = [entity.id for entity in client.entities(page_size=1)]  # a page a request, one a second
-    assert {demo.GAS_METER, demo.EV_CHARGER} <= set(entities)
+        client.put_entity(demo.EV_CHARGER, type="ChargePoint")
+        entities = [entity.id for entity in client.entities(page_size=1)]  # a page a request, one in 2 s
+    assert {demo.HOUSEHOLD, demo.EV_CHARGER} <= set(entities)
 
 
 def test_no_server_is_a_connection_error_after_the_attempts():
