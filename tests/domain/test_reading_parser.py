@@ -515,7 +515,9 @@ def test_random_readings_parse_alike_from_objects_and_json(item: Any) -> None:
     check_invariants(parsed)
     try:
         line = orjson.dumps(item)
-    except orjson.JSONEncodeError:  # ints beyond 64 bits, NaN: not JSON
+    except orjson.JSONEncodeError:  # ints beyond 64 bits: not JSON
+        return
+    if orjson.loads(line) != item:  # orjson writes NaN and ±inf as null: the line is another reading
         return
     if parsed[0] == "ok" or parsed[1] == "InvalidReading":
         assert outcome(decode_reading, line) == parsed, line
