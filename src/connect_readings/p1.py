@@ -24,8 +24,9 @@ from dsmr_parser.parsers import TelegramParser
 
 from .domain.errors import DomainError, quoted
 from .domain.readings import Reading, parse_reading
+from .domain.timefmt import format_datetime
 
-__all__ = ["TelegramError", "telegram_readings", "split_telegrams"]
+__all__ = ["TelegramError", "TelegramStream", "telegram_readings", "split_telegrams"]
 
 
 class TelegramError(DomainError):
@@ -118,6 +119,47 @@ def split_telegrams(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
                 lines = []
     if lines:
         yield start, b"".join(lines)
+
+
+class TelegramStream:
+    """The readings of one meter's telegrams, in order: each gas value once, merged into its second's reading.
+
+    A meter repeats its last gas value in every telegram until the next one (every 5 minutes to an hour), and
+    a reading replaces the whole reading stored at its timestamp. So a gas-only reading at the time of an
+    earlier telegram would wipe that telegram's electricity: instead it is merged into it (the merged reading
+    replaces the stored one), and a repeat of the gas value last given is dropped.
+    """
+
+    KEEP = 4096  # electricity readings remembered for merging (over an hour of telegrams a second apart)
+
+    def __init__(self) -> None:
+        self._electricity: dict[int, Reading] = {}
+        self._gas: tuple[int, Any] | None = None  # (ts, measurement) of the gas value last given
+
+    def readings(self, telegram: str | bytes) -> list[Reading]:
+        """`telegram_readings` of the next telegram, repeats dropped and gas merged (raises TelegramError)."""
+        out = []
+        for reading in telegram_readings(telegram):
+            gas = reading.data.get(_GAS)
+            if gas is not None:
+                if self._gas == (reading.ts, gas):
+                    continue
+                self._gas = (reading.ts, gas)
+            if len(reading.data) == 1 and gas is not None:
+                earlier = self._electricity.get(reading.ts)
+                if earlier is not None:
+                    reading = parse_reading({"timestamp": format_datetime(reading.ts),
+                                             "data": {**earlier.data, _GAS: gas}})
+            else:
+                self._remember(reading)
+            out.append(reading)
+        return out
+
+    def _remember(self, reading: Reading) -> None:
+        electricity = self._electricity
+        electricity[reading.ts] = reading
+        if len(electricity) > self.KEEP:
+            del electricity[next(iter(electricity))]  # (dicts keep insertion order: the oldest)
 
 
 # -- parsing -------------------------------------------------------------------------------------------------
