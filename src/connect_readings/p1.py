@@ -101,13 +101,17 @@ def split_telegrams(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
     """Lines of a P1 capture (a binary file iterates by lines) → (line number of its `/`, telegram bytes).
 
     Telegrams may follow each other directly or with blank lines between them; lines before the first `/`
-    (a logger started mid-telegram) are skipped. A telegram cut short (a new `/` or the end of the stream
-    before its `!` line) is still yielded, so that `telegram_readings` reports it as incomplete.
+    (a logger started mid-telegram) are skipped. A telegram cut short (a new `/`, even mid-line, or the end of
+    the stream before its `!` line) is still yielded, so that `telegram_readings` reports it as incomplete.
     """
     start = 0
     lines: list[bytes] = []
     for number, line in enumerate(stream, start=1):
         head = line[:1]
+        if head != b"/" and (cut := line.find(b"/")) > 0:  # a telegram cut mid-line by the next one's start
+            if lines:
+                lines.append(line[:cut])
+            line, head = line[cut:], b"/"
         if head == b"/":
             if lines:
                 yield start, b"".join(lines)
