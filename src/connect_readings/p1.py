@@ -225,6 +225,11 @@ def _parser(name: str) -> TelegramParser:
     return TelegramParser(getattr(telegram_specifications, name))
 
 
+# dsmr-parser fills its CRC table on first use by appending to a class-level list: fill it now, on import,
+# so that threads parsing their first telegrams at once cannot interleave the appends.
+TelegramParser.crc16("")
+
+
 def _unreadable_line(exc: ParseError) -> str:
     """dsmr-parser's ParseError names the line in its arguments; quote it for the user, never the exception."""
     line = next((arg for arg in exc.args[1:] if isinstance(arg, str) and ":" in arg), None)
