@@ -62,8 +62,8 @@ def serve(**flags: Any) -> None:
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--entity", required=True, type=click.UUID, help="the entity the readings belong to")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default=None,
-              help="default: from the file's extension")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "p1"]), default=None,
+              help="default: from the file's extension (.csv, .p1, else jsonl)")
 @settings_options("database")
 def import_(file: Path, entity: uuid.UUID, fmt: str | None, **flags: Any) -> None:
     """Bulk-import readings (idempotent: re-importing replaces, never duplicates)."""
@@ -74,7 +74,7 @@ def import_(file: Path, entity: uuid.UUID, fmt: str | None, **flags: Any) -> Non
     from .storage.base import open_store
 
     settings = Settings.from_env(**flags)
-    fmt = fmt or ("csv" if file.suffix.lower() == ".csv" else "jsonl")
+    fmt = fmt or {".csv": "csv", ".p1": "p1"}.get(file.suffix.lower(), "jsonl")
     store = open_store(settings.database)
     began = time.perf_counter()
     with file.open("rb") as handle, tqdm(total=file.stat().st_size, unit="B", unit_scale=True,

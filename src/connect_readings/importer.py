@@ -3,7 +3,9 @@
 CSV: a `timestamp` column, then one column per register field named `metric.field`
 (`positiveActiveEnergy.t1`, `positiveActiveEnergy.total`, `positiveActiveEnergy.unit`,
 `positiveGasVolume.value`, `positiveGasVolume.unit`, `positiveActiveInstantaneousPower.total`, …).
-Empty cells are absent values. JSONL: one reading object `{"timestamp":…,"data":{…}}` per line.
+Empty cells are absent values. JSONL: one reading object `{"timestamp":…,"data":{…}}` per line. P1: DSMR
+telegrams as P1 loggers capture them, back to back (`p1.split_telegrams`, `p1.TelegramStream`); a bad one is
+rejected with the line number of its `/`.
 
 The file is read in chunks of about a megabyte, each line decoded and validated by the one reading parser
 (`readings.decode_reading`), so rejects and their messages are those of the HTTP API. Readings go to the store `TRANSACTION` at a time (one transaction each; an
@@ -54,6 +56,8 @@ def import_file(
     with _collector_paused():
         if fmt == "csv":
             _import_csv(handle, progress, report, writer)
+        elif fmt == "p1":
+            _import_p1(handle, progress, report, writer)
         else:
             _import_jsonl(handle, progress, report, writer)
         writer.flush(final=True)
@@ -193,3 +197,25 @@ def _import_csv(
                 report.rejected.append((line_no, exc.message))
                 continue
             writer.append(reading)
+
+
+def _import_p1(
+    handle: io.BufferedReader, progress: Callable[[int], None], report: ImportReport, writer: _Writer,
+) -> None:
+    """Each telegram is one `read`; its readings (electricity, gas) go to the writer, a bad one is rejected."""
+    from .p1 import TelegramStream, split_telegrams  # (dsmr-parser is loaded only for P1 files)
+
+    def lines() -> Iterator[bytes]:
+        while chunk := handle.readlines(CHUNK_BYTES):
+            progress(sum(map(len, chunk)))
+            yield from chunk
+
+    stream = TelegramStream()
+    for line_no, telegram in split_telegrams(lines()):
+        report.read += 1
+        try:
+            readings = stream.readings(telegram)
+        except DomainError as exc:
+            report.rejected.append((line_no, exc.message))
+            continue
+        writer.extend(readings)
