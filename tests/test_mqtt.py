@@ -360,7 +360,7 @@ def test_shared_subscription_splits_the_messages(tmp_path: Path, prefix: str, pu
 
 def test_p1_telegrams_of_both_countries(tmp_path: Path, prefix: str, publisher: Publisher) -> None:
     """Recorded telegrams (tests/fixtures/p1, from branch p1) become readings; a bad CRC is logged and skipped."""
-    telegrams = sorted(FIXTURES.glob("*")) if FIXTURES.is_dir() else []
+    telegrams = sorted(FIXTURES.glob("*.txt")) if FIXTURES.is_dir() else []
     if not telegrams:
         pytest.skip("no P1 fixture telegrams (tests/fixtures/p1) yet")
     from connect_readings.p1 import telegram_readings
