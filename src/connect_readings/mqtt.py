@@ -22,6 +22,7 @@ import threading
 import time
 import tomllib
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,17 +220,43 @@ def check_share_group(name: str | None) -> None:
 
 
 # -- payloads ----------------------------------------------------------------------------------------------
-def payload_parser(fmt: str, max_batch: int) -> Callable[[bytes], list[Reading]]:
-    """The function that turns a message payload of this format into readings (DomainError when bad)."""
+Parser = Callable[[uuid.UUID, bytes], list[Reading]]
+
+
+def payload_parser(fmt: str, max_batch: int) -> Parser:
+    """The function that turns an entity's message payload of this format into readings (DomainError if bad)."""
     if fmt == "reading":
-        return lambda payload: [decode_reading(payload)]
+        return lambda entity, payload: [decode_reading(payload)]
     if fmt == "readings":
         from .api.body import parse_batch  # the HTTP ingest's envelope parser: one rule for both
 
-        return lambda payload: parse_batch(payload, max_batch)
-    from .p1 import telegram_readings
+        return lambda entity, payload: parse_batch(payload, max_batch)
+    return P1Streams().readings
 
-    return telegram_readings
+
+class P1Streams:
+    """A `p1.TelegramStream` per meter, so a repeated gas value is dropped and a gas value is merged into its
+    second's reading instead of replacing it (p1.py says why). Bounded: the meters heard from least recently
+    are forgotten beyond MAX_METERS, and each remembers KEEP telegrams (an hour of DSMR 4, 6 min of DSMR 5)."""
+
+    MAX_METERS = 1000
+    KEEP = 400
+
+    def __init__(self) -> None:
+        self.streams: OrderedDict[uuid.UUID, Any] = OrderedDict()
+
+    def readings(self, entity: uuid.UUID, payload: bytes) -> list[Reading]:
+        from .p1 import TelegramStream
+
+        stream = self.streams.get(entity)
+        if stream is None:
+            stream = self.streams[entity] = TelegramStream()
+            stream.KEEP = self.KEEP
+            if len(self.streams) > self.MAX_METERS:
+                self.streams.popitem(last=False)
+        else:
+            self.streams.move_to_end(entity)
+        return stream.readings(payload)
 
 
 # -- batches -----------------------------------------------------------------------------------------------
@@ -463,7 +490,7 @@ class Ingest:
         else:
             try:
                 entity = rule.entity_of(topic)
-                readings = self.parsers[rule.format](message.payload)
+                readings = self.parsers[rule.format](entity, message.payload)
             except DomainError as exc:
                 entity = None
                 log.warning("rejected topic=%s reason=%s: %s", topic, exc.code, exc.message)
