@@ -1,15 +1,15 @@
 """`connect-readings mqtt`: readings from an MQTT broker into the store, at least once.
 
-Two threads. paho's network thread decodes and validates each message (the same parsers as the HTTP API and
-the file import) and appends it to the current batch; the writer thread commits a batch once it holds N
-readings or is T ms old (one `store.ingest` per entity, the same planner as HTTP), and only then acknowledges
-its messages, in the order they arrived (MQTT 5 §4.6). A message is therefore PUBACKed only after its readings
+Two threads. paho's network thread hands each raw message to the writer thread, which decodes and validates it
+(the same parsers as the HTTP API and the file import), commits once it holds N readings or the first message
+is T ms old (one `store.ingest` per entity, the same planner as HTTP), and only then acknowledges the
+messages, in the order they arrived (MQTT 5 §4.6). A message is therefore PUBACKed only after its readings
 are committed: kill -9 at any moment loses nothing, the broker redelivers what was not acknowledged, and
 ingest is idempotent. A bad message (invalid JSON, reading or telegram; a topic segment that is no UUID) is
 logged and skipped, and acknowledged in its turn like the others.
 
 Backpressure: the CONNECT's Receive Maximum caps the messages the broker has in flight to us, and at most one
-full batch waits for the writer; when it is taken, `on_message` blocks, so paho stops reading the socket.
+full chunk waits for the writer; while it waits, `on_message` blocks, so paho stops reading the socket.
 """
 
 from __future__ import annotations
@@ -287,54 +287,59 @@ class Batch:
             self.newest = newest
 
 
-class Batcher:
-    """The bounded hand-over between the network thread (`add`) and the writer (`take`).
+Message = tuple[int, int, str, bytes]  # (mid, qos, topic, payload) as received
 
-    At most one full batch waits besides the one being filled; `add` blocks until the writer takes it.
+
+class Batcher:
+    """The bounded hand-over of raw messages from the network thread (`add`) to the writer (`take`).
+
+    The writer, not the network thread, decodes: with the GIL the two cannot run Python at once anyway, and a
+    commit that waited for a decoding thread to yield the GIL would hold the database's write lock that long.
+    At most one full chunk (`limit` messages) waits besides the one being filled; `add` then blocks.
     """
 
-    def __init__(self, batch_readings: int, batch_ms: int) -> None:
-        self.limit = batch_readings
+    def __init__(self, limit: int, batch_ms: int) -> None:
+        self.limit = limit
         self.age_s = batch_ms / 1000
-        self.current = Batch()
-        self.full: Batch | None = None
+        self.current: list[Message] = []
+        self.started = 0.0
+        self.full: list[Message] | None = None
         self.closed = False
         self.cond = threading.Condition()
 
-    def add(self, mid: int, qos: int, entity: uuid.UUID | None, readings: Sequence[Reading]) -> bool:
+    def add(self, message: Message) -> bool:
         """Append a message; False (nothing appended) once closed."""
         with self.cond:
             while self.full is not None and not self.closed:
                 self.cond.wait()  # backpressure: paho's thread waits here, reading nothing more
             if self.closed:
                 return False
-            batch = self.current
-            batch.add(mid, qos, entity, readings)
-            if batch.readings >= self.limit or len(batch.acks) >= self.limit:
-                self.full, self.current = batch, Batch()
+            current = self.current
+            current.append(message)
+            if len(current) >= self.limit:
+                self.full, self.current = current, []
                 self.cond.notify_all()
-            elif len(batch.acks) == 1:
+            elif len(current) == 1:
+                self.started = time.monotonic()  # T ms count from the first message, not from the last commit
                 self.cond.notify_all()  # the writer now has a deadline to wait for
             return True
 
-    def take(self) -> Batch | None:
-        """The next batch to commit: a full one, or the current one once T ms old; None when closed and empty."""
+    def take(self) -> list[Message] | None:
+        """The next chunk: a full one, or the current one once T ms old; None when closed and drained."""
         with self.cond:
             while True:
                 if self.full is not None:
-                    batch, self.full = self.full, None
+                    chunk, self.full = self.full, None
                     self.cond.notify_all()
-                    return batch
-                pending = self.current
-                if pending.acks:
-                    wait = pending.started + self.age_s - time.monotonic()
+                    return chunk
+                wait = None
+                if self.current:
+                    wait = self.started + self.age_s - time.monotonic()
                     if wait <= 0 or self.closed:
-                        self.current = Batch()
-                        return pending
+                        chunk, self.current = self.current, []
+                        return chunk
                 elif self.closed:
                     return None
-                else:
-                    wait = None
                 self.cond.wait(wait)
 
     def close(self) -> None:
@@ -346,7 +351,7 @@ class Batcher:
     def depth(self) -> int:
         """Messages received and not yet taken by the writer."""
         with self.cond:
-            return len(self.current.acks) + (len(self.full.acks) if self.full else 0)
+            return len(self.current) + (len(self.full) if self.full else 0)
 
 
 # -- counters ----------------------------------------------------------------------------------------------
@@ -426,6 +431,7 @@ class Ingest:
         self.batcher = Batcher(options.batch_readings, options.batch_ms)
         self.stats = Stats()
         self.parsers = {fmt: payload_parser(fmt, options.max_batch) for fmt in {r.format for r in options.rules}}
+        self.rule_cache: dict[str, TopicRule | None] = {}
         self.stopping = threading.Event()
         self.failure: str | None = None
         self.client = self._client()
@@ -478,48 +484,70 @@ class Ingest:
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        """Validate and hand over; a bad message is logged and queued for its ack with no readings."""
+        """Hand the raw message to the writer (blocking while it is a chunk behind)."""
         if self.stopping.is_set():
             return  # not acknowledged: the broker keeps it for our session and redelivers it
-        topic = message.topic
-        entity: uuid.UUID | None = None
-        readings: list[Reading] = []
-        rule = self._rule(topic)
-        if rule is None:
-            log.warning("rejected topic=%s reason=no [[topics]] entry matches it", topic)
-        else:
-            try:
-                entity = rule.entity_of(topic)
-                readings = self.parsers[rule.format](entity, message.payload)
-            except DomainError as exc:
-                entity = None
-                log.warning("rejected topic=%s reason=%s: %s", topic, exc.code, exc.message)
-            except Exception as exc:  # a parser's bug must not stop the network thread; the message is skipped
-                entity = None
-                log.exception("rejected topic=%s reason=unexpected error %r", topic, exc)
-            if not readings:
-                entity = None
-        self.batcher.add(message.mid, message.qos, entity, readings)
-
-    def _rule(self, topic: str) -> TopicRule | None:
-        from paho.mqtt.client import topic_matches_sub
-
-        for rule in self.options.rules:
-            if topic_matches_sub(rule.filter, topic):
-                return rule
-        return None
+        self.batcher.add((message.mid, message.qos, message.topic, message.payload))
 
     # writer thread ----------------------------------------------------------------------------------------
     def _write_loop(self) -> None:
+        """Decode each chunk in order; commit every N readings and at the chunk's end, then acknowledge."""
+        limit = self.options.batch_readings
         try:
-            while (batch := self.batcher.take()) is not None:
-                if not self._commit(batch):
+            while (chunk := self.batcher.take()) is not None:
+                batch = Batch()
+                for mid, qos, topic, payload in chunk:
+                    entity, readings = self._decode(topic, payload)
+                    batch.add(mid, qos, entity, readings)
+                    if batch.readings >= limit:
+                        if not self._commit_and_ack(batch):
+                            return
+                        batch = Batch()
+                if batch.acks and not self._commit_and_ack(batch):
                     return
-                for mid, qos in batch.acks:  # in arrival order
-                    self.client.ack(mid, qos)
         except Exception as exc:  # a bug: stop without acknowledging, the broker keeps the messages
             log.exception("the writer failed")
             self._fail(f"the writer failed: {exc!r}")
+
+    def _decode(self, topic: str, payload: bytes) -> tuple[uuid.UUID | None, list[Reading]]:
+        """(entity, readings) of a message; (None, []) for a bad one, logged in one line (topic, reason)."""
+        rule = self._rule(topic)
+        if rule is None:
+            log.warning("rejected topic=%s reason=no [[topics]] entry matches it", topic)
+            return None, []
+        try:
+            entity = rule.entity_of(topic)
+            readings = self.parsers[rule.format](entity, payload)
+        except DomainError as exc:
+            log.warning("rejected topic=%s reason=%s: %s", topic, exc.code, exc.message)
+            return None, []
+        except Exception as exc:  # a parser's bug must not stop the ingest; the message is skipped
+            log.exception("rejected topic=%s reason=unexpected error %r", topic, exc)
+            return None, []
+        return (entity, readings) if readings else (None, [])
+
+    def _rule(self, topic: str) -> TopicRule | None:
+        """The first [[topics]] entry whose filter matches (remembered per topic: a fleet repeats its topics)."""
+        try:
+            return self.rule_cache[topic]
+        except KeyError:
+            pass
+        from paho.mqtt.client import topic_matches_sub
+
+        rule = next((r for r in self.options.rules if topic_matches_sub(r.filter, topic)), None)
+        if len(self.rule_cache) >= 100_000:
+            self.rule_cache.clear()
+        self.rule_cache[topic] = rule
+        return rule
+
+    def _commit_and_ack(self, batch: Batch) -> bool:
+        """Commit, then acknowledge every message of the batch in arrival order; False if given up."""
+        if not self._commit(batch):
+            return False
+        ack = self.client.ack
+        for mid, qos in batch.acks:
+            ack(mid, qos)
+        return True
 
     def _commit(self, batch: Batch) -> bool:
         """Ingest the batch, entity by entity, retrying while the store is busy; False if given up (stopping)."""
