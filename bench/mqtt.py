@@ -192,6 +192,10 @@ def run(workdir: Path, port: int, name: str, fmt: str, messages: list[tuple[str,
                 "--config", str(config), "--database", str(db), "--client-id", client_id,
                 "--session-expiry", str(SESSION_EXPIRY_S), *(("--share-group", group) if group else ()), *extra]
         procs.append(subprocess.Popen(args, stdout=log_path.open("wb"), stderr=subprocess.STDOUT))
+        if os.environ.get("BENCH_PROFILE"):  # py-spy's collapsed stacks per process, into that directory
+            subprocess.Popen(["py-spy", "record", "--format", "raw", "-o",
+                              f"{os.environ['BENCH_PROFILE']}/{client_id}.txt", "--pid", str(procs[-1].pid)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait(lambda: any("connected to" in p.read_text() for p in logs), 30)
     began = time.perf_counter()
     reader = sqlite3.connect(db)

@@ -491,15 +491,16 @@ class Ingest:
 
     # writer thread ----------------------------------------------------------------------------------------
     def _write_loop(self) -> None:
-        """Decode each chunk in order; commit every N readings and at the chunk's end, then acknowledge."""
+        """Decode each chunk in order; commit every N readings or T ms and at the chunk's end; then acknowledge."""
         limit = self.options.batch_readings
+        age_s = self.options.batch_ms / 1000
         try:
             while (chunk := self.batcher.take()) is not None:
                 batch = Batch()
                 for mid, qos, topic, payload in chunk:
                     entity, readings = self._decode(topic, payload)
                     batch.add(mid, qos, entity, readings)
-                    if batch.readings >= limit:
+                    if batch.readings >= limit or time.monotonic() - batch.started >= age_s:
                         if not self._commit_and_ack(batch):
                             return
                         batch = Batch()
