@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -194,13 +195,19 @@ entity = "{fixed}"
 format = "reading"
 """)
     db = tmp_path / "r.db"
-    ingest = Ingest(tmp_path, config, db, f"crtest-{prefix}")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+    ingest = Ingest(tmp_path, config, db, f"crtest-{prefix}", "--metrics-port", str(metrics_port))
     publisher.publish_many([(f"{prefix}/{a}/reading", orjson.dumps(reading(i))) for i in range(20)])
     publisher.publish_many([(f"{prefix}/batch/{b}", orjson.dumps({"data": [reading(10 * k + i) for i in range(10)]}))
                             for k in range(3)])
     publisher.publish_many([(f"{prefix}/heatpump/state", orjson.dumps(reading(i))) for i in range(5)])
     wait_for(lambda: count(db) == 55, 20, lambda: f"for 55 readings; log:\n{ingest.log()}")
     assert (count(db, a), count(db, b), count(db, fixed)) == (20, 30, 5)
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert "connect_readings_mqtt_readings_total 55.0" in metrics and "connect_readings_mqtt_lag_seconds" in metrics
     ingest.stop()
     assert ingest.totals() == {"messages": 28, "readings": 55, "rejected": 0, "batches": ingest.totals()["batches"]}
     store = open_store(str(db))
