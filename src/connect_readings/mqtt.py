@@ -266,17 +266,18 @@ class Batch:
     __slots__ = ("acks", "groups", "readings", "rejected", "started", "newest")
 
     def __init__(self) -> None:
-        self.acks: list[tuple[int, int]] = []
+        self.acks: list[tuple[int, int, int]] = []  # (connection, mid, qos)
         self.groups: dict[uuid.UUID, list[Reading]] = {}
         self.readings = 0
         self.rejected = 0
         self.started = time.monotonic()
         self.newest: int | None = None
 
-    def add(self, mid: int, qos: int, entity: uuid.UUID | None, readings: Sequence[Reading]) -> None:
+    def add(self, connection: int, mid: int, qos: int, entity: uuid.UUID | None, readings: Sequence[Reading]
+            ) -> None:
         if not self.acks:
             self.started = time.monotonic()  # the T ms count from the first message, not from the last commit
-        self.acks.append((mid, qos))
+        self.acks.append((connection, mid, qos))
         if entity is None:
             self.rejected += 1
             return
@@ -287,7 +288,7 @@ class Batch:
             self.newest = newest
 
 
-Message = tuple[int, int, str, bytes]  # (mid, qos, topic, payload) as received
+Message = tuple[int, int, int, str, bytes]  # (connection, mid, qos, topic, payload) as received
 
 
 class Batcher:
@@ -432,6 +433,7 @@ class Ingest:
         self.stats = Stats()
         self.parsers = {fmt: payload_parser(fmt, options.max_batch) for fmt in {r.format for r in options.rules}}
         self.rule_cache: dict[str, TopicRule | None] = {}
+        self.connection = 0  # counts CONNACKs: packet ids are only meaningful within one connection
         self.stopping = threading.Event()
         self.failure: str | None = None
         self.client = self._client()
@@ -470,6 +472,7 @@ class Ingest:
             return
         from paho.mqtt.subscribeoptions import SubscribeOptions
 
+        self.connection += 1
         log.info("connected to %s:%d as %s (session %s)", self.options.broker.host, self.options.broker.port,
                  self.options.client_id, "resumed" if flags.session_present else "new")
         client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.options.subscriptions()])
@@ -487,7 +490,7 @@ class Ingest:
         """Hand the raw message to the writer (blocking while it is a chunk behind)."""
         if self.stopping.is_set():
             return  # not acknowledged: the broker keeps it for our session and redelivers it
-        self.batcher.add((message.mid, message.qos, message.topic, message.payload))
+        self.batcher.add((self.connection, message.mid, message.qos, message.topic, message.payload))
 
     # writer thread ----------------------------------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -497,9 +500,9 @@ class Ingest:
         try:
             while (chunk := self.batcher.take()) is not None:
                 batch = Batch()
-                for mid, qos, topic, payload in chunk:
+                for connection, mid, qos, topic, payload in chunk:
                     entity, readings = self._decode(topic, payload)
-                    batch.add(mid, qos, entity, readings)
+                    batch.add(connection, mid, qos, entity, readings)
                     if batch.readings >= limit or time.monotonic() - batch.started >= age_s:
                         if not self._commit_and_ack(batch):
                             return
@@ -545,9 +548,12 @@ class Ingest:
         """Commit, then acknowledge every message of the batch in arrival order; False if given up."""
         if not self._commit(batch):
             return False
-        ack = self.client.ack
-        for mid, qos in batch.acks:
-            ack(mid, qos)
+        ack, current = self.client.ack, self.connection
+        for connection, mid, qos in batch.acks:
+            # A message of an earlier connection is not acknowledged: its packet id may now name another
+            # message. The broker redelivers it (if the session survived) and the new copy is acknowledged.
+            if connection == current:
+                ack(mid, qos)
         return True
 
     def _commit(self, batch: Batch) -> bool:
