@@ -393,3 +393,27 @@ def test_p1_telegrams_of_both_countries(tmp_path: Path, prefix: str, publisher: 
     time.sleep(0.3)
     log = ingest.stop()
     assert ingest.totals()["rejected"] == bad + 1 and "reason=InvalidTelegram" in log, log
+
+
+def test_a_locked_database_holds_messages_back_and_loses_none(tmp_path: Path, prefix: str,
+                                                              publisher: Publisher) -> None:
+    """While another writer holds SQLite's lock nothing is committed (nor acknowledged); once it lets go,
+    every message is stored."""
+    import sqlite3
+
+    entity = uuid.uuid4()
+    db = tmp_path / "locked.db"
+    ingest = Ingest(tmp_path, _pattern_config(tmp_path, prefix), db, f"crtest-{prefix}", "--batch-ms", "20")
+    lock = sqlite3.connect(db, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        publisher.publish_many([(f"{prefix}/{entity}", orjson.dumps(reading(i))) for i in range(50)])
+        time.sleep(1.5)
+        with sqlite3.connect(db) as reader:  # (WAL: a reader does not wait for the writer's lock)
+            assert reader.execute("SELECT count(*) FROM readings").fetchone()[0] == 0
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    wait_for(lambda: count(db, entity) == 50, 30, lambda: ingest.log())
+    ingest.stop()
+    assert ingest.totals()["messages"] == 50
