@@ -8,6 +8,7 @@ offline, beyond those in flight: publishers here never run more than that ahead 
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import secrets
@@ -83,30 +84,29 @@ def reading(i: int, value: float | None = None) -> dict[str, Any]:
 
 
 class Publisher:
-    """A paho MQTT 5 client publishing QoS-1 messages, each confirmed by the broker."""
+    """QoS-1 publishing through tests/mqtt_publish.py (a process of its own: see its docstring)."""
 
     def __init__(self) -> None:
-        import paho.mqtt.client as mqtt
+        self.process = subprocess.Popen([sys.executable, "-m", "tests.mqtt_publish", HOST, str(PORT)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        cwd=Path(__file__).parent.parent)
 
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"crtest-pub-{secrets.token_hex(4)}",
-                                  protocol=mqtt.MQTTv5)
-        self.client.max_inflight_messages_set(200)
-        self.client.max_queued_messages_set(0)
-        self.client.connect(HOST, PORT)
-        self.client.loop_start()
-
-    def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
-        self.client.publish(topic, payload, qos=qos).wait_for_publish(10)
+    def publish(self, topic: str, payload: bytes | str) -> None:
+        self.publish_many([(topic, payload.encode() if isinstance(payload, str) else payload)])
 
     def publish_many(self, messages: list[tuple[str, bytes]]) -> None:
-        infos = [self.client.publish(topic, payload, qos=1) for topic, payload in messages]
-        for info in infos:
-            info.wait_for_publish(30)
-            assert info.is_published()
+        """Publish and return once the broker has acknowledged every one."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        lines = b"".join(orjson.dumps([topic, base64.b64encode(payload).decode()]) + b"\n"
+                         for topic, payload in messages)
+        self.process.stdin.write(lines + b"\n")
+        self.process.stdin.flush()
+        assert self.process.stdout.readline() == b"ok\n"
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(30)
 
 
 @pytest.fixture
