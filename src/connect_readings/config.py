@@ -74,8 +74,9 @@ class Settings:
     page_cache_mib: int = _setting(
         64, "memory per process for remembered aggregation pages, MiB (0 disables)")
     csv_max_rows: int = _setting(
-        200_000, "rows one CSV answer (format=csv or Accept: text/csv) may hold; a window with more is "
-                   "400 TooManyRows, refused before any byte is sent")
+        200_000, "rows one CSV answer (format=csv or Accept: text/csv) may hold, counted before any byte is sent "
+                   "(readings; for aggregations and statistics the window's buckets, empty ones too); more is "
+                   "400 TooManyRows")
     public_url: str | None = _setting(
         None, "base URL of links (links.next, redirects), e.g. https://api.example.com/readings; by default from "
               "the request's allowed Host")

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import time
 from typing import Any
 
 import pytest
@@ -236,21 +237,36 @@ def test_errors_stay_json(seeded: ApiClient, kind: str) -> None:
             assert as_csv.content == as_json.content
 
 
-@pytest.mark.parametrize("kind, query, rows", [
-    ("readings", {}, 60),
-    ("aggregations", {"resolution": "1 hour"}, 20),
-    ("statistics", {"resolution": "1 hour"}, 20),
+@pytest.mark.parametrize("kind, query, counted, rows", [
+    ("readings", {}, 60, 60),  # readings are counted
+    ("aggregations", {"resolution": "1 hour"}, 24, 20),  # buckets are counted, with data (20) or not (4)
+    ("statistics", {"resolution": "1 hour"}, 24, 20),
+    ("aggregations", {"resolution": "1 day", "timeZone": "Europe/Brussels"}, 2, 1),  # 2 local days meet the window
 ])
 def test_too_many_rows_is_refused_whole(store: Any, tmp_path: Any, kind: str, query: dict[str, str],
-                                        rows: int) -> None:
-    settings = Settings(database=str(tmp_path / "unused.db"), jwt_secret=SECRET, csv_max_rows=rows - 1)
+                                        counted: int, rows: int) -> None:
+    settings = Settings(database=str(tmp_path / "unused.db"), jwt_secret=SECRET, csv_max_rows=counted - 1)
     with ApiClient(create_app(settings, store)) as client:
         assert client.ingest(ENTITY, _readings()).status_code == 200
-        _error(client.get(_path(kind), params={**WINDOW, **query, "format": "csv"}), 400, "TooManyRows")
-    settings = Settings(database=str(tmp_path / "unused.db"), jwt_secret=SECRET, csv_max_rows=rows)
+        refused = client.get(_path(kind), params={**WINDOW, **query, "format": "csv"})
+        _error(refused, 400, "TooManyRows")
+        assert f"more than {counted - 1} {'readings' if kind == 'readings' else 'buckets'}" in refused.text
+    settings = Settings(database=str(tmp_path / "unused.db"), jwt_secret=SECRET, csv_max_rows=counted)
     with ApiClient(create_app(settings, store)) as client:
         _, found = _parse(client.get(_path(kind), params={**WINDOW, **query, "format": "csv"}))
         assert len(found) == rows
+
+
+@pytest.mark.parametrize("kind, query", [("readings", {}), ("aggregations", {"resolution": "1 hour"}),
+                                         ("statistics", {"resolution": "1 hour"})])
+def test_streamed_and_varies_on_accept(seeded: ApiClient, kind: str, query: dict[str, str]) -> None:
+    """The file is streamed (no Content-Length: chunked); both answers say they depend on Accept, so a cache
+    between never serves one for the other."""
+    as_csv = seeded.get(_path(kind), params={**WINDOW, **query}, headers={"Accept": "text/csv"})
+    _parse(as_csv)
+    assert "content-length" not in as_csv.headers and as_csv.headers["vary"] == "Accept"
+    as_json = seeded.get(_path(kind), params={**WINDOW, **query})
+    assert as_json.status_code == 200 and as_json.headers["vary"] == "Accept"
 
 
 def test_whole_window_across_chunks(store: Any, client: ApiClient, monkeypatch: Any) -> None:
@@ -284,3 +300,76 @@ def test_csv_uses_the_entitys_time_zone_like_json(seeded: ApiClient) -> None:
     _, rows = _parse(seeded.get(_path("aggregations"), params={**query, "format": "csv"}))
     assert items[0]["timeframe"]["start"] == "2024-05-27T02:00:00+02:00"
     assert [row["timeframe.start"] for row in rows] == [item["timeframe"]["start"] for item in items]
+
+
+def test_a_slow_reader_holds_no_store_thread(tmp_path: Any) -> None:
+    """A real server with ONE store thread: a CSV download whose client stops reading (MBs, far past the socket
+    buffers) leaves the thread free for other requests between chunks. The file is made chunk by chunk as the
+    client reads, so a reading written during the stall, at the window's end, is in it; every reading once.
+    The 2 s request deadline bounds each chunk's store work, not the transfer: the slowly read file takes longer."""
+    import socket
+
+    import httpx
+
+    from ..test_crash_safety import Server, token
+
+    count = 30_000
+    server = Server(tmp_path / "slow.db", env={"CONNECT_READINGS_STORE_THREADS": "1",
+                                               "CONNECT_READINGS_REQUEST_TIMEOUT_S": "2"}).start()
+    try:
+        auth = {"Authorization": f"Bearer {token()}"}
+
+        def reading(i: int) -> dict[str, Any]:
+            return {"timestamp": (T0 + dt.timedelta(seconds=10 * i)).isoformat(),
+                    "data": {"positiveActiveEnergy": {"t1": i / 3, "t2": i / 7, "total": i / 3 + i / 7, "unit": "kWh"},
+                             "instantaneousVoltage": {"l1": 230.125, "l2": 231.5, "l3": 229.0, "unit": "V"}}}
+
+        def ingest(batch: list[dict[str, Any]]) -> None:
+            response = httpx.post(f"{server.url}{_path('readings')}", json={"data": batch}, headers=auth, timeout=60)
+            assert response.status_code == 200, response.text
+
+        for first in range(0, count, 10_000):
+            ingest([reading(i) for i in range(first, first + 10_000)])
+        slow = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 17)
+        slow.sendall(f"GET {_path('readings')}?start=2024-05-27T00:00:00Z&end=2024-06-27T00:00:00Z&format=csv "
+                     f"HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth['Authorization']}\r\n\r\n".encode())
+        received = slow.recv(1024)
+        assert received.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in received.lower()
+        time.sleep(0.5)  # the server fills the buffers and waits for this reader
+        began = stream_began = time.monotonic()
+        ingest([reading(count)])  # the one store thread is free, and the stream has not got this far yet
+        assert time.monotonic() - began < 5
+        chunks = [received]
+        while not b"".join(chunks[-2:]).endswith(b"\r\n0\r\n\r\n"):
+            more = slow.recv(1 << 16)
+            assert more, "the server closed the connection before the end of the file"
+            chunks.append(more)
+            if len(chunks) < 40:
+                time.sleep(0.1)  # a slow client: ~4 s in all
+        slow.close()
+        assert time.monotonic() - stream_began > 3
+        for _ in range(100):  # (the access log line is written just after the last byte)
+            served = [line for line in server.log_path.read_text().splitlines() if "GET /v1/" in line]
+            if served:
+                break
+            time.sleep(0.05)
+        assert len(served) == 1 and " 200 " in served[0]
+        assert float(served[0].rsplit("duration_ms=", 1)[1].split()[0]) > 2_000  # longer than the deadline
+        body = _dechunk(b"".join(chunks).partition(b"\r\n\r\n")[2])
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8"), newline="")))
+        assert len(rows) == count + 2 and len({row[2] for row in rows[1:]}) == count + 1
+    finally:
+        server.kill()
+
+
+def _dechunk(data: bytes) -> bytes:
+    """The body of an HTTP/1.1 chunked transfer."""
+    out = bytearray()
+    while True:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            return bytes(out)
+        out += data[:size]
+        data = data[size + 2:]

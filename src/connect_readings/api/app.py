@@ -153,7 +153,8 @@ class Api:
         if next_position is not None:
             token = encode_token(self.paging_key, w.digest, Cursor(next_position, None if w.end_given else w.end))
             next_url = self.next_link(request, token)
-        return Response(encode.paged(items, next_url, token, size), media_type=JSON)
+        # The three paged reads also answer CSV (csv_export), by Accept: a cache must key on it.
+        return Response(encode.paged(items, next_url, token, size), media_type=JSON, headers=VARY_ACCEPT)
 
     # -- endpoints ----------------------------------------------------------------------------------
     async def healthz(self, request: Request) -> Response:
@@ -424,8 +425,11 @@ def app_from_env() -> Starlette:
     return create_app(settings)
 
 
+VARY_ACCEPT = {"Vary": "Accept"}
 DEADLINE_KEY = "connect_readings.deadline"
 """Where RequestGuard puts the request's deadline (a time.monotonic() instant) in the ASGI scope."""
+DEADLINE_SCOPE_KEY = "connect_readings.deadline_scope"
+"""Where RequestGuard puts the anyio cancel scope that enforces it (a streamed answer moves it, per chunk)."""
 
 
 class RequestGuard:
@@ -497,6 +501,7 @@ class RequestGuard:
 
         try:
             with anyio.move_on_after(self.timeout_s) as cancel_scope:
+                scope[DEADLINE_SCOPE_KEY] = cancel_scope
                 await self.app(scope, receive, guarded_send)
         except Exception:
             if started and not completed:

@@ -1,11 +1,11 @@
 """CSV answers of GET …/readings, …/aggregations and …/statistics (docs/semantics.md §11).
 
 Asked for by `format=csv`, or by an `Accept` that prefers text/csv to application/json. The whole window is
-one file: the handler walks the pages itself, with the same service functions as the JSON pages, in chunks of
-CHUNK items. The file is built whole in the store thread, inside the request's one snapshot (so it reads one
-state of the data, like a JSON page), before any byte is sent: a window over `csv_max_rows` rows is refused
-with 400 TooManyRows as soon as the walk passes the limit, never a 200 with a cut-off file. Memory per request
-is therefore bounded by the limit (CONNECT_READINGS_CSV_MAX_ROWS), time by the request deadline.
+one file, streamed: the handler walks the pages itself, with the same service functions as the JSON pages,
+CHUNK items at a time, each chunk in a store thread and a snapshot of its own. The row limit
+(CONNECT_READINGS_CSV_MAX_ROWS) is checked before the first byte, from the window alone (aggregations,
+statistics: its buckets) or one counting query (readings), so a refused window is a 400 TooManyRows, never a
+200 with a cut-off file. Memory per request is one chunk; the request deadline bounds each chunk's store work.
 
 Errors stay JSON (the ConnectApiErrorResult body): they are raised as usual and answered by the error handlers.
 """
@@ -15,19 +15,23 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import math
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from itertools import islice
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from .. import service, statistics_service
 from ..domain import csv_rows
 from ..domain.errors import DomainError, quoted
+from ..domain.buckets import iter_buckets
 from ..domain.interval import Interval
-from ..storage.base import StoreTimeout
+from ..storage.base import Store
 from . import encode, params
 from .errors import ApiError
 
@@ -92,17 +96,22 @@ def whole_window(query: Mapping[str, str]) -> tuple[int, int]:
 
 
 # -- the three files -------------------------------------------------------------------------------------------
+Rows = list[list[str]]
+Chunk = Callable[[int], tuple[Rows, "int | None"]]
+"""Rows from a position on, and where the next chunk starts (None after the last)."""
+
+
 def readings(api: "Api", request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
     start, end = whole_window(request.query_params)
+    limit = api.settings.csv_max_rows
+    if api.store.count_readings(entity_id, start, end, limit) > limit:
+        raise too_many_rows(limit, "readings")
 
-    def rows() -> Iterator[list[list[str]]]:
-        position: int | None = start
-        while position is not None:
-            page = service.readings_page(api.store, entity_id, position, end, CHUNK)
-            yield [csv_rows.reading_row(encode.reading(entity_id, r)) for r in page.items]
-            position = page.next_position
+    def chunk(position: int) -> tuple[Rows, int | None]:
+        page = service.readings_page(api.store, entity_id, position, end, CHUNK)
+        return [csv_rows.reading_row(encode.reading(entity_id, r)) for r in page.items], page.next_position
 
-    return respond(api, request, csv_rows.READING_COLUMNS, rows(), filename(entity_id, "readings", start, end))
+    return stream(api, request, csv_rows.READING_COLUMNS, chunk, start, filename(entity_id, "readings", start, end))
 
 
 def aggregations(api: "Api", request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
@@ -110,18 +119,16 @@ def aggregations(api: "Api", request: Request, entity_id: uuid.UUID, head: "Enti
     width = params.resolution(query)
     tz = head.zone_for(query)  # (the request's zone, else the entity's, as for JSON)
     start, end = whole_window(query)
+    refuse_too_many_buckets(api, start, end, width, tz)
     agg_query = service.AggregationQuery(entity_id, start, end, width, tz)
     entity = str(entity_id)
 
-    def rows() -> Iterator[list[list[str]]]:
-        position: int | None = start
-        while position is not None:
-            page = service.aggregation_page(api.store, agg_query, position, CHUNK)
-            yield [csv_rows.aggregation_row(encode.aggregation(entity, b, tz)) for b in page.items]
-            position = page.next_position
+    def chunk(position: int) -> tuple[Rows, int | None]:
+        page = service.aggregation_page(api.store, agg_query, position, CHUNK)
+        return [csv_rows.aggregation_row(encode.aggregation(entity, b, tz)) for b in page.items], page.next_position
 
     kind = f"aggregations-{resolution_label(width)}"
-    return respond(api, request, csv_rows.AGGREGATION_COLUMNS, rows(), filename(entity_id, kind, start, end))
+    return stream(api, request, csv_rows.AGGREGATION_COLUMNS, chunk, start, filename(entity_id, kind, start, end))
 
 
 def statistics(api: "Api", request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
@@ -131,47 +138,77 @@ def statistics(api: "Api", request: Request, entity_id: uuid.UUID, head: "Entity
     metrics = params.statistics_metrics(query, statistics_service.STATISTICS_METRICS)
     window_us = params.demand_window(query)
     start, end = whole_window(query)
+    refuse_too_many_buckets(api, start, end, width, tz)
     stats_query = statistics_service.StatisticsQuery(entity_id, start, end, width, tz, metrics, window_us)
     layout = csv_rows.statistics_layout(metrics)
     entity = str(entity_id)
 
-    def rows() -> Iterator[list[list[str]]]:
-        position: int | None = start
-        while position is not None:
-            page = statistics_service.statistics_page(api.store, stats_query, position, CHUNK)
-            yield [csv_rows.statistics_row(encode.statistics(entity, b, tz), layout) for b in page.items]
-            position = page.next_position
+    def chunk(position: int) -> tuple[Rows, int | None]:
+        page = statistics_service.statistics_page(api.store, stats_query, position, CHUNK)
+        return [csv_rows.statistics_row(encode.statistics(entity, b, tz), layout) for b in page.items], page.next_position
 
     kind = f"statistics-{resolution_label(width)}"
     columns = tuple(name for name, _ in layout)
-    return respond(api, request, columns, rows(), filename(entity_id, kind, start, end))
+    return stream(api, request, columns, chunk, start, filename(entity_id, kind, start, end))
+
+
+def refuse_too_many_buckets(api: "Api", start: int, end: int, width: Interval, tz: ZoneInfo | None) -> None:
+    """Buckets count against the limit whether or not they hold data: known before any is computed."""
+    limit = api.settings.csv_max_rows
+    if sum(1 for _ in islice(iter_buckets(start, end, width, tz), limit + 1)) > limit:
+        raise too_many_rows(limit, "buckets")
 
 
 # -- the response ----------------------------------------------------------------------------------------------
-def respond(api: "Api", request: Request, columns: tuple[str, ...], chunks: Iterable[list[list[str]]],
-            name: str) -> Response:
-    """The whole file (RFC 4180: CRLF, a header row, fields quoted only when needed, UTF-8), or TooManyRows."""
-    from .app import DEADLINE_KEY  # (app imports this module)
+def stream(api: "Api", request: Request, columns: tuple[str, ...], chunk: Chunk, start: int, name: str) -> Response:
+    """The file, streamed (RFC 4180: CRLF, a header row, fields quoted only when needed, UTF-8).
 
-    limit = api.settings.csv_max_rows
-    deadline = request.scope.get(DEADLINE_KEY)
+    Called in a store thread, inside the request's snapshot, after the limit was checked: the first chunk is
+    computed here, so an error in it is still a JSON error answer. Each later chunk is one more hop to a store
+    thread with a snapshot of its own, so a slow reader never holds a thread or a transaction; the cursor (the
+    next item's start) keeps every item exactly once. The request deadline bounds the store work of each chunk,
+    not the transfer. A chunk that fails (its deadline, a database error) ends the answer without the closing
+    empty chunk, so the client can tell the file is cut off.
+    """
+    first, position = chunk(start)
+    timeout_s = api.settings.request_timeout_s
+
+    async def body() -> AsyncIterator[bytes]:
+        _lift_request_deadline(request)
+        yield encode_rows([list(columns), *first])
+        next_position = position
+        while next_position is not None:
+            deadline = time.monotonic() + timeout_s
+            rows, next_position = await api.threads.run(_in_snapshot, api.store, deadline, chunk, next_position)
+            yield encode_rows(rows)
+
+    return StreamingResponse(body(), media_type=CSV_MEDIA_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Vary": "Accept"})
+
+
+def _lift_request_deadline(request: Request) -> None:
+    """Once the file has started, RequestGuard's deadline no longer applies: a client reads at its own pace
+    (holding no thread, no transaction: one chunk of memory). Each chunk's store work keeps a deadline."""
+    from .app import DEADLINE_SCOPE_KEY  # (app imports this module)
+
+    guard = request.scope.get(DEADLINE_SCOPE_KEY)
+    if guard is not None:
+        guard.deadline = math.inf
+
+
+def _in_snapshot(store: Store, deadline: float | None, chunk: Chunk, position: int) -> tuple[Rows, int | None]:
+    with store.snapshot(deadline):
+        return chunk(position)
+
+
+def encode_rows(rows: Rows) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(columns)
-    count = 0
-    for rows in chunks:
-        count += len(rows)
-        if count > limit:
-            raise too_many_rows(limit)
-        if deadline is not None and time.monotonic() > deadline:
-            raise StoreTimeout("the CSV walk passed the request deadline")
-        writer.writerows(rows)
-    return Response(out.getvalue().encode("utf-8"), media_type=CSV_MEDIA_TYPE,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerows(rows)
+    return out.getvalue().encode("utf-8")
 
 
-def too_many_rows(limit: int) -> ApiError:
-    return ApiError(400, "TooManyRows", f"the window holds more than {limit} rows, the CSV limit",
+def too_many_rows(limit: int, what: str) -> ApiError:
+    return ApiError(400, "TooManyRows", f"the window holds more than {limit} {what}, the CSV row limit",
                     "narrow the time window, choose a coarser resolution, or page through the JSON answer")
 
 

@@ -12,6 +12,7 @@ joined with dots, without the `data.` level.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -20,11 +21,24 @@ from .readings import (GAUGE_UNITS, PHASE_FIELDS, PHASE_GAUGES, TIER_FIELDS, TIE
                        VOLUME_REGISTERS)
 
 Path = tuple[str, ...]
+Layout = tuple[tuple[str, Path], ...]
+"""Columns in order: (name, where in the item). A name is `column_name(path)`."""
 
-BUCKET_HEAD: tuple[tuple[str, Path], ...] = (
-    ("entityId", ("entityId",)), ("id", ("id",)),
-    ("timeframe.start", ("timeframe", "start")), ("timeframe.end", ("timeframe", "end")),
-)
+
+def column_name(path: Path) -> str:
+    """The flattening rule: the item's keys joined with dots, without the `data.` level.
+
+    >>> column_name(("data", "positiveActiveEnergy", "t1")), column_name(("timeframe", "start"))
+    ('positiveActiveEnergy.t1', 'timeframe.start')
+    """
+    return ".".join(path[1:] if path[:1] == ("data",) else path)
+
+
+def _layout(paths: Iterable[Path]) -> Layout:
+    return tuple((column_name(path), path) for path in paths)
+
+
+BUCKET_HEAD: Layout = _layout((("entityId",), ("id",), ("timeframe", "start"), ("timeframe", "end")))
 REGISTER_FIELDS: dict[str, tuple[str, ...]] = {
     **{metric: TIER_FIELDS + ("unit",) for metric in TIERED_REGISTERS},
     **{metric: ("value", "unit") for metric in VOLUME_REGISTERS},
@@ -38,13 +52,13 @@ READING_METRICS: dict[str, tuple[str, ...]] = {**REGISTER_FIELDS, **GAUGE_FIELDS
 STATISTICS_FIELDS = ("mean", "min", "minAt", "max", "maxAt", "count", "coveredSeconds")
 PEAK_FIELDS = ("value", "start", "end", "energy")
 
-_AGGREGATION = BUCKET_HEAD + tuple(
-    (f"{metric}.{field}", ("data", metric, field)) for metric, fields in REGISTER_FIELDS.items() for field in fields)
-_READING = (("id", ("id",)), ("entityId", ("entityId",)), ("timestamp", ("timestamp",))) + tuple(
-    (f"{metric}.{field}", ("data", metric, field)) for metric, fields in READING_METRICS.items() for field in fields)
+AGGREGATION_LAYOUT: Layout = BUCKET_HEAD + _layout(
+    ("data", metric, field) for metric, fields in REGISTER_FIELDS.items() for field in fields)
+READING_LAYOUT: Layout = _layout((("id",), ("entityId",), ("timestamp",))) + _layout(
+    ("data", metric, field) for metric, fields in READING_METRICS.items() for field in fields)
 
-AGGREGATION_COLUMNS = tuple(name for name, _ in _AGGREGATION)
-READING_COLUMNS = tuple(name for name, _ in _READING) + ("extra",)
+AGGREGATION_COLUMNS = tuple(name for name, _ in AGGREGATION_LAYOUT)
+READING_COLUMNS = tuple(name for name, _ in READING_LAYOUT) + ("extra",)
 
 
 def cell(value: Any) -> str:
@@ -71,17 +85,56 @@ def _get(item: dict[str, Any], path: Path) -> Any:
     return node
 
 
-def _row(item: dict[str, Any], layout: tuple[tuple[str, Path], ...]) -> list[str]:
-    return [cell(_get(item, path)) for _, path in layout]
+def values(item: dict[str, Any], layout: Layout) -> list[Any]:
+    """The item's JSON values in the layout's columns (None where absent): a row before it becomes text."""
+    return [_get(item, path) for _, path in layout]
+
+
+def _row(item: dict[str, Any], layout: Layout) -> list[str]:
+    return [cell(value) for value in values(item, layout)]
+
+
+def leaf_layout(items: Iterable[dict[str, Any]]) -> Layout:
+    """The columns of items that have no fixed layout (entities, capacity-tariff months): every leaf path
+    of any item, in the order first seen, named by the same rule (a `properties` object is flattened too).
+
+    >>> [name for name, _ in leaf_layout([{"month": "2024-01", "peak": {"value": 3.0}}, {"peak": None}])]
+    ['month', 'peak.value']
+    """
+    seen: dict[Path, None] = {}
+
+    def walk(node: Any, path: Path) -> None:
+        if type(node) is dict and node:
+            for key, child in node.items():
+                walk(child, path + (key,))
+        else:
+            seen.setdefault(path, None)
+
+    for item in items:
+        walk(item, ())
+    # a null where another item has an object (a month without a peak) is that object's columns, empty
+    return _layout(path for path in seen if not any(len(p) > len(path) and p[:len(path)] == path for p in seen))
 
 
 def aggregation_row(item: dict[str, Any]) -> list[str]:
-    return _row(item, _AGGREGATION)
+    return _row(item, AGGREGATION_LAYOUT)
 
 
 def reading_row(item: dict[str, Any]) -> list[str]:
     """A reading: its known metrics in their columns, any other one (or a known one of unexpected shape, e.g.
     kept as sent by a migration) in `extra` as a JSON object; `extra` is empty when there is none."""
+    row = reading_values(item)
+    extra = row.pop()
+    return [cell(value) for value in row] + [orjson.dumps(extra).decode() if extra else ""]
+
+
+def reading_values(item: dict[str, Any]) -> list[Any]:
+    """`reading_row` before it becomes text: the READING_COLUMNS values, `extra` a dict of the other metrics
+    (None when there is none).
+
+    >>> reading_values({"id": "i", "entityId": "e", "timestamp": "t", "data": {"odometer": {"value": 1.0}}})[-1]
+    {'odometer': {'value': 1.0}}
+    """
     data = item.get("data") or {}
     columns: dict[str, Any] = {}
     extra: dict[str, Any] = {}
@@ -92,30 +145,26 @@ def reading_row(item: dict[str, Any]) -> list[str]:
             columns[metric] = measurement
         else:
             extra[metric] = measurement
-    row = _row({**item, "data": columns}, _READING)
-    row.append(orjson.dumps(extra).decode() if extra else "")
-    return row
+    return values({**item, "data": columns}, READING_LAYOUT) + [extra or None]
 
 
-def statistics_layout(metrics: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
+def statistics_layout(metrics: tuple[str, ...]) -> Layout:
     """The columns of a statistics file for the selected metrics (in STATISTICS_METRICS order): per gauge
     metric its unit then field.statistic; per energy register its unit then peakDemand.value/start/end/energy."""
-    layout = list(BUCKET_HEAD)
+    paths: list[Path] = []
     for metric in metrics:
-        layout.append((f"{metric}.unit", ("data", metric, "unit")))
+        paths.append(("data", metric, "unit"))
         if metric in GAUGE_UNITS:
             fields = PHASE_FIELDS if metric in PHASE_GAUGES else ("value",)
-            layout.extend((f"{metric}.{field}.{stat}", ("data", metric, field, stat))
-                          for field in fields for stat in STATISTICS_FIELDS)
+            paths.extend(("data", metric, field, stat) for field in fields for stat in STATISTICS_FIELDS)
         else:
-            layout.extend((f"{metric}.peakDemand.{field}", ("data", metric, "peakDemand", field))
-                          for field in PEAK_FIELDS)
-    return tuple(layout)
+            paths.extend(("data", metric, "peakDemand", field) for field in PEAK_FIELDS)
+    return BUCKET_HEAD + _layout(paths)
 
 
 def statistics_columns(metrics: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name for name, _ in statistics_layout(metrics))
 
 
-def statistics_row(item: dict[str, Any], layout: tuple[tuple[str, Path], ...]) -> list[str]:
+def statistics_row(item: dict[str, Any], layout: Layout) -> list[str]:
     return _row(item, layout)

@@ -92,6 +92,9 @@ class Store(Protocol):
     def readings(self, entity_id: uuid.UUID, start: int, end: int, limit: int) -> list[StoredReading]:
         """Readings in [start, end), oldest first, at most `limit`."""
 
+    def count_readings(self, entity_id: uuid.UUID, start: int, end: int, cap: int) -> int:
+        """How many readings [start, end) holds, counted up to `cap` + 1 (enough to tell "more than cap")."""
+
     def last_reading(self, entity_id: uuid.UUID) -> StoredReading | None: ...
 
     def register_brackets(self, entity_id: uuid.UUID, instants: Sequence[int]) -> list[list[Bracket]]:

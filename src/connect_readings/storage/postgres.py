@@ -499,6 +499,16 @@ class PostgresStore(PlannedIngest):
         return list(map(stored_row, rows))
 
     @_mapped
+    def count_readings(self, entity_id: uuid.UUID, start: int, end: int, cap: int) -> int:
+        with self._reader() as cur:
+            row = cur.execute(
+                "SELECT count(*) FROM (SELECT 1 FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s "
+                "LIMIT %s) AS window_rows",
+                (entity_id, start, end, cap + 1),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    @_mapped
     def last_reading(self, entity_id: uuid.UUID) -> StoredReading | None:
         with self._reader() as cur:
             row = cur.execute(

@@ -307,6 +307,14 @@ class SQLiteStore(PlannedIngest):
         return list(map(stored_row, rows))
 
     @_mapped
+    def count_readings(self, entity_id: uuid.UUID, start: int, end: int, cap: int) -> int:
+        row = self.db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? LIMIT ?)",
+            (entity_id.bytes, start, end, cap + 1),
+        ).fetchone()
+        return int(row[0])
+
+    @_mapped
     def last_reading(self, entity_id: uuid.UUID) -> StoredReading | None:
         row = self.db.execute(
             f"SELECT {_FULL_ROW} FROM readings WHERE entity_id = ? ORDER BY ts DESC LIMIT 1", (entity_id.bytes,),
