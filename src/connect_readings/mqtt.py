@@ -261,7 +261,7 @@ class P1Streams:
 
 # -- batches -----------------------------------------------------------------------------------------------
 class Batch:
-    """Messages received since the last commit: their acks in arrival order and their readings by entity."""
+    """Messages decoded since the last commit: their acks in arrival order and their readings by entity."""
 
     __slots__ = ("acks", "groups", "readings", "rejected", "started", "newest")
 
@@ -275,6 +275,7 @@ class Batch:
 
     def add(self, connection: int, mid: int, qos: int, entity: uuid.UUID | None, readings: Sequence[Reading]
             ) -> None:
+        """One message: its ack, and its readings (none, and counted as rejected, when `entity` is None)."""
         if not self.acks:
             self.started = time.monotonic()  # the T ms count from the first message, not from the last commit
         self.acks.append((connection, mid, qos))
