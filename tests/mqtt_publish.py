@@ -1,4 +1,4 @@
-"""A QoS-1 MQTT publisher for tests/test_mqtt.py, run as its own process: `python -m tests.mqtt_publish HOST PORT`.
+"""A QoS-1 MQTT publisher for tests/test_mqtt.py, run as its own process: `python -m tests.mqtt_publish HOST PORT [USER PASSWORD]`.
 
 Reads JSON lines `[topic, payload in base64]` from stdin and publishes each; an empty line waits until the
 broker has acknowledged everything published so far and answers `ok` on stdout. Its own process because paho
@@ -22,6 +22,8 @@ def main() -> None:
                          protocol=mqtt.MQTTv5)
     client.max_inflight_messages_set(200)
     client.max_queued_messages_set(0)
+    if len(sys.argv) > 4:
+        client.username_pw_set(sys.argv[3], sys.argv[4])
     client.connect(host, port)
     client.loop_start()
     pending: list[mqtt.MQTTMessageInfo] = []

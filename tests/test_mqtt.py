@@ -86,8 +86,8 @@ def reading(i: int, value: float | None = None) -> dict[str, Any]:
 class Publisher:
     """QoS-1 publishing through tests/mqtt_publish.py (a process of its own: see its docstring)."""
 
-    def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "tests.mqtt_publish", HOST, str(PORT)],
+    def __init__(self, port: int = PORT, *credentials: str) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "tests.mqtt_publish", HOST, str(port), *credentials],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         cwd=Path(__file__).parent.parent)
 
@@ -119,9 +119,10 @@ def publisher(broker: str) -> Iterator[Publisher]:
 class Ingest:
     """A `connect-readings mqtt` subprocess, its log in a file."""
 
-    def __init__(self, tmp: Path, config: Path, database: Path, client_id: str, *extra: str) -> None:
+    def __init__(self, tmp: Path, config: Path, database: Path, client_id: str, *extra: str,
+                 broker: str = BROKER) -> None:
         self.log_path = tmp / f"{client_id}.{secrets.token_hex(2)}.log"
-        self.args = [sys.executable, "-m", "connect_readings.cli", "mqtt", "--broker", BROKER, "--config",
+        self.args = [sys.executable, "-m", "connect_readings.cli", "mqtt", "--broker", broker, "--config",
                      str(config), "--database", str(database), "--client-id", client_id,
                      "--session-expiry", "120", "--stats-interval", "0.5", *extra]
         self.log_file = self.log_path.open("wb")
@@ -417,3 +418,96 @@ def test_a_locked_database_holds_messages_back_and_loses_none(tmp_path: Path, pr
     wait_for(lambda: count(db, entity) == 50, 30, lambda: ingest.log())
     ingest.stop()
     assert ingest.totals()["messages"] == 50
+
+
+def _certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1 signed by it (PEM files: ca, certificate, key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "connect-readings test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    server = (x509.CertificateBuilder()
+              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+              .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
+              .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+              .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                             critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path, broker: str) -> Iterator[tuple[int, int, Path]]:
+    """A private Mosquitto with a TLS listener and a plain one, both wanting user `meter`, password `s3cret`:
+    (TLS port, plain port, CA file)."""
+    import shutil
+
+    mosquitto, passwd = shutil.which("mosquitto") or "/usr/sbin/mosquitto", shutil.which("mosquitto_passwd")
+    if not Path(mosquitto).exists() or passwd is None:
+        pytest.skip("mosquitto and mosquitto_passwd are needed for the TLS test")
+    ca, certificate, key = _certificates(tmp_path)
+    subprocess.run([passwd, "-b", "-c", str(tmp_path / "passwords"), "meter", "s3cret"], check=True)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            ports.append(s.getsockname()[1])
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(("user root\n" if os.geteuid() == 0 else "") +
+                    f"persistence false\nallow_anonymous false\npassword_file {tmp_path / 'passwords'}\n"
+                    f"listener {ports[0]} {HOST}\ncafile {ca}\ncertfile {certificate}\nkeyfile {key}\n"
+                    f"listener {ports[1]} {HOST}\n")
+    process = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: all(_listening(port) for port in ports), 10)
+        yield ports[0], ports[1], ca
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection((HOST, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_tls_and_credentials(tmp_path: Path, prefix: str, tls_broker: tuple[int, int, Path]) -> None:
+    """mqtts:// with a CA file and a user name and password in the URL; a wrong password is a clear error."""
+    tls_port, plain_port, ca = tls_broker
+    entity = uuid.uuid4()
+    config = _pattern_config(tmp_path, prefix)
+    db = tmp_path / "tls.db"
+    ingest = Ingest(tmp_path, config, db, f"crtest-{prefix}", "--ca-file", str(ca),
+                    broker=f"mqtts://meter:s3cret@127.0.0.1:{tls_port}")
+    publisher = Publisher(plain_port, "meter", "s3cret")
+    try:
+        publisher.publish_many([(f"{prefix}/{entity}", orjson.dumps(reading(i))) for i in range(10)])
+    finally:
+        publisher.close()
+    wait_for(lambda: count(db, entity) == 10, 20, lambda: ingest.log())
+    ingest.stop()
+    result = subprocess.run([*ingest.args[:4], "--broker", f"mqtts://127.0.0.1:{tls_port}", "--config", str(config),
+                             "--database", str(db), "--ca-file", str(ca), "--username", "meter",
+                             "--password", "wrong"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and "Error: the broker refused the connection" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
