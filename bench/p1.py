@@ -5,9 +5,10 @@
 
 Both are measured in the same run on the same telegram (tests/fixtures/p1/belgian_emucs17.txt: e-MUCS 1.7,
 three phases, gas and water, demand and month peak), as process CPU time (the machine is shared and noisy),
-in rounds that alternate the two; the best round of each is reported. `telegram_readings` is the parse (CRC included) plus our mapping and
-`parse_reading`; the ratio shows what the mapping adds. The mapping is also timed alone, on a telegram parsed
-once (`p1._readings`): on a busy machine that small figure is steadier than the difference of two large ones.
+in rounds that alternate them; the best round of each is reported. `telegram_readings` is the parse (CRC
+included) plus our mapping and `parse_reading`; the ratio shows what the mapping adds. The mapping is also
+timed alone, on a telegram parsed once (`p1._readings`): on a busy machine that small figure is steadier than
+the difference of two large ones.
 """
 
 from __future__ import annotations

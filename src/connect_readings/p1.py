@@ -242,27 +242,25 @@ def _unreadable_line(exc: ParseError) -> str:
 def _electricity(parsed: Any) -> dict[str, Any]:
     """The wire `data` of the electricity values of a parsed telegram (`_FIELDS`), in the meter's own units."""
     data: dict[str, dict[str, Any]] = {}
+    tiers: dict[str, Decimal] = {}  # register tiers summed exactly (floats would give 1111.1100000000001)
     for name, metric, field in _FIELDS:
         item = getattr(parsed, name, None)
         if item is None:
             continue
-        value = item.value
-        if not isinstance(value, Decimal):
+        entry = item.values[-1]  # {'value', 'unit'}: the only one, or the last after a timestamp (1-0:1.6.0)
+        value, unit = entry["value"], entry["unit"]
+        if type(value) is not Decimal:
             continue
         measurement = data.get(metric)
         if measurement is None:
-            data[metric] = {field: value, "unit": item.unit}
-        elif measurement["unit"] != item.unit:
-            raise TelegramError(f"the telegram gives '{metric}' in two units, {item.unit} and {measurement['unit']}")
-        else:
-            measurement[field] = value
-    for metric in _TIERED:
-        if (measurement := data.get(metric)) is not None:
-            measurement["total"] = measurement.get("t1", 0) + measurement.get("t2", 0)
-    for measurement in data.values():
-        for field, value in measurement.items():
-            if field != "unit":
-                measurement[field] = float(value)
+            measurement = data[metric] = {"unit": unit}
+        elif measurement["unit"] != unit:
+            raise TelegramError(f"the telegram gives '{metric}' in two units, {unit} and {measurement['unit']}")
+        measurement[field] = float(value)
+        if field[0] == "t":
+            tiers[metric] = tiers.get(metric, 0) + value
+    for metric, total in tiers.items():
+        data[metric]["total"] = float(total)
     return data
 
 
