@@ -11,6 +11,12 @@ if command -v pg_ctlcluster >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
     for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
+# The MQTT tests (tests/test_mqtt.py) need a broker on 127.0.0.1:1883: start the machine's Mosquitto if it is down.
+_mqtt_up() { (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; }
+if command -v mosquitto >/dev/null 2>&1 && ! _mqtt_up; then
+    mosquitto -d -c /etc/mosquitto/mosquitto.conf || true
+    for _ in $(seq 1 30); do _mqtt_up && break; sleep 0.2; done
+fi
 # The browser tests (tests/test_browser.py) drive the system's Chromium; in CI a missing one fails them, so
 # install it here (playwright downloads no browser).
 if [ -n "${CI:-}" ] && [ ! -x /usr/bin/chromium ] && ! command -v chromium >/dev/null 2>&1; then

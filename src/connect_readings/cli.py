@@ -1,4 +1,4 @@
-"""`connect-readings`: serve, import, demo, token, entities, migrate, copy. Thin: flags → Settings → calls."""
+"""`connect-readings`: serve, import, demo, token, entities, migrate, copy, mqtt. Thin: flags → Settings → calls."""
 
 from __future__ import annotations
 
@@ -261,6 +261,67 @@ def migrate(**flags: Any) -> None:
         click.echo(f"schema version {store.migrate()}")
     finally:
         store.close()
+
+
+@main.command()
+@click.option("--broker", required=True, envvar="CONNECT_READINGS_MQTT_BROKER", show_envvar=True,
+              help="mqtt://[user:password@]host[:1883] or mqtts://… (TLS)")
+@click.option("--config", "config_file", required=True, type=click.Path(path_type=Path),
+              help="TOML file of [[topics]]: topic pattern or topic → entity, and payload format")
+@click.option("--client-id", default=None, help="MQTT client id of the persistent session; each process needs its "
+              "own  [default: connect-readings-<hostname>]")
+@click.option("--share-group", default=None, help="subscribe as $share/NAME/…: processes of one group split the messages")
+@click.option("--batch-readings", default=5000, show_default=True, type=click.IntRange(1, 100_000),
+              help="commit once a batch holds this many readings (or messages)")
+@click.option("--batch-ms", default=200, show_default=True, type=click.IntRange(1, 60_000),
+              help="commit a batch at the latest this long after its first message")
+@click.option("--session-expiry", default=86400, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="seconds the broker keeps our session and queues messages while we are away")
+@click.option("--username", default=None, envvar="CONNECT_READINGS_MQTT_USERNAME", show_envvar=True,
+              help="broker user name (overrides the URL's)")
+@click.option("--password", default=None, envvar="CONNECT_READINGS_MQTT_PASSWORD", show_envvar=True,
+              help="broker password (overrides the URL's)")
+@click.option("--tls", is_flag=True, help="TLS (as an mqtts:// URL)")
+@click.option("--ca-file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="CA certificates to verify the broker with (default: the system's)")
+@click.option("--stats-interval", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="seconds between progress log lines")
+@settings_options("database", "metrics_port", "metrics_host", "max_batch")
+def mqtt(broker: str, config_file: Path, client_id: str | None, share_group: str | None, batch_readings: int,
+         batch_ms: int, session_expiry: int, username: str | None, password: str | None, tls: bool,
+         ca_file: str | None, stats_interval: float, **flags: Any) -> None:
+    """Ingest readings from an MQTT broker (QoS 1, persistent session; acknowledged after commit)."""
+    import dataclasses
+    import logging
+
+    from . import mqtt as ingest
+    from .storage.base import open_store
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    settings = Settings.from_env(**flags)
+    try:
+        address = ingest.parse_broker(broker, tls)
+        if username is not None or password is not None:
+            address = dataclasses.replace(address, username=username or address.username,
+                                          password=password if password is not None else address.password)
+        ingest.check_share_group(share_group)
+        options = ingest.Options(
+            broker=address, rules=ingest.load_config(config_file), database=settings.database,
+            client_id=client_id or ingest.default_client_id(), share_group=share_group,
+            batch_readings=batch_readings, batch_ms=batch_ms, session_expiry_s=session_expiry, ca_file=ca_file,
+            max_batch=settings.max_batch, stats_s=stats_interval, metrics_port=settings.metrics_port,
+            metrics_host=settings.metrics_host)
+        store = open_store(settings.database)
+        try:
+            process = ingest.Ingest(options, store)
+            process.run()
+        finally:
+            store.close()
+    except ingest.ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if process.failure:
+        raise click.ClickException(process.failure)
 
 
 @main.command("copy")

@@ -1,0 +1,627 @@
+"""`connect-readings mqtt`: readings from an MQTT broker into the store, at least once.
+
+Two threads. paho's network thread hands each raw message to the writer thread, which decodes and validates it
+(the same parsers as the HTTP API and the file import), commits once it holds N readings or the first message
+is T ms old (one `store.ingest` per entity, the same planner as HTTP), and only then acknowledges the
+messages, in the order they arrived (MQTT 5 §4.6). A message is therefore PUBACKed only after its readings
+are committed: kill -9 at any moment loses nothing, the broker redelivers what was not acknowledged, and
+ingest is idempotent. A bad message (invalid JSON, reading or telegram; a topic segment that is no UUID) is
+logged and skipped, and acknowledged in its turn like the others.
+
+Backpressure: the CONNECT's Receive Maximum caps the messages the broker has in flight to us, and at most one
+full chunk waits for the writer; while it waits, `on_message` blocks, so paho stops reading the socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import ssl
+import threading
+import time
+import tomllib
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .domain.errors import DomainError
+from .domain.readings import Reading, decode_reading
+from .storage.base import Store, StoreBusy, StoreTimeout
+
+log = logging.getLogger("connect_readings.mqtt")
+
+FORMATS = ("reading", "readings", "p1")
+ENTITY_PLACEHOLDER = "{entityId}"
+MAX_RECEIVE_MAXIMUM = 65535  # a two-byte field in CONNECT
+
+
+class ConfigError(ValueError):
+    """A mistake in the config file or the flags, said in one sentence for the user."""
+
+
+# -- configuration -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TopicRule:
+    """One `[[topics]]` entry: what to subscribe to, and how a message on it becomes an entity's readings."""
+
+    filter: str
+    """The subscription's topic filter ({entityId} replaced by +)."""
+    format: str
+    entity: uuid.UUID | None = None
+    """The fixed entity of a `topic` entry; None for a `pattern` entry."""
+    entity_level: int = -1
+    """For a `pattern` entry: the index of the topic level that holds the entity id."""
+
+    def entity_of(self, topic: str) -> uuid.UUID:
+        """The entity a message on `topic` belongs to; DomainError when the topic's segment is no UUID."""
+        if self.entity is not None:
+            return self.entity
+        segment = topic.split("/")[self.entity_level]
+        try:
+            return uuid.UUID(segment)
+        except ValueError:
+            raise DomainError("InvalidEntityId", f"topic segment {segment!r} is not a UUID") from None
+
+
+def load_config(path: Path) -> list[TopicRule]:
+    """The topic rules of a TOML config file; ConfigError naming the entry and the mistake."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return parse_config(document, str(path))
+
+
+def parse_config(document: dict[str, Any], name: str = "the config") -> list[TopicRule]:
+    """Topic rules from a parsed config document (see load_config)."""
+    unknown = set(document) - {"topics"}
+    if unknown:
+        raise ConfigError(f"{name}: unknown key(s) {', '.join(sorted(unknown))}; expected [[topics]] entries")
+    entries = document.get("topics")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{name}: no [[topics]] entries; each needs `pattern` or `topic`, and `format`")
+    rules = [_rule(entry, f"{name}: topics[{index}]") for index, entry in enumerate(entries)]
+    filters = [rule.filter for rule in rules]
+    for index, each in enumerate(filters):
+        if each in filters[:index]:
+            raise ConfigError(f"{name}: topics[{index}] subscribes to {each!r} again")
+    return rules
+
+
+def _rule(entry: Any, where: str) -> TopicRule:
+    """One [[topics]] entry → TopicRule."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: must be a table")
+    unknown = set(entry) - {"pattern", "topic", "entity", "format"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    fmt = entry.get("format")
+    if fmt not in FORMATS:
+        raise ConfigError(f"{where}: `format` must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    if ("pattern" in entry) == ("topic" in entry):
+        raise ConfigError(f"{where}: give either `pattern` (with {ENTITY_PLACEHOLDER}) or `topic` with `entity`")
+    if "pattern" in entry:
+        if "entity" in entry:
+            raise ConfigError(f"{where}: a `pattern` takes its entity from the topic; `entity` is for a `topic`")
+        return _pattern_rule(entry["pattern"], fmt, where)
+    topic = entry["topic"]
+    _check_filter(topic, where, "topic")
+    try:
+        entity = uuid.UUID(str(entry.get("entity")))
+    except ValueError:
+        raise ConfigError(f"{where}: `entity` must be the entity's UUID; got {entry.get('entity')!r}") from None
+    return TopicRule(topic, fmt, entity=entity)
+
+
+def _pattern_rule(pattern: Any, fmt: str, where: str) -> TopicRule:
+    """A `pattern` with exactly one whole {entityId} level → a filter with + at that level."""
+    if not isinstance(pattern, str):
+        raise ConfigError(f"{where}: `pattern` must be a string")
+    levels = pattern.split("/")
+    holders = [index for index, level in enumerate(levels) if ENTITY_PLACEHOLDER in level]
+    if len(holders) != 1 or levels[holders[0]] != ENTITY_PLACEHOLDER:
+        raise ConfigError(f"{where}: `pattern` must hold {ENTITY_PLACEHOLDER} once, as a whole level "
+                          f"(like dsmr/{ENTITY_PLACEHOLDER}/telegram); got {pattern!r}")
+    levels[holders[0]] = "+"
+    topic_filter = "/".join(levels)
+    _check_filter(topic_filter, where, "pattern")
+    return TopicRule(topic_filter, fmt, entity_level=holders[0])
+
+
+def _check_filter(topic_filter: Any, where: str, key: str) -> None:
+    """A valid MQTT topic filter: + and # only as whole levels, # only last, no $share prefix."""
+    if not isinstance(topic_filter, str) or not topic_filter:
+        raise ConfigError(f"{where}: `{key}` must be a non-empty string")
+    levels = topic_filter.split("/")
+    for index, level in enumerate(levels):
+        if ("+" in level or "#" in level) and level not in ("+", "#") or level == "#" and index != len(levels) - 1:
+            raise ConfigError(f"{where}: `{key}` {topic_filter!r}: + and # must be whole levels, # only the last")
+    if topic_filter.startswith("$share/"):
+        raise ConfigError(f"{where}: `{key}`: use --share-group for a shared subscription, not $share/ here")
+    if "\0" in topic_filter or len(topic_filter.encode()) > 65535:
+        raise ConfigError(f"{where}: `{key}` is not a valid topic filter")
+
+
+@dataclass(frozen=True)
+class Broker:
+    """Where and how to connect: from --broker mqtt://user:password@host:port or mqtts://…"""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+def parse_broker(url: str, tls: bool = False) -> Broker:
+    """mqtt://host[:1883] or mqtts://host[:8883] (credentials may be in the URL); ConfigError otherwise."""
+    parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ConfigError(f"--broker: the scheme must be mqtt:// or mqtts://; got {parts.scheme}://")
+    secure = tls or parts.scheme in ("mqtts", "ssl")
+    try:
+        port = parts.port or (8883 if secure else 1883)
+    except ValueError:
+        raise ConfigError(f"--broker: {url!r} has an invalid port") from None
+    if not parts.hostname:
+        raise ConfigError(f"--broker: {url!r} names no host")
+    if parts.path not in ("", "/") or parts.query:
+        raise ConfigError(f"--broker: {url!r}: only scheme://[user:password@]host[:port]")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return Broker(parts.hostname, port, secure, username, password)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything `connect-readings mqtt` was told, checked."""
+
+    broker: Broker
+    rules: list[TopicRule]
+    database: str
+    client_id: str
+    share_group: str | None = None
+    batch_readings: int = 5000
+    batch_ms: int = 200
+    session_expiry_s: int = 86400
+    ca_file: str | None = None
+    max_batch: int = 10_000
+    stats_s: float = 10.0
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    keepalive_s: int = 60
+
+    @property
+    def receive_maximum(self) -> int:
+        """Messages the broker may have unacknowledged in flight to us: two batches' worth."""
+        return max(1, min(MAX_RECEIVE_MAXIMUM, 2 * self.batch_readings))
+
+    def subscriptions(self) -> list[str]:
+        """The topic filters subscribed to, with the $share/<group>/ prefix when sharing."""
+        prefix = f"$share/{self.share_group}/" if self.share_group else ""
+        return [prefix + rule.filter for rule in self.rules]
+
+
+def default_client_id() -> str:
+    return f"connect-readings-{socket.gethostname()}"
+
+
+def check_share_group(name: str | None) -> None:
+    """A share name is one topic level without wildcards (MQTT 5 §4.8.2)."""
+    if name is not None and (not name or any(c in name for c in "/+#\0")):
+        raise ConfigError(f"--share-group: {name!r} must be a non-empty name without /, + or #")
+
+
+# -- payloads ----------------------------------------------------------------------------------------------
+Parser = Callable[[uuid.UUID, bytes], list[Reading]]
+
+
+def payload_parser(fmt: str, max_batch: int) -> Parser:
+    """The function that turns an entity's message payload of this format into readings (DomainError if bad)."""
+    if fmt == "reading":
+        return lambda entity, payload: [decode_reading(payload)]
+    if fmt == "readings":
+        from .api.body import parse_batch  # the HTTP ingest's envelope parser: one rule for both
+
+        return lambda entity, payload: parse_batch(payload, max_batch)
+    return P1Streams().readings
+
+
+class P1Streams:
+    """A `p1.TelegramStream` per meter, so a repeated gas value is dropped and a gas value is merged into its
+    second's reading instead of replacing it (p1.py says why). Bounded: the meters heard from least recently
+    are forgotten beyond MAX_METERS, and each remembers KEEP telegrams (an hour of DSMR 4, 6 min of DSMR 5)."""
+
+    MAX_METERS = 1000
+    KEEP = 400
+
+    def __init__(self) -> None:
+        self.streams: OrderedDict[uuid.UUID, Any] = OrderedDict()
+
+    def readings(self, entity: uuid.UUID, payload: bytes) -> list[Reading]:
+        from .p1 import TelegramStream
+
+        stream = self.streams.get(entity)
+        if stream is None:
+            stream = self.streams[entity] = TelegramStream()
+            stream.KEEP = self.KEEP
+            if len(self.streams) > self.MAX_METERS:
+                self.streams.popitem(last=False)
+        else:
+            self.streams.move_to_end(entity)
+        return stream.readings(payload)
+
+
+# -- batches -----------------------------------------------------------------------------------------------
+class Batch:
+    """Messages decoded since the last commit: their acks in arrival order and their readings by entity."""
+
+    __slots__ = ("acks", "groups", "readings", "rejected", "started", "newest")
+
+    def __init__(self) -> None:
+        self.acks: list[tuple[int, int, int]] = []  # (connection, mid, qos)
+        self.groups: dict[uuid.UUID, list[Reading]] = {}
+        self.readings = 0
+        self.rejected = 0
+        self.started = time.monotonic()
+        self.newest: int | None = None
+
+    def add(self, connection: int, mid: int, qos: int, entity: uuid.UUID | None, readings: Sequence[Reading]
+            ) -> None:
+        """One message: its ack, and its readings (none, and counted as rejected, when `entity` is None)."""
+        if not self.acks:
+            self.started = time.monotonic()  # the T ms count from the first message, not from the last commit
+        self.acks.append((connection, mid, qos))
+        if entity is None:
+            self.rejected += 1
+            return
+        self.groups.setdefault(entity, []).extend(readings)
+        self.readings += len(readings)
+        newest = max(r.ts for r in readings)
+        if self.newest is None or newest > self.newest:
+            self.newest = newest
+
+
+Message = tuple[int, int, int, str, bytes]  # (connection, mid, qos, topic, payload) as received
+
+
+class Batcher:
+    """The bounded hand-over of raw messages from the network thread (`add`) to the writer (`take`).
+
+    The writer, not the network thread, decodes: with the GIL the two cannot run Python at once anyway, and a
+    commit that waited for a decoding thread to yield the GIL would hold the database's write lock that long.
+    At most one full chunk (`limit` messages) waits besides the one being filled; `add` then blocks.
+    """
+
+    def __init__(self, limit: int, batch_ms: int) -> None:
+        self.limit = limit
+        self.age_s = batch_ms / 1000
+        self.current: list[Message] = []
+        self.started = 0.0
+        self.full: list[Message] | None = None
+        self.closed = False
+        self.cond = threading.Condition()
+
+    def add(self, message: Message) -> bool:
+        """Append a message; False (nothing appended) once closed."""
+        with self.cond:
+            while self.full is not None and not self.closed:
+                self.cond.wait()  # backpressure: paho's thread waits here, reading nothing more
+            if self.closed:
+                return False
+            current = self.current
+            current.append(message)
+            if len(current) >= self.limit:
+                self.full, self.current = current, []
+                self.cond.notify_all()
+            elif len(current) == 1:
+                self.started = time.monotonic()  # T ms count from the first message, not from the last commit
+                self.cond.notify_all()  # the writer now has a deadline to wait for
+            return True
+
+    def take(self) -> list[Message] | None:
+        """The next chunk: a full one, or the current one once T ms old; None when closed and drained."""
+        with self.cond:
+            while True:
+                if self.full is not None:
+                    chunk, self.full = self.full, None
+                    self.cond.notify_all()
+                    return chunk
+                wait = None
+                if self.current:
+                    wait = self.started + self.age_s - time.monotonic()
+                    if wait <= 0 or self.closed:
+                        chunk, self.current = self.current, []
+                        return chunk
+                elif self.closed:
+                    return None
+                self.cond.wait(wait)
+
+    def close(self) -> None:
+        """No more messages: `add` refuses, `take` drains what is pending and then returns None."""
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def depth(self) -> int:
+        """Messages received and not yet taken by the writer."""
+        with self.cond:
+            return len(self.current) + (len(self.full) if self.full else 0)
+
+
+# -- counters ----------------------------------------------------------------------------------------------
+class Stats:
+    """Running totals (written by both threads under a lock), the periodic log line and Prometheus metrics."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.messages = 0
+        self.readings = 0
+        self.rejected = 0
+        self.batches = 0
+        self.commit_s = 0.0
+        self.newest: int | None = None
+        self.prom: Any = None
+
+    def committed(self, batch: Batch, seconds: float) -> None:
+        with self.lock:
+            self.messages += len(batch.acks)
+            self.readings += batch.readings
+            self.rejected += batch.rejected
+            self.batches += 1
+            self.commit_s += seconds
+            if batch.newest is not None and (self.newest is None or batch.newest > self.newest):
+                self.newest = batch.newest
+        if self.prom is not None:
+            self.prom.committed(batch, seconds)
+
+    def snapshot(self) -> tuple[int, int, int, int, float, int | None]:
+        with self.lock:
+            return self.messages, self.readings, self.rejected, self.batches, self.commit_s, self.newest
+
+    def lag_s(self) -> float | None:
+        """Now minus the timestamp of the newest reading committed (None before the first)."""
+        newest = self.snapshot()[5]
+        return None if newest is None else time.time() - newest / 1e6
+
+
+class PromMetrics:
+    """The process's Prometheus metrics, in a registry of its own, served on --metrics-port."""
+
+    def __init__(self, stats: Stats, batcher: Batcher) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.messages = Counter("connect_readings_mqtt_messages", "MQTT messages committed and acknowledged",
+                                registry=r)
+        self.readings = Counter("connect_readings_mqtt_readings", "Readings committed from MQTT", registry=r)
+        self.rejected = Counter("connect_readings_mqtt_rejected", "MQTT messages skipped as invalid", registry=r)
+        self.commit = Histogram("connect_readings_mqtt_commit_seconds", "Time to commit one batch", registry=r,
+                                buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0))
+        Gauge("connect_readings_mqtt_queue_depth", "Messages received and not yet committed",
+              registry=r).set_function(batcher.depth)
+        Gauge("connect_readings_mqtt_lag_seconds", "Now minus the newest committed reading's timestamp",
+              registry=r).set_function(lambda: stats.lag_s() or 0.0)
+
+    def committed(self, batch: Batch, seconds: float) -> None:
+        self.messages.inc(len(batch.acks))
+        self.readings.inc(batch.readings)
+        self.rejected.inc(batch.rejected)
+        self.commit.observe(seconds)
+
+    def serve(self, port: int, host: str) -> None:
+        from prometheus_client import start_http_server
+
+        start_http_server(port, host, registry=self.registry)
+
+
+# -- the process -------------------------------------------------------------------------------------------
+class Ingest:
+    """One connection to the broker, the batcher and the writer thread."""
+
+    def __init__(self, options: Options, store: Store) -> None:
+        self.options = options
+        self.store = store
+        self.batcher = Batcher(options.batch_readings, options.batch_ms)
+        self.stats = Stats()
+        self.parsers = {fmt: payload_parser(fmt, options.max_batch) for fmt in {r.format for r in options.rules}}
+        self.rule_cache: dict[str, TopicRule | None] = {}
+        self.connection = 0  # counts CONNACKs: packet ids are only meaningful within one connection
+        self.stopping = threading.Event()
+        self.failure: str | None = None
+        self.client = self._client()
+        self.writer = threading.Thread(target=self._write_loop, name="mqtt-writer", daemon=True)
+
+    # network thread ------------------------------------------------------------------------------------
+    def _client(self) -> Any:
+        import paho.mqtt.client as mqtt
+
+        o = self.options
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=mqtt.MQTTv5)
+        client.manual_ack_set(True)
+        if o.broker.username is not None:
+            client.username_pw_set(o.broker.username, o.broker.password)
+        if o.broker.tls:
+            client.tls_set_context(ssl.create_default_context(cafile=o.ca_file))
+        client.reconnect_delay_set(1, 30)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _connect_properties(self) -> Any:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.options.session_expiry_s
+        props.ReceiveMaximum = self.options.receive_maximum
+        return props
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            self._fail(f"the broker refused the connection: {reason}")
+            return
+        from paho.mqtt.subscribeoptions import SubscribeOptions
+
+        self.connection += 1
+        log.info("connected to %s:%d as %s (session %s)", self.options.broker.host, self.options.broker.port,
+                 self.options.client_id, "resumed" if flags.session_present else "new")
+        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.options.subscriptions()])
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: list[Any], properties: Any) -> None:
+        refused = [(f, str(r)) for f, r in zip(self.options.subscriptions(), reasons) if r.is_failure]
+        if refused:
+            self._fail("the broker refused the subscription(s) " + ", ".join(f"{f} ({r})" for f, r in refused))
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if not self.stopping.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        """Hand the raw message to the writer (blocking while it is a chunk behind)."""
+        if self.stopping.is_set():
+            return  # not acknowledged: the broker keeps it for our session and redelivers it
+        self.batcher.add((self.connection, message.mid, message.qos, message.topic, message.payload))
+
+    # writer thread ----------------------------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        """Decode each chunk in order; commit every N readings or T ms and at the chunk's end; then acknowledge."""
+        limit = self.options.batch_readings
+        age_s = self.options.batch_ms / 1000
+        try:
+            while (chunk := self.batcher.take()) is not None:
+                batch = Batch()
+                for connection, mid, qos, topic, payload in chunk:
+                    entity, readings = self._decode(topic, payload)
+                    batch.add(connection, mid, qos, entity, readings)
+                    if batch.readings >= limit or time.monotonic() - batch.started >= age_s:
+                        if not self._commit_and_ack(batch):
+                            return
+                        batch = Batch()
+                if batch.acks and not self._commit_and_ack(batch):
+                    return
+        except Exception as exc:  # a bug: stop without acknowledging, the broker keeps the messages
+            log.exception("the writer failed")
+            self._fail(f"the writer failed: {exc!r}")
+
+    def _decode(self, topic: str, payload: bytes) -> tuple[uuid.UUID | None, list[Reading]]:
+        """(entity, readings) of a message; (None, []) for a bad one, logged in one line (topic, reason)."""
+        rule = self._rule(topic)
+        if rule is None:
+            log.warning("rejected topic=%s reason=no [[topics]] entry matches it", topic)
+            return None, []
+        try:
+            entity = rule.entity_of(topic)
+            readings = self.parsers[rule.format](entity, payload)
+        except DomainError as exc:
+            log.warning("rejected topic=%s reason=%s: %s", topic, exc.code, exc.message)
+            return None, []
+        except Exception as exc:  # a parser's bug must not stop the ingest; the message is skipped
+            log.exception("rejected topic=%s reason=unexpected error %r", topic, exc)
+            return None, []
+        return (entity, readings) if readings else (None, [])
+
+    def _rule(self, topic: str) -> TopicRule | None:
+        """The first [[topics]] entry whose filter matches (remembered per topic: a fleet repeats its topics)."""
+        try:
+            return self.rule_cache[topic]
+        except KeyError:
+            pass
+        from paho.mqtt.client import topic_matches_sub
+
+        rule = next((r for r in self.options.rules if topic_matches_sub(r.filter, topic)), None)
+        if len(self.rule_cache) >= 100_000:
+            self.rule_cache.clear()
+        self.rule_cache[topic] = rule
+        return rule
+
+    def _commit_and_ack(self, batch: Batch) -> bool:
+        """Commit, then acknowledge every message of the batch in arrival order; False if given up."""
+        if not self._commit(batch):
+            return False
+        ack, current = self.client.ack, self.connection
+        for connection, mid, qos in batch.acks:
+            # A message of an earlier connection is not acknowledged: its packet id may now name another
+            # message. The broker redelivers it (if the session survived) and the new copy is acknowledged.
+            if connection == current:
+                ack(mid, qos)
+        return True
+
+    def _commit(self, batch: Batch) -> bool:
+        """Ingest the batch, entity by entity, retrying while the store is busy; False if given up (stopping)."""
+        began = time.perf_counter()
+        pause = 0.05
+        for entity, readings in batch.groups.items():
+            while True:
+                try:
+                    self.store.ingest(entity, readings)
+                    break
+                except (StoreBusy, StoreTimeout) as exc:
+                    if self.stopping.is_set() and time.perf_counter() - began > 10:
+                        log.error("giving up on a batch at shutdown (%s): its messages stay unacknowledged", exc)
+                        return False
+                    log.warning("the store is busy (%s); retrying in %.2f s", exc, pause)
+                    time.sleep(pause)
+                    pause = min(pause * 2, 5.0)
+        self.stats.committed(batch, time.perf_counter() - began)
+        return True
+
+    # lifecycle -------------------------------------------------------------------------------------------
+    def _fail(self, reason: str) -> None:
+        self.failure = self.failure or reason
+        self.stopping.set()
+
+    def run(self) -> None:
+        """Connect, consume until SIGTERM/SIGINT (or a fatal error), then commit, acknowledge and disconnect."""
+        o = self.options
+        if o.metrics_port:
+            self.stats.prom = PromMetrics(self.stats, self.batcher)
+            self.stats.prom.serve(o.metrics_port, o.metrics_host)
+        try:
+            self.client.connect(o.broker.host, o.broker.port, o.keepalive_s, clean_start=False,
+                                properties=self._connect_properties())
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot connect to the broker {o.broker.host}:{o.broker.port}: {exc}") from None
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: self.stopping.set())
+        self.writer.start()
+        self.client.loop_start()
+        last = time.monotonic()
+        previous = self.stats.snapshot()
+        while not self.stopping.wait(min(1.0, o.stats_s)):
+            if time.monotonic() - last >= o.stats_s:
+                previous = self._log_stats(previous, time.monotonic() - last)
+                last = time.monotonic()
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        """Stop taking messages, commit and acknowledge what was received, then disconnect cleanly."""
+        self.batcher.close()
+        self.writer.join()
+        self.client.disconnect()  # queued after the PUBACKs: they reach the broker first
+        self.client.loop_stop()
+        m, r, rej, b, commit_s, _ = self.stats.snapshot()
+        log.info("stopped: messages %d, readings %d, rejected %d, batches %d, mean commit %.1f ms",
+                 m, r, rej, b, 1000 * commit_s / max(b, 1))
+
+    def _log_stats(self, previous: tuple[int, int, int, int, float, int | None], elapsed: float
+                   ) -> tuple[int, int, int, int, float, int | None]:
+        """One line: rates since the last line, totals, commit time, lag and queue depth."""
+        now = self.stats.snapshot()
+        m, r, rej, b = (now[i] - previous[i] for i in range(4))
+        commit_s = now[4] - previous[4]
+        lag = self.stats.lag_s()
+        log.info("messages/s %.0f, readings/s %.0f, rejected %d, batches %d, mean commit %.1f ms, "
+                 "lag %s, queue %d", m / elapsed, r / elapsed, rej, b, 1000 * commit_s / max(b, 1),
+                 "-" if lag is None else f"{lag:.1f} s", self.batcher.depth())
+        return now

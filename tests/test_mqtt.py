@@ -1,0 +1,513 @@
+"""`connect-readings mqtt` against the machine's real Mosquitto (127.0.0.1:1883), as a real subprocess.
+
+Each test has its own random topic prefix and client ids, and its own SQLite database. An unreachable broker
+fails the test when CI is set and skips it otherwise (start it with `mosquitto -d -c /etc/mosquitto/mosquitto.conf`;
+scripts/test.sh does). Mosquitto keeps at most 1000 queued messages per client (max_queued_messages), online or
+offline, beyond those in flight: publishers here never run more than that ahead of the subscriber.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from connect_readings.cli import main
+from connect_readings.storage.base import open_store
+
+HOST, PORT = "127.0.0.1", int(os.environ.get("CONNECT_READINGS_TEST_MQTT_PORT", "1883"))
+BROKER = f"mqtt://{HOST}:{PORT}"
+BASE_S = 1_767_225_600  # 2026-01-01T00:00:00Z
+FIXTURES = Path(__file__).parent / "fixtures" / "p1"
+
+
+def _broker_error() -> str | None:
+    try:
+        socket.create_connection((HOST, PORT), timeout=2).close()
+    except OSError as exc:
+        return f"Mosquitto at {HOST}:{PORT} is unreachable: {exc}"
+    return None
+
+
+@pytest.fixture
+def broker() -> str:
+    """The broker URL; fails (CI) or skips (elsewhere) when it is not listening, as tests/pg.py does."""
+    error = _broker_error()
+    if error is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{error} (CI is set, so this fails instead of skipping; start it with "
+                        "mosquitto -d -c /etc/mosquitto/mosquitto.conf)", pytrace=False)
+        pytest.skip(f"{error}; start it with mosquitto -d -c /etc/mosquitto/mosquitto.conf")
+    return BROKER
+
+
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes() -> Iterator[None]:
+    """A failed test must not leave its `mqtt` processes running."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"crtest-{secrets.token_hex(4)}"
+
+
+def reading(i: int, value: float | None = None) -> dict[str, Any]:
+    """The i-th reading: distinct timestamps a second apart."""
+    ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(BASE_S + i))
+    return {"timestamp": ts, "data": {"positiveActiveEnergy": {"total": float(i if value is None else value),
+                                                               "unit": "kWh"}}}
+
+
+class Publisher:
+    """QoS-1 publishing through tests/mqtt_publish.py (a process of its own: see its docstring)."""
+
+    def __init__(self, port: int = PORT, *credentials: str) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "tests.mqtt_publish", HOST, str(port), *credentials],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        cwd=Path(__file__).parent.parent)
+
+    def publish(self, topic: str, payload: bytes | str) -> None:
+        self.publish_many([(topic, payload.encode() if isinstance(payload, str) else payload)])
+
+    def publish_many(self, messages: list[tuple[str, bytes]]) -> None:
+        """Publish and return once the broker has acknowledged every one."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        lines = b"".join(orjson.dumps([topic, base64.b64encode(payload).decode()]) + b"\n"
+                         for topic, payload in messages)
+        self.process.stdin.write(lines + b"\n")
+        self.process.stdin.flush()
+        assert self.process.stdout.readline() == b"ok\n"
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(30)
+
+
+@pytest.fixture
+def publisher(broker: str) -> Iterator[Publisher]:
+    pub = Publisher()
+    yield pub
+    pub.close()
+
+
+class Ingest:
+    """A `connect-readings mqtt` subprocess, its log in a file."""
+
+    def __init__(self, tmp: Path, config: Path, database: Path, client_id: str, *extra: str,
+                 broker: str = BROKER) -> None:
+        self.log_path = tmp / f"{client_id}.{secrets.token_hex(2)}.log"
+        self.args = [sys.executable, "-m", "connect_readings.cli", "mqtt", "--broker", broker, "--config",
+                     str(config), "--database", str(database), "--client-id", client_id,
+                     "--session-expiry", "120", "--stats-interval", "0.5", *extra]
+        self.log_file = self.log_path.open("wb")
+        self.process = subprocess.Popen(self.args, stdout=self.log_file, stderr=subprocess.STDOUT)
+        STARTED.append(self.process)
+        wait_for(lambda: "connected to" in self.log() or self.process.poll() is not None, 20)
+        assert self.process.poll() is None, self.log()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> str:
+        """SIGTERM, wait, and return the log (asserting a clean exit)."""
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(30)
+        self.log_file.close()
+        assert code == 0, self.log()
+        return self.log()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+        self.log_file.close()
+
+    def totals(self) -> dict[str, int]:
+        """The counts of the final `stopped:` line."""
+        line = self.log().rsplit("stopped: ", 1)[1].splitlines()[0]
+        return {name: int(value) for name, value in re.findall(r"(messages|readings|rejected|batches) (\d+)", line)}
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, message: Callable[[], str] = str) -> None:
+    """Poll until `condition`; on time-out fail with `message()` (built then, so it shows the latest log)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s {message()}")
+        time.sleep(0.05)
+
+
+def count(database: Path, entity: uuid.UUID | None = None) -> int:
+    """Readings stored (of one entity, or all)."""
+    if not database.exists():
+        return 0
+    store = open_store(str(database))
+    try:
+        if entity is None:
+            return store.reading_count()
+        return len(store.readings(entity, 0, 2**62, 1_000_000))
+    finally:
+        store.close()
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_readings_and_batches_end_to_end(tmp_path: Path, prefix: str, publisher: Publisher) -> None:
+    """`reading` and `readings` payloads on pattern topics and on a fixed topic land in their entities."""
+    a, b, fixed = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    config = write_config(tmp_path / "mqtt.toml", f"""
+[[topics]]
+pattern = "{prefix}/{{entityId}}/reading"
+format = "reading"
+[[topics]]
+pattern = "{prefix}/batch/{{entityId}}"
+format = "readings"
+[[topics]]
+topic = "{prefix}/heatpump/state"
+entity = "{fixed}"
+format = "reading"
+""")
+    db = tmp_path / "r.db"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+    ingest = Ingest(tmp_path, config, db, f"crtest-{prefix}", "--metrics-port", str(metrics_port))
+    publisher.publish_many([(f"{prefix}/{a}/reading", orjson.dumps(reading(i))) for i in range(20)])
+    publisher.publish_many([(f"{prefix}/batch/{b}", orjson.dumps({"data": [reading(10 * k + i) for i in range(10)]}))
+                            for k in range(3)])
+    publisher.publish_many([(f"{prefix}/heatpump/state", orjson.dumps(reading(i))) for i in range(5)])
+    wait_for(lambda: count(db) == 55, 20, lambda: f"for 55 readings; log:\n{ingest.log()}")
+    assert (count(db, a), count(db, b), count(db, fixed)) == (20, 30, 5)
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert "connect_readings_mqtt_readings_total 55.0" in metrics and "connect_readings_mqtt_lag_seconds" in metrics
+    ingest.stop()
+    assert ingest.totals() == {"messages": 28, "readings": 55, "rejected": 0, "batches": ingest.totals()["batches"]}
+    store = open_store(str(db))
+    try:
+        last = store.last_reading(a)
+        assert last is not None and last.data["positiveActiveEnergy"]["total"] == 19.0
+        assert store.entity(fixed) is not None  # registered on first ingest
+    finally:
+        store.close()
+
+
+def test_bad_payloads_are_logged_and_skipped(tmp_path: Path, prefix: str, publisher: Publisher) -> None:
+    """Each bad message is one log line (topic, reason), is acknowledged, and stops nothing."""
+    entity = uuid.uuid4()
+    config = write_config(tmp_path / "mqtt.toml", f"""
+[[topics]]
+pattern = "{prefix}/{{entityId}}/r"
+format = "reading"
+[[topics]]
+pattern = "{prefix}/{{entityId}}/b"
+format = "readings"
+""")
+    db = tmp_path / "bad.db"
+    ingest = Ingest(tmp_path, config, db, f"crtest-{prefix}")
+    bad = [
+        (f"{prefix}/{entity}/r", b"not json"),
+        (f"{prefix}/{entity}/r", orjson.dumps({"timestamp": "2026-01-01T00:00:00Z",
+                                               "data": {"positiveActiveEnergy": {"total": -1, "unit": "kWh"}}})),
+        (f"{prefix}/not-a-uuid/r", orjson.dumps(reading(1))),
+        (f"{prefix}/{entity}/b", orjson.dumps({"data": [reading(2), {"timestamp": "yesterday", "data": {}}]})),
+        (f"{prefix}/{entity}/b", orjson.dumps({"data": []})),
+    ]
+    publisher.publish_many([*bad, (f"{prefix}/{entity}/r", orjson.dumps(reading(3)))])
+    wait_for(lambda: count(db) == 1, 20, lambda: ingest.log())
+    log = ingest.stop()
+    rejected = [line for line in log.splitlines() if "rejected topic=" in line]
+    assert len(rejected) == len(bad), log
+    assert f"rejected topic={prefix}/{entity}/r reason=InvalidJson" in log
+    assert f"rejected topic={prefix}/not-a-uuid/r reason=InvalidEntityId" in log
+    assert "reason=InvalidReading" in log and "data[1]" in log and "reason=InvalidBatch" in log
+    assert "Traceback" not in log
+    assert ingest.totals()["messages"] == 6 and ingest.totals()["rejected"] == 5
+    # Everything was acknowledged: a restart with the same session receives nothing again.
+    again = Ingest(tmp_path, config, db, f"crtest-{prefix}")
+    time.sleep(1)
+    again.stop()
+    assert again.totals()["messages"] == 0
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("[[topics]]\nformat = 'reading'\n", "give either `pattern`"),
+    ("[[topics]]\npattern = 'a/b'\nformat = 'reading'\n", "must hold {entityId} once"),
+    ("[[topics]]\npattern = 'a/x{entityId}'\nformat = 'reading'\n", "as a whole level"),
+    ("[[topics]]\npattern = 'a/{entityId}'\nformat = 'csv'\n", "`format` must be one of reading, readings, p1"),
+    ("[[topics]]\ntopic = 'a/b'\nentity = 'nope'\nformat = 'reading'\n", "`entity` must be the entity's UUID"),
+    ("[[topics]]\ntopic = 'a/#/b'\nentity = '5e4e4000-0000-4000-8000-000000000001'\nformat = 'reading'\n",
+     "whole levels, # only the last"),
+    ("[[topics]]\npattern = 'a/{entityId}'\nformat = 'reading'\ncolour = 1\n", "unknown key(s) colour"),
+    ("topics = 3\n", "no [[topics]] entries"),
+    ("[[topics]\n", "is not valid TOML"),
+    ("", "no [[topics]] entries"),
+])
+def test_config_mistakes_are_clear_errors(tmp_path: Path, text: str, error: str) -> None:
+    config = write_config(tmp_path / "bad.toml", text)
+    result = CliRunner().invoke(main, ["mqtt", "--broker", BROKER, "--config", str(config),
+                                       "--database", str(tmp_path / "x.db")])
+    assert result.exit_code == 1 and error in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    (["--broker", "http://127.0.0.1"], "the scheme must be mqtt:// or mqtts://"),
+    (["--broker", "mqtt://127.0.0.1:99999"], "invalid port"),
+    (["--broker", "mqtt://127.0.0.1:1", "--share-group", "a/b"], "--share-group"),
+    (["--broker", "mqtt://127.0.0.1:1"], "cannot connect to the broker 127.0.0.1:1"),
+])
+def test_flag_mistakes_are_clear_errors(tmp_path: Path, args: list[str], error: str) -> None:
+    config = write_config(tmp_path / "ok.toml", "[[topics]]\npattern = 'a/{entityId}'\nformat = 'reading'\n")
+    result = CliRunner().invoke(main, ["mqtt", "--config", str(config), "--database", str(tmp_path / "x.db"), *args])
+    assert result.exit_code == 1 and error in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["mqtt", "--broker", BROKER, "--config", str(tmp_path / "none.toml")])
+    assert result.exit_code == 1 and "cannot read the config file" in result.output
+
+
+def _pattern_config(tmp_path: Path, prefix: str) -> Path:
+    return write_config(tmp_path / "mqtt.toml", f"[[topics]]\npattern = \"{prefix}/{{entityId}}\"\n"
+                                                "format = \"reading\"\n")
+
+
+def test_kill_9_loses_nothing_and_duplicates_nothing(tmp_path: Path, prefix: str, publisher: Publisher) -> None:
+    """3000 QoS-1 messages; SIGKILL mid-stream; a restart with the same client id takes up the session: every
+    reading is stored exactly once (redelivered ones are replaced, not added: ingest is idempotent)."""
+    entity = uuid.uuid4()
+    config = _pattern_config(tmp_path, prefix)
+    db = tmp_path / "kill.db"
+    client_id = f"crtest-{prefix}"
+    total = 3000
+    messages = [(f"{prefix}/{entity}", orjson.dumps(reading(i))) for i in range(total)]
+    # Batches of up to 300 ms: at the kill, the process holds received messages it has not committed.
+    first = Ingest(tmp_path, config, db, client_id, "--batch-readings", "1000", "--batch-ms", "300")
+    sent = threading.Event()
+
+    def publish() -> None:  # ~500/s: while the process is down (~1 s) the broker queues < 1000 (its limit)
+        for start in range(0, total, 50):
+            publisher.publish_many(messages[start:start + 50])
+            time.sleep(0.1)
+        sent.set()
+
+    thread = threading.Thread(target=publish)
+    thread.start()
+    wait_for(lambda: count(db) >= 800, 30, lambda: first.log())
+    time.sleep(0.15)
+    first.kill()  # mid-stream: batches in flight, messages unacknowledged
+    at_kill = count(db)
+    time.sleep(0.3)
+    second = Ingest(tmp_path, config, db, client_id, "--batch-readings", "100", "--batch-ms", "20")
+    thread.join(60)
+    assert sent.is_set()
+    wait_for(lambda: count(db, entity) == total, 60, lambda: f"for all {total}; have {count(db)}; log:\n{second.log()}")
+    time.sleep(0.5)  # nothing more arrives
+    log = second.stop()
+    assert at_kill < total and "session resumed" in log
+    assert second.totals()["messages"] >= total - at_kill  # what was received and not committed came again
+    store = open_store(str(db))
+    try:
+        stored = store.readings(entity, 0, 2**62, 10 * total)
+    finally:
+        store.close()
+    assert len(stored) == total
+    assert [r.data["positiveActiveEnergy"]["total"] for r in stored] == [float(i) for i in range(total)]
+    print(f"kill -9 at {at_kill} stored; after restart {len(stored)} of {total}, the second process committed "
+          f"{second.totals()['messages']} messages")
+
+
+def test_shared_subscription_splits_the_messages(tmp_path: Path, prefix: str, publisher: Publisher) -> None:
+    """Two processes in one share group: every message stored, each process handled some, none twice."""
+    entities = [uuid.uuid4() for _ in range(4)]
+    config = _pattern_config(tmp_path, prefix)
+    db = tmp_path / "shared.db"
+    group = f"g{secrets.token_hex(3)}"
+    one = Ingest(tmp_path, config, db, f"crtest-{prefix}-1", "--share-group", group, "--batch-ms", "20")
+    two = Ingest(tmp_path, config, db, f"crtest-{prefix}-2", "--share-group", group, "--batch-ms", "20")
+    total = 800
+    for start in range(0, total, 100):
+        publisher.publish_many([(f"{prefix}/{entities[i % 4]}", orjson.dumps(reading(i))) for i in range(start, start + 100)])
+    wait_for(lambda: count(db) == total, 30, lambda: one.log() + two.log())
+    time.sleep(0.3)
+    one.stop(), two.stop()
+    handled = one.totals()["messages"], two.totals()["messages"]
+    assert sum(handled) == total and min(handled) > 0, handled
+    assert count(db) == total
+
+
+def test_p1_telegrams_of_both_countries(tmp_path: Path, prefix: str, publisher: Publisher) -> None:
+    """Recorded telegrams (tests/fixtures/p1, from branch p1) become readings; a bad CRC is logged and skipped."""
+    telegrams = sorted(FIXTURES.glob("*.txt")) if FIXTURES.is_dir() else []
+    if not telegrams:
+        pytest.skip("no P1 fixture telegrams (tests/fixtures/p1) yet")
+    from connect_readings.p1 import telegram_readings
+
+    entity = uuid.uuid4()
+    config = write_config(tmp_path / "mqtt.toml", f"[[topics]]\npattern = \"{prefix}/dsmr/{{entityId}}/telegram\"\n"
+                                                  "format = \"p1\"\n")
+    db = tmp_path / "p1.db"
+    ingest = Ingest(tmp_path, config, db, f"crtest-{prefix}")
+    expected: set[int] = set()
+    bad = 0
+    for path in telegrams:
+        payload = path.read_bytes()
+        try:
+            expected |= {r.ts for r in telegram_readings(payload)}
+        except ValueError:
+            bad += 1
+        publisher.publish(f"{prefix}/dsmr/{entity}/telegram", payload)
+    corrupted = bytearray(telegrams[0].read_bytes())
+    corrupted[corrupted.index(b"1-0:1.8.1(") + 12] ^= 1  # one digit of a register: the CRC no longer matches
+    publisher.publish(f"{prefix}/dsmr/{entity}/telegram", bytes(corrupted))
+    wait_for(lambda: count(db, entity) == len(expected), 20, lambda: ingest.log())
+    time.sleep(0.3)
+    log = ingest.stop()
+    assert ingest.totals()["rejected"] == bad + 1 and "reason=InvalidTelegram" in log, log
+
+
+def test_a_locked_database_holds_messages_back_and_loses_none(tmp_path: Path, prefix: str,
+                                                              publisher: Publisher) -> None:
+    """While another writer holds SQLite's lock nothing is committed (nor acknowledged); once it lets go,
+    every message is stored."""
+    import sqlite3
+
+    entity = uuid.uuid4()
+    db = tmp_path / "locked.db"
+    ingest = Ingest(tmp_path, _pattern_config(tmp_path, prefix), db, f"crtest-{prefix}", "--batch-ms", "20")
+    lock = sqlite3.connect(db, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        publisher.publish_many([(f"{prefix}/{entity}", orjson.dumps(reading(i))) for i in range(50)])
+        time.sleep(1.5)
+        with sqlite3.connect(db) as reader:  # (WAL: a reader does not wait for the writer's lock)
+            assert reader.execute("SELECT count(*) FROM readings").fetchone()[0] == 0
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    wait_for(lambda: count(db, entity) == 50, 30, lambda: ingest.log())
+    ingest.stop()
+    assert ingest.totals()["messages"] == 50
+
+
+def _certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1 signed by it (PEM files: ca, certificate, key)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "connect-readings test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    server = (x509.CertificateBuilder()
+              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+              .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
+              .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+              .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                             critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path, broker: str) -> Iterator[tuple[int, int, Path]]:
+    """A private Mosquitto with a TLS listener and a plain one, both wanting user `meter`, password `s3cret`:
+    (TLS port, plain port, CA file)."""
+    import shutil
+
+    mosquitto, passwd = shutil.which("mosquitto") or "/usr/sbin/mosquitto", shutil.which("mosquitto_passwd")
+    if not Path(mosquitto).exists() or passwd is None:
+        pytest.skip("mosquitto and mosquitto_passwd are needed for the TLS test")
+    ca, certificate, key = _certificates(tmp_path)
+    subprocess.run([passwd, "-b", "-c", str(tmp_path / "passwords"), "meter", "s3cret"], check=True)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            ports.append(s.getsockname()[1])
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(("user root\n" if os.geteuid() == 0 else "") +
+                    f"persistence false\nallow_anonymous false\npassword_file {tmp_path / 'passwords'}\n"
+                    f"listener {ports[0]} {HOST}\ncafile {ca}\ncertfile {certificate}\nkeyfile {key}\n"
+                    f"listener {ports[1]} {HOST}\n")
+    process = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: all(_listening(port) for port in ports), 10)
+        yield ports[0], ports[1], ca
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection((HOST, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_tls_and_credentials(tmp_path: Path, prefix: str, tls_broker: tuple[int, int, Path]) -> None:
+    """mqtts:// with a CA file and a user name and password in the URL; a wrong password is a clear error."""
+    tls_port, plain_port, ca = tls_broker
+    entity = uuid.uuid4()
+    config = _pattern_config(tmp_path, prefix)
+    db = tmp_path / "tls.db"
+    ingest = Ingest(tmp_path, config, db, f"crtest-{prefix}", "--ca-file", str(ca),
+                    broker=f"mqtts://meter:s3cret@127.0.0.1:{tls_port}")
+    publisher = Publisher(plain_port, "meter", "s3cret")
+    try:
+        publisher.publish_many([(f"{prefix}/{entity}", orjson.dumps(reading(i))) for i in range(10)])
+    finally:
+        publisher.close()
+    wait_for(lambda: count(db, entity) == 10, 20, lambda: ingest.log())
+    ingest.stop()
+    result = subprocess.run([*ingest.args[:4], "--broker", f"mqtts://127.0.0.1:{tls_port}", "--config", str(config),
+                             "--database", str(db), "--ca-file", str(ca), "--username", "meter",
+                             "--password", "wrong"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and "Error: the broker refused the connection" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
