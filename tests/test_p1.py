@@ -263,6 +263,26 @@ def test_stream_gives_each_gas_value_once_and_merges_it_into_its_second() -> Non
     assert merged["positiveActiveEnergy"] == seen[1][0][1]["positiveActiveEnergy"]  # the electricity of 13:00:00
 
 
+def test_a_gas_value_is_merged_into_its_second_already_in_the_database(store: Any) -> None:
+    """After a restart (a new stream) or from another process, the telegram of the gas value's second is in the
+    database, not in the stream's memory: the gas value is merged into the stored reading, not written alone."""
+    from functools import partial
+
+    from connect_readings.storage.base import reading_at
+
+    entity = uuid.UUID(ENTITY)
+    before = TelegramStream(partial(reading_at, store, entity))
+    for stamp in ("240612145959S", "240612150000S"):  # 13:00:00Z is stored with the old gas value (12:45Z)
+        store.ingest(entity, before.readings(dutch_at(stamp, "240612144500S")))
+    after = TelegramStream(partial(reading_at, store, entity))  # a restart: nothing remembered
+    store.ingest(entity, after.readings(dutch_at("240612150001S", "240612150000S")))  # the gas value of 13:00Z
+    stored = {format_datetime(r.ts): r.data for r in store.readings(entity, 0, 2**62, 10)}
+    assert list(stored) == ["2024-06-12T12:45:00Z", "2024-06-12T12:59:59Z", "2024-06-12T13:00:00Z",
+                            "2024-06-12T13:00:01Z"]
+    assert stored["2024-06-12T13:00:00Z"]["positiveGasVolume"]["value"] == pytest.approx(4321.987)
+    assert set(stored["2024-06-12T13:00:00Z"]) >= {"positiveActiveEnergy", "instantaneousVoltage"}
+
+
 # -- import --format p1 -----------------------------------------------------------------------------------------------
 def run(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)

@@ -13,8 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from .domain.readings import Reading, gauge_values, register_values
-from .storage.base import Store, StoredReading
+from .storage.base import Store, StoredReading, as_reading
 
 COPIED_META = ("jwt_secret", "paging_key")
 BEGINNING, END = -(2**63), 2**63 - 1  # every representable timestamp: [BEGINNING, END)
@@ -51,12 +50,6 @@ def chunks(store: Store, entity_id: uuid.UUID, size: int) -> Iterator[list[Store
         if len(rows) < size:
             return
         start = rows[-1].ts + 1
-
-
-def as_reading(stored: StoredReading) -> Reading:
-    """A stored reading back into what ingest takes (data is already normalised)."""
-    data = stored.data
-    return Reading(ts=stored.ts, data=data, registers=register_values(data), gauges=gauge_values(data))
 
 
 def copy_store(source: Store, target: Store, batch: int = 5_000,

@@ -22,12 +22,13 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain, islice
 from operator import lt
 
 from .domain.errors import DomainError
 from .domain.readings import Reading, decode_reading, decode_readings, parse_reading
-from .storage.base import Store
+from .storage.base import Store, reading_at
 
 BATCH = 5_000  # the unit of the written/replaced counts
 TRANSACTION = 50_000  # readings per store.ingest call, a multiple of BATCH
@@ -210,7 +211,7 @@ def _import_p1(
             progress(sum(map(len, chunk)))
             yield from chunk
 
-    stream = TelegramStream()
+    stream = TelegramStream(partial(reading_at, writer.store, writer.entity_id))
     for line_no, telegram in split_telegrams(lines()):
         report.read += 1
         try:

@@ -25,13 +25,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .domain.errors import DomainError
 from .domain.readings import Reading, decode_reading
-from .storage.base import Store, StoreBusy, StoreTimeout
+from .storage.base import Store, StoreBusy, StoreTimeout, reading_at
 
 log = logging.getLogger("connect_readings.mqtt")
 
@@ -223,7 +224,7 @@ def check_share_group(name: str | None) -> None:
 Parser = Callable[[uuid.UUID, bytes], list[Reading]]
 
 
-def payload_parser(fmt: str, max_batch: int) -> Parser:
+def payload_parser(fmt: str, max_batch: int, store: Store) -> Parser:
     """The function that turns an entity's message payload of this format into readings (DomainError if bad)."""
     if fmt == "reading":
         return lambda entity, payload: [decode_reading(payload)]
@@ -231,7 +232,7 @@ def payload_parser(fmt: str, max_batch: int) -> Parser:
         from .api.body import parse_batch  # the HTTP ingest's envelope parser: one rule for both
 
         return lambda entity, payload: parse_batch(payload, max_batch)
-    return P1Streams().readings
+    return P1Streams(store).readings
 
 
 class P1Streams:
@@ -242,7 +243,8 @@ class P1Streams:
     MAX_METERS = 1000
     KEEP = 400
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store) -> None:
+        self.store = store  # (a gas value of a telegram another process or run wrote is merged into it there)
         self.streams: OrderedDict[uuid.UUID, Any] = OrderedDict()
 
     def readings(self, entity: uuid.UUID, payload: bytes) -> list[Reading]:
@@ -250,13 +252,20 @@ class P1Streams:
 
         stream = self.streams.get(entity)
         if stream is None:
-            stream = self.streams[entity] = TelegramStream()
+            stream = self.streams[entity] = TelegramStream(partial(self._stored, entity))
             stream.KEEP = self.KEEP
             if len(self.streams) > self.MAX_METERS:
                 self.streams.popitem(last=False)
         else:
             self.streams.move_to_end(entity)
         return stream.readings(payload)
+
+    def _stored(self, entity: uuid.UUID, ts: int) -> Reading | None:
+        try:
+            return reading_at(self.store, entity, ts)
+        except (StoreBusy, StoreTimeout) as exc:  # (reads rarely wait: WAL, MVCC) the gas value goes on its own
+            log.warning("no merge of a gas value into the reading at %s: the database is busy (%s)", ts, exc)
+            return None
 
 
 # -- batches -----------------------------------------------------------------------------------------------
@@ -432,7 +441,7 @@ class Ingest:
         self.store = store
         self.batcher = Batcher(options.batch_readings, options.batch_ms)
         self.stats = Stats()
-        self.parsers = {fmt: payload_parser(fmt, options.max_batch) for fmt in {r.format for r in options.rules}}
+        self.parsers = {fmt: payload_parser(fmt, options.max_batch, store) for fmt in {r.format for r in options.rules}}
         self.rule_cache: dict[str, TopicRule | None] = {}
         self.connection = 0  # counts CONNACKs: packet ids are only meaningful within one connection
         self.stopping = threading.Event()

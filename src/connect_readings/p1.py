@@ -12,7 +12,7 @@ M-Bus line), each as a reading; when the two times coincide they are one reading
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import cache
@@ -134,14 +134,17 @@ class TelegramStream:
     A meter repeats its last gas value in every telegram until the next one (every 5 minutes to an hour), and
     a reading replaces the whole reading stored at its timestamp. So a gas-only reading at the time of an
     earlier telegram would wipe that telegram's electricity: instead it is merged into it (the merged reading
-    replaces the stored one), and a repeat of the gas value last given is dropped.
+    replaces the stored one), and a repeat of the gas value last given is dropped. The telegram is looked for
+    among the last KEEP, then through `stored` (the reading already in the database at that time, e.g. written
+    before a restart or by another process of a shared subscription).
     """
 
     KEEP = 4096  # electricity readings remembered for merging (over an hour of telegrams a second apart)
 
-    def __init__(self) -> None:
+    def __init__(self, stored: Callable[[int], Reading | None] | None = None) -> None:
         self._electricity: dict[int, Reading] = {}
         self._gas: tuple[int, Any] | None = None  # (ts, measurement) of the gas value last given
+        self._stored = stored
 
     def readings(self, telegram: str | bytes) -> list[Reading]:
         """`telegram_readings` of the next telegram, repeats dropped and gas merged (raises TelegramError)."""
@@ -154,6 +157,8 @@ class TelegramStream:
                 self._gas = (reading.ts, gas)
             if len(reading.data) == 1 and gas is not None:
                 earlier = self._electricity.get(reading.ts)
+                if earlier is None and self._stored is not None:
+                    earlier = self._stored(reading.ts)
                 if earlier is not None:
                     reading = parse_reading({"timestamp": format_datetime(reading.ts),
                                              "data": {**earlier.data, _GAS: gas}})

@@ -26,6 +26,7 @@ from ..domain.gauges import GaugeSummary
 from ..domain.ingest import Batch, IngestPlan, prepare
 from ..domain.readings import ENERGY_UNIT, REGISTER_COUNT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, TIERED_REGISTERS, VOLUME_REGISTERS, VOLUME_UNIT, Reading
+from ..domain.readings import gauge_values, register_values
 from ..domain.registers import Bracket, Sample
 
 
@@ -56,6 +57,18 @@ class SchemaState:
 class StoredReading:
     ts: int
     data: dict[str, Any]
+
+
+def as_reading(stored: StoredReading) -> Reading:
+    """A stored reading back into what ingest takes (data is already normalised)."""
+    data = stored.data
+    return Reading(ts=stored.ts, data=data, registers=register_values(data), gauges=gauge_values(data))
+
+
+def reading_at(store: "Store", entity_id: uuid.UUID, ts: int) -> Reading | None:
+    """The reading stored at exactly `ts`, as ingest takes it; None if there is none."""
+    found = store.readings(entity_id, ts, ts + 1, 1)
+    return as_reading(found[0]) if found else None
 
 
 class Store(Protocol):
