@@ -31,40 +31,17 @@ from pathlib import Path
 
 import orjson
 
-REPO = Path(__file__).resolve().parent.parent
+from .common import HOST, REPO, free_port, log
+
 BELGIAN = REPO / "tests" / "fixtures" / "p1" / "belgian_emucs17.txt"
-HOST = "127.0.0.1"
 SESSION_EXPIRY_S = 3600
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 # -- telegrams -----------------------------------------------------------------------------------------------
-def _crc_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_TABLE = _crc_table()
-
-
-def crc16(data: bytes) -> int:
-    """CRC-16/ARC, as DSMR frames a telegram (table-driven: the bench makes tens of thousands)."""
-    crc = 0
-    for byte in data:
-        crc = (crc >> 8) ^ _TABLE[(crc ^ byte) & 0xFF]
-    return crc
-
-
 def belgian_telegrams(count: int) -> list[bytes]:
     """`count` Belgian telegrams a second apart (local winter time), gas every 5 minutes: one reading each."""
+    from dsmr_parser.parsers import TelegramParser  # (its CRC-16/ARC, the one the parser checks)
+
     template = BELGIAN.read_bytes()
     body = template[:template.rindex(b"!") + 1]
     start = time.mktime((2024, 1, 15, 0, 0, 0, 0, 0, 0))
@@ -73,7 +50,7 @@ def belgian_telegrams(count: int) -> list[bytes]:
         stamp = time.strftime("%y%m%d%H%M%S", time.localtime(start + i)).encode() + b"W"
         gas = time.strftime("%y%m%d%H%M%S", time.localtime(start + i - i % 300)).encode() + b"W"
         text = body.replace(b"240115184512W", stamp).replace(b"240115184000W", gas)
-        out.append(text + b"%04X\r\n" % crc16(text))
+        out.append(text + b"%04X\r\n" % TelegramParser.crc16(text.decode("ascii")))
     return out
 
 
@@ -103,12 +80,6 @@ def ours_alone(telegrams: list[bytes]) -> float:
 
 
 # -- the broker ------------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     """A private Mosquitto: unlimited queues and in-flight window, no persistence, no log."""
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"

@@ -252,8 +252,7 @@ class P1Streams:
 
         stream = self.streams.get(entity)
         if stream is None:
-            stream = self.streams[entity] = TelegramStream(partial(self._stored, entity))
-            stream.KEEP = self.KEEP
+            stream = self.streams[entity] = TelegramStream(partial(self._stored, entity), self.KEEP)
             if len(self.streams) > self.MAX_METERS:
                 self.streams.popitem(last=False)
         else:

@@ -141,7 +141,8 @@ class TelegramStream:
 
     KEEP = 4096  # electricity readings remembered for merging (over an hour of telegrams a second apart)
 
-    def __init__(self, stored: Callable[[int], Reading | None] | None = None) -> None:
+    def __init__(self, stored: Callable[[int], Reading | None] | None = None, keep: int = KEEP) -> None:
+        self._keep = keep
         self._electricity: dict[int, Reading] = {}
         self._gas: tuple[int, Any] | None = None  # (ts, measurement) of the gas value last given
         self._stored = stored
@@ -170,7 +171,7 @@ class TelegramStream:
     def _remember(self, reading: Reading) -> None:
         electricity = self._electricity
         electricity[reading.ts] = reading
-        if len(electricity) > self.KEEP:
+        if len(electricity) > self._keep:
             del electricity[next(iter(electricity))]  # (dicts keep insertion order: the oldest)
 
 
