@@ -1,7 +1,7 @@
 """Capacity-tariff micro-benchmark: `statistics_service.capacity_tariff` on SQLite, in one process.
 
     python -m bench.capacity                 # 15-minute, 1-minute and 10-second data, 7 runs each
-    python -m bench.capacity --repeat 11 --no-old
+    python -m bench.capacity --repeat 11
 
 Data: one entity per data set, the bench's household meter (`datagen.Household`, with a meter reset), from
 2023-01-01 to 2025-03-01 (26 months: a 12-month request looks back 11 more months), written by
@@ -11,10 +11,8 @@ in Europe/Brussels, 12 months, 23 months of quarter-hours read (~67k windows).
 Figures, each the median of `--repeat` runs (milliseconds, wall time):
 - new: `capacity_tariff` as shipped (per chunk of edges: read the samples, or seek when they are dense);
 - new, seeks only / new, samples only: the same with the choice forced (SCAN_RATIO 0 / huge), which is what
-  the threshold SCAN_RATIO is chosen from;
-- old: the way before it, per month: the bucket iterator's demand edges (`demand._edges_by_buckets`) and
-  `store.register_brackets` for all of them, then `peak_demand` (run fewer times: it is slow).
-The ratios old / new are measured in the same run; absolute times drift with the machine's load.
+  the threshold SCAN_RATIO is chosen from.
+Absolute times drift with the machine's load; `python -m bench.versus` compares two commits over HTTP.
 """
 
 from __future__ import annotations
@@ -29,10 +27,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from connect_readings import statistics_service
-from connect_readings.domain import demand
-from connect_readings.domain.buckets import iter_buckets
-from connect_readings.domain.demand import MonthPeak, capacity_months, peak_demand
-from connect_readings.domain.interval import Interval
 from connect_readings.storage.sqlite import SQLiteStore
 
 from .common import ensure_tools
@@ -40,7 +34,7 @@ from .common import ensure_tools
 ensure_tools(need_wrk=False)  # numpy, before the modules below import it
 
 from .common import DATA, log
-from .datagen import MINUTE, SECOND, Household, write_single
+from .datagen import SECOND, Household, write_single
 
 ENTITY = uuid.UUID("5d1e4c3b-2a19-4f08-8e7d-6c5b4a392817")
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -63,24 +57,6 @@ def database(step: int) -> Path:
     return path
 
 
-def old_capacity(store: SQLiteStore) -> list:
-    """The way before: per month, the bucket iterator's edges and `register_brackets` (every register)."""
-    lo, hi = statistics_service.capacity_window(START, END, BRUSSELS)
-    since = lo
-    for _ in range(statistics_service.LOOK_BACK_MONTHS):
-        since = statistics_service.bucket_floor(since - 1, Interval(1, 0, 0), BRUSSELS)
-    k = statistics_service.PEAK_REGISTERS["positiveActiveEnergy"]
-    history = []
-    with store.snapshot():
-        for a, b in iter_buckets(since, hi, Interval(1, 0, 0), BRUSSELS):
-            edges = demand._edges_by_buckets(a, b, 15 * MINUTE, BRUSSELS)
-            brackets = store.register_brackets(ENTITY, edges)[k]
-            covered = any(x is not None for pair in brackets for x in pair)
-            history.append(MonthPeak(statistics_service.month_key(a, BRUSSELS),
-                                     peak_demand(edges, brackets, 15 * MINUTE) if covered else None, covered))
-    return capacity_months(history, statistics_service.month_key(lo, BRUSSELS))
-
-
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
     samples, result = [], None
     for _ in range(repeat):
@@ -95,9 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--steps", default="900,60,10", help="reading steps in seconds, comma-separated")
-    parser.add_argument("--no-old", action="store_true", help="skip the old way (slow)")
     args = parser.parse_args(argv)
-    print(f"{'data':>12} {'readings':>11} {'new ms':>8} {'seeks ms':>9} {'samples ms':>11} {'old ms':>8} {'old/new':>8}")
+    print(f"{'data':>12} {'readings':>11} {'new ms':>8} {'seeks ms':>9} {'samples ms':>11}")
     for step in (int(s) * SECOND for s in args.steps.split(",")):
         path = database(step)
         store = SQLiteStore(str(path))
@@ -117,13 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             scan_ms, scan_result = timed(new, max(3, args.repeat // 2)) if step >= 10 * SECOND else (float("nan"), result)
             statistics_service.SCAN_RATIO = ratio
             assert seek_result == result and scan_result == result
-            old_ms = float("nan")
-            if not args.no_old:
-                old_ms, old_result = timed(lambda: old_capacity(store), 2)
-                assert old_result == [m.tariff for m in result], "the old way disagrees"  # type: ignore[union-attr]
             assert len(result) == 12  # type: ignore[arg-type]
-            print(f"{step // SECOND:>10} s {count:>11,} {new_ms:>8.1f} {seek_ms:>9.1f} {scan_ms:>11.1f} {old_ms:>8.1f} "
-                  f"{old_ms / new_ms:>7.1f}×", flush=True)
+            print(f"{step // SECOND:>10} s {count:>11,} {new_ms:>8.1f} {seek_ms:>9.1f} {scan_ms:>11.1f}", flush=True)
         finally:
             store.close()
     return 0

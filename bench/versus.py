@@ -11,15 +11,24 @@ venv (`pip install -e .`); the head is the checkout holding this file and `sys.e
 `bench/` that keeps those. Synthetic JSONL files are written once (wire format, shared); each install builds
 its own databases from them with its own `connect-readings import`, so each reads its own schema.
 
-Figures (≈ 70 s per round, 3–4 minutes in all with cached installs). Base and head take turns within every
-round, A B B A (which side is A flips every round), so machine noise lands on both: for 1 and 2 both
-servers are up at once, wrk runs in slices of half --wrk-seconds, the year pages alternate request by request.
+Figures (≈ 90 s per round, 4–5 minutes in all with cached installs). Base and head take turns within every
+round, A B B A (which side is A flips every round), so machine noise lands on both: for 1–4 both
+servers are up at once, wrk runs in slices of half --wrk-seconds, the latencies (2–4) alternate request by
+request. The year data are 366 days from 2022-12-31T00:00Z (a meter every minute, another every 15 minutes),
+so they cover 2023 in any European zone.
   1. hot page: the seed's 25 × 15-minute page over 30 days of 10-second data, `wrk -t2 -c32`, req/s,
      against `connect-readings serve --workers 1`, default settings (page cache on);
   2. 365 × 1 day page, timeZone=Europe/Berlin, over a year of 1-minute and of 15-minute data: median
-     latency of keep-alive HTTP requests (a 365-bucket page is above the page cache's bound);
-  3. HTTP ingest: 4 senders, batches of 5,000 readings, one worker, fresh database, readings/s;
-  4. `connect-readings import` of a 1M-reading JSONL file into a fresh database, readings/s (wall clock).
+     latency of keep-alive HTTP requests (the same page every time: with the page cache on it is computed
+     once per server and round, then answered from the cache; --no-page-cache computes every one);
+  3. the capacity tariff of 2023's 12 calendar months in Europe/Brussels (`/statistics/capacity-tariff`,
+     monthly quarter-hour peaks and their rolling mean; never cached), over the same two meters: median
+     latency;
+  4. a 25 × 15-minute page in Europe/Brussels over the 1-minute meter, computed (each request's `end`
+     differs by a minute, so no page cache answers it): from 2023-10-29T00:00+02:00 across the autumn
+     clock change, and from 2023-06-14T00:00+02:00, an ordinary day: median latency;
+  5. HTTP ingest: 4 senders, batches of 5,000 readings, one worker, fresh database, readings/s;
+  6. `connect-readings import` of a 1M-reading JSONL file into a fresh database, readings/s (wall clock).
 
 Prints figure, base, head, head/base (median of the per-round ratios, with their range) and whether head is
 within 10 % of base or better; writes bench/results/versus.json. Exit status 1 if a figure is worse by more
@@ -29,6 +38,7 @@ than 10 %.
 from __future__ import annotations
 
 import argparse
+import calendar
 import http.client
 import json
 import math
@@ -61,6 +71,15 @@ HOT_PATH = (f"/v1/entities/{HOT_ENTITY}/aggregations"
 # 2023 in Berlin: 2022-12-31T23:00Z to 2023-12-31T23:00Z, 365 local days on one page.
 YEAR_QUERY = ("?start=2022-12-31T23:00:00Z&end=2023-12-31T23:00:00Z&resolution=1%20day&pageSize=365"
               "&timeZone=Europe/Berlin")
+# 2023's 12 calendar months in Brussels (the window is widened to whole local months anyway).
+CAPACITY_QUERY = ("/statistics/capacity-tariff?start=2023-01-01T00:00:00%2B01:00&end=2024-01-01T00:00:00%2B01:00"
+                  "&timeZone=Europe/Brussels")
+CAPACITY_MONTHS = [f"2023-{m:02}" for m in range(1, 13)]
+# 25 quarter-hours in Brussels from local midnight. On 2023-10-29 the clocks go back (03:00+02:00 is
+# 02:00+01:00), so that page spans the change; 2023-06-14 is an ordinary day. Each request's `end` is a
+# minute later than the one before (same 25 buckets, another query), so every page is computed.
+QUARTER_PAGES = {"dst_page": ("2023-10-29T00:00:00+02:00", calendar.timegm((2023, 10, 31, 0, 0, 0))),
+                 "day_page": ("2023-06-14T00:00:00+02:00", calendar.timegm((2023, 6, 16, 0, 0, 0)))}
 BATCH = 5_000
 INGEST_BATCHES = 25  # per sender: 4 × 25 × 5,000 = 500,000 readings
 
@@ -280,6 +299,10 @@ FIGURES = [
     Figure("hot", "hot page, 25 × 15 min over 10-s data (wrk -c32)", "req/s", True),
     Figure("year_1min", "365 × 1 day page (Berlin), 1-min data, HTTP", "ms", False),
     Figure("year_15min", "365 × 1 day page (Berlin), 15-min data, HTTP", "ms", False),
+    Figure("capacity_1min", "capacity tariff, 12 months (Brussels), 1-min data, HTTP", "ms", False),
+    Figure("capacity_15min", "capacity tariff, 12 months (Brussels), 15-min data, HTTP", "ms", False),
+    Figure("dst_page", "25 × 15 min page (Brussels) over the autumn change, 1-min data, computed", "ms", False),
+    Figure("day_page", "25 × 15 min page (Brussels) over a June day, 1-min data, computed", "ms", False),
     Figure("ingest", "HTTP ingest, 5,000/batch, 1 worker", "readings/s", True),
     Figure("import", "connect-readings import (JSONL, 1M)", "readings/s", True),
 ]
@@ -297,7 +320,26 @@ def build_read_db(install: Install) -> Path:
     return db
 
 
+def quarter_page(key: str, i: int) -> str:
+    """Request i of a 25 × 15-minute Brussels page of QUARTER_PAGES over the 1-minute meter."""
+    start, end = QUARTER_PAGES[key]
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end + 60 * i))
+    return (f"/v1/entities/{YEAR_1MIN_ENTITY}/aggregations?start={start.replace('+', '%2B')}&end={stamp}"
+            "&resolution=15%20minutes&pageSize=25&timeZone=Europe/Brussels")
+
+
+def latency_paths(i: int) -> dict[str, str]:
+    """The requests of figures 2–4, for request i of each server (the same paths for both)."""
+    return {"year_1min": f"/v1/entities/{YEAR_1MIN_ENTITY}/aggregations{YEAR_QUERY}",
+            "year_15min": f"/v1/entities/{YEAR_15MIN_ENTITY}/aggregations{YEAR_QUERY}",
+            "capacity_1min": f"/v1/entities/{YEAR_1MIN_ENTITY}{CAPACITY_QUERY}",
+            "capacity_15min": f"/v1/entities/{YEAR_15MIN_ENTITY}{CAPACITY_QUERY}",
+            **{key: quarter_page(key, i) for key in QUARTER_PAGES}}
+
+
 def check_pages(client: Client) -> None:
+    """Every measured request answers what it should, from data (a window outside the synthetic year would
+    give empty buckets and months, which are cheap)."""
     doc = client.json(HOT_PATH)
     if len(doc["data"]) != 25 or not doc["links"]["next"]:
         raise RuntimeError(f"hot page: {len(doc['data'])} buckets, next {doc['links'].get('next')!r}")
@@ -305,12 +347,24 @@ def check_pages(client: Client) -> None:
         buckets = len(client.json(f"/v1/entities/{entity}/aggregations{YEAR_QUERY}")["data"])
         if buckets != 365:
             raise RuntimeError(f"year page of {entity}: {buckets} buckets, expected 365")
+        months = client.json(f"/v1/entities/{entity}{CAPACITY_QUERY}")["data"]
+        if [m["month"] for m in months] != CAPACITY_MONTHS or any(m["peak"] is None for m in months):
+            raise RuntimeError(f"capacity tariff of {entity}: {[(m['month'], m['peak']) for m in months]}")
+    for key, (start, _) in QUARTER_PAGES.items():
+        doc = client.json(quarter_page(key, -1))  # a path of no measured request: not a warm page cache
+        starts = [b["timeframe"]["start"] for b in doc["data"]]
+        totals = [b["data"]["positiveActiveEnergy"]["total"] for b in doc["data"]]
+        if len(starts) != 25 or starts[0] != start or None in totals or not doc["links"]["next"]:
+            raise RuntimeError(f"{key}: {len(starts)} buckets from {starts[:1]}, totals {totals}")
+        # across the change: the page begins in summer time (+02:00) and ends in winter time (+01:00)
+        if key == "dst_page" and not starts[-1].endswith("+01:00"):
+            raise RuntimeError(f"{key}: the page does not reach the autumn change: {starts}")
 
 
 def measure_reads(installs: list[Install], dbs: dict[str, Path], tokens: dict[str, str],
                   wrk_seconds: float) -> dict[str, dict[str, float]]:
-    """Figures 1 and 2 with both servers up at once, measured in turns: wrk in A B B A slices of half the
-    time each, the year pages request by request, alternating servers."""
+    """Figures 1–4 with both servers up at once, measured in turns: wrk in A B B A slices of half the
+    time each, the latencies request by request, alternating servers."""
     a, b = installs
     with Server(a, dbs[a.label]) as sa, Server(b, dbs[b.label]) as sb:
         servers = {a.label: sa, b.label: sb}
@@ -327,10 +381,10 @@ def measure_reads(installs: list[Install], dbs: dict[str, Path], tokens: dict[st
                 raise RuntimeError(f"{label} hot page: {res.non_2xx} non-2xx, socket errors {res.socket_errors}")
             hot[label].append(res.requests_per_s)
             p99[label].append(res.latency_ms.get("p99", float("nan")))
-        paths = {key: f"/v1/entities/{entity}/aggregations{YEAR_QUERY}"
-                 for key, entity in (("year_1min", YEAR_1MIN_ENTITY), ("year_15min", YEAR_15MIN_ENTITY))}
-        samples: dict[str, dict[str, list[float]]] = {label: {key: [] for key in paths} for label in servers}
+        samples: dict[str, dict[str, list[float]]] = {label: {key: [] for key in latency_paths(0)}
+                                                      for label in servers}
         for i in range(2 + 40):  # two warm-up requests per server and page
+            paths = latency_paths(i)
             for label in (a.label, b.label) if i % 2 == 0 else (b.label, a.label):
                 for key, path in paths.items():
                     status, body, seconds = clients[label].get(path)

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connect_readings.domain.gauges import gauge_statistics, summarize
+from connect_readings.domain.grid import Grid
 from connect_readings.domain.interval import parse_resolution
 from connect_readings.domain.readings import GAUGE_COUNT, GAUGE_SERIES, REGISTER_COUNT, Reading
 from connect_readings.statistics_service import StatisticsQuery, statistics_page
@@ -104,8 +105,7 @@ def test_buckets_equal_the_reference_whatever_the_ingest_order_and_page_size(
             position = found.next_position
     assert items == whole
     expected = []
-    from connect_readings.domain.buckets import iter_buckets
-    for b0, b1 in iter_buckets(start, end, query.width, query.tz):
+    for b0, b1 in Grid(query.width, query.tz).buckets(start, end):
         want = reference(samples, max(b0, start), min(b1, end))
         if want is not None:
             expected.append((max(b0, start), min(b1, end), want))

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .domain.buckets import bucket_floor, iter_buckets
+from .domain.grid import Grid
 from .domain.ids import uuid5_text
 from .domain.interval import Interval
 from .domain.registers import aggregate
@@ -35,6 +34,10 @@ class AggregationQuery:
     def tz_name(self) -> str:
         return zone_name(self.tz)
 
+    @property
+    def grid(self) -> Grid:
+        return Grid(self.width, self.tz)
+
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
@@ -55,8 +58,14 @@ class Page:
 
 
 def aggregation_id_prefix(query: AggregationQuery) -> str:
-    """Ids are UUIDv5 of entity, resolution, time zone and bucket start (docs/semantics.md §6)."""
+    """Ids are UUIDv5 of entity, resolution, time zone and the answered timeframe (docs/semantics.md §6)."""
     return f"{query.entity_id}|{query.width.canonical()}|{query.tz_name}|"
+
+
+def bucket_id(namespace: uuid.UUID, prefix: str, start: int, end: int) -> str:
+    """The id of a bucket answered as [start, end) (clipped to the query window): a bucket cut by `start`
+    or `end` names what it answers, not the whole bucket."""
+    return uuid5_text(namespace, f"{prefix}{start}|{end}")
 
 
 def aggregation_page(store: Store, query: AggregationQuery, position: int, page_size: int) -> Page:
@@ -66,33 +75,39 @@ def aggregation_page(store: Store, query: AggregationQuery, position: int, page_
     """
     found: list[Bucket] = []
     prefix = aggregation_id_prefix(query)
+    grid = query.grid
     asked = 0
     while len(found) <= page_size and position < query.end:
-        chunk = list(islice(iter_buckets(position, query.end, query.width, query.tz), page_size + 1 - len(found)))
-        edges = [max(chunk[0][0], query.start)] + [b1 for _, b1 in chunk]
-        edges[-1] = min(edges[-1], query.end)
+        edges = grid.page_edges(position, query.start, query.end, page_size + 1 - len(found))
         brackets = store.register_brackets(query.entity_id, edges)
         asked += len(edges)
         values = aggregate(edges, brackets)
         found.extend(
-            Bucket(uuid5_text(AGGREGATION_NAMESPACE, f"{prefix}{b0}"), edges[i], edges[i + 1], data)
-            for i, ((b0, _), data) in enumerate(zip(chunk, values))
+            Bucket(bucket_id(AGGREGATION_NAMESPACE, prefix, b0, b1), b0, b1, data)
+            for b0, b1, data in zip(edges, edges[1:], values)
             if data
         )
         position = edges[-1]
         if not any(values):
-            position = _next_coverage(query, position, [per_register[-1] for per_register in brackets])
+            position = _next_coverage(grid, query.end, position, [per_register[-1] for per_register in brackets])
     if len(found) > page_size:
         return Page(found[:page_size], found[page_size].start, asked)
     return Page(found, None, asked)
 
 
-def _next_coverage(query: AggregationQuery, position: int, last_brackets: list[Any]) -> int:
+def _next_coverage(grid: Grid, end: int, position: int, last_brackets: list[Any]) -> int:
     """Skip a run of empty buckets: jump to the bucket holding the next reading of any register."""
     upcoming = [after[0] for _, after in last_brackets if after is not None and after[0] > position]
+    return skip_to(grid, end, position, upcoming)
+
+
+def skip_to(grid: Grid, end: int, position: int, upcoming: list[int]) -> int:
+    """Where paging resumes after a run of empty buckets: the bucket holding the earliest of `upcoming` (the
+    next sample of anything asked for), or `end` when nothing comes."""
+    upcoming = [t for t in upcoming if t > position]
     if not upcoming:
-        return query.end
-    return max(position, bucket_floor(min(upcoming), query.width, query.tz))
+        return end
+    return max(position, grid.floor(min(upcoming)))
 
 
 def aggregation_total(store: Store, entity_id: uuid.UUID, start: int, end: int) -> dict[str, Any]:

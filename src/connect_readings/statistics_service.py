@@ -24,24 +24,21 @@ a dense stretch makes it seek, chunk by chunk.
 from __future__ import annotations
 
 import bisect
-import operator
 import uuid
 from collections.abc import Iterable, Sequence
-from itertools import islice
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from .domain.buckets import bucket_floor, iter_buckets, next_boundary
-from .domain.demand import US_PER_HOUR, US_PER_MINUTE, MonthPeak, MonthTariff, Peak, capacity_months, demand_edges
+from .domain.demand import US_PER_MINUTE, MonthPeak, MonthTariff, Peak, capacity_months, demand_grid, largest_window
 from .domain.errors import DomainError
 from .domain.interval import Interval
 from .domain.gauges import GaugeSummary, bucket_summaries, split_buckets
 from .domain.ids import uuid5_text
 from .domain.readings import GAUGE_SERIES, GAUGE_UNITS, REGISTER_SERIES
-from .domain.registers import Bracket, Sample
+from .domain.grid import Grid, month_index, month_label, month_start
+from .domain.registers import Bracket, Sample, value_at
 from .domain.timefmt import format_datetime, zone_name
-from .service import AGGREGATION_NAMESPACE, Page
+from .service import AGGREGATION_NAMESPACE, Page, bucket_id, skip_to
 from .storage.base import Store
 
 PEAK_REGISTERS = {
@@ -58,8 +55,6 @@ SCAN_RATIO = 8
 measured with `python -m bench.capacity`, a seek costs about as much as reading ~10-20 readings)."""
 CHUNK_EDGES = 4096
 """Edges per store call: bounds one call's memory and lets the choice follow the data's density."""
-_MONTH = Interval(1, 0, 0)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def bucket_peaks(
@@ -82,10 +77,11 @@ def bucket_peaks(
         if coverage is None:
             continue
         first, last = coverage
+        windows_grid = demand_grid(window_us, tz)
         instants: list[int] = []
         slices: list[tuple[int, int]] = []  # per bucket: its demand edges, instants[i:j]
         for b0, b1 in zip(edges, edges[1:]):
-            windows = demand_edges(max(b0, first), min(b1, last), window_us, tz)
+            windows = windows_grid.edges(max(b0, first), min(b1, last))
             if len(windows) < 2:
                 slices.append((0, 0))
                 continue
@@ -116,35 +112,33 @@ class CapacityMonth:
 
 
 def capacity_window(start: int, end: int, tz: ZoneInfo | None) -> tuple[int, int]:
-    """[start, end) widened to whole local calendar months; `WindowTooLarge` past 120 months."""
+    """The local calendar months [first, last) that [start, end) meets; `WindowTooLarge` past 120 months."""
     if start >= end:
         raise DomainError("InvalidTimeWindow", "'start' must be before 'end' (the window is [start, end))")
-    lo = bucket_floor(start, _MONTH, tz)
-    hi = end if bucket_floor(end, _MONTH, tz) == end else next_boundary(end, _MONTH, tz)
-    months = _month_index(hi, tz) - _month_index(lo, tz)
-    if months > MAX_CAPACITY_MONTHS:
+    first = month_index(start, tz)
+    last = month_index(end, tz)
+    if month_start(last, tz) < end:
+        last += 1  # end inside a month: that month too
+    if last - first > MAX_CAPACITY_MONTHS:
         raise DomainError(
             "WindowTooLarge",
             f"the capacity tariff covers at most {MAX_CAPACITY_MONTHS} calendar months a request; "
             f"[{format_datetime(start)}, {format_datetime(end)}) widened to whole months in {zone_name(tz)} "
-            f"({month_key(lo, tz)} to {month_key(bucket_floor(hi - 1, _MONTH, tz), tz)}) is {months}: "
+            f"({month_label(first)} to {month_label(last - 1)}) is {last - first}: "
             "ask for the rest in another request",
         )
-    return lo, hi
+    return first, last
 
 
 def capacity_tariff(store: Store, entity_id: uuid.UUID, start: int, end: int,
                     tz: ZoneInfo | None) -> list[CapacityMonth]:
-    """The capacity tariff (§6) of every month of [start, end), widened to local calendar months, that has
+    """The capacity tariff (§10) of every month of [start, end), widened to local calendar months, that has
     coverage of `positiveActiveEnergy` (its total), oldest first; the rolling means also look back on the 11
     months before the window. Only offtake counts: injection (negativeActiveEnergy) is never read.
 
     Raises `DomainError` InvalidTimeWindow / WindowTooLarge. Reads in one `store.snapshot()`.
     """
-    lo, hi = capacity_window(start, end, tz)
-    since = lo
-    for _ in range(LOOK_BACK_MONTHS):
-        since = bucket_floor(since - 1, _MONTH, tz)
+    first_month, last_month = capacity_window(start, end, tz)
     register = PEAK_REGISTERS["positiveActiveEnergy"]
     with store.snapshot():
         coverage = store.register_coverage(entity_id, register)
@@ -152,27 +146,16 @@ def capacity_tariff(store: Store, entity_id: uuid.UUID, start: int, end: int,
             return []
         first, last = coverage
         # Covered: the month and [first, last] overlap by more than an instant (as a bucket of /aggregations).
-        months = [(a, b) for a, b in iter_buckets(max(since, bucket_floor(first, _MONTH, tz)), min(hi, last), _MONTH, tz)
-                  if first < b and a < last]
+        candidates = range(max(first_month - LOOK_BACK_MONTHS, month_index(first, tz)),
+                           min(last_month, month_index(last, tz) + 1))
+        bounds = {m: (month_start(m, tz), month_start(m + 1, tz)) for m in candidates}
+        months = [m for m, (a, b) in bounds.items() if first < b and a < last]
         if not months:
             return []
-        peaks = bucket_peaks(store, entity_id, [months[0][0]] + [b for _, b in months], CAPACITY_WINDOW_US, tz,
-                             ["positiveActiveEnergy"])
-    history = [MonthPeak(month_key(a, tz), found.get("positiveActiveEnergy"), True)
-               for (a, _), found in zip(months, peaks)]
-    bounds = {month_key(a, tz): (a, b) for a, b in months}
-    return [CapacityMonth(*bounds[t.month], t) for t in capacity_months(history, since=month_key(lo, tz))]
-
-
-def month_key(t: int, tz: ZoneInfo | None) -> str:
-    """'YYYY-MM' of the local month holding instant t."""
-    local = (_EPOCH + timedelta(microseconds=t)).astimezone(tz or UTC)
-    return f"{local.year:04}-{local.month:02}"
-
-
-def _month_index(t: int, tz: ZoneInfo | None) -> int:
-    local = (_EPOCH + timedelta(microseconds=t)).astimezone(tz or UTC)
-    return local.year * 12 + local.month - 1
+        edges = [bounds[months[0]][0]] + [bounds[m][1] for m in months]
+        peaks = bucket_peaks(store, entity_id, edges, CAPACITY_WINDOW_US, tz, ["positiveActiveEnergy"])
+    history = [MonthPeak(m, found.get("positiveActiveEnergy"), True) for m, found in zip(months, peaks)]
+    return [CapacityMonth(*bounds[t.month], t) for t in capacity_months(history, since=first_month)]
 
 
 # -- reading one register at many edges ---------------------------------------------------------------------
@@ -202,19 +185,10 @@ def _chunk_brackets(store: Store, entity_id: uuid.UUID, register: int, instants:
                     return chunks
                 continue
             brackets = brackets_from_samples(samples, part)
-        chunks.append((i, [_value_at(t, b) for t, b in zip(part, brackets)]))
+        chunks.append((i, [value_at(t, b) for t, b in zip(part, brackets)]))
         i += CHUNK_EDGES
         if i >= n - 1:
             return chunks
-
-
-def _value_at(t: int, bracket: Bracket) -> float:
-    """The register at t, interpolated exactly as `registers.bucket_deltas` does (t inside the coverage)."""
-    before, after = bracket
-    assert before is not None and after is not None, "an instant outside the register's coverage"
-    t0, v0 = before
-    t1, v1 = after
-    return v0 if t1 == t0 else v0 + (v1 - v0) * ((t - t0) / (t1 - t0))
 
 
 def brackets_from_samples(samples: Sequence[Sample], instants: Sequence[int]) -> list[Bracket]:
@@ -239,36 +213,17 @@ def brackets_from_samples(samples: Sequence[Sample], instants: Sequence[int]) ->
 
 
 def _bucket_peak(instants: list[int], chunks: list[_Chunk], i: int, j: int, window_us: int) -> Peak | None:
-    """The peak over instants[i:j] (all inside the coverage): the largest window energy, the earliest on ties.
-
-    Exactly `peak_demand`'s answer: a window's energy is `bucket_deltas`' (round(delta, 9), or 0.0 when not
-    positive), compared rounded; pairs of edges not w apart are no window. The work runs in C where it can.
-    """
-    best: tuple[float, int] | None = None  # (energy, index into instants)
-    if j - i < 2:
-        return None
+    """`demand.largest_window` over instants[i:j] (all inside the coverage), chunk by chunk: a window's energy
+    is taken inside one chunk (values are relative to the chunk's own base); the earliest wins ties."""
+    best: Peak | None = None
     for c0, values in chunks:
         lo, hi = max(i, c0), min(j, c0 + len(values))
         if hi - lo < 2:
             continue
-        part = values[lo - c0:hi - c0]
-        deltas = list(map(operator.sub, part[1:], part[:-1]))
-        stamps = instants[lo:hi]
-        if any(b - a != window_us for a, b in zip(stamps, stamps[1:])):
-            deltas = [d if b - a == window_us else -1.0 for d, a, b in zip(deltas, stamps, stamps[1:])]
-        top = max(deltas)
-        if top < 0.0:
-            continue
-        energy = round(top, 9) if top > 0.0 else 0.0
-        for k, d in enumerate(deltas):  # the earliest window whose rounded energy is the largest
-            if d >= top - 1e-6 * max(1.0, abs(top)) and (round(d, 9) if d > 0.0 else 0.0) == energy:
-                break
-        if best is None or energy > best[0]:
-            best = (energy, lo + k)
-    if best is None:
-        return None
-    energy, k = best
-    return Peak(round(energy * (US_PER_HOUR / window_us), 9), energy, instants[k], instants[k + 1])
+        peak = largest_window(instants[lo:hi], values[lo - c0:hi - c0], window_us)
+        if peak is not None and (best is None or peak.energy > best.energy):
+            best = peak
+    return best
 
 
 # -- the statistics page (§3, §5) -------------------------------------------------------------------------------
@@ -292,6 +247,10 @@ class StatisticsQuery:
     @property
     def tz_name(self) -> str:
         return zone_name(self.tz)
+
+    @property
+    def grid(self) -> Grid:
+        return Grid(self.width, self.tz)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,21 +276,20 @@ def statistics_page(store: Store, query: StatisticsQuery, position: int, page_si
     peak_metrics = [m for m in PEAK_REGISTERS if m in query.metrics]
     prefix = f"{query.entity_id}|statistics|{query.width.canonical()}|{query.tz_name}|"
     found: list[StatisticsBucket] = []
+    grid = query.grid
     asked = 0
     while len(found) <= page_size and position < query.end:
-        chunk = list(islice(iter_buckets(position, query.end, query.width, query.tz), page_size + 1 - len(found)))
-        edges = [max(chunk[0][0], query.start)] + [b1 for _, b1 in chunk]
-        edges[-1] = min(edges[-1], query.end)
+        edges = grid.page_edges(position, query.start, query.end, page_size + 1 - len(found))
         asked += len(edges)
         per_gauge = gauge_page(store, query.entity_id, gauges, edges)
         peaks = bucket_peaks(store, query.entity_id, edges, query.window_us, query.tz, peak_metrics)
         any_found = False
-        for i, (b0, _) in enumerate(chunk):
+        for i, (b0, b1) in enumerate(zip(edges, edges[1:])):
             bucket_gauges = {k: summaries[i] for k, summaries in per_gauge.items() if summaries[i] is not None}
             if bucket_gauges or peaks[i]:
                 any_found = True
-                found.append(StatisticsBucket(uuid5_text(STATISTICS_NAMESPACE, f"{prefix}{b0}"), edges[i],
-                                              edges[i + 1], bucket_gauges, peaks[i]))  # type: ignore[arg-type]
+                found.append(StatisticsBucket(bucket_id(STATISTICS_NAMESPACE, prefix, b0, b1), b0, b1,
+                                              bucket_gauges, peaks[i]))  # type: ignore[arg-type]
         position = edges[-1]
         if not any_found and position < query.end:
             position = _next_statistics(store, query, gauges, peak_metrics, position)
@@ -375,7 +333,4 @@ def _next_statistics(store: Store, query: StatisticsQuery, gauges: list[int], pe
             after_sample = brackets[PEAK_REGISTERS[metric]][0][1]
             if after_sample is not None:
                 upcoming.append(after_sample[0])
-    upcoming = [t for t in upcoming if t > position]
-    if not upcoming:
-        return query.end
-    return max(position, bucket_floor(min(upcoming), query.width, query.tz))
+    return skip_to(query.grid, query.end, position, upcoming)

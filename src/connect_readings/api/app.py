@@ -35,6 +35,7 @@ from .. import service, statistics_service
 from ..config import Settings
 from ..domain.errors import DomainError
 from ..domain.entities import parse_entity
+from ..domain.grid import GRID_VERSION
 from ..domain.paging import Cursor, decode_id_token, decode_token, encode_id_token, encode_token, query_digest
 from ..domain.timefmt import format_datetime, parse_datetime, parse_time_zone, zone_name
 from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
@@ -178,9 +179,11 @@ class Api:
         with self.store.snapshot(deadline):
             return read(request, entity_id, self.require_entity(entity_id))
 
-    def window(self, query: Any, kind: str, entity_id: uuid.UUID, *more: object) -> "PagedWindow":
-        """`start`, `end` and the continuation token of a paged query (bound to all of its parameters)."""
-        start, end_given = params.window(query)
+    def window(self, query: Any, zone: ZoneInfo | None, kind: str, entity_id: uuid.UUID, *more: object
+               ) -> "PagedWindow":
+        """`start`, `end` (without an offset: wall time in `zone`) and the continuation token of a paged query
+        (bound to all of its parameters)."""
+        start, end_given = params.window(query, zone)
         digest = query_digest(kind, entity_id, start, end_given, *more)
         cursor = self.cursor(query, digest)
         end = params.resolve_end(start, end_given, cursor.now if cursor else None)
@@ -262,7 +265,7 @@ class Api:
             return csv_export.readings(self, request, entity_id, head)
         query = request.query_params
         size = params.page_size(query)
-        w = self.window(query, "readings", entity_id)
+        w = self.window(query, head.zone_for(query), "readings", entity_id)
         page = service.readings_page(self.store, entity_id, w.position, w.end, size)
         if self.metrics is not None:
             self.metrics.readings_page(len(page.items))
@@ -283,7 +286,7 @@ class Api:
         tz = head.zone_for(query)
         version = head.version
         size = params.page_size(query)
-        w = self.window(query, "aggregations", entity_id, width.canonical(), zone_name(tz))
+        w = self.window(query, tz, "aggregations", entity_id, width.canonical(), zone_name(tz), GRID_VERSION)
         agg_query = service.AggregationQuery(entity_id, w.start, w.end, width, tz)
         entity = str(entity_id)
         page, found = self.cached_page(
@@ -304,7 +307,8 @@ class Api:
         size = params.page_size(query)
         metrics = params.statistics_metrics(query, statistics_service.STATISTICS_METRICS)
         window_us = params.demand_window(query)
-        w = self.window(query, "statistics", entity_id, width.canonical(), zone_name(tz), ",".join(metrics), window_us)
+        w = self.window(query, tz, "statistics", entity_id, width.canonical(), zone_name(tz), ",".join(metrics),
+                        window_us, GRID_VERSION)
         stats_query = statistics_service.StatisticsQuery(entity_id, w.start, w.end, width, tz, metrics, window_us)
         entity = str(entity_id)
         page, _ = self.cached_page(
@@ -316,15 +320,15 @@ class Api:
     def capacity_tariff(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
         query = request.query_params
         tz = head.zone_for(query) if head.has_zone else params.time_zone(query, default=CAPACITY_TARIFF_ZONE)
-        start = parse_datetime(params.required(query, "start"), "start")
-        end = parse_datetime(params.required(query, "end"), "end")
+        start = parse_datetime(params.required(query, "start"), "start", tz)
+        end = parse_datetime(params.required(query, "end"), "end", tz)
         months = statistics_service.capacity_tariff(self.store, entity_id, start, end, tz)
         return Response(orjson.dumps({"data": [encode.capacity_month(m, tz) for m in months]}), media_type=JSON)
 
     def aggregation_total(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
         query = request.query_params
         tz = head.zone_for(query)
-        start, end_given = params.window(query)
+        start, end_given = params.window(query, tz)
         end = params.resolve_end(start, end_given, None)
         body = {
             "data": service.aggregation_total(self.store, entity_id, start, end),

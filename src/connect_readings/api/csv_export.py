@@ -19,7 +19,6 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from itertools import islice
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -29,7 +28,7 @@ from starlette.responses import Response, StreamingResponse
 from .. import service, statistics_service
 from ..domain import csv_rows
 from ..domain.errors import DomainError, quoted
-from ..domain.buckets import iter_buckets
+from ..domain.grid import Grid
 from ..domain.interval import Interval
 from ..storage.base import Store
 from . import encode, params
@@ -89,9 +88,9 @@ def refuse_paging(query: Mapping[str, str]) -> None:
         raise DomainError("InvalidParameter", "CSV returns the whole window; drop pageSize/continuationToken")
 
 
-def whole_window(query: Mapping[str, str]) -> tuple[int, int]:
+def whole_window(query: Mapping[str, str], zone: ZoneInfo | None) -> tuple[int, int]:
     refuse_paging(query)
-    start, end_given = params.window(query)
+    start, end_given = params.window(query, zone)
     return start, params.resolve_end(start, end_given, None)
 
 
@@ -102,7 +101,7 @@ Chunk = Callable[[int], tuple[Rows, "int | None"]]
 
 
 def readings(api: "Api", request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
-    start, end = whole_window(request.query_params)
+    start, end = whole_window(request.query_params, head.zone_for(request.query_params))
     limit = api.settings.csv_max_rows
     if api.store.count_readings(entity_id, start, end, limit) > limit:
         raise too_many_rows(limit, "readings")
@@ -118,7 +117,7 @@ def aggregations(api: "Api", request: Request, entity_id: uuid.UUID, head: "Enti
     query = request.query_params
     width = params.resolution(query)
     tz = head.zone_for(query)  # (the request's zone, else the entity's, as for JSON)
-    start, end = whole_window(query)
+    start, end = whole_window(query, tz)
     refuse_too_many_buckets(api, start, end, width, tz)
     agg_query = service.AggregationQuery(entity_id, start, end, width, tz)
     entity = str(entity_id)
@@ -137,7 +136,7 @@ def statistics(api: "Api", request: Request, entity_id: uuid.UUID, head: "Entity
     tz = head.zone_for(query)  # (the request's zone, else the entity's, as for JSON)
     metrics = params.statistics_metrics(query, statistics_service.STATISTICS_METRICS)
     window_us = params.demand_window(query)
-    start, end = whole_window(query)
+    start, end = whole_window(query, tz)
     refuse_too_many_buckets(api, start, end, width, tz)
     stats_query = statistics_service.StatisticsQuery(entity_id, start, end, width, tz, metrics, window_us)
     layout = csv_rows.statistics_layout(metrics)
@@ -155,7 +154,7 @@ def statistics(api: "Api", request: Request, entity_id: uuid.UUID, head: "Entity
 def refuse_too_many_buckets(api: "Api", start: int, end: int, width: Interval, tz: ZoneInfo | None) -> None:
     """Buckets count against the limit whether or not they hold data: known before any is computed."""
     limit = api.settings.csv_max_rows
-    if sum(1 for _ in islice(iter_buckets(start, end, width, tz), limit + 1)) > limit:
+    if Grid(width, tz).count(start, end, limit) > limit:
         raise too_many_rows(limit, "buckets")
 
 

@@ -11,6 +11,7 @@ import orjson
 from ..domain.demand import Peak
 from ..domain.entities import EntityRecord
 from ..domain.gauges import gauge_statistics
+from ..domain.grid import month_label
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, reading_id
 from ..domain.timefmt import format_datetime
 from ..service import Bucket
@@ -49,13 +50,13 @@ def statistics(entity: str, bucket: StatisticsBucket, tz: ZoneInfo | None) -> di
 
 def peak_demand(peak: Peak, tz: ZoneInfo | None) -> dict[str, Any]:
     return {"value": peak.value, "start": format_datetime(peak.start, tz), "end": format_datetime(peak.end, tz),
-            "energy": round(peak.energy, 9) + 0.0}
+            "energy": peak.energy + 0.0}
 
 
 def capacity_month(month: CapacityMonth, tz: ZoneInfo | None) -> dict[str, Any]:
     tariff = month.tariff
     return {
-        "month": tariff.month,
+        "month": month_label(tariff.month),
         "timeframe": {"start": format_datetime(month.start, tz), "end": format_datetime(month.end, tz)},
         "peak": None if tariff.peak is None else peak_demand(tariff.peak, tz),
         "billedPeak": tariff.billed_peak,

@@ -42,11 +42,12 @@ def required(query: Mapping[str, str], name: str) -> str:
     return value
 
 
-def window(query: Mapping[str, str]) -> tuple[int, int | None]:
-    """`start` and, when given, `end` (None: the end is "now", fixed by the first page of a query)."""
-    start = parse_datetime(required(query, "start"), "start")
+def window(query: Mapping[str, str], zone: ZoneInfo | None = None) -> tuple[int, int | None]:
+    """`start` and, when given, `end` (None: the end is "now", fixed by the first page of a query). Either without
+    an offset is wall time in `zone`, the request's zone (docs/semantics.md §2)."""
+    start = parse_datetime(required(query, "start"), "start", zone)
     raw_end = query.get("end")
-    return start, None if raw_end is None else parse_datetime(raw_end, "end")
+    return start, None if raw_end is None else parse_datetime(raw_end, "end", zone)
 
 
 def resolve_end(start: int, end: int | None, now: int | None) -> int:

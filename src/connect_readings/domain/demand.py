@@ -1,27 +1,26 @@
-"""Energy registers → peak demand per bucket and the Flemish capacity tariff (statistics design §4, §6).
+"""Energy registers → peak demand per bucket and the Flemish capacity tariff (docs/semantics.md §10).
 
 Peak demand is the largest average power over a demand window: the register delta E of a window of width
-w, times 1 h / w. Demand windows are the buckets of resolution w in the query's time zone
-(`demand_edges`), so each window's E is exactly `/aggregations`' value for it: it comes from
-`registers.bucket_deltas`, the one version of interpolation and of the reset rule. One exception: on a
-DST fall-back the grid has a bucket longer than w (it must not overlap the repeated hour), and that one
-is split into the w-long windows it holds; a peak over it would be overstated up to fivefold. Only
-windows entirely inside the register's coverage count: a partly covered one would understate the peak.
+w, times 1 h / w. Demand windows are the buckets of the grid of width w in the query's time zone
+(`demand_grid`; on a clock change too, every one of them w long where w divides the shift), so each
+window's E is exactly `/aggregations`' value for that bucket, and the peak is the largest `/aggregations`
+value at resolution w × 1 h / w. Only windows entirely inside the register's coverage count: a partly
+covered one would understate the peak.
 """
 
 from __future__ import annotations
 
 import math
-import re
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from .buckets import ORIGIN_US, _is_utc, _zone, iter_buckets
 from .errors import DomainError
+from .grid import Grid, month_label
 from .interval import Interval, parse_resolution
-from .registers import Bracket, bucket_deltas
+from .registers import rounded_delta
 
 US_PER_MINUTE = 60_000_000
 US_PER_HOUR = 60 * US_PER_MINUTE
@@ -30,7 +29,6 @@ DEMAND_WINDOW_MINUTES = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
 MINIMUM_BILLED_KW = 2.5
 """The capacity tariff bills at least 2.5 kW a month."""
 
-_MONTH_KEY = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,140 +79,58 @@ divides an hour: 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60 minutes (e.g. '15 mi
     )
 
 
-def demand_edges(start: int, end: int, window_us: int, tz: ZoneInfo | None = None) -> list[int]:
-    """Edges of the demand windows that lie entirely inside [start, end): buckets of resolution w in `tz`.
+def demand_grid(window_us: int, tz: ZoneInfo | None = None) -> Grid:
+    """The demand windows of width w in `tz`: the grid of `/aggregations` at resolution w. A window is a pair of
+    consecutive edges exactly w apart, so a bucket that a clock change makes shorter (only where w does not
+    divide the shift) is no window.
 
-    A window is exactly w long. The bucket grid keeps buckets from overlapping on a DST fall-back
-    (docs/semantics.md §4), so there one grid bucket runs longer (in Europe/Brussels the 15-minute bucket
-    from 02:45+02:00 runs to 02:00+01:00: 75 minutes); it is split into the w-long windows it holds, so
-    each real quarter-hour is a window. A grid bucket or remainder shorter than w (only in zones whose
-    offsets change by a fraction of w) is no window: the two edges around it are not w apart.
-
-    >>> demand_edges(5 * US_PER_MINUTE, 50 * US_PER_MINUTE, 15 * US_PER_MINUTE) == [
+    >>> demand_grid(15 * US_PER_MINUTE).edges(5 * US_PER_MINUTE, 50 * US_PER_MINUTE) == [
     ...     m * US_PER_MINUTE for m in (15, 30, 45)]
     True
     """
-    if start >= end:
-        return []
-    if window_us <= 0 or window_us > US_PER_HOUR:
-        return _edges_by_buckets(start, end, window_us, tz)  # (a demand window is at most an hour)
-    if _is_utc(tz):
-        return _regular_edges(start, end, window_us, ORIGIN_US)
-    assert tz is not None
-    # Between DST transitions the grid is the UTC grid shifted by the (constant) offset: arithmetic. Around
-    # each transition (within the offset change + 2 w + 1 h, where the grid may bend) the bucket iterator.
-    # Cuts between the two kinds are grid boundaries, so no window straddles one and the pieces concatenate.
-    zone = _zone(tz, start - _ZONE_PAD, end + _ZONE_PAD)
-    bends: list[list[int]] = []  # [lo, hi, offset before, offset after], merged when less than a day apart
-    offset = zone.first
-    for at, after in zip(zone.starts, zone.offsets):
-        margin = abs(after - offset) + 2 * window_us + US_PER_HOUR
-        if bends and at - margin - bends[-1][1] < _MIN_REGULAR:
-            bends[-1][1], bends[-1][3] = at + margin, after
-        else:
-            bends.append([at - margin, at + margin, offset, after])
-        offset = after
-    edges: list[int] = []
-    position, offset = start, zone.first
-    for lo, hi, before, after in bends:
-        if hi <= position:
-            offset = after
-            continue
-        if lo >= end:
-            break
-        cut_lo = _grid_floor(lo, window_us, ORIGIN_US - before)  # boundaries of the regular grid on each side
-        cut_hi = _grid_ceil(hi, window_us, ORIGIN_US - after)
-        if position < cut_lo:
-            _extend(edges, _regular_edges(position, min(cut_lo, end), window_us, ORIGIN_US - before))
-        _extend(edges, _edges_by_buckets(max(position, cut_lo), min(cut_hi, end), window_us, tz))
-        position, offset = cut_hi, after
-        if position >= end:
-            return edges
-    _extend(edges, _regular_edges(position, end, window_us, ORIGIN_US - offset))
-    return edges
+    return Grid(Interval(0, 0, window_us), tz)
 
 
-_ZONE_PAD = 4 * 24 * US_PER_HOUR
-"""The zone model is asked for the transitions this far around the window (more than any margin below)."""
-_MIN_REGULAR = 24 * US_PER_HOUR
-"""Two bends closer than this are handled as one by the bucket iterator (regular stretches stay long)."""
+def largest_window(instants: Sequence[int], values: Sequence[float], window_us: int) -> Peak | None:
+    """The demand window with the largest energy among consecutive `instants` exactly w apart, the earliest on
+    ties; None when there is none. The one peak rule: `/statistics` and the capacity tariff call it.
 
+    `values` are the register (continuous across resets) at each instant, every instant inside the register's
+    coverage, so every window is fully covered. A window's energy E is `registers.delta` of its two values,
+    exactly `/aggregations`' value for that bucket; ties are judged on that rounded energy. `value` is
+    E × 1 h / w from the unrounded E; each is rounded once.
 
-def _grid_floor(t: int, w: int, phase: int) -> int:
-    return t - (t - phase) % w
-
-
-def _grid_ceil(t: int, w: int, phase: int) -> int:
-    return t + (phase - t) % w
-
-
-def _regular_edges(start: int, end: int, w: int, phase: int) -> list[int]:
-    """Edges of the windows [phase + k w, phase + (k + 1) w) inside [start, end)."""
-    first, last = _grid_ceil(start, w, phase), _grid_floor(end, w, phase)
-    if last - first < w:
-        return []
-    return list(range(first, last + 1, w))
-
-
-def _extend(edges: list[int], more: list[int]) -> None:
-    """Append the edges of later windows; a shared edge once."""
-    if more:
-        edges.extend(more[1:] if edges and edges[-1] == more[0] else more)
-
-
-def _edges_by_buckets(start: int, end: int, window_us: int, tz: ZoneInfo | None = None) -> list[int]:
-    """`demand_edges` by the general bucket iterator, bucket by bucket: exact everywhere, slow (~3 µs a
-    window in a zone); the fast version uses it around DST transitions, and the tests compare the two."""
-    edges: list[int] = []
-    if start >= end:
-        return edges
-    for lo, hi in iter_buckets(start, end, Interval(0, 0, window_us), tz):
-        for a in range(lo, hi - window_us + 1, window_us):  # one window, but several in a long bucket
-            if start <= a and a + window_us <= end:
-                if not edges or edges[-1] != a:
-                    edges.append(a)
-                edges.append(a + window_us)
-    return edges
-
-
-def peak_demand(edges: Sequence[int], brackets: Sequence[Bracket], window_us: int) -> Peak | None:
-    """The fully covered window with the largest delta, or None when no window is fully covered.
-
-    `edges` are consecutive demand-window edges (from `demand_edges`), `brackets` the register's readings
-    around each edge with values already continuous across resets, exactly as `bucket_deltas` takes them.
-    A window is a pair of consecutive edges exactly w apart; it is fully covered when coverage starts at or
-    before its start (a reading at or before it) and ends at or after its end (a reading at or after it):
-    `bucket_deltas` alone would also report the partly covered ones, clamped. Ties go to the earliest.
-
-    >>> edges = [0, 15 * US_PER_MINUTE, 30 * US_PER_MINUTE]
-    >>> reading = ((0, 10.0), (30 * US_PER_MINUTE, 11.5))   # 1.5 kWh over half an hour, evenly
-    >>> peak_demand(edges, [reading] * 3, 15 * US_PER_MINUTE)
+    >>> largest_window([0, 15 * US_PER_MINUTE, 30 * US_PER_MINUTE], [10.0, 10.75, 11.5], 15 * US_PER_MINUTE)
     Peak(value=3.0, energy=0.75, start=0, end=900000000)
     """
-    if len(edges) != len(brackets):
-        raise ValueError(f"peak_demand: {len(edges)} edges but {len(brackets)} brackets")
     if window_us <= 0:
-        raise ValueError(f"peak_demand: window {window_us} µs")
-    best: int | None = None
-    best_energy = 0.0
-    for i, energy in enumerate(bucket_deltas(edges, brackets)):
-        if energy is None or edges[i + 1] - edges[i] != window_us:
-            continue  # no coverage, or no window (see `demand_edges`)
-        if brackets[i][0] is None or brackets[i + 1][1] is None:
-            continue  # coverage starts after the window's start or ends before its end
-        if best is None or energy > best_energy:
-            best, best_energy = i, energy
-    if best is None:
+        raise ValueError(f"largest_window: window {window_us} µs")
+    deltas = list(map(operator.sub, values[1:], values[:-1]))  # (in C: a year of quarter-hours is 35k windows)
+    if any(b - a != window_us for a, b in zip(instants, instants[1:])):
+        deltas = [d if b - a == window_us else _NO_WINDOW for d, a, b in zip(deltas, instants, instants[1:])]
+    if not deltas:
         return None
-    value = round(best_energy * (US_PER_HOUR / window_us), 9)  # one rounding: 1 h / w is a whole number
-    return Peak(value, best_energy, edges[best], edges[best + 1])
+    top = max(deltas)
+    if top == _NO_WINDOW:
+        return None
+    energy = rounded_delta(top)
+    for k, d in enumerate(deltas):  # the earliest window whose rounded energy is the largest
+        if d >= top - 1e-6 * max(1.0, abs(top)) and rounded_delta(d) == energy:
+            break
+    exact = deltas[k]
+    value = round(exact * (US_PER_HOUR / window_us), 9) if exact > 0.0 else 0.0
+    return Peak(value, rounded_delta(exact), instants[k], instants[k + 1])
+
+
+_NO_WINDOW = -math.inf
+"""Marks a pair of edges that is no window (not w apart); below every energy (an energy is never negative)."""
 
 
 class MonthPeak(NamedTuple):
     """A calendar month's input to the capacity tariff."""
 
-    month: str
-    """'YYYY-MM' of the local month."""
+    month: int
+    """The local month, `grid.month_index` (year × 12 + month − 1)."""
     peak: Peak | None
     """Its largest quarter-hour (w = 15 minutes), or None when no quarter-hour is fully covered."""
     covered: bool
@@ -225,7 +141,8 @@ class MonthPeak(NamedTuple):
 class MonthTariff:
     """One month of the capacity tariff; the wire names are billedPeak, rollingMean, monthsInMean."""
 
-    month: str
+    month: int
+    """As `MonthPeak.month`; `grid.month_label` writes it 'YYYY-MM'."""
     peak: Peak | None
     billed_peak: float
     """max(peak.value, 2.5) kW; 2.5 when there is no peak."""
@@ -234,44 +151,34 @@ class MonthTariff:
     months_in_mean: int
 
 
-def capacity_months(months: Sequence[MonthPeak], since: str | None = None) -> list[MonthTariff]:
+def capacity_months(months: Sequence[MonthPeak], since: int | None = None) -> list[MonthTariff]:
     """The tariff of every covered month (from `since` on, when given), oldest first.
 
     `months`: calendar months in increasing order; months without coverage may be left out or given with
     `covered=False` (they count in neither the list nor a mean). A rolling mean looks back 11 calendar
     months, so the caller passes that much history before `since`.
 
-    >>> q = Peak(4.0, 1.0, 0, 900_000_000)
-    >>> [(t.month, t.billed_peak, t.rolling_mean, t.months_in_mean) for t in capacity_months(
-    ...     [MonthPeak("2024-01", q, True), MonthPeak("2024-02", None, False), MonthPeak("2024-03", None, True)])]
+    >>> q, jan = Peak(4.0, 1.0, 0, 900_000_000), 2024 * 12
+    >>> [(month_label(t.month), t.billed_peak, t.rolling_mean, t.months_in_mean) for t in capacity_months(
+    ...     [MonthPeak(jan, q, True), MonthPeak(jan + 1, None, False), MonthPeak(jan + 2, None, True)])]
     [('2024-01', 4.0, 4.0, 1), ('2024-03', 2.5, 3.25, 2)]
     """
-    first = None if since is None else _month_index(since)
     billed: list[tuple[int, float]] = []  # (month index, billed peak) of the covered months so far
     tariffs: list[MonthTariff] = []
     previous: int | None = None
-    for month, peak, covered in months:
-        index = _month_index(month)
+    for index, peak, covered in months:
         if previous is not None and index <= previous:
-            raise ValueError(f"capacity_months: {month} does not follow the month before it")
+            raise ValueError(f"capacity_months: {month_label(index)} does not follow the month before it")
         previous = index
         if not covered:
             if peak is not None:
-                raise ValueError(f"capacity_months: {month} has a peak but no coverage")
+                raise ValueError(f"capacity_months: {month_label(index)} has a peak but no coverage")
             continue
         billed_peak = MINIMUM_BILLED_KW if peak is None else max(peak.value, MINIMUM_BILLED_KW)
         billed.append((index, billed_peak))
-        if first is not None and index < first:
+        if since is not None and index < since:
             continue
         window = [b for m, b in billed[-12:] if m > index - 12]
         mean = round(math.fsum(window) / len(window), 9)
-        tariffs.append(MonthTariff(month, peak, billed_peak, mean, len(window)))
+        tariffs.append(MonthTariff(index, peak, billed_peak, mean, len(window)))
     return tariffs
-
-
-def _month_index(month: str) -> int:
-    """'YYYY-MM' → year × 12 + month − 1."""
-    match = _MONTH_KEY.fullmatch(month)
-    if match is None:
-        raise ValueError(f"not a month key 'YYYY-MM': {month!r}")
-    return int(match[1]) * 12 + int(match[2]) - 1

@@ -33,6 +33,8 @@ from typing import Any
 
 import msgspec
 
+from .registers import interpolate
+
 Sample = tuple[int, float]
 """(timestamp µs, gauge value in its normalised unit)."""
 
@@ -147,8 +149,8 @@ def complete(
         raise ValueError(f"complete: {inner!r} is not inside [{start}, {end}]")
     first = inner.head if inner is not None else after
     last = inner.tail if inner is not None else before
-    head = (start, _at(before, first, start)) if before is not None and first is not None else first
-    tail = (end, _at(last, after, end)) if after is not None and last is not None else last
+    head = (start, interpolate(before, first, start)) if before is not None and first is not None else first
+    tail = (end, interpolate(last, after, end)) if after is not None and last is not None else last
     if head is None or tail is None or head[0] > tail[0] or (inner is None and head[0] == tail[0]):
         return None
     if inner is None:
@@ -209,16 +211,6 @@ def gauge_statistics(summary: GaugeSummary) -> dict[str, Any]:
         "count": summary.count,
         "coveredSeconds": covered / _US_PER_SECOND,
     }
-
-
-def _at(left: Sample, right: Sample, t: int) -> float:
-    """G(t) on the straight line between two samples, left[0] ≤ t ≤ right[0]; exact at the ends."""
-    (t0, v0), (t1, v1) = left, right
-    if t == t0:
-        return v0
-    if t == t1:
-        return v1
-    return v0 + (v1 - v0) * ((t - t0) / (t1 - t0))
 
 
 def _trapezoid(a: Sample, b: Sample) -> float:

@@ -94,8 +94,46 @@ def with_offsets(sample: Sample | None, offsets: ResetOffsets | None) -> Sample 
     return sample[0], sample[1] + offsets.at(sample[0])
 
 
-# Values are rounded to nano-units (round(x, 9)): that hides float noise (0.1 + 0.2) without changing any
-# metered digit.
+def interpolate(left: Sample, right: Sample, t: int) -> float:
+    """The series at t on the straight line between two samples, left[0] ≤ t ≤ right[0]; exact at the ends.
+    The one interpolation of registers and gauges (docs/semantics.md §5).
+
+    >>> interpolate((0, 1.0), (10, 2.0), 5), interpolate((0, 0.1), (10, 0.3), 10)
+    (1.5, 0.3)
+    """
+    (t0, v0), (t1, v1) = left, right
+    if t == t0:
+        return v0
+    if t == t1:
+        return v1
+    return v0 + (v1 - v0) * ((t - t0) / (t1 - t0))
+
+
+def clamped(t: int, bracket: Bracket) -> ClampedValue:
+    """The register at t, or at the coverage's nearer end when t lies outside it (no extrapolation)."""
+    before, after = bracket
+    if before is None:
+        return after
+    if after is None:
+        return before
+    return t, interpolate(before, after, t)
+
+
+def value_at(t: int, bracket: Bracket) -> float:
+    """The register at t, which lies inside the coverage (a reading at or before it and one at or after)."""
+    before, after = bracket
+    assert before is not None and after is not None, "an instant outside the register's coverage"
+    return interpolate(before, after, t)
+
+
+def rounded_delta(delta: float) -> float:
+    """An energy or volume as served: rounded to nano-units, which hides float noise (0.1 + 0.2) without
+    changing any metered digit; a delta negative by noise only is 0.
+
+    >>> rounded_delta(0.30000000000000004), rounded_delta(-1e-17)
+    (0.3, 0.0)
+    """
+    return round(delta, 9) if delta > 0.0 else 0.0
 
 
 def bucket_deltas(edges: Sequence[int], brackets: Sequence[Bracket]) -> list[float | None]:
@@ -105,23 +143,12 @@ def bucket_deltas(edges: Sequence[int], brackets: Sequence[Bracket]) -> list[flo
     """
     deltas: list[float | None] = []
     left: ClampedValue = None
-    first = True
-    for edge, (before, after) in zip(edges, brackets):
-        if before is None:
-            right = after
-        elif after is None:
-            right = before
-        else:
-            t0, v0 = before
-            t1, v1 = after
-            right = (edge, v0) if t1 == t0 else (edge, v0 + (v1 - v0) * ((edge - t0) / (t1 - t0)))
-        if first:
-            first = False
-        elif left is None or right is None or right[0] <= left[0]:
+    for i, (edge, bracket) in enumerate(zip(edges, brackets)):
+        right = clamped(edge, bracket)
+        if i and (left is None or right is None or right[0] <= left[0]):
             deltas.append(None)
-        else:
-            delta = right[1] - left[1]
-            deltas.append(round(delta, 9) if delta > 0.0 else 0.0)
+        elif i:
+            deltas.append(rounded_delta(right[1] - left[1]))  # type: ignore[index]
         left = right
     return deltas
 

@@ -14,19 +14,26 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MIN_US = int((datetime(1900, 1, 1, tzinfo=timezone.utc) - EPOCH) / timedelta(microseconds=1))
 MAX_US = int((datetime(2200, 1, 1, tzinfo=timezone.utc) - EPOCH) / timedelta(microseconds=1))
 
-# RFC 3339 with ' ' or 'T', optional fraction, optional offset (none means UTC).
+# RFC 3339 with ' ', 'T' or 't', optional fraction, optional offset (none: wall time in the given zone, or UTC).
 _DATETIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?"
+    r"^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?"
     r"(?:Z|z|[+-]\d{2}:?\d{2})?$"
 )
 
 
-def parse_datetime(text: str, name: str = "date-time") -> int:
+def parse_datetime(text: str, name: str = "date-time", zone: ZoneInfo | None = None) -> int:
     """Parse an RFC 3339 date-time into UTC microseconds; years 1900..2199.
 
-    >>> parse_datetime("2024-05-27T13:00:00Z")
-    1716814800000000
+    Without an offset (a date, or a date-time) it is wall time in `zone` (UTC when None): an ambiguous wall
+    time names the earlier instant and a skipped one moves forward (Python's fold=0).
+
+    >>> parse_datetime("2024-05-27T13:00:00Z"), parse_datetime("2024-05-27t13:00:00z")
+    (1716814800000000, 1716814800000000)
+    >>> parse_datetime("2024-01-01", zone=ZoneInfo("Europe/Brussels")) == parse_datetime("2023-12-31T23:00:00Z")
+    True
     """
+    if zone is not None:
+        return _parse_datetime(text, name, zone)  # (a query's start and end: not the ingest path)
     if type(text) is str:
         hour = _HOURS.get(text[:13])
         if hour is not None:
@@ -52,7 +59,7 @@ _TAILS: dict[str, int] = {
 }
 
 
-def _parse_datetime(text: str, name: str) -> int:
+def _parse_datetime(text: str, name: str, zone: ZoneInfo | None = None) -> int:
     """The full RFC 3339 parser (every shape and every error message)."""
     candidate = text.strip()
     if not _DATETIME.match(candidate):
@@ -60,7 +67,7 @@ def _parse_datetime(text: str, name: str) -> int:
             "InvalidDateTime",
             f"'{name}' must be an RFC 3339 date-time such as 2024-05-27T13:00:00Z; got {quoted(text, 43)}",
         )
-    candidate = re.sub(r"(\.\d{6})\d+", r"\1", candidate.replace("z", "Z"))
+    candidate = re.sub(r"(\.\d{6})\d+", r"\1", candidate.replace("z", "Z").replace("t", "T"))
     try:
         moment = datetime.fromisoformat(candidate)
     except ValueError:
@@ -68,7 +75,7 @@ def _parse_datetime(text: str, name: str) -> int:
             "InvalidDateTime", f"'{name}' is not a date and time of the calendar; got {quoted(text, 43)}"
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=zone or timezone.utc)  # (fold=0)
     us = to_micros(moment)
     if not MIN_US <= us < MAX_US:
         raise DomainError("InvalidDateTime", f"'{name}' must lie between 1900 and 2199")

@@ -1,47 +1,41 @@
-"""Time buckets with TimescaleDB ``time_bucket`` semantics, on integer microseconds.
+"""The bucket grid: one resolution in one time zone (docs/semantics.md §4), on integer microseconds.
 
-All instants are integer microseconds since the Unix epoch (UTC).  The module is pure
-(stdlib ``datetime``/``zoneinfo`` only, no I/O) so the query layer and the tests can
-reason about bucket edges without a database.
+All instants are integer microseconds since the Unix epoch (UTC). Pure (stdlib ``datetime``/``zoneinfo``
+only). `Grid` is the one place that knows where buckets start and end: aggregations, statistics, demand
+windows, the capacity tariff's months, CSV and paging all ask it, so they agree on every day, clock changes
+included.
 
 Model
 -----
-Every (width, time zone) pair defines a *set of boundaries* ``B`` that tiles the time
-line; a bucket is ``[b, next boundary)`` for ``b`` in ``B``.  Everything below is derived
-from that one set, which is what makes ``bucket_floor``, ``next_boundary`` and
-``iter_buckets`` agree with each other (and makes paging resumable).
+A grid is a set of *edges* that tiles the time line; a bucket is ``[edge, next edge)``.
 
-* Fixed widths (``months == 0``): grid ``O + k*w`` with ``O`` = 2000-01-03 00:00 (a
-  Monday, so weeks start on Monday).
-* Month widths: the 1st of every ``months``-th month counted from 2000-01, 00:00.
-* With a time zone the grid lives on the local wall clock (same origins, read as local
-  times) and each local grid point ``x`` is mapped to UTC as ``M(x)``: a non-existent
-  local time (DST gap) uses the pre-transition offset (``fold=0``), an ambiguous one
-  (DST overlap) the later instant (``fold=1``).  Both cases are "the later of the two
-  candidate instants", i.e. ``M(x) = x - offset`` with the offset switching at
-  ``T + offset_after`` for a transition at UTC ``T``.
-* ``M`` is not monotonic inside DST gaps (a grid point inside the gap maps past the
-  transition, the first grid point after the gap maps back onto it).  Buckets must not
-  overlap, so a later bucket starts where the earlier one ends: the boundaries are the
-  running maximum ``S(k) = max(M(x_j) for j <= k)``; buckets that end up empty vanish.
-
-Hence, with ``first_above(t) = min{j : M(x_j) > t}``::
-
-    bucket_floor(t)  = max(M(x_j) for j < first_above(t))
-    next_boundary(b) = M(x_first_above(b))
+* Fixed widths: the local grid times ``O + k*w`` with ``O`` = 2000-01-03 00:00 (a Monday, so weeks
+  start on Monday). Month widths: the 1st of every ``months``-th month counted from 2000-01, 00:00.
+* In UTC (or without a zone) an edge is a grid time read as UTC: plain arithmetic.
+* **Under one day** (fixed ``w`` < 24 h) in a zone: every instant at which the local clock *shows* a grid
+  time is an edge; a wall time shown twice (autumn) is an edge both times, and one never shown (spring)
+  is the instant it names with the pre-transition offset (Python's ``fold=0``). Between two transitions
+  the edges are the UTC grid shifted by the offset, so they come per stretch of constant offset, by
+  arithmetic. A Brussels day has 92, 96 or 100 quarter-hours, each 15 minutes long; a width that does not
+  divide the shift gives a shorter bucket there (``90 min`` in London on 2024-10-27: 90, 60, 90 minutes).
+* **A day or more** in a zone: each grid time ``x`` maps to one instant ``M(x)``, the later of its two
+  readings when ambiguous and the pre-transition offset when skipped. ``M`` can map backwards inside a gap,
+  so the edges are its running maximum; a bucket that would be empty vanishes.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 from connect_readings.domain.interval import Interval
 from connect_readings.domain.timefmt import UTC_NAMES
 
-__all__ = ["bucket_floor", "iter_buckets", "next_boundary"]
+__all__ = ["Grid", "month_index", "month_key", "month_label", "month_start"]
 
 US_PER_SECOND = 1_000_000
 US_PER_HOUR = 3_600 * US_PER_SECOND
@@ -76,6 +70,10 @@ def _month_start_us(month_index: int) -> int:
     year, month0 = divmod(month_index, 12)
     return _days_from_civil(year, month0 + 1, 1) * US_PER_DAY
 
+
+GRID_VERSION = "grid-2"
+"""Changes whenever an edge moves (2: the clock-change rule under one day). Continuation tokens of bucket
+queries are bound to it, so a token of an answer on another grid is refused (400), never resumed mid-bucket."""
 
 #: Origin of fixed-width buckets: 2000-01-03 00:00 (a Monday), as epoch µs / local wall µs.
 ORIGIN_US = _days_from_civil(2000, 1, 3) * US_PER_DAY
@@ -312,61 +310,250 @@ def _tz_coarse_next(b: int, months: int, fixed: int, tz: tzinfo) -> int:
     return _to_utc(grid(k + 1), tz)
 
 
+
+
 # --------------------------------------------------------------------------------------
-# Public API
+# Widths under one day in a zone: the instants at which the clock shows a grid time
 # --------------------------------------------------------------------------------------
 
 
-def bucket_floor(t: int, width: Interval, tz: ZoneInfo | None = None) -> int:
-    """Start (UTC µs) of the bucket containing ``t``: the largest boundary ``<= t``.
-
-    Aggregations group readings by this value, so it must match TimescaleDB's
-    ``time_bucket(width, t[, tz])`` (with the DST rules of the module doc)."""
-    months, fixed = _spec(width)
-    if _is_utc(tz):
-        if fixed:
-            return t - (t - ORIGIN_US) % fixed
-        k = (_month_index_of_days(t // US_PER_DAY) - ORIGIN_MONTH) // months
-        return _month_start_us(ORIGIN_MONTH + k * months)
-    assert tz is not None
-    if fixed and fixed < _DOMINANCE:
-        return _tz_fixed_floor(t, fixed, tz)
-    return _tz_coarse_floor(t, months, fixed, tz)
-
-
-def next_boundary(b: int, width: Interval, tz: ZoneInfo | None = None) -> int:
-    """Start of the bucket after the one starting at ``b`` (always ``> b``).
-
-    For any ``b`` this is the smallest boundary ``> b``, i.e. the end of the bucket that
-    contains ``b``; bucket ends are needed to clip windows and to page."""
-    months, fixed = _spec(width)
-    if _is_utc(tz):
-        if fixed:
-            return b - (b - ORIGIN_US) % fixed + fixed
-        k = (_month_index_of_days(b // US_PER_DAY) - ORIGIN_MONTH) // months
-        return _month_start_us(ORIGIN_MONTH + (k + 1) * months)
-    assert tz is not None
-    if fixed and fixed < _DOMINANCE:
-        return _tz_fixed_next(b, fixed, tz)
-    return _tz_coarse_next(b, months, fixed, tz)
+def _subday_edges(lo: int, hi: int, w: int, tz: tzinfo) -> list[int]:
+    """Every edge in ``[lo, hi)``, ascending: per stretch of constant offset the grid times the clock shows
+    there (arithmetic), then the skipped grid times of each spring-forward, read with the offset before it."""
+    zone = _zone(tz, lo - _OFF_MAX, hi)
+    starts, offsets = zone.starts, (zone.first, *zone.offsets)
+    edges: list[int] = []
+    for i, offset in enumerate(offsets):
+        a = lo if i == 0 else max(lo, starts[i - 1])
+        b = hi if i == len(starts) else min(hi, starts[i])
+        if a < b:
+            edges.extend(range(a + (ORIGIN_US - offset - a) % w, b, w))
+    for i, at in enumerate(starts):
+        before, after = offsets[i], offsets[i + 1]
+        if after <= before or at + after - before <= lo or at >= hi:
+            continue  # no wall time skipped, or none in [lo, hi)
+        for u in range(at + (ORIGIN_US - before - at) % w, min(at + after - before, hi), w):
+            j = bisect_left(edges, u)
+            if u >= lo and (j == len(edges) or edges[j] != u):
+                edges.insert(j, u)
+    return edges
 
 
-def iter_buckets(
-    start: int, end: int, width: Interval, tz: ZoneInfo | None = None
-) -> Iterator[tuple[int, int]]:
-    """Lazily yield the unclipped buckets ``(bucket_start, bucket_end)`` that intersect
-    ``[start, end)``, ascending; the first one contains ``start``.
+def _subday_floor(t: int, w: int, tz: tzinfo) -> int:
+    span = 2 * w + 1
+    while not (edges := _subday_edges(t - span, t + 1, w, tz)):
+        span *= 4  # (only where stretches are shorter than w: never in tzdata)
+    return edges[-1]
 
-    Lazy because callers page through windows holding millions of buckets.  Resumable:
-    restarting at any yielded bucket end ``c`` yields exactly the remaining buckets,
-    because ``c`` is a boundary and ``bucket_floor(c) == c``.  The width is validated
-    eagerly, not on the first ``next()``."""
-    months, fixed = _spec(width)
-    if _is_utc(tz):
-        if fixed:
-            return _iter_utc_fixed(start, end, fixed)
-        return _iter_utc_months(start, end, months)
-    return _iter_generic(start, end, width, tz)
+
+def _subday_next(b: int, w: int, tz: tzinfo) -> int:
+    span = 2 * w + 1
+    while not (edges := _subday_edges(b + 1, b + 1 + span, w, tz)):
+        span *= 4
+    return edges[0]
+
+
+_SUBDAY_CHUNK = 512
+"""Buckets the lazy iterator computes at once (a page holds at most 10,000)."""
+
+
+def _iter_subday(start: int, end: int, w: int, tz: tzinfo) -> Iterator[tuple[int, int]]:
+    if start >= end:
+        return
+    b = _subday_floor(start, w, tz)
+    while b < end:
+        edges = _subday_edges(b, b + _SUBDAY_CHUNK * w + 1, w, tz)
+        if len(edges) < 2:
+            edges = [b, _subday_next(b, w, tz)]
+        for lo, hi in zip(edges, edges[1:]):
+            if lo >= end:
+                return
+            yield lo, hi
+        b = edges[-1]
+
+
+# --------------------------------------------------------------------------------------
+# The grid
+# --------------------------------------------------------------------------------------
+
+DAY = US_PER_DAY
+
+
+class Grid:
+    """The buckets of one resolution in one time zone.
+
+    Invariants (checked on creation, relied on everywhere): the width is positive and either whole months
+    or days + time, never both; ``tz`` is None for every name of UTC. The edges tile the time line:
+    ``floor(t) <= t < next(t)``, ``floor(next(t)) == next(t)``, and `buckets` restarted at any edge yields
+    the rest of the same buckets (what paging relies on).
+
+    >>> from connect_readings.domain.timefmt import parse_datetime, format_datetime
+    >>> day = Grid(Interval(0, 0, 15 * 60 * US_PER_SECOND), ZoneInfo("Europe/Brussels"))
+    >>> start = parse_datetime("2024-10-27T00:00:00+02:00")
+    >>> quarters = list(day.buckets(start, parse_datetime("2024-10-28T00:00:00+01:00")))
+    >>> len(quarters), {b - a for a, b in quarters} == {15 * 60 * US_PER_SECOND}
+    (100, True)
+    """
+
+    __slots__ = ("width", "tz", "months", "fixed")
+
+    def __init__(self, width: Interval, tz: tzinfo | None = None) -> None:
+        self.months, self.fixed = _spec(width)
+        self.width = width
+        self.tz = None if _is_utc(tz) else tz
+
+    def __repr__(self) -> str:
+        return f"Grid({self.width.canonical()!r}, {getattr(self.tz, 'key', None)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Grid) and (self.months, self.fixed, self.tz) == (other.months, other.fixed, other.tz)
+
+    def __hash__(self) -> int:
+        return hash((self.months, self.fixed, self.tz))
+
+    @property
+    def _subday(self) -> bool:
+        return 0 < self.fixed < DAY and self.tz is not None
+
+    def floor(self, t: int) -> int:
+        """The start of the bucket holding ``t``: the largest edge ``<= t``."""
+        months, fixed, tz = self.months, self.fixed, self.tz
+        if tz is None:
+            if fixed:
+                return t - (t - ORIGIN_US) % fixed
+            k = (_month_index_of_days(t // US_PER_DAY) - ORIGIN_MONTH) // months
+            return _month_start_us(ORIGIN_MONTH + k * months)
+        if fixed and fixed < DAY:
+            return _subday_floor(t, fixed, tz)
+        if fixed and fixed < _DOMINANCE:
+            return _tz_fixed_floor(t, fixed, tz)
+        return _tz_coarse_floor(t, months, fixed, tz)
+
+    def next(self, t: int) -> int:
+        """The smallest edge ``> t``: the end of the bucket holding ``t``."""
+        months, fixed, tz = self.months, self.fixed, self.tz
+        if tz is None:
+            if fixed:
+                return t - (t - ORIGIN_US) % fixed + fixed
+            k = (_month_index_of_days(t // US_PER_DAY) - ORIGIN_MONTH) // months
+            return _month_start_us(ORIGIN_MONTH + (k + 1) * months)
+        if fixed and fixed < DAY:
+            return _subday_next(t, fixed, tz)
+        if fixed and fixed < _DOMINANCE:
+            return _tz_fixed_next(t, fixed, tz)
+        return _tz_coarse_next(t, months, fixed, tz)
+
+    def ceil(self, t: int) -> int:
+        """The smallest edge ``>= t``."""
+        b = self.floor(t)
+        return t if b == t else self.next(t)
+
+    def buckets(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """Lazily, the whole buckets ``(bucket_start, bucket_end)`` that meet ``[start, end)``, ascending; the
+        first holds ``start``. Lazy: a window may hold millions of buckets and a page needs a few."""
+        months, fixed, tz = self.months, self.fixed, self.tz
+        if tz is None:
+            if fixed:
+                return _iter_utc_fixed(start, end, fixed)
+            return _iter_utc_months(start, end, months)
+        if fixed and fixed < DAY:
+            return _iter_subday(start, end, fixed, tz)
+        return self._iter_generic(start, end)
+
+    def _iter_generic(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        if start >= end:
+            return
+        b = self.floor(start)
+        while b < end:
+            n = self.next(b)
+            yield b, n
+            b = n
+
+    def edges(self, start: int, end: int) -> list[int]:
+        """Every edge ``e`` with ``start <= e <= end``, ascending (demand windows are pairs of them).
+
+        >>> [e // (60 * US_PER_SECOND) for e in Grid(Interval(0, 0, 15 * 60 * US_PER_SECOND)).edges(
+        ...     5 * 60 * US_PER_SECOND, 45 * 60 * US_PER_SECOND)]
+        [15, 30, 45]
+        """
+        if start > end:
+            return []
+        if self.tz is None and self.fixed:
+            return list(range(start + (ORIGIN_US - start) % self.fixed, end + 1, self.fixed))
+        if self._subday:
+            assert self.tz is not None
+            return _subday_edges(start, end + 1, self.fixed, self.tz)
+        edges = [b for b, _ in self.buckets(start, end + 1) if b >= start]
+        return edges
+
+    def page_edges(self, position: int, start: int, end: int, n: int) -> list[int]:
+        """The edges of up to ``n`` buckets from the one holding ``position`` (``< end``), clipped to
+        ``[start, end)``: what a page of buckets answers.
+
+        >>> hour = Grid(Interval(0, 0, 3600 * US_PER_SECOND))
+        >>> [e // US_PER_SECOND for e in hour.page_edges(1800 * US_PER_SECOND, 1800 * US_PER_SECOND, 9000 * US_PER_SECOND, 5)]
+        [1800, 3600, 7200, 9000]
+        """
+        chunk = list(islice(self.buckets(position, end), n))
+        edges = [max(chunk[0][0], start)] + [b for _, b in chunk]
+        edges[-1] = min(edges[-1], end)
+        return edges
+
+    def count(self, start: int, end: int, cap: int) -> int:
+        """How many buckets meet ``[start, end)``, counted up to ``cap + 1`` (enough to refuse a window)."""
+        n = 0
+        for _ in self.buckets(start, end):
+            n += 1
+            if n > cap:
+                break
+        return n
+
+    def month_key(self, t: int) -> str:
+        """'YYYY-MM' of the local month holding ``t`` in this grid's zone."""
+        return month_key(t, self.tz)
+
+
+# --------------------------------------------------------------------------------------
+# Local calendar months (the capacity tariff's)
+# --------------------------------------------------------------------------------------
+
+
+def month_index(t: int, tz: tzinfo | None = None) -> int:
+    """``year*12 + month-1`` of the month holding instant ``t`` on the monthly grid of ``tz`` (its local
+    calendar month; `month_start` of it is ``<= t``).
+
+    >>> month_index(0), month_index(-1)
+    (23640, 23639)
+    """
+    if tz is None or _is_utc(tz):
+        return _month_index_of_days(t // US_PER_DAY)
+    k = _month_index_of_days((t + _offset_at(tz, t)) // US_PER_DAY)
+    return _monotone_index(t, _month_start_us, k, tz)  # (an ambiguous local midnight is the later instant)
+
+
+def month_key(t: int, tz: tzinfo | None = None) -> str:
+    """'YYYY-MM' of the local month holding instant ``t``.
+
+    >>> month_key(0)
+    '1970-01'
+    """
+    return month_label(month_index(t, tz))
+
+
+def month_label(index: int) -> str:
+    """'YYYY-MM' of month ``index`` (``year*12 + month-1``).
+
+    >>> month_label(2024 * 12 + 9)
+    '2024-10'
+    """
+    year, month0 = divmod(index, 12)
+    return f"{year:04}-{month0 + 1:02}"
+
+
+def month_start(index: int, tz: tzinfo | None = None) -> int:
+    """The instant the local month ``index`` (``year*12 + month-1``) starts: the monthly grid's edge."""
+    local = _month_start_us(index)
+    return local if tz is None or _is_utc(tz) else _to_utc(local, tz)
 
 
 def _iter_utc_fixed(start: int, end: int, w: int) -> Iterator[tuple[int, int]]:
@@ -387,17 +574,5 @@ def _iter_utc_months(start: int, end: int, months: int) -> Iterator[tuple[int, i
     while b < end:
         m += months
         n = _month_start_us(m)
-        yield b, n
-        b = n
-
-
-def _iter_generic(
-    start: int, end: int, width: Interval, tz: ZoneInfo | None
-) -> Iterator[tuple[int, int]]:
-    if start >= end:
-        return
-    b = bucket_floor(start, width, tz)
-    while b < end:
-        n = next_boundary(b, width, tz)
         yield b, n
         b = n

@@ -1,9 +1,10 @@
-"""Bucketing: TimescaleDB ``time_bucket`` semantics on integer microseconds.
+"""The bucket grid (docs/semantics.md §4) on integer microseconds.
 
 Tables follow the shape of TimescaleDB's ``time_bucket`` regression tests; the property
-tests check the invariants paging relies on, and compare the zone path with a brute-force
-reference built directly on ``zoneinfo`` (fold=0 for gaps, fold=1 for overlaps,
-running maximum for buckets that would overlap).
+tests check the invariants paging relies on, and compare the zone path with brute-force
+references built directly on ``zoneinfo``: under one day, every instant at which the clock
+shows a grid time (both readings of an ambiguous one, ``fold=0`` for a skipped one); a day or
+more, one instant per grid time (fold=0 for gaps, fold=1 for overlaps) and the running maximum.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from connect_readings.domain import buckets
-from connect_readings.domain.buckets import bucket_floor, iter_buckets, next_boundary
+from connect_readings.domain import grid
+from connect_readings.domain.grid import Grid
 from connect_readings.domain.interval import Interval
 
 SEC = 1_000_000
@@ -36,6 +37,18 @@ LORD_HOWE = ZoneInfo("Australia/Lord_Howe")
 HAVANA = ZoneInfo("America/Havana")
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 ZONES = [None, BERLIN, NEW_YORK, KATHMANDU, LORD_HOWE]
+
+
+def bucket_floor(t: int, width: Interval, tz: ZoneInfo | timezone | None = None) -> int:
+    return Grid(width, tz).floor(t)
+
+
+def next_boundary(t: int, width: Interval, tz: ZoneInfo | timezone | None = None) -> int:
+    return Grid(width, tz).next(t)
+
+
+def iter_buckets(start: int, end: int, width: Interval, tz: ZoneInfo | timezone | None = None):  # type: ignore[no-untyped-def]
+    return Grid(width, tz).buckets(start, end)
 
 
 def at(text: str) -> int:
@@ -158,9 +171,9 @@ def test_utc_fixed_path_uses_no_zone_machinery(monkeypatch: pytest.MonkeyPatch) 
     def boom(*_: object) -> int:
         raise AssertionError("zone machinery used on the UTC fast path")
 
-    monkeypatch.setattr(buckets, "_offset_at", boom)
-    monkeypatch.setattr(buckets, "_to_utc", boom)
-    monkeypatch.setattr(buckets, "_to_local", boom)
+    monkeypatch.setattr(grid, "_offset_at", boom)
+    monkeypatch.setattr(grid, "_to_utc", boom)
+    monkeypatch.setattr(grid, "_to_local", boom)
     t = at("2024-05-27T13:07Z")
     for tz in (None, ZoneInfo("UTC"), timezone.utc):
         assert bucket_floor(t, minutes(15), tz) == at("2024-05-27T13:00Z")
@@ -213,9 +226,15 @@ def test_utc_fixed_path_uses_no_zone_machinery(monkeypatch: pytest.MonkeyPatch) 
         (days(1), HAVANA, "2023-11-05T04:30Z", "2023-11-04T04:00Z", "2023-11-05T05:00Z"),
         (days(1), HAVANA, "2023-11-05T05:00Z", "2023-11-05T05:00Z", "2023-11-06T05:00Z"),
         # Berlin 1945: double summer time (+3), transitions at local 03:00 -> 02:00
-        # (local 02:00 is ambiguous -> its later instant, 00:00Z; 01:00 +03 lasts two hours)
-        (hours(1), BERLIN, "1945-09-23T23:30Z", "1945-09-23T22:00Z", "1945-09-24T00:00Z"),
+        # (local 02:00 is shown twice: 23:00Z and 00:00Z are both edges)
+        (hours(1), BERLIN, "1945-09-23T22:30Z", "1945-09-23T22:00Z", "1945-09-23T23:00Z"),
+        (hours(1), BERLIN, "1945-09-23T23:30Z", "1945-09-23T23:00Z", "1945-09-24T00:00Z"),
         (hours(1), BERLIN, "1945-09-24T00:00Z", "1945-09-24T00:00Z", "1945-09-24T01:00Z"),
+        # the autumn quarter-hours of Berlin (and Brussels): 02:45 is shown twice, each a 15-minute bucket
+        (minutes(15), BERLIN, "2024-10-27T00:50Z", "2024-10-27T00:45Z", "2024-10-27T01:00Z"),
+        (minutes(15), BERLIN, "2024-10-27T01:50Z", "2024-10-27T01:45Z", "2024-10-27T02:00Z"),
+        # London, 90 minutes: 01:30 BST (00:30Z) and 01:30 GMT (01:30Z) are both edges: 60 minutes
+        (minutes(90), ZoneInfo("Europe/London"), "2024-10-27T01:00Z", "2024-10-27T00:30Z", "2024-10-27T01:30Z"),
     ],
 )
 def test_bucket_in_time_zone(width: Interval, tz: ZoneInfo, t: str, start: str, end: str) -> None:
@@ -250,8 +269,8 @@ def test_berlin_day_lengths_2024() -> None:
             ("2024-10-26T22:00Z", "2024-10-27T04:00Z"),
             [
                 ("2024-10-26T22:00Z", "2024-10-26T23:00Z"),  # 00:00 CEST
-                # 01:00 CEST lasts two hours: the ambiguous 02:00 is its later instant
-                ("2024-10-26T23:00Z", "2024-10-27T01:00Z"),
+                ("2024-10-26T23:00Z", "2024-10-27T00:00Z"),  # 01:00 CEST
+                ("2024-10-27T00:00Z", "2024-10-27T01:00Z"),  # 02:00 CEST: the clock shows 02:00 twice
                 ("2024-10-27T01:00Z", "2024-10-27T02:00Z"),  # 02:00 CET
                 ("2024-10-27T02:00Z", "2024-10-27T03:00Z"),  # 03:00 CET
                 ("2024-10-27T03:00Z", "2024-10-27T04:00Z"),  # 04:00 CET
@@ -269,18 +288,18 @@ def test_hourly_berlin_whole_year_tiles() -> None:
     got = list(iter_buckets(at("2024-01-01T00:00Z"), at("2025-01-01T00:00Z"), hours(1), BERLIN))
     assert all(e > b for b, e in got)
     assert all(e == b2 for (_, e), (b2, _) in itertools.pairwise(got))
-    assert sum(1 for b, e in got if e - b != HOUR) == 1  # only the 2-hour bucket at fall back
-    assert len(got) == 366 * 24 - 1
+    assert all(e - b == HOUR for b, e in got)  # 23 hours in spring, 25 in autumn: every one an hour
+    assert len(got) == 366 * 24
 
 
-def test_gap_grid_points_are_merged_berlin_45_minutes() -> None:
-    """Grid points inside the gap map past the transition, the next one maps back before
-    it: the later bucket starts where the earlier one ends (running maximum)."""
+def test_skipped_grid_times_take_the_pre_transition_offset_berlin_45_minutes() -> None:
+    """02:15 is never shown: read with +01:00 it is 01:15Z, after 03:00 CEST (01:00Z), which the
+    clock does show: both are edges, so a width that does not divide the shift gives short buckets."""
     assert spans("2024-03-30T23:00Z", "2024-03-31T03:00Z", minutes(45), BERLIN) == [
         ("2024-03-30T23:00Z", "2024-03-30T23:45Z"),  # 00:00
         ("2024-03-30T23:45Z", "2024-03-31T00:30Z"),  # 00:45
-        ("2024-03-31T00:30Z", "2024-03-31T01:15Z"),  # 01:30
-        # 02:15 is in the gap (+01:00 -> 01:15Z); 03:00 (-> 01:00Z) would overlap it
+        ("2024-03-31T00:30Z", "2024-03-31T01:00Z"),  # 01:30 to 03:00 CEST
+        ("2024-03-31T01:00Z", "2024-03-31T01:15Z"),  # 03:00 CEST to 02:15 read as CET
         ("2024-03-31T01:15Z", "2024-03-31T01:45Z"),
         ("2024-03-31T01:45Z", "2024-03-31T02:30Z"),  # 03:45
         ("2024-03-31T02:30Z", "2024-03-31T03:15Z"),  # 04:30
@@ -530,10 +549,30 @@ def _wall_to_utc(local_us: int, tz: ZoneInfo) -> int:
     )
 
 
+def _shown_at(local_us: int, tz: ZoneInfo) -> list[int]:
+    """Every instant at which the clock of ``tz`` shows the wall time ``local_us``; for a wall time it never
+    shows, the instant it names with the pre-transition offset (fold=0)."""
+    naive = datetime(1970, 1, 1) + timedelta(microseconds=local_us)
+    shown = set()
+    for fold in (0, 1):
+        u = (naive.replace(tzinfo=tz, fold=fold) - _EPOCH) // _US
+        back = (_EPOCH + timedelta(microseconds=u)).astimezone(tz).replace(tzinfo=None)
+        if back == naive:
+            shown.add(u)
+    return sorted(shown) or [(naive.replace(tzinfo=tz, fold=0) - _EPOCH) // _US]
+
+
 def _reference_floor_and_next(t: int, width: Interval, tz: ZoneInfo) -> tuple[int, int]:
-    """Running maximum of the UTC images of every grid point from 3 days before t."""
+    """Under one day: the edges are the instants showing a grid time, of every grid point within 3 days of
+    t. A day or more: the running maximum of the UTC images of every grid point from 3 days before t."""
     origin = at("2000-01-03T00:00Z")
     w = width.days * DAY + width.micros
+    if w < DAY:
+        local_t = (_EPOCH + timedelta(microseconds=t)).astimezone(tz).replace(tzinfo=timezone.utc)
+        centre = (local_t - _EPOCH) // _US
+        first, last = (centre - 3 * DAY - origin) // w, (centre + 3 * DAY - origin) // w
+        edges = sorted({u for j in range(first, last + 1) for u in _shown_at(origin + j * w, tz)})
+        return max(u for u in edges if u <= t), min(u for u in edges if u > t)
     j = (t - 3 * DAY - origin) // w
     running = _wall_to_utc(origin + j * w, tz)
     floor = running
@@ -549,8 +588,9 @@ def _reference_floor_and_next(t: int, width: Interval, tz: ZoneInfo) -> tuple[in
 @given(
     data=st.data(),
     width=st.one_of(
-        st.sampled_from([minutes(20), minutes(45), hours(1), hours(2), hours(7), days(1)]),
-        st.integers(10 * MIN, 30 * HOUR).map(micros),
+        st.sampled_from([minutes(15), minutes(20), minutes(45), minutes(90), hours(1), hours(2), hours(7),
+                         days(1)]),
+        st.integers(20 * MIN, 30 * HOUR).map(micros),
     ),
     tz=st.sampled_from(ZONES[1:]),
 )
