@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import sqlite3
 import uuid
@@ -85,7 +86,45 @@ def test_schema3_database_migrates_and_answers_as_before(schema3_database: str) 
     expected = EXPECTED["answers"]
     assert len(answers) == len(expected)
     for got, want in zip(answers, expected):
-        assert (got["path"], got["status"], got["body"]) == (want["path"], want["status"], in_watts(want["body"]))
+        if "resolution=45+minutes&timeZone=Europe%2FBerlin&pageSize=200" in got["path"]:
+            same_but_split_at_the_clock_change(got["body"], want["body"])
+            continue
+        assert (unsigned(got["path"]), got["status"], unsigned(without_bucket_ids(got["body"]))) == (
+            unsigned(want["path"]), want["status"], unsigned(without_bucket_ids(in_watts(want["body"]))))
+
+
+def same_but_split_at_the_clock_change(got: str, want: str) -> None:
+    """45-minute buckets in Berlin over 2024-03-31's gap: version 3 had 01:30 CET to 02:15 (read as CET), 45
+    minutes; now 03:00 CEST, which the clock shows, is an edge too (docs/semantics.md §4), so that one bucket is
+    two (30 + 15 minutes) holding the same consumption; every other bucket is unchanged."""
+    new, old = json.loads(got)["data"], json.loads(want)["data"]
+    frames = lambda items: [(i["timeframe"]["start"], i["timeframe"]["end"]) for i in items]  # noqa: E731
+    split = [(a, b) for a, b in frames(old) if (a, b) not in frames(new)]
+    assert split == [("2024-03-31T01:30:00+01:00", "2024-03-31T03:15:00+02:00")]
+    assert [f for f in frames(new) if f not in frames(old)] == [
+        ("2024-03-31T01:30:00+01:00", "2024-03-31T03:00:00+02:00"), ("2024-03-31T03:00:00+02:00", "2024-03-31T03:15:00+02:00")]
+    for metric in {m for item in old for m in item["data"]}:
+        field = "value" if "Volume" in metric else "total"
+        amount = lambda items: sum(i["data"].get(metric, {}).get(field) or 0.0 for i in items)  # noqa: E731
+        assert amount(new) == pytest.approx(amount(old), abs=1e-9), metric
+
+
+def unsigned(text: str) -> str:
+    """Continuation tokens blanked: since the grid of clock-change days moved (docs/semantics.md §4) a token is
+    bound to the grid's version, so version 3's tokens differ (and are refused), by design."""
+    return re.sub(r"(continuationToken=|\"continuationToken\":\")[A-Za-z0-9_.%-]+", r"\1…", text)
+
+
+def without_bucket_ids(body: str) -> str:
+    """Bucket ids blanked: they now name the answered timeframe (docs/semantics.md §6), a deliberate change.
+    Everything else of the bucket stays byte for byte; the ids are checked to be distinct UUIDs."""
+    document = json.loads(body)
+    items = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(items, list) or not items or "timeframe" not in items[0]:
+        return body
+    ids = [item.pop("id") for item in items]
+    assert len(set(ids)) == len(ids) and all(uuid.UUID(i).version == 5 for i in ids)
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 def in_watts(body: str) -> str:
