@@ -1,4 +1,4 @@
-"""Property tests of the statistics invariants (statistics design §7), on every backend.
+"""Property tests of the statistics invariants (docs/semantics.md §10), on every backend.
 
 An in-memory reference (`gauges.summarize` over the whole series, the neighbours looked up by hand) gives each
 bucket's statistics; the service, which merges stored block summaries with raw samples at the buckets' ends,

@@ -1,10 +1,10 @@
-"""Use cases of the statistics design: a page of statistics (§3, §5), peak demand per bucket (§4) and the
-capacity tariff (§6).
+"""Use cases of statistics (docs/semantics.md §10): a page of statistics, peak demand per bucket and the capacity
+tariff.
 
-Glue between the pure domain (`domain/demand.py`: which windows, which peak, which tariff) and a Store's
-narrow questions about one register; knows nothing of HTTP. Exactness: every window's energy is
-`registers.bucket_deltas` over the register's readings at-or-before / at-or-after the window's edges (the
-`/aggregations` value of that window), the peak is `demand.peak_demand`'s.
+Glue between the pure domain (`domain/grid.py`: which buckets, windows and months; `domain/demand.py`: which
+peak, which tariff) and a Store's narrow questions about one register; knows nothing of HTTP. Exactness: every
+window's energy is the difference of the register's values at its two edges (`registers.value_at`, the one
+interpolation), the `/aggregations` value of that window; the peak is `demand.largest_window`'s.
 
 Cost. A year of quarter-hours is 35k demand windows; asking `register_brackets` for each edge (two seeks per
 instant, every register) is too slow for it. So each register is read on its own, in chunks of at most
@@ -63,7 +63,7 @@ def bucket_peaks(
 ) -> list[dict[str, Peak]]:
     """Per bucket between consecutive `edges` (already clipped to the query window): the `Peak` of each
     requested metric that carries one ("positiveActiveEnergy", "negativeActiveEnergy"; others are ignored)
-    and has a demand window inside the bucket and inside the register's coverage (§4).
+    and has a demand window inside the bucket and inside the register's coverage (docs/semantics.md §10).
 
     `window_us`: a valid demand window (`demand.valid_demand_window`). Call it inside `store.snapshot()`, so
     every bucket reads one state of the data.

@@ -1,4 +1,4 @@
-"""Peak demand per bucket and the capacity tariff (statistics design §4, §6).
+"""Peak demand per bucket and the capacity tariff (docs/semantics.md §10, §6).
 
 Tables of inputs and expected outputs (an edge case found once becomes a row), then property tests against
 a brute-force reference: every demand window's `/aggregations` value, its coverage read off the series.

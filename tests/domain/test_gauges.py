@@ -1,4 +1,4 @@
-"""Gauge statistics: count, min/max and when, time-weighted mean, coverage (statistics design §3).
+"""Gauge statistics: count, min/max and when, time-weighted mean, coverage (docs/semantics.md §10).
 
 Tables of inputs and expected outputs (an edge case found once becomes a row), then property tests
 against a brute-force reference: exact rational interpolation, integrated step by step.

@@ -77,7 +77,7 @@ DATETIMES = [
     "2024-05-27T15:00:00+02:00", "2024-05-27T15:00:00+0200", "2024-05-27T11:00:00-02:00", "2024-05-27T13:00:00+00:00",
     "2024-05-27T13:00:00-00:00", "2024-05-27T13:00:00+2", "2024-05-27T13:00:00.5+02:00", "2024-05-27T13:00Z",
     "2024-05-27T13:00", "2024-05-27", "2024-05-27Z", "2024-05-27T13", "2024-05-27T13Z",
-    # separators, case, whitespace
+    # separators, case (RFC 3339: a lower-case t is a T), whitespace
     "2024-05-27t13:00:00Z", "2024-05-27_13:00:00Z", "2024/05/27T13:00:00Z", "2024-05-27T13-00-00Z", "2024-05-27T13:00-00Z",
     " 2024-05-27T13:00:00Z", "2024-05-27T13:00:00Z ", "2024-05-27T13:00:00Z\n", "\t2024-05-27T13:00:00Z",
     "2024-05-27T13:00:00\u3000", "2024-05-27  13:00:00Z",
@@ -229,7 +229,7 @@ READINGS: list[Any] = [
     *[reading({"voltage": {field: value}}) for field, value in
       [("l1", 1e15), ("l2", -1e15), ("l3", 1.000000000001e15), ("total", -1.000000000001e15), ("value", 1.7e308)]],
     reading({"voltage": {"unit": "V", "l1": 230.1}, "positiveActiveEnergy": energy(1.0, "kWh"), "zeta": {"value": -1e15}}),
-    # gauges (statistics design §2): every unit of every known instantaneous metric, normalised
+    # gauges (docs/semantics.md §1): every unit of every known instantaneous metric, normalised
     *[reading({metric: {"l1": 1.5, "l3": -2, "total": 0.25, "unit": unit}}) for metric, unit in
       [("positiveActiveInstantaneousPower", "W"), ("positiveActiveInstantaneousPower", "kW"),
        ("positiveActiveInstantaneousPower", "MW"), ("negativeActiveInstantaneousPower", "W"),

@@ -29,7 +29,7 @@ def aggregation(entity: str, bucket: Bucket, tz: ZoneInfo | None) -> dict[str, A
 
 
 def statistics(entity: str, bucket: StatisticsBucket, tz: ZoneInfo | None) -> dict[str, Any]:
-    """A statistics item (statistics design §5): gauges by metric then field, then the registers' peak demand."""
+    """A statistics item (docs/semantics.md §10): gauges by metric then field, then the registers' peak demand."""
     data: dict[str, Any] = {}
     for k, summary in bucket.gauges.items():
         metric, field = GAUGE_SERIES[k]

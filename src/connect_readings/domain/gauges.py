@@ -1,4 +1,4 @@
-"""Gauges → per-bucket statistics: count, min/max and when, time-weighted mean (statistics design §3).
+"""Gauges → per-bucket statistics: count, min/max and when, time-weighted mean (docs/semantics.md §10).
 
 A gauge (a power phase, a voltage, a state of charge) is sampled at reading timestamps. Between two
 consecutive samples it is interpolated linearly, exactly as a register is (docs/semantics.md §5, without
@@ -316,7 +316,7 @@ def split_buckets(edges: Sequence[int]) -> tuple[list[tuple[int, int]], list[tup
 
 def bucket_summaries(edges: Sequence[int], blocks: Sequence[tuple[int, GaugeSummary]], samples: Sequence[Sample],
                      before: Sample | None, after: Sample | None) -> list[GaugeSummary | None]:
-    """One gauge's summary in each bucket between consecutive `edges` (statistics design §3).
+    """One gauge's summary in each bucket between consecutive `edges` (docs/semantics.md §10).
 
     `blocks`: (block start, summary) of the stored blocks in the block runs of `split_buckets` (any tier, in any
     order), and `samples` the gauge's raw samples in its raw spans, in time order. `before`: the gauge's nearest sample before

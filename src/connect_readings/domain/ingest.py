@@ -191,7 +191,7 @@ def gauge_parent_spans(batch: Batch) -> list[tuple[int, int]]:
 
 def plan_gauge_blocks(batch: Batch, around: Surroundings
                       ) -> tuple[list[tuple[int, int, Summaries]], list[tuple[int, int]]]:
-    """The block summaries of every tier a batch changes (statistics design §7: late data updates every affected
+    """The block summaries of every tier a batch changes (docs/semantics.md §10: late data updates every affected
     block at once).
 
     Appending, each tier's block the batch starts in keeps its stored summaries, merged with the batch's samples

@@ -33,7 +33,7 @@ REGISTER_SERIES: tuple[tuple[str, str | None], ...] = tuple(
 ) + tuple((metric, None) for metric in VOLUME_REGISTERS)
 REGISTER_COUNT = len(REGISTER_SERIES)
 
-# Gauges (statistics design §2): the numeric fields of the instantaneous metrics that have statistics, in one
+# Gauges (docs/semantics.md §1): the numeric fields of the instantaneous metrics that have statistics, in one
 # flat, fixed order; storage keeps one named column per entry (like the registers), in the unit given here.
 PHASE_FIELDS = ("l1", "l2", "l3", "total")
 PHASE_GAUGES = {  # metric → canonical unit
@@ -54,7 +54,7 @@ ENERGY_UNITS = {"wh": 0.001, "kwh": 1.0, "mwh": 1000.0, "Wh": 0.001, "kWh": 1.0,
 VOLUME_UNITS = {"m3": 1.0, "m³": 1.0, "dm3": 0.001, "dm³": 0.001, "l": 0.001, "L": 0.001}
 ENERGY_UNIT = "kWh"
 VOLUME_UNIT = "m3"
-# Instantaneous metrics with a fixed shape and unit (statistics design §2). Matched like the register units:
+# Instantaneous metrics with a fixed shape and unit (docs/semantics.md §1). Matched like the register units:
 # exactly, else stripped and lower-cased, so "mw" (like "MW") is a megawatt, as "mwh" is a MWh, and "ma" (like
 # "mA") a milliampere: no spelling of a milliwatt or a megaampere is accepted.
 POWER_UNITS = {"w": 1.0, "kw": 1e3, "mw": 1e6, "W": 1.0, "kW": 1e3, "MW": 1e6}

@@ -61,19 +61,10 @@ async function allPages(path, params) {
 }
 
 // -- time windows --------------------------------------------------------------------------------------
-function zoneOffsetMs(utcMs, zone) {
-  const parts = new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric",
-    month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }).formatToParts(utcMs);
-  const p = Object.fromEntries(parts.map((x) => [x.type, Number(x.value)]));
-  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - Math.floor(utcMs / 1000) * 1000;
-}
-/** The UTC instant of local midnight starting y-m-d in `zone` (Date.UTC normalises overflowing days/months). */
-function localMidnight(y, m, d, zone) {
-  const guess = Date.UTC(y, m - 1, d);
-  let t = guess - zoneOffsetMs(guess, zone);
-  t = guess - zoneOffsetMs(t, zone);
-  return new Date(t).toISOString().replace(".000Z", "Z");
-}
+// Windows are sent as local dates without an offset: the API reads them as wall time in the request's
+// timeZone, so a day is the zone's own day (23 or 25 hours on clock-change days, a skipped midnight included).
+/** The date y-m-d as YYYY-MM-DD (Date.UTC normalises overflowing days/months). */
+const isoDate = (y, m, d) => new Date(Date.UTC(y, m - 1, d)).toISOString().slice(0, 10);
 function today(zone) {
   const [y, m, d] = new Intl.DateTimeFormat("en-CA", { timeZone: zone }).format(new Date()).split("-").map(Number);
   return { y, m, d };
@@ -81,15 +72,15 @@ function today(zone) {
 function windowOf(preset, zone) {
   const { y, m, d } = today(zone);
   switch (preset) {
-    case "today": return [localMidnight(y, m, d, zone), localMidnight(y, m, d + 1, zone)];
-    case "7d": return [localMidnight(y, m, d - 6, zone), localMidnight(y, m, d + 1, zone)];
-    case "month": return [localMidnight(y, m, 1, zone), localMidnight(y, m + 1, 1, zone)];
-    case "year": return [localMidnight(y, 1, 1, zone), localMidnight(y + 1, 1, 1, zone)];
+    case "today": return [isoDate(y, m, d), isoDate(y, m, d + 1)];
+    case "7d": return [isoDate(y, m, d - 6), isoDate(y, m, d + 1)];
+    case "month": return [isoDate(y, m, 1), isoDate(y, m + 1, 1)];
+    case "year": return [isoDate(y, 1, 1), isoDate(y + 1, 1, 1)];
     default: {
       const [fy, fm, fd] = $("from").value.split("-").map(Number);
       const [ty, tm, td] = $("to").value.split("-").map(Number);
       if (!fy || !ty) throw new ApiError("Pick both dates of the custom window.");
-      return [localMidnight(fy, fm, fd, zone), localMidnight(ty, tm, td + 1, zone)];
+      return [isoDate(fy, fm, fd), isoDate(ty, tm, td + 1)];
     }
   }
 }
@@ -103,7 +94,73 @@ function currentQuery() {
 }
 
 // -- data → series -------------------------------------------------------------------------------------
-const local = (stamp) => stamp.slice(0, 19); // the wall-clock time in the query's zone (Plotly has no offsets)
+// The API writes bucket times with the query zone's offset, so a stamp's first 19 characters are its wall time
+// there. On a clock-change day two buckets can share a wall time (02:00–03:00 twice in the autumn): those get
+// their offset too. The charts put one bucket per slot of a category axis (Plotly knows no zones, and a date
+// axis would draw both 02:00 buckets at one place), so each bar spans its bucket's slot in time order.
+const wall = (stamp) => stamp.slice(0, 19).replace("T", " ");
+const offsetOf = (stamp) => (/(?:[Zz]|[+-]\d\d:\d\d)$/.exec(stamp) || [""])[0];
+/** The label of each stamp: its wall time, plus the offset where another stamp shows the same wall time. */
+function labels(stamps) {
+  const seen = new Map();
+  for (const s of stamps) seen.set(wall(s), (seen.get(wall(s)) || 0) + 1);
+  return stamps.map((s) => (seen.get(wall(s)) > 1 ? `${wall(s)} ${offsetOf(s)}` : wall(s)));
+}
+/** The x slots of bucket items, in order: {x: label, i: item index}, with an empty slot (i = -1) where the API
+ * left out buckets (no coverage), so a gap shows as a gap. */
+function slotsOf(items) {
+  const names = labels(items.map((it) => it.timeframe.start));
+  const slots = [];
+  items.forEach((it, i) => {
+    const prev = items[i - 1];
+    if (prev && prev.timeframe.end && Date.parse(prev.timeframe.end) < Date.parse(it.timeframe.start))
+      slots.push({ x: `\u2026 ${slots.length}`, i: -1 });
+    slots.push({ x: names[i], i, stamp: it.timeframe.start });
+  });
+  return slots;
+}
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const midnight = (f) => f.h === 0 && f.mi === 0;
+const TICK_STEPS = [ // finest first: [whether a wall time is a tick, the step's unit]
+  [(f) => f.mi % 15 === 0, "time"], [(f) => f.mi % 30 === 0, "time"], [(f) => f.mi === 0, "time"],
+  ...[2, 3, 6, 12].map((n) => [(f) => f.mi === 0 && f.h % n === 0, "time"]),
+  [midnight, "day"], [(f) => midnight(f) && Date.UTC(f.y, f.mo - 1, f.d) / 864e5 % 2 === 0, "day"],
+  [(f) => midnight(f) && new Date(Date.UTC(f.y, f.mo - 1, f.d)).getUTCDay() === 1, "day"],
+  ...[1, 3, 6, 12].map((n) => [(f) => midnight(f) && f.d === 1 && (f.mo - 1) % n === 0, "month"]),
+];
+/** At most about `room / 80 px` ticks on local wall-clock boundaries, labelled like Plotly's date axis. */
+function ticks(slots, room) {
+  const max = Math.max(2, Math.floor(room / 80));
+  const named = slots.filter((s) => s.i >= 0).map((s) => {
+    const w = wall(s.stamp);
+    return { ...s, f: { y: +w.slice(0, 4), mo: +w.slice(5, 7), d: +w.slice(8, 10), h: +w.slice(11, 13), mi: +w.slice(14, 16) } };
+  });
+  let chosen = [], unit = "month";
+  for (const [isTick, u] of TICK_STEPS) {
+    const hits = named.filter((s) => isTick(s.f));
+    if (hits.length && hits.length <= max) { chosen = hits; unit = u; break; }
+  }
+  if (!chosen.length) { // nothing fits: every k-th bucket
+    const k = Math.ceil(named.length / max);
+    chosen = named.filter((_, j) => j % k === 0);
+    unit = named.some((s) => !midnight(s.f)) ? "time" : "day";
+  }
+  let previous = null;
+  const text = chosen.map((s) => {
+    const { y, mo, d, h, mi } = s.f, date = `${MONTHS[mo - 1]} ${d}`, first = previous === null;
+    const newDay = first || previous.y !== y || previous.mo !== mo || previous.d !== d, newYear = first || previous.y !== y;
+    previous = s.f;
+    if (unit === "month") return MONTHS[mo - 1] + (newYear ? `<br>${y}` : "");
+    if (unit === "day") return date + (newYear ? `<br>${y}` : "");
+    const time = `${String(h).padStart(2, "0")}:${String(mi).padStart(2, "0")}`;
+    const offset = s.x !== wall(s.stamp) ? `<br>${offsetOf(s.stamp).replace(/:00$/, "")}` : ""; // 02:00 twice: +02, +01
+    return time + offset + (newDay ? `<br>${date}${first ? `, ${y}` : ""}` : "");
+  });
+  return { type: "category", categoryorder: "array", categoryarray: slots.map((s) => s.x),
+    tickmode: "array", tickvals: chosen.map((s) => s.x), ticktext: text,
+    unifiedhovertitle: { text: "%{x}" } }; // the hover names the whole bucket (not the tick's short text)
+}
+const chartRoom = (id) => Math.max(200, $(id).clientWidth - LAYOUT.margin.l - LAYOUT.margin.r);
 
 /** The consumption series of aggregation items: [{key, label, metric, sign, values[]}] (values as served). */
 function consumptionSeries(items) {
@@ -131,14 +188,15 @@ const CONFIG = { responsive: true, displaylogo: false };
 
 function renderConsumption(items) {
   const began = performance.now();
-  const x = items.map((it) => local(it.timeframe.start));
+  const slots = slotsOf(items), x = slots.map((s) => s.x);
   const series = consumptionSeries(items);
+  const at = (values) => slots.map((s) => (s.i < 0 ? null : values[s.i]));
   const traces = series.map((s, i) => s.gas
-    ? { type: "scatter", mode: "lines+markers", name: s.label, x, y: s.values, yaxis: "y2", marker: { symbol: "square" } }
-    : { type: "bar", name: s.label, x, y: s.values.map((v) => (v == null ? null : s.sign * v)),
+    ? { type: "scatter", mode: "lines+markers", name: s.label, x, y: at(s.values), yaxis: "y2", marker: { symbol: "square" } }
+    : { type: "bar", name: s.label, x, y: at(s.values.map((v) => (v == null ? null : s.sign * v))),
         marker: { pattern: { shape: PATTERNS[i % PATTERNS.length], solidity: 0.4 } } });
   const hasEnergy = series.some((s) => !s.gas);
-  const layout = { ...LAYOUT, barmode: "relative",
+  const layout = { ...LAYOUT, barmode: "relative", xaxis: ticks(slots, chartRoom("consumption")),
     yaxis: { title: { text: hasEnergy ? "kWh" : "" }, zeroline: true, zerolinewidth: 2, visible: hasEnergy },
     yaxis2: { title: { text: "m³" }, overlaying: "y", side: "right", showgrid: false, rangemode: "tozero" } };
   $("consumption-panel").hidden = items.length === 0;
@@ -151,7 +209,8 @@ function renderConsumption(items) {
 function renderTable(items, series) {
   const thead = $("table").tHead, tbody = $("table").tBodies[0];
   thead.replaceChildren(row("th", ["Bucket start", ...series.map((s) => s.label)], series.map((s) => s.key)));
-  tbody.replaceChildren(...items.map((it, i) => row("td", [local(it.timeframe.start).replace("T", " "),
+  const names = labels(items.map((it) => it.timeframe.start));
+  tbody.replaceChildren(...items.map((it, i) => row("td", [names[i],
     ...series.map((s) => (s.values[i] == null ? "" : String(s.values[i])))])));
   $("table-panel").hidden = items.length === 0;
 }
@@ -167,21 +226,26 @@ function row(tag, cells, keys = []) {
 }
 
 function renderPower(items) {
-  const withPower = items.filter((it) => it.data.positiveActiveInstantaneousPower);
-  const peaks = items.filter((it) => it.data.positiveActiveEnergy && it.data.positiveActiveEnergy.peakDemand);
-  $("power-panel").hidden = withPower.length === 0 && peaks.length === 0;
+  const peakOf = (it) => it.data.positiveActiveEnergy && it.data.positiveActiveEnergy.peakDemand;
+  $("power-panel").hidden = !items.some((it) => it.data.positiveActiveInstantaneousPower || peakOf(it));
   if ($("power-panel").hidden) return;
   const kw = (g, unit) => (g == null ? null : unit === "W" ? g / 1000 : unit === "MW" ? g * 1000 : g);
-  const x = withPower.map((it) => local(it.timeframe.start));
-  const total = (it, f) => { const p = it.data.positiveActiveInstantaneousPower; return kw(p.total && p.total[f], p.unit); };
+  const slots = slotsOf(items), x = slots.map((s) => s.x);
+  const total = (s, f) => {
+    const p = s.i >= 0 && items[s.i].data.positiveActiveInstantaneousPower;
+    return p ? kw(p.total && p.total[f], p.unit) : null;
+  };
+  const peak = (s) => (s.i >= 0 && peakOf(items[s.i])) || null; // drawn in its bucket's slot, its own time on hover
   const traces = [
-    { type: "scatter", mode: "lines", name: "Max", x, y: withPower.map((it) => total(it, "max")), line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
-    { type: "scatter", mode: "lines", name: "Min–max band", x, y: withPower.map((it) => total(it, "min")), line: { width: 0 }, fill: "tonexty", fillcolor: "rgba(31,95,191,0.2)" },
-    { type: "scatter", mode: "lines", name: "Mean import power (kW)", x, y: withPower.map((it) => total(it, "mean")), line: { color: "#1f5fbf", width: 2 } },
-    { type: "scatter", mode: "markers", name: "Peak demand (kW)", x: peaks.map((it) => local(it.data.positiveActiveEnergy.peakDemand.start)),
-      y: peaks.map((it) => it.data.positiveActiveEnergy.peakDemand.value), marker: { symbol: "diamond", size: 9, color: "#b34700" } },
+    { type: "scatter", mode: "lines", name: "Max", x, y: slots.map((s) => total(s, "max")), line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
+    { type: "scatter", mode: "lines", name: "Min–max band", x, y: slots.map((s) => total(s, "min")), line: { width: 0 }, fill: "tonexty", fillcolor: "rgba(31,95,191,0.2)" },
+    { type: "scatter", mode: "lines", name: "Mean import power (kW)", x, y: slots.map((s) => total(s, "mean")), line: { color: "#1f5fbf", width: 2 } },
+    { type: "scatter", mode: "markers", name: "Peak demand (kW)", x, y: slots.map((s) => (peak(s) ? peak(s).value : null)),
+      customdata: slots.map((s) => (peak(s) ? `${wall(peak(s).start).slice(11, 16)} ${offsetOf(peak(s).start)}` : "")),
+      hovertemplate: "%{y} (at %{customdata})", marker: { symbol: "diamond", size: 9, color: "#b34700" } },
   ];
-  Plotly.react("power", traces, { ...LAYOUT, yaxis: { title: { text: "kW" }, rangemode: "tozero" } }, CONFIG);
+  Plotly.react("power", traces, { ...LAYOUT, xaxis: ticks(slots, chartRoom("power")),
+    yaxis: { title: { text: "kW" }, rangemode: "tozero" } }, CONFIG);
 }
 
 function renderTariff(months) {
@@ -223,7 +287,7 @@ async function show() {
   renderConsumption(aggregations);
   renderPower(statistics);
   renderTariff(tariff);
-  status(aggregations.length ? `${aggregations.length} buckets, ${q.start} – ${q.end} (${q.timeZone})` : "No data in this window.");
+  status(aggregations.length ? `${aggregations.length} buckets, ${q.start} 00:00 – ${q.end} 00:00 (${q.timeZone})` : "No data in this window.");
 }
 
 async function downloadCsv() {

@@ -1,4 +1,4 @@
--- Gauges (statistics design §2): one column per gauge series of `readings` (GAUGE_COLUMNS order, in the
+-- Gauges (docs/semantics.md §1): one column per gauge series of `readings` (GAUGE_COLUMNS order, in the
 -- normalised unit: W, V, A, %, km) and the per-block summaries `gauge_blocks` (filled by the store after this
 -- file runs). Stored gauge metrics move out of `extra` into the columns, converted as the parser converts them
 -- at ingest: the unit trimmed of whitespace and lower-cased (so 'mw' is a megawatt, 'ma' a milliampere), then
