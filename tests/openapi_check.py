@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 import httpx
-from openapi_schema_validator import OAS30Validator
+from openapi_schema_validator import OAS31Validator
 
 from connect_readings.api.app import openapi_document
 
@@ -74,7 +74,7 @@ def check_response(response: httpx.Response, root_path: str = "") -> None:
             raise AssertionError(f"{request.method} {path} {response.status_code}: no schema documented")
         return
     wrapper = {**schema, "components": openapi_document()["components"]}
-    OAS30Validator(wrapper).validate(response.json())
+    OAS31Validator(wrapper).validate(response.json())
 
 
 def _routes_match(path: str) -> bool:

@@ -29,7 +29,7 @@ import jwt
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from openapi_schema_validator import OAS30Validator
+from openapi_schema_validator import OAS31Validator
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.testclient import TestClient
 
@@ -88,7 +88,7 @@ def error_body_on_every_error(ctx: Any, response: Any, case: Any) -> bool | None
     content_type = content_type[0] if isinstance(content_type, list) else content_type
     assert content_type.startswith("application/json"), f"{response.status_code} with {content_type!r}"
     body = response.json()
-    OAS30Validator(_ERROR_SCHEMA).validate(body)
+    OAS31Validator(_ERROR_SCHEMA).validate(body)
     assert body["errors"] and all(isinstance(e.get("code"), str) and e["code"] for e in body["errors"]), body
     return True
 

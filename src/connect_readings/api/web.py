@@ -2,7 +2,7 @@
 
 No authentication to load a page or a file (they hold no data); the pages call the API with the bearer token
 the user pastes. Everything is served from this package (`connect_readings/web/`) and from installed Python
-packages (`plotly`'s plotly.min.js, `swagger-ui-bundle`'s Swagger UI), so it works offline. Scripts are files,
+packages (`plotly`'s plotly.min.js, `openapi-ui-bundles`' Swagger UI 5), so it works offline. Scripts are files,
 never inline: the pages carry a Content-Security-Policy that allows same-origin scripts only.
 """
 
@@ -41,9 +41,9 @@ def plotly_path() -> Path:
 
 @lru_cache(maxsize=1)
 def swagger_dir() -> Path:
-    from swagger_ui_bundle import swagger_ui_path
+    from openapi_ui_bundles.swagger_ui import static_path  # Swagger UI 5: renders OpenAPI 3.1
 
-    return Path(str(swagger_ui_path))
+    return Path(str(static_path))
 
 
 @lru_cache(maxsize=16)

@@ -135,15 +135,17 @@ function ticks(slots, room) {
     const w = wall(s.stamp);
     return { ...s, f: { y: +w.slice(0, 4), mo: +w.slice(5, 7), d: +w.slice(8, 10), h: +w.slice(11, 13), mi: +w.slice(14, 16) } };
   });
-  let chosen = [], unit = "month";
+  const units = ["time", "day", "month"]; // no finer than the buckets: daily ones are not labelled 00:00
+  const least = !named.every((s) => midnight(s.f)) ? 0 : named.length > 1 && named.every((s) => s.f.d === 1) ? 2 : 1;
+  let chosen = [], unit = units[least];
   for (const [isTick, u] of TICK_STEPS) {
+    if (units.indexOf(u) < least) continue;
     const hits = named.filter((s) => isTick(s.f));
     if (hits.length && hits.length <= max) { chosen = hits; unit = u; break; }
   }
   if (!chosen.length) { // nothing fits: every k-th bucket
     const k = Math.ceil(named.length / max);
     chosen = named.filter((_, j) => j % k === 0);
-    unit = named.some((s) => !midnight(s.f)) ? "time" : "day";
   }
   let previous = null;
   const text = chosen.map((s) => {
