@@ -244,17 +244,24 @@ readings_strategy = st.lists(st.tuples(st.integers(0, 240), st.integers(0, 40)),
                              unique_by=lambda p: p[0]).map(sorted)
 
 
-PEAK_CASES = [
+PEAK_CASES = [  # (zone, local midnight of the day): five zones with clock changes, both ways
     (None, T0), (KOLKATA, T0),
     (ZoneInfo("Europe/Brussels"), at("2024-10-27T00:00:00+02:00")),   # 02:00-03:00 twice
     (ZoneInfo("Europe/Brussels"), at("2024-03-31T00:00:00+01:00")),   # 02:00-03:00 skipped
+    (ZoneInfo("Europe/London"), at("2024-10-27T00:00:00+01:00")),
     (ZoneInfo("America/New_York"), at("2024-11-03T00:00:00-04:00")),
+    (ZoneInfo("America/New_York"), at("2024-03-10T00:00:00-05:00")),
     (ZoneInfo("Australia/Lord_Howe"), at("2024-04-07T00:00:00+11:00")),  # a 30-minute shift
+    (ZoneInfo("Australia/Lord_Howe"), at("2024-10-06T00:00:00+10:30")),
+    (ZoneInfo("Australia/Sydney"), at("2024-04-07T00:00:00+11:00")),
 ]
+day_readings = st.lists(st.tuples(st.integers(0, 1560), st.integers(0, 40)), min_size=0, max_size=30,
+                        unique_by=lambda p: p[0]).map(sorted)
+"""Readings anywhere in the day (25 hours and a margin), a window anywhere in it: the whole day is tried."""
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(readings_strategy, st.integers(-20, 250), st.integers(1, 260), st.sampled_from([1, 5, 15, 30, 60]),
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(day_readings, st.integers(-20, 1560), st.integers(1, 1580), st.sampled_from([1, 5, 15, 30, 60]),
        st.sampled_from(PEAK_CASES))
 def test_bucket_peak_is_the_largest_aggregation_of_a_covered_window(
         store: Store, raw: list[tuple[int, int]], start: int, length: int, w: int,
