@@ -31,7 +31,7 @@ from psycopg import sql
 from connect_readings.demo import HOUSEHOLD, household
 from connect_readings.domain.interval import parse_resolution
 from connect_readings.domain.readings import Reading, parse_reading
-from connect_readings.service import AggregationQuery, aggregation_page
+from connect_readings.usecases.aggregations import AggregationQuery, aggregation_page
 from connect_readings.storage.base import Store
 from connect_readings.storage.postgres import PostgresStore
 from connect_readings.storage.sqlite import SQLiteStore

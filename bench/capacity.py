@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from connect_readings import statistics_service
+from connect_readings.usecases import statistics as statistics_service
 from connect_readings.storage.sqlite import SQLiteStore
 
 from .common import ensure_tools

@@ -29,7 +29,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from starlette.datastructures import QueryParams
 
-from connect_readings import cli, service
+from connect_readings import cli
+from connect_readings.usecases import aggregations as service
 from connect_readings.api import app as app_module
 from connect_readings.api import params
 from connect_readings.config import Settings

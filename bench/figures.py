@@ -144,7 +144,7 @@ def fig_hot(cfg: Config, details: dict[str, Any]) -> list[Row]:
 
 # -- figure 2 -------------------------------------------------------------------------------------------
 def fig_density(cfg: Config, details: dict[str, Any]) -> list[Row]:
-    from connect_readings import service
+    from connect_readings.usecases import aggregations as service
     from connect_readings.domain.interval import parse_resolution
     from connect_readings.storage.sqlite import SQLiteStore
 
@@ -354,7 +354,7 @@ def fig_ingest(cfg: Config, details: dict[str, Any]) -> list[Row]:
 def fig_scale(cfg: Config, details: dict[str, Any]) -> list[Row]:
     import random
 
-    from connect_readings import service
+    from connect_readings.usecases import aggregations as service
     from connect_readings.domain.interval import parse_resolution
     from connect_readings.domain.timefmt import parse_datetime
     from connect_readings.storage.sqlite import SQLiteStore

@@ -45,7 +45,7 @@ ensure_tools(need_wrk=True)  # numpy (before the modules below import it) and wr
 import numpy as np
 import orjson
 
-from connect_readings import service, statistics_service
+from connect_readings.usecases import aggregations as service, statistics as statistics_service
 from connect_readings.api.body import parse_batch
 from connect_readings.domain import gauges as gauges_module
 from connect_readings.domain import ingest as ingest_module

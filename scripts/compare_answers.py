@@ -51,7 +51,7 @@ import jwt
 from connect_readings.api.app import create_app
 from connect_readings.config import Settings
 from connect_readings.demo import EV_CHARGER, GAS_METER, HOUSEHOLD, load_demo
-from connect_readings.storage.base import open_store
+from connect_readings.storage import open_store
 
 with warnings.catch_warnings():  # newer Starlette deprecates its httpx-based client: noise here
     warnings.simplefilter("ignore")

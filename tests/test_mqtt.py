@@ -29,7 +29,7 @@ import pytest
 from click.testing import CliRunner
 
 from connect_readings.cli import main
-from connect_readings.storage.base import open_store
+from connect_readings.storage import open_store
 
 HOST, PORT = "127.0.0.1", int(os.environ.get("CONNECT_READINGS_TEST_MQTT_PORT", "1883"))
 BROKER = f"mqtt://{HOST}:{PORT}"

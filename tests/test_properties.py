@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from connect_readings.domain.interval import parse_resolution
 from connect_readings.domain.readings import parse_reading
 from connect_readings.domain.timefmt import format_datetime
-from connect_readings.service import AggregationQuery, aggregation_page, aggregation_total
+from connect_readings.usecases.aggregations import AggregationQuery, aggregation_page, aggregation_total
 from connect_readings.storage.base import Store
 
 T0 = 1_716_768_000_000_000  # 2024-05-27T00:00Z

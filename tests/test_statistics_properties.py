@@ -22,7 +22,7 @@ from connect_readings.domain.gauges import gauge_statistics, summarize
 from connect_readings.domain.grid import Grid
 from connect_readings.domain.interval import parse_resolution
 from connect_readings.domain.readings import GAUGE_COUNT, GAUGE_SERIES, REGISTER_COUNT, Reading
-from connect_readings.statistics_service import StatisticsQuery, statistics_page
+from connect_readings.usecases.statistics import StatisticsQuery, statistics_page
 from connect_readings.storage.base import Store
 
 T0 = 1_716_768_000_000_000  # 2024-05-27T00:00Z

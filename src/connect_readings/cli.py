@@ -71,7 +71,7 @@ def import_(file: Path, entity: uuid.UUID, fmt: str | None, **flags: Any) -> Non
 
     from .domain.errors import DomainError
     from .importer import import_file
-    from .storage.base import open_store
+    from .storage import open_store
 
     settings = Settings.from_env(**flags)
     fmt = fmt or {".csv": "csv", ".p1": "p1"}.get(file.suffix.lower(), "jsonl")
@@ -106,7 +106,7 @@ def demo(days: int, no_serve: bool, **flags: Any) -> None:
 
     from .demo import DEMO_ENTITIES, EV_CHARGER, HOUSEHOLD, ev_session, load_demo
     from .domain.timefmt import format_datetime
-    from .storage.base import open_store
+    from .storage import open_store
 
     if flags.get("database") is None and not os.environ.get(env_name("database")):
         flags["database"] = DEMO_DATABASE
@@ -163,7 +163,7 @@ def token(entities: tuple[uuid.UUID, ...], all_entities: bool, scope: str, ttl: 
     """Mint an HS256 bearer token (with the database's generated secret when no secret is set)."""
     from .domain.errors import DomainError
     from .domain.interval import parse_resolution
-    from .storage.base import open_store
+    from .storage import open_store
 
     if bool(entities) == all_entities:
         raise click.UsageError("give either --entity UUID (one or more) or --all")
@@ -195,7 +195,7 @@ def _mint(settings: Settings, store: Store | None, entities: list[str], all_enti
 
 def _serve(settings: Settings) -> None:
     from .server import serve
-    from .storage.base import open_store
+    from .storage import open_store
 
     open_store(settings.database).close()  # migrate once, before workers race to do it
     _start_operations(settings)
@@ -223,7 +223,7 @@ def entities(fmt: str, **flags: Any) -> None:
 
     from .api.encode import entity as entity_json
     from .domain.timefmt import format_datetime
-    from .storage.base import open_store
+    from .storage import open_store
 
     settings = Settings.from_env(**flags)
     store = open_store(settings.database)
@@ -254,7 +254,7 @@ def entities(fmt: str, **flags: Any) -> None:
 @settings_options("database")
 def migrate(**flags: Any) -> None:
     """Apply pending schema migrations (PostgreSQL or SQLite) and print the schema version."""
-    from .storage.base import open_store
+    from .storage import open_store
 
     store = open_store(Settings.from_env(**flags).database)  # opening a store migrates it
     try:
@@ -295,7 +295,7 @@ def mqtt(broker: str, config_file: Path, client_id: str | None, share_group: str
     import logging
 
     from . import mqtt as ingest
-    from .storage.base import open_store
+    from .storage import open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
@@ -333,7 +333,8 @@ def copy_(source: str, target: str, batch: int) -> None:
     from tqdm import tqdm
 
     from .copy import copy_store
-    from .storage.base import is_postgres_url, open_store
+    from .storage import open_store
+    from .storage.base import is_postgres_url
 
     if not is_postgres_url(source) and not Path(source).is_file():
         raise click.BadParameter(f"no such database file: {source}", param_hint="--from")

@@ -616,3 +616,12 @@ def test_month_buckets_start_at_local_midnight_on_the_first(
     assert month_index % width.months == 0
     first_of_month = (datetime(local.year, local.month, 1) - datetime(1970, 1, 1)) // _US
     assert b == _wall_to_utc(first_of_month, tz)
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    from connect_readings.domain import registers, timefmt
+
+    for module in (grid, registers, timefmt):
+        assert doctest.testmod(module).failed == 0, module.__name__

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from connect_readings.storage.base import Store, migrations, open_store
+from connect_readings.storage import open_store
+from connect_readings.storage.base import Store, migrations
 
 from ..conftest import BACKENDS
 from .test_gauge_migration import apply_sqlite

@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from connect_readings.storage.base import migrations, open_store
+from connect_readings.storage import open_store
+from connect_readings.storage.base import migrations
 
 from ..conftest import BACKENDS
 
@@ -152,7 +153,7 @@ def test_migrated_gauges_have_the_block_summaries_ingest_would_keep(schema3_data
     from connect_readings.copy import chunks
     from connect_readings.storage.base import as_reading
     from connect_readings.domain.interval import parse_resolution
-    from connect_readings.statistics_service import STATISTICS_METRICS, StatisticsQuery, statistics_page
+    from connect_readings.usecases.statistics import STATISTICS_METRICS, StatisticsQuery, statistics_page
 
     migrated = open_store(schema3_database)
     fresh = open_store(str(tmp_path / "fresh.db"))

@@ -24,7 +24,7 @@ from connect_readings.cli import main
 from connect_readings.copy import copy_store
 from connect_readings.domain.readings import Reading, parse_reading
 from connect_readings.domain.timefmt import format_datetime
-from connect_readings.service import aggregation_total
+from connect_readings.usecases.aggregations import aggregation_total
 from connect_readings.storage.postgres import (
     BRACKETS_SQL, Extensions, PostgresStore, probe_sql, detect_extensions, migrate_database, scale_out,
 )

@@ -7,7 +7,6 @@ first) and served as is, so the framework need not generate it.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 import uuid
@@ -20,7 +19,6 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 from urllib.parse import urlencode
 
-import anyio
 import orjson
 import yaml
 from starlette.applications import Starlette
@@ -29,22 +27,24 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import service, statistics_service
+from ..usecases import aggregations, statistics
+from ..usecases.pages import Page
+from ..usecases.readings import readings_page
 from ..config import Settings
 from ..domain.errors import DomainError
 from ..domain.entities import parse_entity
 from ..domain.grid import GRID_VERSION
 from ..domain.paging import Cursor, decode_id_token, decode_token, encode_id_token, encode_token, query_digest
 from ..domain.timefmt import format_datetime, parse_datetime, parse_time_zone, zone_name
-from ..storage.base import Store, StoreBusy, StoreTimeout, open_store
+from ..storage import open_store
+from ..storage.base import Store, StoreBusy, StoreTimeout
 from . import csv_export, encode, params, web
 from .auth import ENTITIES_WRITE_SCOPE, READ_SCOPE, WRITE_SCOPE, Authenticator, Principal, require_scope
 from .body import limited_body, parse_batch, require_json
 from .edge import PUBLIC_BASE_KEY, Edge, HostPolicy
-from .errors import (ApiError, error_response, internal_error_response, log, on_api_error, on_domain_error,
-                     on_http_error, on_unexpected)
+from .errors import ApiError, log, on_api_error, on_domain_error, on_http_error, on_unexpected
+from .guard import DEADLINE_KEY, RequestGuard, on_store_busy, on_store_timeout
 from .offload import ThreadPool
 from .pagecache import CachedPage, PageCache
 from . import operations
@@ -137,8 +137,8 @@ class Api:
         token = query.get("continuationToken")
         return decode_token(self.paging_key, digest, token) if token is not None else None
 
-    def cached_page(self, key: Any, compute: Callable[[], service.Page], encode_items: Callable[[list[Any]], bytes]
-                    ) -> tuple[CachedPage, service.Page | None]:
+    def cached_page(self, key: Any, compute: Callable[[], Page], encode_items: Callable[[list[Any]], bytes]
+                    ) -> tuple[CachedPage, Page | None]:
         """The encoded page under `key` (which holds the entity's data version, so it is never stale), computed
         and remembered on a miss; the computed Page too, None on a hit."""
         page = self.pages.get(key)
@@ -262,11 +262,11 @@ class Api:
 
     def readings_page(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
         if csv_export.wanted(request):
-            return csv_export.readings(self, request, entity_id, head)
+            return csv_export.readings(self, request, entity_id, head.zone_for(request.query_params))
         query = request.query_params
         size = params.page_size(query)
         w = self.window(query, head.zone_for(query), "readings", entity_id)
-        page = service.readings_page(self.store, entity_id, w.position, w.end, size)
+        page = readings_page(self.store, entity_id, w.position, w.end, size)
         if self.metrics is not None:
             self.metrics.readings_page(len(page.items))
         items = orjson.dumps([encode.reading(entity_id, r) for r in page.items])
@@ -280,18 +280,18 @@ class Api:
 
     def aggregations(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
         if csv_export.wanted(request):
-            return csv_export.aggregations(self, request, entity_id, head)
+            return csv_export.aggregations(self, request, entity_id, head.zone_for(request.query_params))
         query = request.query_params
         width = params.resolution(query)
         tz = head.zone_for(query)
         version = head.version
         size = params.page_size(query)
         w = self.window(query, tz, "aggregations", entity_id, width.canonical(), zone_name(tz), GRID_VERSION)
-        agg_query = service.AggregationQuery(entity_id, w.start, w.end, width, tz)
+        agg_query = aggregations.AggregationQuery(entity_id, w.start, w.end, width, tz)
         entity = str(entity_id)
         page, found = self.cached_page(
             (agg_query, w.position, size, version),
-            lambda: service.aggregation_page(self.store, agg_query, w.position, size),
+            lambda: aggregations.aggregation_page(self.store, agg_query, w.position, size),
             lambda items: orjson.dumps([encode.aggregation(entity, bucket, tz) for bucket in items]))
         if self.metrics is not None:
             self.metrics.aggregation_page(found, self.pages)
@@ -299,21 +299,21 @@ class Api:
 
     def statistics(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
         if csv_export.wanted(request):
-            return csv_export.statistics(self, request, entity_id, head)
+            return csv_export.statistics(self, request, entity_id, head.zone_for(request.query_params))
         query = request.query_params
         width = params.resolution(query)
         tz = head.zone_for(query)
         version = head.version
         size = params.page_size(query)
-        metrics = params.statistics_metrics(query, statistics_service.STATISTICS_METRICS)
+        metrics = params.statistics_metrics(query, statistics.STATISTICS_METRICS)
         window_us = params.demand_window(query)
         w = self.window(query, tz, "statistics", entity_id, width.canonical(), zone_name(tz), ",".join(metrics),
                         window_us, GRID_VERSION)
-        stats_query = statistics_service.StatisticsQuery(entity_id, w.start, w.end, width, tz, metrics, window_us)
+        stats_query = statistics.StatisticsQuery(entity_id, w.start, w.end, width, tz, metrics, window_us)
         entity = str(entity_id)
         page, _ = self.cached_page(
             (stats_query, w.position, size, version),
-            lambda: statistics_service.statistics_page(self.store, stats_query, w.position, size),
+            lambda: statistics.statistics_page(self.store, stats_query, w.position, size),
             lambda items: orjson.dumps([encode.statistics(entity, bucket, tz) for bucket in items]))
         return self.paged(request, page.items, page.next_position, w, size)
 
@@ -322,7 +322,7 @@ class Api:
         tz = head.zone_for(query) if head.has_zone else params.time_zone(query, default=CAPACITY_TARIFF_ZONE)
         start = parse_datetime(params.required(query, "start"), "start", tz)
         end = parse_datetime(params.required(query, "end"), "end", tz)
-        months = statistics_service.capacity_tariff(self.store, entity_id, start, end, tz)
+        months = statistics.capacity_tariff(self.store, entity_id, start, end, tz)
         return Response(orjson.dumps({"data": [encode.capacity_month(m, tz) for m in months]}), media_type=JSON)
 
     def aggregation_total(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
@@ -331,9 +331,9 @@ class Api:
         start, end_given = params.window(query, tz)
         end = params.resolve_end(start, end_given, None)
         body = {
-            "data": service.aggregation_total(self.store, entity_id, start, end),
+            "data": aggregations.aggregation_total(self.store, entity_id, start, end),
             "entityId": str(entity_id),
-            "id": str(service.total_id(entity_id, start, end)),
+            "id": str(aggregations.total_id(entity_id, start, end)),
             "timeframe": {"start": format_datetime(start, tz), "end": format_datetime(end, tz)},
         }
         return Response(orjson.dumps(body), media_type=JSON)
@@ -430,115 +430,6 @@ def app_from_env() -> Starlette:
 
 
 VARY_ACCEPT = {"Vary": "Accept"}
-DEADLINE_KEY = "connect_readings.deadline"
-"""Where RequestGuard puts the request's deadline (a time.monotonic() instant) in the ASGI scope."""
-DEADLINE_SCOPE_KEY = "connect_readings.deadline_scope"
-"""Where RequestGuard puts the anyio cancel scope that enforces it (a streamed answer moves it, per chunk)."""
-
-
-class RequestGuard:
-    """Every HTTP request runs under a deadline (settings.request_timeout_s), its head is bounded, requests in
-    progress are counted, and whatever happens the client gets one whole answer with the error body.
-
-    - More than `max_concurrent` requests in progress in this process: 503 with Retry-After. (Counted here,
-      not by uvicorn, whose limit also counts idle connections.)
-    - Request line plus headers over `max_header_bytes`: 431 (a head that arrives in pieces is bounded by the
-      server, server.Protocol). An HTTP/1.1 request without Host: 400 (RFC 9112 §3.2).
-    - The deadline goes into the scope (DEADLINE_KEY); handlers pass it to the store, which interrupts a
-      statement that outlives it (StoreTimeout → 504). The request itself is cancelled at its next await
-      (waiting for the body, say), also answered 504 RequestTimeout.
-    - A bug is answered 500 here, and not re-raised (as Starlette's ServerErrorMiddleware would), so the
-      server keeps the kept-alive connection; only a response cut off half-way closes it.
-    - A request cancelled by the server's graceful shutdown (shutdown_timeout_s) is answered 503.
-    """
-
-    def __init__(self, app: ASGIApp, timeout_s: float, max_header_bytes: int = 16 * 1024,
-                 max_concurrent: int = 1024) -> None:
-        self.app = app
-        self.timeout_s = timeout_s
-        self.max_header_bytes = max_header_bytes
-        self.max_concurrent = max_concurrent
-        self.in_progress = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self.in_progress >= self.max_concurrent:
-            response = error_response(503, "ServiceUnavailable", "too many requests in progress; retry shortly",
-                                      headers={"Retry-After": "1"})
-            await response(scope, receive, send)
-            return
-        self.in_progress += 1
-        try:
-            await self.guard(scope, receive, send)
-        finally:
-            self.in_progress -= 1
-
-    async def guard(self, scope: Scope, receive: Receive, send: Send) -> None:
-        head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + sum(
-            len(name) + len(value) + 4 for name, value in scope["headers"]
-        )
-        if head > self.max_header_bytes:
-            response = error_response(
-                431, "RequestHeaderFieldsTooLarge",
-                f"the request line and headers exceed {self.max_header_bytes} bytes", headers={"Connection": "close"},
-            )
-            await response(scope, receive, send)
-            return
-        if scope.get("http_version") == "1.1" and not any(name == b"host" for name, _ in scope["headers"]):
-            response = error_response(400, "BadRequest", "an HTTP/1.1 request must carry a Host header",
-                                      headers={"Connection": "close"})
-            await response(scope, receive, send)
-            return
-        scope[DEADLINE_KEY] = time.monotonic() + self.timeout_s
-        started = completed = False
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started, completed
-            if message["type"] == "http.response.start":
-                started = True
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                completed = True
-            with anyio.CancelScope(shield=True):  # a response is never cut off half-way
-                await send(message)
-
-        try:
-            with anyio.move_on_after(self.timeout_s) as cancel_scope:
-                scope[DEADLINE_SCOPE_KEY] = cancel_scope
-                await self.app(scope, receive, guarded_send)
-        except Exception:
-            if started and not completed:
-                raise  # half a response: only closing the connection can tell the client
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            if not started:
-                await internal_error_response()(scope, receive, send)
-            return
-        except asyncio.CancelledError:  # the graceful shutdown's time ran out (not our deadline: anyio's own)
-            if not started:
-                with anyio.CancelScope(shield=True):
-                    await error_response(503, "ServiceUnavailable", "the server is shutting down; retry shortly",
-                                         headers={"Retry-After": "1", "Connection": "close"})(scope, receive, send)
-            raise
-        if cancel_scope.cancelled_caught and not started:
-            log.warning("%s %s answered 504 at its deadline", scope["method"], scope["path"])
-            await _timeout_response(self.timeout_s)(scope, receive, send)
-
-
-def _timeout_response(timeout_s: float) -> Response:
-    return error_response(
-        504, "RequestTimeout", f"the request did not complete within {timeout_s:g} s",
-        "narrow the time window or the page size", headers={"Connection": "close"},
-    )
-
-
-async def on_store_busy(request: Request, exc: Exception) -> Response:
-    return error_response(503, "ServiceUnavailable", "the database is busy; retry shortly", headers={"Retry-After": "1"})
-
-
-async def on_store_timeout(request: Request, exc: Exception) -> Response:
-    settings: Settings = request.app.state.api.settings
-    return _timeout_response(settings.request_timeout_s)
 
 
 def _read(path: str | None) -> str | None:

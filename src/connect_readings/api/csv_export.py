@@ -19,23 +19,34 @@ import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from .. import service, statistics_service
+from ..usecases.aggregations import AggregationQuery, aggregation_page
+from ..usecases.readings import readings_page
+from ..usecases.statistics import STATISTICS_METRICS, StatisticsQuery, statistics_page
 from ..domain import csv_rows
 from ..domain.errors import DomainError, quoted
 from ..domain.grid import Grid
 from ..domain.interval import Interval
+from ..config import Settings
 from ..storage.base import Store
 from . import encode, params
 from .errors import ApiError
+from .guard import DEADLINE_SCOPE_KEY
+from .offload import ThreadPool
 
-if TYPE_CHECKING:
-    from .app import Api, EntityHead
+
+
+class Serving(Protocol):
+    """What a CSV answer needs of the API: its store, the threads that run store calls, its settings."""
+
+    store: Store
+    threads: ThreadPool
+    settings: Settings
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8; header=present"
 CHUNK = 1_000
@@ -100,50 +111,51 @@ Chunk = Callable[[int], tuple[Rows, "int | None"]]
 """Rows from a position on, and where the next chunk starts (None after the last)."""
 
 
-def readings(api: "Api", request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
-    start, end = whole_window(request.query_params, head.zone_for(request.query_params))
+def readings(api: Serving, request: Request, entity_id: uuid.UUID, tz: ZoneInfo | None) -> Response:
+    """`tz`: the request's zone, that of a `start`/`end` without an offset."""
+    start, end = whole_window(request.query_params, tz)
     limit = api.settings.csv_max_rows
     if api.store.count_readings(entity_id, start, end, limit) > limit:
         raise too_many_rows(limit, "readings")
 
     def chunk(position: int) -> tuple[Rows, int | None]:
-        page = service.readings_page(api.store, entity_id, position, end, CHUNK)
+        page = readings_page(api.store, entity_id, position, end, CHUNK)
         return [csv_rows.reading_row(encode.reading(entity_id, r)) for r in page.items], page.next_position
 
     return stream(api, request, csv_rows.READING_COLUMNS, chunk, start, filename(entity_id, "readings", start, end))
 
 
-def aggregations(api: "Api", request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
+def aggregations(api: Serving, request: Request, entity_id: uuid.UUID, tz: ZoneInfo | None) -> Response:
+    """`tz`: the request's zone, else the entity's, as for JSON."""
     query = request.query_params
     width = params.resolution(query)
-    tz = head.zone_for(query)  # (the request's zone, else the entity's, as for JSON)
     start, end = whole_window(query, tz)
     refuse_too_many_buckets(api, start, end, width, tz)
-    agg_query = service.AggregationQuery(entity_id, start, end, width, tz)
+    agg_query = AggregationQuery(entity_id, start, end, width, tz)
     entity = str(entity_id)
 
     def chunk(position: int) -> tuple[Rows, int | None]:
-        page = service.aggregation_page(api.store, agg_query, position, CHUNK)
+        page = aggregation_page(api.store, agg_query, position, CHUNK)
         return [csv_rows.aggregation_row(encode.aggregation(entity, b, tz)) for b in page.items], page.next_position
 
     kind = f"aggregations-{resolution_label(width)}"
     return stream(api, request, csv_rows.AGGREGATION_COLUMNS, chunk, start, filename(entity_id, kind, start, end))
 
 
-def statistics(api: "Api", request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
+def statistics(api: Serving, request: Request, entity_id: uuid.UUID, tz: ZoneInfo | None) -> Response:
+    """`tz`: the request's zone, else the entity's, as for JSON."""
     query = request.query_params
     width = params.resolution(query)
-    tz = head.zone_for(query)  # (the request's zone, else the entity's, as for JSON)
-    metrics = params.statistics_metrics(query, statistics_service.STATISTICS_METRICS)
+    metrics = params.statistics_metrics(query, STATISTICS_METRICS)
     window_us = params.demand_window(query)
     start, end = whole_window(query, tz)
     refuse_too_many_buckets(api, start, end, width, tz)
-    stats_query = statistics_service.StatisticsQuery(entity_id, start, end, width, tz, metrics, window_us)
+    stats_query = StatisticsQuery(entity_id, start, end, width, tz, metrics, window_us)
     layout = csv_rows.statistics_layout(metrics)
     entity = str(entity_id)
 
     def chunk(position: int) -> tuple[Rows, int | None]:
-        page = statistics_service.statistics_page(api.store, stats_query, position, CHUNK)
+        page = statistics_page(api.store, stats_query, position, CHUNK)
         return [csv_rows.statistics_row(encode.statistics(entity, b, tz), layout) for b in page.items], page.next_position
 
     kind = f"statistics-{resolution_label(width)}"
@@ -151,7 +163,7 @@ def statistics(api: "Api", request: Request, entity_id: uuid.UUID, head: "Entity
     return stream(api, request, columns, chunk, start, filename(entity_id, kind, start, end))
 
 
-def refuse_too_many_buckets(api: "Api", start: int, end: int, width: Interval, tz: ZoneInfo | None) -> None:
+def refuse_too_many_buckets(api: Serving, start: int, end: int, width: Interval, tz: ZoneInfo | None) -> None:
     """Buckets count against the limit whether or not they hold data: known before any is computed."""
     limit = api.settings.csv_max_rows
     if Grid(width, tz).count(start, end, limit) > limit:
@@ -159,7 +171,7 @@ def refuse_too_many_buckets(api: "Api", start: int, end: int, width: Interval, t
 
 
 # -- the response ----------------------------------------------------------------------------------------------
-def stream(api: "Api", request: Request, columns: tuple[str, ...], chunk: Chunk, start: int, name: str) -> Response:
+def stream(api: Serving, request: Request, columns: tuple[str, ...], chunk: Chunk, start: int, name: str) -> Response:
     """The file, streamed (RFC 4180: CRLF, a header row, fields quoted only when needed, UTF-8).
 
     Called in a store thread, inside the request's snapshot, after the limit was checked: the first chunk is
@@ -188,7 +200,6 @@ def stream(api: "Api", request: Request, columns: tuple[str, ...], chunk: Chunk,
 def _lift_request_deadline(request: Request) -> None:
     """Once the file has started, RequestGuard's deadline no longer applies: a client reads at its own pace
     (holding no thread, no transaction: one chunk of memory). Each chunk's store work keeps a deadline."""
-    from .app import DEADLINE_SCOPE_KEY  # (app imports this module)
 
     guard = request.scope.get(DEADLINE_SCOPE_KEY)
     if guard is not None:

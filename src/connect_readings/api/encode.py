@@ -14,8 +14,8 @@ from ..domain.gauges import gauge_statistics
 from ..domain.grid import month_label
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, reading_id
 from ..domain.timefmt import format_datetime
-from ..service import Bucket
-from ..statistics_service import CapacityMonth, StatisticsBucket
+from ..usecases.aggregations import Bucket
+from ..usecases.statistics import CapacityMonth, StatisticsBucket
 from ..storage.base import IngestResult, StoredReading
 
 

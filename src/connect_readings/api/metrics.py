@@ -23,7 +23,7 @@ from .offload import ThreadPool
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..service import Page
+    from ..usecases.pages import Page
     from ..storage.base import IngestResult
     from .pagecache import PageCache
 

@@ -8,26 +8,37 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import anyio
 import orjson
+from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
 from ..config import Settings
+from ..storage.base import Store
 from . import metrics as metrics_module
+from .auth import Authenticator
 from .errors import error_response, log
 from .logs import formatter
 from .observe import Observe
+from .offload import ThreadPool
 from .ratelimit import PrincipalLimits
 
-if TYPE_CHECKING:
-    from starlette.applications import Starlette
 
-    from .app import Api
+
+class Operated(Protocol):
+    """What operations reads and sets on the API (`app.Api`): the store, its threads, settings, the contract."""
+
+    settings: Settings
+    store: Store
+    auth: Authenticator
+    threads: ThreadPool
+    metrics: metrics_module.Metrics | None
+    openapi_bytes: bytes
 
 READINESS_TIMEOUT_S = 2.0
 """At most this long for the database to answer /readyz (probes give up after 1–5 s anyway)."""
@@ -62,7 +73,7 @@ def start(settings: Settings) -> None:
     metrics_module.start_exporter(settings)
 
 
-def install(app: Starlette, api: Api) -> None:
+def install(app: Starlette, api: Operated) -> None:
     settings = api.settings
     check(settings)
     root = root_path(settings)
@@ -85,7 +96,7 @@ def install(app: Starlette, api: Api) -> None:
 
 async def readyz(request: Request) -> Response:
     """Ready when the database answers, in a store thread like any request, and its schema is this code's."""
-    api: Api = request.app.state.api
+    api: Operated = request.app.state.api
     timeout = min(READINESS_TIMEOUT_S, api.settings.request_timeout_s / 2)  # before RequestGuard's 504
     with anyio.move_on_after(timeout):
         try:

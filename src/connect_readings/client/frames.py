@@ -59,7 +59,7 @@ def table(items: list[dict[str, Any]], kind: str | None) -> tuple[tuple[str, ...
     if kind == "aggregation":
         layout = csv_rows.AGGREGATION_LAYOUT
     elif kind == "statistics":
-        from ..statistics_service import STATISTICS_METRICS  # (the server's modules: only when asked)
+        from ..usecases.statistics import STATISTICS_METRICS  # (the server's modules: only when asked)
 
         layout = csv_rows.statistics_layout(STATISTICS_METRICS)
     else:

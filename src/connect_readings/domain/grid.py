@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from itertools import islice
-from zoneinfo import ZoneInfo
 
 from connect_readings.domain.interval import Interval
 from connect_readings.domain.timefmt import UTC_NAMES
@@ -387,7 +386,8 @@ class Grid:
     ``floor(t) <= t < next(t)``, ``floor(next(t)) == next(t)``, and `buckets` restarted at any edge yields
     the rest of the same buckets (what paging relies on).
 
-    >>> from connect_readings.domain.timefmt import parse_datetime, format_datetime
+    >>> from zoneinfo import ZoneInfo
+    >>> from connect_readings.domain.timefmt import parse_datetime
     >>> day = Grid(Interval(0, 0, 15 * 60 * US_PER_SECOND), ZoneInfo("Europe/Brussels"))
     >>> start = parse_datetime("2024-10-27T00:00:00+02:00")
     >>> quarters = list(day.buckets(start, parse_datetime("2024-10-28T00:00:00+01:00")))

@@ -197,20 +197,6 @@ def is_postgres_url(database: str) -> bool:
     return database.startswith(("postgresql://", "postgres://"))
 
 
-def open_store(database: str, *, timeout_s: float = 30.0) -> Store:
-    """A PostgreSQL URL selects the PostgreSQL backend; anything else is a SQLite file path.
-
-    `timeout_s` bounds how long a call waits for a lock or a pooled connection (then StoreBusy).
-    """
-    if is_postgres_url(database):
-        from .postgres import PostgresStore
-
-        return PostgresStore(database, busy_timeout_s=timeout_s)
-    from .sqlite import SQLiteStore
-
-    return SQLiteStore(database, busy_timeout_s=timeout_s)
-
-
 def latest_migration(backend: str) -> int:
     return migrations(backend)[-1][0]
 

@@ -121,16 +121,16 @@ function slotsOf(items) {
 }
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const midnight = (f) => f.h === 0 && f.mi === 0;
-const TICK_STEPS = [ // finest first: [whether a wall time is a tick, the step's unit]
+const dayNo = (f) => Date.UTC(f.y, f.mo - 1, f.d) / 864e5;
+const TICK_STEPS = [ // finest first: [whether wall time f is a tick (f0: the first bucket's), the step's unit]
   [(f) => f.mi % 15 === 0, "time"], [(f) => f.mi % 30 === 0, "time"], [(f) => f.mi === 0, "time"],
   ...[2, 3, 6, 12].map((n) => [(f) => f.mi === 0 && f.h % n === 0, "time"]),
-  [midnight, "day"], [(f) => midnight(f) && Date.UTC(f.y, f.mo - 1, f.d) / 864e5 % 2 === 0, "day"],
-  [(f) => midnight(f) && new Date(Date.UTC(f.y, f.mo - 1, f.d)).getUTCDay() === 1, "day"],
+  ...[1, 2, 3, 7, 14].map((n) => [(f, f0) => midnight(f) && (dayNo(f) - dayNo(f0)) % n === 0, "day"]),
   ...[1, 3, 6, 12].map((n) => [(f) => midnight(f) && f.d === 1 && (f.mo - 1) % n === 0, "month"]),
 ];
-/** At most about `room / 80 px` ticks on local wall-clock boundaries, labelled like Plotly's date axis. */
+/** At most about `room / 70 px` ticks on local wall-clock boundaries, labelled like Plotly's date axis. */
 function ticks(slots, room) {
-  const max = Math.max(2, Math.floor(room / 80));
+  const max = Math.max(2, Math.floor(room / 70));
   const named = slots.filter((s) => s.i >= 0).map((s) => {
     const w = wall(s.stamp);
     return { ...s, f: { y: +w.slice(0, 4), mo: +w.slice(5, 7), d: +w.slice(8, 10), h: +w.slice(11, 13), mi: +w.slice(14, 16) } };
@@ -140,7 +140,7 @@ function ticks(slots, room) {
   let chosen = [], unit = units[least];
   for (const [isTick, u] of TICK_STEPS) {
     if (units.indexOf(u) < least) continue;
-    const hits = named.filter((s) => isTick(s.f));
+    const hits = named.filter((s) => isTick(s.f, named[0].f));
     if (hits.length && hits.length <= max) { chosen = hits; unit = u; break; }
   }
   if (!chosen.length) { // nothing fits: every k-th bucket
@@ -198,10 +198,10 @@ function renderConsumption(items) {
     : { type: "bar", name: s.label, x, y: at(s.values.map((v) => (v == null ? null : s.sign * v))),
         marker: { pattern: { shape: PATTERNS[i % PATTERNS.length], solidity: 0.4 } } });
   const hasEnergy = series.some((s) => !s.gas);
+  $("consumption-panel").hidden = items.length === 0; // (shown before its width is measured for the ticks)
   const layout = { ...LAYOUT, barmode: "relative", xaxis: ticks(slots, chartRoom("consumption")),
     yaxis: { title: { text: hasEnergy ? "kWh" : "" }, zeroline: true, zerolinewidth: 2, visible: hasEnergy },
     yaxis2: { title: { text: "m³" }, overlaying: "y", side: "right", showgrid: false, rangemode: "tozero" } };
-  $("consumption-panel").hidden = items.length === 0;
   Plotly.react("consumption", traces, layout, CONFIG);
   renderTable(items, series);
   state.renderMs = performance.now() - began;

@@ -15,15 +15,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connect_readings import statistics_service
+from connect_readings.usecases import statistics as statistics_service
 from connect_readings.domain.demand import Peak
 from connect_readings.domain.errors import DomainError
 from connect_readings.domain.grid import month_label
 from connect_readings.domain.interval import Interval
 from connect_readings.domain.readings import parse_reading
 from connect_readings.domain.timefmt import format_datetime
-from connect_readings.service import AggregationQuery, aggregation_page
-from connect_readings.statistics_service import CapacityMonth, bucket_peaks, capacity_tariff
+from connect_readings.usecases.aggregations import AggregationQuery, aggregation_page
+from connect_readings.usecases.statistics import CapacityMonth, bucket_peaks, capacity_tariff
 from connect_readings.storage.base import Store
 
 MIN = 60_000_000

@@ -29,17 +29,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from .domain.demand import US_PER_MINUTE, MonthPeak, MonthTariff, Peak, capacity_months, demand_grid, largest_window
-from .domain.errors import DomainError
-from .domain.interval import Interval
-from .domain.gauges import GaugeSummary, bucket_summaries, split_buckets
-from .domain.ids import uuid5_text
-from .domain.readings import GAUGE_SERIES, GAUGE_UNITS, REGISTER_SERIES
-from .domain.grid import Grid, month_index, month_label, month_start
-from .domain.registers import Bracket, Sample, value_at
-from .domain.timefmt import format_datetime, zone_name
-from .service import AGGREGATION_NAMESPACE, Page, bucket_id, skip_to
-from .storage.base import Store
+from ..domain.demand import US_PER_MINUTE, MonthPeak, MonthTariff, Peak, capacity_months, demand_grid, largest_window
+from ..domain.errors import DomainError
+from ..domain.interval import Interval
+from ..domain.gauges import GaugeSummary, bucket_summaries, split_buckets
+from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, REGISTER_SERIES
+from ..domain.grid import Grid, month_index, month_label, month_start
+from ..domain.registers import Bracket, Sample, value_at
+from ..domain.timefmt import format_datetime, zone_name
+from ..storage.base import Store
+from .aggregations import AGGREGATION_NAMESPACE
+from .pages import Page, bucket_id, skip_to
 
 PEAK_REGISTERS = {
     "positiveActiveEnergy": REGISTER_SERIES.index(("positiveActiveEnergy", "total")),

@@ -1,8 +1,8 @@
-"""Use cases: a page of aggregations, a total, a page of readings.
+"""Aggregations: a page of per-bucket consumption and the total of a window (docs/semantics.md §4-§6).
 
-Glue between the pure domain (buckets, registers) and a Store's narrow questions; knows nothing of HTTP. Cost grows
-with the number of buckets on a page, never with the readings under them: each page asks the store for
-the register values around its bucket edges only.
+Glue between the pure domain (the grid, the registers) and a Store's narrow questions; knows nothing of HTTP.
+Cost grows with the number of buckets on a page, never with the readings under them: each page asks the store
+for the register values around its bucket edges only.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .domain.grid import Grid
-from .domain.ids import uuid5_text
-from .domain.interval import Interval
-from .domain.registers import aggregate
-from .domain.timefmt import zone_name
-from .storage.base import Store
+from ..domain.grid import Grid
+from ..domain.interval import Interval
+from ..domain.registers import aggregate
+from ..domain.timefmt import zone_name
+from ..storage.base import Store
+from .pages import Page, bucket_id, skip_to
 
 AGGREGATION_NAMESPACE = uuid.UUID("9d6c3f2e-0b8a-4c57-8e61-2f0a4b7c9d13")
 
@@ -48,24 +48,9 @@ class Bucket:
     data: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    items: list[Any]
-    next_position: int | None
-    """Where the next page starts, or None on the last page."""
-    edges: int = 0
-    """Bucket edges asked of the store (each is two index seeks): the cost of an aggregation page."""
-
-
 def aggregation_id_prefix(query: AggregationQuery) -> str:
     """Ids are UUIDv5 of entity, resolution, time zone and the answered timeframe (docs/semantics.md §6)."""
     return f"{query.entity_id}|{query.width.canonical()}|{query.tz_name}|"
-
-
-def bucket_id(namespace: uuid.UUID, prefix: str, start: int, end: int) -> str:
-    """The id of a bucket answered as [start, end) (clipped to the query window): a bucket cut by `start`
-    or `end` names what it answers, not the whole bucket."""
-    return uuid5_text(namespace, f"{prefix}{start}|{end}")
 
 
 def aggregation_page(store: Store, query: AggregationQuery, position: int, page_size: int) -> Page:
@@ -101,15 +86,6 @@ def _next_coverage(grid: Grid, end: int, position: int, last_brackets: list[Any]
     return skip_to(grid, end, position, upcoming)
 
 
-def skip_to(grid: Grid, end: int, position: int, upcoming: list[int]) -> int:
-    """Where paging resumes after a run of empty buckets: the bucket holding the earliest of `upcoming` (the
-    next sample of anything asked for), or `end` when nothing comes."""
-    upcoming = [t for t in upcoming if t > position]
-    if not upcoming:
-        return end
-    return max(position, grid.floor(min(upcoming)))
-
-
 def aggregation_total(store: Store, entity_id: uuid.UUID, start: int, end: int) -> dict[str, Any]:
     """Consumption over an arbitrary window: the same value rules as one bucket."""
     edges = [start, end]
@@ -118,10 +94,3 @@ def aggregation_total(store: Store, entity_id: uuid.UUID, start: int, end: int) 
 
 def total_id(entity_id: uuid.UUID, start: int, end: int) -> uuid.UUID:
     return uuid.uuid5(AGGREGATION_NAMESPACE, f"{entity_id}|total|{start}|{end}")
-
-
-def readings_page(store: Store, entity_id: uuid.UUID, start: int, end: int, page_size: int) -> Page:
-    rows = store.readings(entity_id, start, end, page_size + 1)
-    if len(rows) > page_size:
-        return Page(rows[:page_size], rows[page_size].ts)
-    return Page(rows, None)

@@ -1,0 +1,34 @@
+"""What every page of buckets shares: the page, the id of a bucket, where paging resumes after empty buckets."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ..domain.grid import Grid
+from ..domain.ids import uuid5_text
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Any]
+    next_position: int | None
+    """Where the next page starts, or None on the last page."""
+    edges: int = 0
+    """Bucket edges asked of the store (each is two index seeks): the cost of an aggregation page."""
+
+
+def bucket_id(namespace: uuid.UUID, prefix: str, start: int, end: int) -> str:
+    """The id of a bucket answered as [start, end) (clipped to the query window): a bucket cut by `start`
+    or `end` names what it answers, not the whole bucket."""
+    return uuid5_text(namespace, f"{prefix}{start}|{end}")
+
+
+def skip_to(grid: Grid, end: int, position: int, upcoming: list[int]) -> int:
+    """Where paging resumes after a run of empty buckets: the bucket holding the earliest of `upcoming` (the
+    next sample of anything asked for), or `end` when nothing comes."""
+    upcoming = [t for t in upcoming if t > position]
+    if not upcoming:
+        return end
+    return max(position, grid.floor(min(upcoming)))
