@@ -1,4 +1,4 @@
-"""Capacity-tariff micro-benchmark: `statistics_service.capacity_tariff` on SQLite, in one process.
+"""Capacity-tariff micro-benchmark: `usecases.statistics.capacity_tariff` on SQLite, in one process.
 
     python -m bench.capacity                 # 15-minute, 1-minute and 10-second data, 7 runs each
     python -m bench.capacity --repeat 11

@@ -105,7 +105,7 @@ def main() -> None:
     from connect_readings.storage.sqlite import SQLiteStore
 
     try:
-        from connect_readings.api.body import parse_batch as _parse_batch
+        from connect_readings.ingest.batch import parse_batch as _parse_batch
     except ImportError:  # a tree from before api/body.py
         from connect_readings.api.app import _parse_batch  # type: ignore[attr-defined,no-redef]
 

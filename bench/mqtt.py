@@ -71,7 +71,7 @@ def parser_alone(telegrams: list[bytes]) -> float:
 
 def ours_alone(telegrams: list[bytes]) -> float:
     """Seconds per telegram for p1.telegram_readings (dsmr-parser, mapping and reading validation)."""
-    from connect_readings.p1 import telegram_readings
+    from connect_readings.ingest.p1 import telegram_readings
 
     began = time.perf_counter()
     for telegram in telegrams:

@@ -21,8 +21,8 @@ from pathlib import Path
 from dsmr_parser import telegram_specifications
 from dsmr_parser.parsers import TelegramParser
 
-from connect_readings import p1
-from connect_readings.p1 import telegram_readings
+from connect_readings.ingest import p1
+from connect_readings.ingest.p1 import telegram_readings
 
 TELEGRAM = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "p1" / "belgian_emucs17.txt"
 

@@ -46,7 +46,7 @@ import numpy as np
 import orjson
 
 from connect_readings.usecases import aggregations as service, statistics as statistics_service
-from connect_readings.api.body import parse_batch
+from connect_readings.ingest.batch import parse_batch
 from connect_readings.domain import gauges as gauges_module
 from connect_readings.domain import ingest as ingest_module
 from connect_readings.domain.interval import parse_resolution

@@ -371,7 +371,7 @@ def test_p1_telegrams_of_both_countries(tmp_path: Path, prefix: str, publisher: 
     telegrams = sorted(FIXTURES.glob("*.txt")) if FIXTURES.is_dir() else []
     if not telegrams:
         pytest.skip("no P1 fixture telegrams (tests/fixtures/p1) yet")
-    from connect_readings.p1 import telegram_readings
+    from connect_readings.ingest.p1 import telegram_readings
 
     entity = uuid.uuid4()
     config = write_config(tmp_path / "mqtt.toml", f"[[topics]]\npattern = \"{prefix}/dsmr/{{entityId}}/telegram\"\n"

@@ -1,4 +1,4 @@
-"""P1/DSMR telegrams → readings (connect_readings.p1) and `import --format p1`, on the telegrams of
+"""P1/DSMR telegrams → readings (connect_readings.ingest.p1) and `import --format p1`, on the telegrams of
 tests/p1_telegrams.py (the committed files in tests/fixtures/p1 are made from them)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from connect_readings.cli import main
 from connect_readings.config import Settings
 from connect_readings.domain.errors import DomainError
 from connect_readings.domain.timefmt import format_datetime
-from connect_readings.p1 import TelegramError, TelegramStream, split_telegrams, telegram_readings
+from connect_readings.ingest.p1 import TelegramError, TelegramStream, split_telegrams, telegram_readings
 from connect_readings.storage.sqlite import SQLiteStore
 
 from . import p1_telegrams as t

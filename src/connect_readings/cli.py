@@ -70,7 +70,7 @@ def import_(file: Path, entity: uuid.UUID, fmt: str | None, **flags: Any) -> Non
     from tqdm import tqdm
 
     from .domain.errors import DomainError
-    from .importer import import_file
+    from .ingest.importer import import_file
     from .storage import open_store
 
     settings = Settings.from_env(**flags)
@@ -294,7 +294,7 @@ def mqtt(broker: str, config_file: Path, client_id: str | None, share_group: str
     import dataclasses
     import logging
 
-    from . import mqtt as ingest
+    from .ingest import mqtt as ingest
     from .storage import open_store
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -332,7 +332,7 @@ def copy_(source: str, target: str, batch: int) -> None:
     """Copy one database into another, e.g. an embedded one into PostgreSQL (idempotent: safe to re-run)."""
     from tqdm import tqdm
 
-    from .copy import copy_store
+    from .ingest.copy import copy_store
     from .storage import open_store
     from .storage.base import is_postgres_url
 

@@ -150,7 +150,7 @@ def test_migrated_gauges_have_the_block_summaries_ingest_would_keep(schema3_data
     those of a fresh database that ingested the same readings (in shuffled batches)."""
     import random
 
-    from connect_readings.copy import chunks
+    from connect_readings.ingest.copy import chunks
     from connect_readings.storage.base import as_reading
     from connect_readings.domain.interval import parse_resolution
     from connect_readings.usecases.statistics import STATISTICS_METRICS, StatisticsQuery, statistics_page

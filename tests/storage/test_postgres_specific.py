@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from psycopg import sql
 
 from connect_readings.cli import main
-from connect_readings.copy import copy_store
+from connect_readings.ingest.copy import copy_store
 from connect_readings.domain.readings import Reading, parse_reading
 from connect_readings.domain.timefmt import format_datetime
 from connect_readings.usecases.aggregations import aggregation_total

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connect_readings import importer
+from connect_readings.ingest import importer
 from connect_readings.domain.errors import DomainError
 from connect_readings.domain.readings import REGISTER_COUNT, Reading, parse_reading, repeated_key_error
 from connect_readings.domain.registers import reset_deltas

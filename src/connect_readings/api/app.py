@@ -41,7 +41,8 @@ from ..storage import open_store
 from ..storage.base import Store, StoreBusy, StoreTimeout
 from . import csv_export, encode, params, web
 from .auth import ENTITIES_WRITE_SCOPE, READ_SCOPE, WRITE_SCOPE, Authenticator, Principal, require_scope
-from .body import limited_body, parse_batch, require_json
+from ..ingest.batch import parse_batch
+from .body import limited_body, require_json
 from .edge import PUBLIC_BASE_KEY, Edge, HostPolicy
 from .errors import ApiError, log, on_api_error, on_domain_error, on_http_error, on_unexpected
 from .guard import DEADLINE_KEY, RequestGuard, on_store_busy, on_store_timeout

@@ -26,9 +26,9 @@ from functools import partial
 from itertools import chain, islice
 from operator import lt
 
-from .domain.errors import DomainError
-from .domain.readings import Reading, decode_reading, decode_readings, parse_reading
-from .storage.base import Store, reading_at
+from ..domain.errors import DomainError
+from ..domain.readings import Reading, decode_reading, decode_readings, parse_reading
+from ..storage.base import Store, reading_at
 
 BATCH = 5_000  # the unit of the written/replaced counts
 TRANSACTION = 50_000  # readings per store.ingest call, a multiple of BATCH

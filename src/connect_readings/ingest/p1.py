@@ -22,9 +22,9 @@ from dsmr_parser import telegram_specifications
 from dsmr_parser.exceptions import InvalidChecksumError, ParseError
 from dsmr_parser.parsers import TelegramParser
 
-from .domain.errors import DomainError, quoted
-from .domain.readings import Reading, parse_reading
-from .domain.timefmt import format_datetime
+from ..domain.errors import DomainError, quoted
+from ..domain.readings import Reading, parse_reading
+from ..domain.timefmt import format_datetime
 
 __all__ = ["TelegramError", "TelegramStream", "telegram_readings", "split_telegrams"]
 

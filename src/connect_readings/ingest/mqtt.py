@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .domain.errors import DomainError
-from .domain.readings import Reading, decode_reading
-from .storage.base import Store, StoreBusy, StoreTimeout, reading_at
+from ..domain.errors import DomainError
+from ..domain.readings import Reading, decode_reading
+from ..storage.base import Store, StoreBusy, StoreTimeout, reading_at
 
 log = logging.getLogger("connect_readings.mqtt")
 
@@ -229,7 +229,7 @@ def payload_parser(fmt: str, max_batch: int, store: Store) -> Parser:
     if fmt == "reading":
         return lambda entity, payload: [decode_reading(payload)]
     if fmt == "readings":
-        from .api.body import parse_batch  # the HTTP ingest's envelope parser: one rule for both
+        from .batch import parse_batch  # the HTTP ingest's envelope parser: one rule for both
 
         return lambda entity, payload: parse_batch(payload, max_batch)
     return P1Streams(store).readings

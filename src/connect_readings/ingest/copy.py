@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from .storage.base import Store, StoredReading, as_reading
+from ..storage.base import Store, StoredReading, as_reading
 
 COPIED_META = ("jwt_secret", "paging_key")
 BEGINNING, END = -(2**63), 2**63 - 1  # every representable timestamp: [BEGINNING, END)
