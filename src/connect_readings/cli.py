@@ -221,7 +221,7 @@ def entities(fmt: str, **flags: Any) -> None:
     """List the registered entities (id, type, name, last seen), by id."""
     import orjson
 
-    from .api.encode import entity as entity_json
+    from .wire.encode import entity as entity_json
     from .domain.timefmt import format_datetime
     from .storage import open_store
 

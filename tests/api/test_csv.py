@@ -13,7 +13,7 @@ import pytest
 
 from connect_readings.api.app import create_app
 from connect_readings.config import Settings
-from connect_readings.domain import csv_rows
+from connect_readings.wire import csv_rows
 
 from ..conftest import ENTITY, OTHER, SECRET, ApiClient, make_token
 

@@ -90,10 +90,10 @@ def test_a_2xx_of_the_wrong_shape_is_invalid_response():
     assert caught.value.code == "InvalidResponse"
 
 
-@pytest.mark.parametrize("module", ["base", "models", "frames", "sync", "aio"])
+@pytest.mark.parametrize("module", ["client.base", "wire.models", "wire.frames", "client.sync", "client.aio"])
 def test_doctests(module: str):
     import doctest
     import importlib
 
-    found = doctest.testmod(importlib.import_module(f"connect_readings.client.{module}"))
+    found = doctest.testmod(importlib.import_module(f"connect_readings.{module}"))
     assert found.failed == 0

@@ -11,7 +11,7 @@ import pytest
 
 from connect_readings import demo
 from connect_readings.client import Client
-from connect_readings.domain import csv_rows
+from connect_readings.wire import csv_rows
 from connect_readings.domain.timefmt import from_micros
 
 from .conftest import NOW_US, YEAR_START_US

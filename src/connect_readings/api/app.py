@@ -39,7 +39,8 @@ from ..domain.paging import Cursor, decode_id_token, decode_token, encode_id_tok
 from ..domain.timefmt import format_datetime, parse_datetime, parse_time_zone, zone_name
 from ..storage import open_store
 from ..storage.base import Store, StoreBusy, StoreTimeout
-from . import csv_export, encode, params, web
+from ..wire import encode
+from . import csv_export, params, web
 from .auth import ENTITIES_WRITE_SCOPE, READ_SCOPE, WRITE_SCOPE, Authenticator, Principal, require_scope
 from ..ingest.batch import parse_batch
 from .body import limited_body, require_json

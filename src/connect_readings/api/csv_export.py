@@ -28,13 +28,13 @@ from starlette.responses import Response, StreamingResponse
 from ..usecases.aggregations import AggregationQuery, aggregation_page
 from ..usecases.readings import readings_page
 from ..usecases.statistics import STATISTICS_METRICS, StatisticsQuery, statistics_page
-from ..domain import csv_rows
 from ..domain.errors import DomainError, quoted
 from ..domain.grid import Grid
 from ..domain.interval import Interval
 from ..config import Settings
 from ..storage.base import Store
-from . import encode, params
+from ..wire import csv_rows, encode
+from . import params
 from .errors import ApiError
 from .guard import DEADLINE_SCOPE_KEY
 from .offload import ThreadPool

@@ -11,7 +11,7 @@ send and sleep. Results are msgspec Structs (models.py); `.to_pandas()` needs `c
 
 from .aio import AsyncClient, AsyncPages
 from .base import ConnectReadingsError, RetryPolicy
-from .models import (Aggregation, CapacityMonth, Entity, GaugeStatistics, Health, IngestResult, PeakDemand,
+from ..wire.models import (Aggregation, CapacityMonth, Entity, GaugeStatistics, Health, IngestResult, PeakDemand,
                      Readiness, Reading, Register, Results, Statistics, StatisticsMetric, Timeframe)
 from .sync import Client, Pages
 

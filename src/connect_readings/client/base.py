@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from . import models
-from .models import (Aggregation, CapacityMonth, Entity, Health, IngestResult, Page, Readiness, Reading,
+from ..wire import models
+from ..wire.models import (Aggregation, CapacityMonth, Entity, Health, IngestResult, Page, Readiness, Reading,
                      Statistics)
 
 Instant = datetime | date | str

@@ -9,9 +9,9 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from . import frames
+from ..wire import frames
 from .base import JSON_BODY, Attempts, Call, Operations, RetryPolicy, headers, next_page
-from .models import Page, Results
+from ..wire.models import Page, Results
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from .readings import (GAUGE_UNITS, PHASE_FIELDS, PHASE_GAUGES, TIER_FIELDS, TIERED_REGISTERS, VALUE_GAUGES,
+from ..domain.readings import (GAUGE_UNITS, PHASE_FIELDS, PHASE_GAUGES, TIER_FIELDS, TIERED_REGISTERS, VALUE_GAUGES,
                        VOLUME_REGISTERS)
 
 Path = tuple[str, ...]

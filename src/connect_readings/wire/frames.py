@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from ..domain import csv_rows
+from . import csv_rows
 
 INDEX_COLUMNS = ("timeframe.start", "timestamp", "id")
 """The first of these an item has is the frame's index."""
