@@ -12,15 +12,14 @@ from connect_readings.client.base import Attempts, health_call, instant, resolut
 NOW = datetime(2024, 5, 27, 12, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("value, zone, sent", [
-    ("2024-01-01T00:00:00Z", "Europe/Brussels", "2024-01-01T00:00:00Z"),  # text as given
-    (date(2024, 1, 1), None, "2024-01-01T00:00:00+00:00"),
-    (date(2024, 7, 1), "Europe/Brussels", "2024-07-01T00:00:00+02:00"),
-    (datetime(2024, 1, 1, 6), "Europe/Brussels", "2024-01-01T06:00:00+01:00"),
-    (datetime(2024, 1, 1, 6, tzinfo=timezone.utc), "Europe/Brussels", "2024-01-01T06:00:00+00:00"),  # aware: kept
+@pytest.mark.parametrize("value, sent", [
+    ("2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z"),  # text as given
+    (date(2024, 1, 1), "2024-01-01"),  # a date or a naive datetime: wall time, read by the server in the
+    (datetime(2024, 10, 27, 2, 30), "2024-10-27T02:30:00"),  # query's zone (docs/semantics.md §2)
+    (datetime(2024, 1, 1, 6, tzinfo=timezone.utc), "2024-01-01T06:00:00+00:00"),  # aware: kept
 ])
-def test_instants(value, zone, sent):
-    assert instant(value, zone) == sent
+def test_instants(value, sent):
+    assert instant(value) == sent
 
 
 @pytest.mark.parametrize("value, sent", [

@@ -6,7 +6,7 @@ when to try again, and which page comes next are decided here, so both behave th
 >>> call = aggregations_call("8667fb97-68f2-485a-87c7-f3bdfa9482e1", start=date(2024, 1, 1),
 ...                          end=date(2025, 1, 1), resolution=timedelta(days=1), time_zone="Europe/Brussels")
 >>> call.path, call.params["start"], call.params["resolution"]
-('/v1/entities/8667fb97-68f2-485a-87c7-f3bdfa9482e1/aggregations', '2024-01-01T00:00:00+01:00', '86400 seconds')
+('/v1/entities/8667fb97-68f2-485a-87c7-f3bdfa9482e1/aggregations', '2024-01-01', '86400 seconds')
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import random
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone
 from time import monotonic
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -120,22 +119,16 @@ class Call:
 
 
 # -- values → query parameters ---------------------------------------------------------------------
-def zone_of(time_zone: str | None) -> tzinfo:
-    return ZoneInfo(time_zone) if time_zone else timezone.utc
+def instant(value: Instant) -> str:
+    """A `start`/`end` as the API takes it: an aware datetime with its offset; a date or a naive datetime
+    without one, so the server reads it as wall time in the query's zone (its `timeZone`, else the entity's),
+    the one rule for every client (docs/semantics.md §2).
 
-
-def instant(value: Instant, time_zone: str | None = None) -> str:
-    """A `start`/`end` as the API takes it (RFC 3339 with offset).
-
-    >>> instant(datetime(2024, 3, 31, 12, tzinfo=timezone.utc)), instant(date(2024, 7, 1), "Europe/Brussels")
-    ('2024-03-31T12:00:00+00:00', '2024-07-01T00:00:00+02:00')
+    >>> instant(datetime(2024, 3, 31, 12, tzinfo=timezone.utc)), instant(date(2024, 7, 1))
+    ('2024-03-31T12:00:00+00:00', '2024-07-01')
     """
     if isinstance(value, str):
         return value
-    if not isinstance(value, datetime):
-        value = datetime.combine(value, time())
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone_of(time_zone))
     return value.isoformat()
 
 
@@ -283,7 +276,7 @@ def ingest_call(entity_id: EntityId, readings: Iterable[Mapping[str, Any]]) -> C
 def readings_call(entity_id: EntityId, start: Instant, end: Instant | None = None,
                   page_size: int | None = None) -> Call:
     return Call("GET", entity_path(entity_id, "/readings"), DECODE_READINGS,
-                query(start=instant(start), end=_opt(end, None), page_size=_int(page_size)))
+                query(start=instant(start), end=_opt(end), page_size=_int(page_size)))
 
 
 def last_reading_call(entity_id: EntityId) -> Call:
@@ -293,21 +286,21 @@ def last_reading_call(entity_id: EntityId) -> Call:
 def aggregations_call(entity_id: EntityId, start: Instant, resolution: Resolution, end: Instant | None = None,
                       time_zone: str | None = None, page_size: int | None = None) -> Call:
     return Call("GET", entity_path(entity_id, "/aggregations"), DECODE_AGGREGATIONS,
-                query(start=instant(start, time_zone), end=_opt(end, time_zone), resolution=_resolution(resolution),
+                query(start=instant(start), end=_opt(end), resolution=_resolution(resolution),
                       time_zone=time_zone, page_size=_int(page_size)), zone=time_zone)
 
 
 def aggregation_total_call(entity_id: EntityId, start: Instant, end: Instant | None = None,
                            time_zone: str | None = None) -> Call:
     return Call("GET", entity_path(entity_id, "/aggregations/total"), _decoder(Aggregation),
-                query(start=instant(start, time_zone), end=_opt(end, time_zone), time_zone=time_zone), zone=time_zone)
+                query(start=instant(start), end=_opt(end), time_zone=time_zone), zone=time_zone)
 
 
 def statistics_call(entity_id: EntityId, start: Instant, resolution: Resolution, end: Instant | None = None,
                     time_zone: str | None = None, metrics: Sequence[str] | None = None,
                     demand_window: Resolution | None = None, page_size: int | None = None) -> Call:
     return Call("GET", entity_path(entity_id, "/statistics"), DECODE_STATISTICS,
-                query(start=instant(start, time_zone), end=_opt(end, time_zone), resolution=_resolution(resolution),
+                query(start=instant(start), end=_opt(end), resolution=_resolution(resolution),
                       time_zone=time_zone, metrics=None if metrics is None else ",".join(metrics),
                       demand_window=None if demand_window is None else _resolution(demand_window),
                       page_size=_int(page_size)), zone=time_zone)
@@ -315,7 +308,7 @@ def statistics_call(entity_id: EntityId, start: Instant, resolution: Resolution,
 
 def capacity_tariff_call(entity_id: EntityId, start: Instant, end: Instant, time_zone: str | None = None) -> Call:
     return Call("GET", entity_path(entity_id, "/statistics/capacity-tariff"), DECODE_CAPACITY,
-                query(start=instant(start, time_zone), end=instant(end, time_zone), time_zone=time_zone),
+                query(start=instant(start), end=instant(end), time_zone=time_zone),
                 zone=time_zone)
 
 
@@ -323,8 +316,8 @@ _ENCODE = msgspec.json.Encoder().encode
 _resolution = resolution  # (the operations' parameter of that name hides the function)
 
 
-def _opt(value: Instant | None, time_zone: str | None) -> str | None:
-    return None if value is None else instant(value, time_zone)
+def _opt(value: Instant | None) -> str | None:
+    return None if value is None else instant(value)
 
 
 def _int(value: int | None) -> str | None:
