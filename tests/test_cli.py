@@ -202,12 +202,12 @@ def test_demo_data_is_deterministic_and_consistent() -> None:
 
 
 def test_every_setting_is_documented_and_read_from_its_variable(tmp_path: Path) -> None:
-    """The README's table lists every setting; `migrate` reads the database from the variable or the flag."""
+    """docs/operations.md's table lists every setting; `migrate` reads the database from the variable or the flag."""
     from dataclasses import fields
 
     from connect_readings.config import env_name
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parent.parent / "docs" / "operations.md").read_text()
     for f in fields(Settings):
         assert f"| `{env_name(f.name)}` | `--{f.name.replace('_', '-')}` |" in readme, f.name
     code, out = run("migrate", env={"CONNECT_READINGS_DATABASE": str(tmp_path / "env.db")})
