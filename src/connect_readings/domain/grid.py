@@ -417,31 +417,25 @@ class Grid:
 
     def floor(self, t: int) -> int:
         """The start of the bucket holding ``t``: the largest edge ``<= t``."""
-        months, fixed, tz = self.months, self.fixed, self.tz
-        if tz is None:
-            if fixed:
-                return t - (t - ORIGIN_US) % fixed
-            k = (_month_index_of_days(t // US_PER_DAY) - ORIGIN_MONTH) // months
-            return _month_start_us(ORIGIN_MONTH + k * months)
-        if fixed and fixed < DAY:
-            return _subday_floor(t, fixed, tz)
-        if fixed and fixed < _DOMINANCE:
-            return _tz_fixed_floor(t, fixed, tz)
-        return _tz_coarse_floor(t, months, fixed, tz)
+        return self._edge(t, 0)
 
     def next(self, t: int) -> int:
         """The smallest edge ``> t``: the end of the bucket holding ``t``."""
+        return self._edge(t, 1)
+
+    def _edge(self, t: int, after: int) -> int:
+        """`floor` (after = 0) or `next` (after = 1), by the path the width and zone take."""
         months, fixed, tz = self.months, self.fixed, self.tz
         if tz is None:
             if fixed:
-                return t - (t - ORIGIN_US) % fixed + fixed
-            k = (_month_index_of_days(t // US_PER_DAY) - ORIGIN_MONTH) // months
-            return _month_start_us(ORIGIN_MONTH + (k + 1) * months)
+                return t - (t - ORIGIN_US) % fixed + after * fixed
+            k = (_month_index_of_days(t // US_PER_DAY) - ORIGIN_MONTH) // months + after
+            return _month_start_us(ORIGIN_MONTH + k * months)
         if fixed and fixed < DAY:
-            return _subday_next(t, fixed, tz)
+            return (_subday_next if after else _subday_floor)(t, fixed, tz)
         if fixed and fixed < _DOMINANCE:
-            return _tz_fixed_next(t, fixed, tz)
-        return _tz_coarse_next(t, months, fixed, tz)
+            return (_tz_fixed_next if after else _tz_fixed_floor)(t, fixed, tz)
+        return (_tz_coarse_next if after else _tz_coarse_floor)(t, months, fixed, tz)
 
     def ceil(self, t: int) -> int:
         """The smallest edge ``>= t``."""

@@ -17,13 +17,15 @@ from ..domain.interval import Interval
 from ..domain.registers import aggregate
 from ..domain.timefmt import zone_name
 from ..storage.base import Store
-from .pages import Page, bucket_id, skip_to
+from .pages import AnsweredBucket, Page, bucket_id, skip_to
 
 AGGREGATION_NAMESPACE = uuid.UUID("9d6c3f2e-0b8a-4c57-8e61-2f0a4b7c9d13")
 
 
 @dataclass(frozen=True, slots=True)
 class AggregationQuery:
+    """A query of buckets: an entity, the window [start, end), the width and the zone of the grid."""
+
     entity_id: uuid.UUID
     start: int
     end: int
@@ -40,12 +42,9 @@ class AggregationQuery:
 
 
 @dataclass(frozen=True, slots=True)
-class Bucket:
-    id: str
-    start: int
-    """Bucket clipped to the query window."""
-    end: int
+class Bucket(AnsweredBucket):
     data: dict[str, Any]
+    """AggregationData: each register's consumption in the bucket."""
 
 
 def aggregation_id_prefix(query: AggregationQuery) -> str:

@@ -11,6 +11,17 @@ from ..domain.ids import uuid5_text
 
 
 @dataclass(frozen=True, slots=True)
+class AnsweredBucket:
+    """A bucket as a page answers it."""
+
+    id: str
+    """`bucket_id`: it names the answered timeframe."""
+    start: int
+    end: int
+    """[start, end): the bucket clipped to the query window."""
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     items: list[Any]
     next_position: int | None

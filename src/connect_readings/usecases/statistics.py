@@ -31,15 +31,14 @@ from zoneinfo import ZoneInfo
 
 from ..domain.demand import US_PER_MINUTE, MonthPeak, MonthTariff, Peak, capacity_months, demand_grid, largest_window
 from ..domain.errors import DomainError
-from ..domain.interval import Interval
 from ..domain.gauges import GaugeSummary, bucket_summaries, split_buckets
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, REGISTER_SERIES
-from ..domain.grid import Grid, month_index, month_label, month_start
+from ..domain.grid import month_index, month_label, month_start
 from ..domain.registers import Bracket, Sample, value_at
 from ..domain.timefmt import format_datetime, zone_name
 from ..storage.base import Store
-from .aggregations import AGGREGATION_NAMESPACE
-from .pages import Page, bucket_id, skip_to
+from .aggregations import AGGREGATION_NAMESPACE, AggregationQuery
+from .pages import AnsweredBucket, Page, bucket_id, skip_to
 
 PEAK_REGISTERS = {
     "positiveActiveEnergy": REGISTER_SERIES.index(("positiveActiveEnergy", "total")),
@@ -233,32 +232,17 @@ STATISTICS_METRICS = tuple(GAUGE_UNITS) + tuple(PEAK_REGISTERS)
 
 
 @dataclass(frozen=True, slots=True)
-class StatisticsQuery:
-    entity_id: uuid.UUID
-    start: int
-    end: int
-    width: Interval
-    tz: ZoneInfo | None
+class StatisticsQuery(AggregationQuery):
+    """A statistics query: an aggregation query's window, width and zone, plus what to compute."""
+
     metrics: tuple[str, ...]
     """The statistics metrics asked for, in STATISTICS_METRICS order."""
     window_us: int
     """The demand window."""
 
-    @property
-    def tz_name(self) -> str:
-        return zone_name(self.tz)
-
-    @property
-    def grid(self) -> Grid:
-        return Grid(self.width, self.tz)
-
 
 @dataclass(frozen=True, slots=True)
-class StatisticsBucket:
-    id: str
-    start: int
-    """Bucket clipped to the query window."""
-    end: int
+class StatisticsBucket(AnsweredBucket):
     gauges: dict[int, GaugeSummary]
     """Per gauge (GAUGE_SERIES index) with samples or coverage in the bucket."""
     peaks: dict[str, Peak]
