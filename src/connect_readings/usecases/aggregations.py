@@ -41,7 +41,7 @@ class AggregationQuery:
         return Grid(self.width, self.tz)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Bucket(AnsweredBucket):
     data: dict[str, Any]
     """AggregationData: each register's consumption in the bucket."""
@@ -67,7 +67,7 @@ def aggregation_page(store: Store, query: AggregationQuery, position: int, page_
         asked += len(edges)
         values = aggregate(edges, brackets)
         found.extend(
-            Bucket(bucket_id(AGGREGATION_NAMESPACE, prefix, b0, b1), b0, b1, data)
+            Bucket(id=bucket_id(AGGREGATION_NAMESPACE, prefix, b0, b1), start=b0, end=b1, data=data)
             for b0, b1, data in zip(edges, edges[1:], values)
             if data
         )

@@ -10,7 +10,7 @@ from ..domain.grid import Grid
 from ..domain.ids import uuid5_text
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AnsweredBucket:
     """A bucket as a page answers it."""
 

@@ -241,7 +241,7 @@ class StatisticsQuery(AggregationQuery):
     """The demand window."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StatisticsBucket(AnsweredBucket):
     gauges: dict[int, GaugeSummary]
     """Per gauge (GAUGE_SERIES index) with samples or coverage in the bucket."""
@@ -272,8 +272,8 @@ def statistics_page(store: Store, query: StatisticsQuery, position: int, page_si
             bucket_gauges = {k: summaries[i] for k, summaries in per_gauge.items() if summaries[i] is not None}
             if bucket_gauges or peaks[i]:
                 any_found = True
-                found.append(StatisticsBucket(bucket_id(STATISTICS_NAMESPACE, prefix, b0, b1), b0, b1,
-                                              bucket_gauges, peaks[i]))  # type: ignore[arg-type]
+                found.append(StatisticsBucket(id=bucket_id(STATISTICS_NAMESPACE, prefix, b0, b1), start=b0, end=b1,
+                                              gauges=bucket_gauges, peaks=peaks[i]))
         position = edges[-1]
         if not any_found and position < query.end:
             position = _next_statistics(store, query, gauges, peak_metrics, position)
