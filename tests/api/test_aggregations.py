@@ -164,7 +164,6 @@ def test_open_end_is_fixed_by_the_first_page(client: ApiClient) -> None:
     ({"start": " "}, "InvalidDateTime"),
     ({"end": ""}, "InvalidDateTime"),
     ({"pageSize": ""}, "InvalidPageSize"),
-    ({"continuationToken": ""}, "InvalidContinuationToken"),
     ({"start": "27/05/2024"}, "InvalidDateTime"),
     ({"end": "2024-05-27T12:00:00Z"}, "InvalidTimeWindow"),
     ({"pageSize": "10001"}, "InvalidPageSize"),

@@ -59,11 +59,19 @@ def resolve_end(start: int, end: int | None, now: int | None) -> int:
     return end
 
 
+def json_only(query: Mapping[str, str]) -> None:
+    """An operation that answers JSON only refuses any other `format` (400 InvalidFormat) instead of ignoring it."""
+    fmt = query.get("format")
+    if fmt is not None and fmt != "json":
+        raise DomainError("InvalidFormat", f"this operation answers JSON only (format=json); format=csv is offered "
+                                           "by readings, aggregations and statistics")
+
+
 def page_size(query: Mapping[str, str]) -> int:
     raw = query.get("pageSize")
     if raw is None:
         return DEFAULT_PAGE_SIZE
-    text = raw.strip()
+    text = raw  # digits only: no sign, no space ('pageSize=+5' arrives as ' 5': refused)
     if not (text.isascii() and text.isdigit()) or len(text) > 6 or not 1 <= int(text) <= MAX_PAGE_SIZE:
         raise DomainError("InvalidPageSize", f"'pageSize' must be an integer from 1 to {MAX_PAGE_SIZE}")
     return int(text)
