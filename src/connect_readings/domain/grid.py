@@ -27,12 +27,13 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import timezone, tzinfo
 from functools import lru_cache
 from itertools import islice
 
 from connect_readings.domain.interval import Interval
 from connect_readings.domain.timefmt import UTC_NAMES
+from connect_readings.domain.zones import offset_at, transitions
 
 __all__ = ["Grid", "month_index", "month_key", "month_label", "month_start"]
 
@@ -101,9 +102,10 @@ def _spec(width: Interval) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------------------
-# Zone model: UTC offset transitions, found by probing zoneinfo (it has no public
-# transition API).  Probes sit on a global grid so that every call sees the same
-# transitions, whatever window it asks for: the model is self-consistent by design.
+# Zone model: UTC offset transitions per block of time, from `zones` (the zone's TZif data
+# and its footer rule; probed hour by hour only for a tzinfo without a TZif file).
+# Blocks sit on a global grid so that every call sees the same transitions, whatever
+# window it asks for: the model is self-consistent by design.
 # --------------------------------------------------------------------------------------
 
 #: Python guarantees |utcoffset| < 24 h; all window sizes below are derived from it.
@@ -112,31 +114,25 @@ _OFF_MAX = 24 * US_PER_HOUR
 _DOMINANCE = 2 * _OFF_MAX
 _BLOCK = 32 * US_PER_DAY
 _PROBE_STEP = US_PER_HOUR
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_ONE_US = timedelta(microseconds=1)
-_PROBE_MIN = (datetime(2, 1, 1, tzinfo=timezone.utc) - _EPOCH) // _ONE_US
-_PROBE_MAX = (datetime(9998, 1, 1, tzinfo=timezone.utc) - _EPOCH) // _ONE_US
+_offset_at = offset_at
 
 
-def _offset_at(tz: tzinfo, utc_us: int) -> int:
-    """UTC offset (µs) of ``tz`` at an instant; clamped to datetime's range (offsets are
-    constant that far out anyway)."""
-    utc_us = min(max(utc_us, _PROBE_MIN), _PROBE_MAX)
-    offset = (_EPOCH + timedelta(microseconds=utc_us)).astimezone(tz).utcoffset()
-    return 0 if offset is None else offset // _ONE_US
-
-
-# Remembered: a zone's transitions are probed once per block, not per bucket (`python -m bench --only density`).
-@lru_cache(maxsize=8192)
+# Remembered: a zone's transitions are looked up once per block, not per bucket (`python -m bench --only density`).
+@lru_cache(maxsize=16384)
 def _block(tz: tzinfo, k: int) -> tuple[int, tuple[tuple[int, int], ...]]:
-    """Offset at ``k*_BLOCK`` and the transitions ``(T, offset from T on)`` in
-    ``(k*_BLOCK, (k+1)*_BLOCK]``, found by hourly probes plus bisection.
-
-    An offset excursion shorter than one probe step that returns to the same offset would
-    be missed -- consistently, so the buckets still tile; tzdata has no such thing."""
+    """Offset at ``k*_BLOCK`` and the transitions ``(T, offset from T on)`` in ``(k*_BLOCK, (k+1)*_BLOCK]``."""
     start = k * _BLOCK
+    source = transitions(tz)
+    if source is not None:
+        return _offset_at(tz, start), tuple(source.between(start, start + _BLOCK))
+    return _probed_block(tz, start)
+
+
+def _probed_block(tz: tzinfo, start: int) -> tuple[int, tuple[tuple[int, int], ...]]:
+    """`_block` for a tzinfo without a TZif file: hourly probes plus bisection (an excursion shorter than an
+    hour that returns to the same offset is missed, consistently, so the buckets still tile)."""
     first = prev = _offset_at(tz, start)
-    transitions: list[tuple[int, int]] = []
+    found: list[tuple[int, int]] = []
     for s in range(start, start + _BLOCK, _PROBE_STEP):
         e = s + _PROBE_STEP
         end_off = _offset_at(tz, e)
@@ -150,10 +146,10 @@ def _block(tz: tzinfo, k: int) -> tuple[int, tuple[tuple[int, int], ...]]:
                 else:
                     hi = mid
             cur = _offset_at(tz, hi)
-            transitions.append((hi, cur))
+            found.append((hi, cur))
             low = hi
         prev = end_off
-    return first, tuple(transitions)
+    return first, tuple(found)
 
 
 class _Zone:
