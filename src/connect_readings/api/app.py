@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..usecases import aggregations, statistics
-from ..usecases.pages import Page
+from ..usecases.pages import Page, deadline_scope
 from ..usecases.readings import readings_page
 from ..config import Settings
 from ..domain.errors import DomainError
@@ -180,7 +180,7 @@ class Api:
 
     def _read(self, deadline: float | None, read: Callable[[Request, uuid.UUID, "EntityHead"], Response], request: Request,
               entity_id: uuid.UUID) -> Response:
-        with self.store.snapshot(deadline):
+        with self.store.snapshot(deadline), deadline_scope(deadline):
             return read(request, entity_id, self.require_entity(entity_id))
 
     def window(self, query: Any, zone: ZoneInfo | None, kind: str, entity_id: uuid.UUID, *more: object
@@ -217,7 +217,7 @@ class Api:
             found = found[:size]
             next_token = encode_id_token(self.paging_key, digest, found[-1].entity_id)
             next_url = self.next_link(request, next_token)
-        items = orjson.dumps([encode.entity(record) for record in found])
+        items = orjson.dumps([encode.entity(record, principal.can_see) for record in found])
         return Response(encode.paged(items, next_url, next_token, size), media_type=JSON)
 
     async def entity(self, request: Request) -> Response:
@@ -228,14 +228,14 @@ class Api:
             body = await limited_body(request, min(self.settings.max_body_bytes, MAX_ENTITY_BODY_BYTES))
             return await self.offload(request, self._put_entity, request, entity_id, body)
         entity_id = self.authorize(request, READ_SCOPE)
-        return await self.offload(request, self._get_entity, entity_id)
+        return await self.offload(request, self._get_entity, request.scope[PRINCIPAL_KEY], entity_id)
 
-    def _get_entity(self, deadline: float | None, entity_id: uuid.UUID) -> Response:
+    def _get_entity(self, deadline: float | None, principal: Principal, entity_id: uuid.UUID) -> Response:
         with self.store.snapshot(deadline):
             record = self.store.entity(entity_id)
         if record is None:
             raise _entity_not_found()
-        return Response(orjson.dumps(encode.entity(record)), media_type=JSON)
+        return Response(orjson.dumps(encode.entity(record, principal.can_see)), media_type=JSON)
 
     def _put_entity(self, deadline: float | None, request: Request, entity_id: uuid.UUID, body: bytes) -> Response:
         principal: Principal = request.scope[PRINCIPAL_KEY]
@@ -243,13 +243,11 @@ class Api:
         def parent_allowed(parent: uuid.UUID) -> bool:
             return principal.can_see(parent) and self.store.entity_head(parent) is not None
 
-        def parent_of(some: uuid.UUID) -> uuid.UUID | None:
-            record = self.store.entity(some)
-            return None if record is None else record.parent_id
-
-        record = parse_entity(body, entity_id, time.time_ns() // 1000, parent_allowed, parent_of)
+        record = parse_entity(body, entity_id, time.time_ns() // 1000, parent_allowed)
+        # (the store checks that the parent makes no cycle, in the write's transaction: 400 InvalidEntity)
         stored, created = self.store.put_entity(record)
-        return Response(orjson.dumps(encode.entity(stored)), status_code=201 if created else 200, media_type=JSON)
+        return Response(orjson.dumps(encode.entity(stored, principal.can_see)), status_code=201 if created else 200,
+                        media_type=JSON)
 
     async def readings(self, request: Request) -> Response:
         """One route for both methods, so a 405 on it lists every method it has in `Allow`."""
@@ -318,6 +316,7 @@ class Api:
         w = self.window(query, tz, "statistics", entity_id, width.canonical(), zone_name(tz), ",".join(metrics),
                         window_us, GRID_VERSION)
         stats_query = statistics.StatisticsQuery(entity_id, w.start, w.end, width, tz, metrics, window_us)
+        statistics.check_work(stats_query, size)
         entity = str(entity_id)
         page, _ = self.cached_page(
             (stats_query, w.position, size, version),
@@ -396,7 +395,9 @@ def _entity_not_found() -> ApiError:
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    store = store or open_store(settings.database, timeout_s=settings.request_timeout_s)
+    store = store or open_store(settings.database, timeout_s=settings.request_timeout_s,
+                                synchronous=settings.sqlite_synchronous, cache_mib=settings.sqlite_cache_mib,
+                                connections=settings.store_threads + 1)  # the store threads and the event loop
     api = Api(settings, store)
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -27,7 +26,8 @@ from starlette.responses import Response, StreamingResponse
 
 from ..usecases.aggregations import AggregationQuery, aggregation_page
 from ..usecases.readings import readings_page
-from ..usecases.statistics import STATISTICS_METRICS, StatisticsQuery, statistics_page
+from ..usecases.pages import deadline_scope
+from ..usecases.statistics import STATISTICS_METRICS, StatisticsQuery, page_buckets_within_work, statistics_page
 from ..domain.errors import DomainError, quoted
 from ..domain.grid import Grid
 from ..domain.interval import Interval
@@ -36,7 +36,7 @@ from ..storage.base import Store
 from ..wire import csv_rows, encode
 from . import params
 from .errors import ApiError
-from .guard import DEADLINE_SCOPE_KEY
+from .guard import streaming
 from .offload import ThreadPool
 
 
@@ -151,11 +151,12 @@ def statistics(api: Serving, request: Request, entity_id: uuid.UUID, tz: ZoneInf
     start, end = whole_window(query, tz)
     refuse_too_many_buckets(api, start, end, width, tz)
     stats_query = StatisticsQuery(entity_id, start, end, width, tz, metrics, window_us)
+    chunk_buckets = min(CHUNK, page_buckets_within_work(width, window_us, metrics) or CHUNK)  # (a bounded chunk)
     layout = csv_rows.statistics_layout(metrics)
     entity = str(entity_id)
 
     def chunk(position: int) -> tuple[Rows, int | None]:
-        page = statistics_page(api.store, stats_query, position, CHUNK)
+        page = statistics_page(api.store, stats_query, position, chunk_buckets)
         return [csv_rows.statistics_row(encode.statistics(entity, b, tz), layout) for b in page.items], page.next_position
 
     kind = f"statistics-{resolution_label(width)}"
@@ -178,14 +179,16 @@ def stream(api: Serving, request: Request, columns: tuple[str, ...], chunk: Chun
     computed here, so an error in it is still a JSON error answer. Each later chunk is one more hop to a store
     thread with a snapshot of its own, so a slow reader never holds a thread or a transaction; the cursor (the
     next item's start) keeps every item exactly once. The request deadline bounds the store work of each chunk,
-    not the transfer. A chunk that fails (its deadline, a database error) ends the answer without the closing
-    empty chunk, so the client can tell the file is cut off.
+    not the transfer. Once the file has started it no longer counts as a request in progress (guard.streaming),
+    and a client that takes no byte for IDLE_WRITE_TIMEOUT_S is cut off (server.Protocol). A chunk that fails
+    (its deadline, a database error), or a cut-off, ends the answer without the closing empty chunk, so the
+    client can tell the file is incomplete.
     """
     first, position = chunk(start)
     timeout_s = api.settings.request_timeout_s
 
     async def body() -> AsyncIterator[bytes]:
-        _lift_request_deadline(request)
+        streaming(request.scope)  # the client reads at its own pace: no request deadline, no request slot
         yield encode_rows([list(columns), *first])
         next_position = position
         while next_position is not None:
@@ -197,17 +200,8 @@ def stream(api: Serving, request: Request, columns: tuple[str, ...], chunk: Chun
         "Content-Disposition": f'attachment; filename="{name}"', "Vary": "Accept"})
 
 
-def _lift_request_deadline(request: Request) -> None:
-    """Once the file has started, RequestGuard's deadline no longer applies: a client reads at its own pace
-    (holding no thread, no transaction: one chunk of memory). Each chunk's store work keeps a deadline."""
-
-    guard = request.scope.get(DEADLINE_SCOPE_KEY)
-    if guard is not None:
-        guard.deadline = math.inf
-
-
 def _in_snapshot(store: Store, deadline: float | None, chunk: Chunk, position: int) -> tuple[Rows, int | None]:
-    with store.snapshot(deadline):
+    with store.snapshot(deadline), deadline_scope(deadline):
         return chunk(position)
 
 

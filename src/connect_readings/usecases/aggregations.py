@@ -17,7 +17,7 @@ from ..domain.interval import Interval
 from ..domain.registers import aggregate
 from ..domain.timefmt import zone_name
 from ..storage.base import Store
-from .pages import AnsweredBucket, Page, bucket_id, skip_to
+from .pages import AnsweredBucket, Page, bucket_id, check_deadline, skip_to
 
 AGGREGATION_NAMESPACE = uuid.UUID("9d6c3f2e-0b8a-4c57-8e61-2f0a4b7c9d13")
 
@@ -62,6 +62,7 @@ def aggregation_page(store: Store, query: AggregationQuery, position: int, page_
     grid = query.grid
     asked = 0
     while len(found) <= page_size and position < query.end:
+        check_deadline()
         edges = grid.page_edges(position, query.start, query.end, page_size + 1 - len(found))
         brackets = store.register_brackets(query.entity_id, edges)
         asked += len(edges)

@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from ..domain.grid import Grid
 from ..domain.ids import uuid5_text
+from ..storage.base import StoreTimeout
+
+_DEADLINE: ContextVar[float | None] = ContextVar("connect_readings_deadline", default=None)
+
+
+@contextmanager
+def deadline_scope(deadline: float | None) -> Iterator[None]:
+    """Within the block, `check_deadline` stops work past `deadline` (a `time.monotonic()` instant): the store
+    interrupts its statements at it, and the computation between them stops at the next check."""
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def check_deadline() -> None:
+    """Raise StoreTimeout (answered 504) once the deadline of the work in progress has passed: called per chunk
+    of a page, so a request that outlives its deadline stops burning CPU instead of finishing for nobody."""
+    deadline = _DEADLINE.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise StoreTimeout("the request's deadline passed while it was being computed")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from ..domain.demand import US_PER_MINUTE, MonthPeak, MonthTariff, Peak, capacity_months, demand_grid, largest_window
 from ..domain.errors import DomainError
+from ..domain.interval import Interval
 from ..domain.gauges import GaugeSummary, bucket_summaries, split_buckets
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, REGISTER_SERIES
 from ..domain.grid import month_index, month_label, month_start
@@ -38,7 +39,7 @@ from ..domain.registers import Bracket, Sample, value_at
 from ..domain.timefmt import format_datetime, zone_name
 from ..storage.base import Store
 from .aggregations import AGGREGATION_NAMESPACE, AggregationQuery
-from .pages import AnsweredBucket, Page, bucket_id, skip_to
+from .pages import AnsweredBucket, Page, bucket_id, check_deadline, skip_to
 
 PEAK_REGISTERS = {
     "positiveActiveEnergy": REGISTER_SERIES.index(("positiveActiveEnergy", "total")),
@@ -52,8 +53,42 @@ LOOK_BACK_MONTHS = 11
 SCAN_RATIO = 8
 """Read a chunk's readings when they are at most this many per edge, else seek at the edges (see the module doc:
 measured with `python -m bench.capacity`, a seek costs about as much as reading ~10-20 readings)."""
+_HOUR = 3_600_000_000
+_DAY = 24 * _HOUR
+MAX_DEMAND_WINDOWS = 1_000_000
+"""Demand windows one page (or one CSV chunk) may evaluate: about two years of 1-minute windows, 28 of quarter-hours.
+Bounds a request's work before it starts (`page_buckets_within_work`)."""
 CHUNK_EDGES = 4096
 """Edges per store call: bounds one call's memory and lets the choice follow the data's density."""
+
+
+def windows_per_bucket(width: Interval, window_us: int) -> int:
+    """The most demand windows one bucket of `width` can hold (a 31-day month, a 25-hour day)."""
+    longest = width.months * 31 * _DAY + width.days * _DAY + width.micros + _HOUR
+    return -(-longest // window_us)
+
+
+def page_buckets_within_work(width: Interval, window_us: int, metrics: Iterable[str]) -> int | None:
+    """How many buckets a page may hold so its peak demand evaluates at most MAX_DEMAND_WINDOWS windows; None
+    when no metric with a peak is asked for (gauges cost per stored block, not per window)."""
+    if not any(metric in PEAK_REGISTERS for metric in metrics):
+        return None
+    return max(1, MAX_DEMAND_WINDOWS // windows_per_bucket(width, window_us))
+
+
+def check_work(query: "StatisticsQuery", page_size: int) -> None:
+    """Refuse, before any work, a page whose peaks would evaluate more than MAX_DEMAND_WINDOWS windows (400
+    TooManyDemandWindows, naming the limit and what fits)."""
+    most = page_buckets_within_work(query.width, query.window_us, query.metrics)
+    if most is not None and page_size > most:
+        per_bucket = windows_per_bucket(query.width, query.window_us)
+        raise DomainError(
+            "TooManyDemandWindows",
+            f"a page of statistics evaluates at most {MAX_DEMAND_WINDOWS} demand windows; {page_size} buckets of "
+            f"{query.width.canonical()} hold up to {page_size * per_bucket} windows of "
+            f"{query.window_us // US_PER_MINUTE} minutes",
+            f"ask for pageSize {most} or less, a longer demandWindow, or metrics without peak demand",
+        )
 
 
 def bucket_peaks(
@@ -79,7 +114,9 @@ def bucket_peaks(
         windows_grid = demand_grid(window_us, tz)
         instants: list[int] = []
         slices: list[tuple[int, int]] = []  # per bucket: its demand edges, instants[i:j]
-        for b0, b1 in zip(edges, edges[1:]):
+        for n, (b0, b1) in enumerate(zip(edges, edges[1:])):
+            if n % 256 == 0:
+                check_deadline()
             windows = windows_grid.edges(max(b0, first), min(b1, last))
             if len(windows) < 2:
                 slices.append((0, 0))
@@ -170,6 +207,7 @@ def _chunk_brackets(store: Store, entity_id: uuid.UUID, register: int, instants:
     n = len(instants)
     i = 0
     while True:
+        check_deadline()
         part = instants[i:i + CHUNK_EDGES + 1]
         samples = store.register_samples(entity_id, register, part[0], part[-1], SCAN_RATIO * len(part))
         if samples is None:
@@ -263,6 +301,7 @@ def statistics_page(store: Store, query: StatisticsQuery, position: int, page_si
     grid = query.grid
     asked = 0
     while len(found) <= page_size and position < query.end:
+        check_deadline()
         edges = grid.page_edges(position, query.start, query.end, page_size + 1 - len(found))
         asked += len(edges)
         per_gauge = gauge_page(store, query.entity_id, gauges, edges)
