@@ -12,7 +12,11 @@ must be refused (expired token → 401, other entity → 404, bad resolution →
 expected status; anything else, or a transport error, is an error.
 
 All the while, --idle connections that send nothing and --slow ones that trickle a request head one byte
-every 0.5 s are held open (tests/hostile.py: each one the server drops is opened again).
+every 0.5 s are held open (tests/hostile.py: each one the server drops is opened again), and the attacks of
+issue 19 run beside them (`HeavyTraffic`): --slow-bodies POSTs that announce a 10 MB body and send a byte a
+second, --stalled-csv CSV downloads whose client never reads, and --heavy clients asking for three centuries of
+month buckets (aggregations and statistics with peak demand, in six zones) with a read-only token. Their answers
+are reported, not counted as errors: the errors are the normal load's.
 
 Reports requests, throughput, latency percentiles, errors, the server's CPU use (saturation shows as ≈100 %
 per worker), its RSS (server plus workers) after start, before the load, after a warm-up (the page cache
@@ -221,6 +225,108 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+class HeavyTraffic:
+    """The attacks of issue 19 beside the normal load, each in a thread of its own, until `stop()`."""
+
+    ZONES = ["America/Toronto", "America/Vancouver", "America/Mexico_City", "Asia/Singapore", "Asia/Hong_Kong",
+             "Europe/Rome"]
+
+    def __init__(self, port: int, slow_bodies: int, stalled_csv: int, heavy: int) -> None:
+        import threading
+
+        self.port = port
+        self.counts = {"slow_bodies": slow_bodies, "stalled_csv": stalled_csv, "heavy": heavy}
+        self.answers: dict[str, Counter[str]] = {k: Counter() for k in self.counts}
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=target, daemon=True) for target, n in
+                         ((self._slow_bodies, slow_bodies), (self._stalled_csv, stalled_csv)) if n]
+        self._threads += [threading.Thread(target=self._heavy, args=(i,), daemon=True) for i in range(heavy)]
+
+    def start(self) -> "HeavyTraffic":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> dict[str, dict[str, int]]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        return {k: dict(sorted(v.items())) for k, v in self.answers.items()}
+
+    def _connect(self, head: bytes, rcvbuf: int | None = None) -> Any:
+        import socket
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(5)
+        sock.connect(("127.0.0.1", self.port))
+        sock.sendall(head)
+        sock.setblocking(False)
+        return sock
+
+    def _held(self, kind: str, n: int, head: bytes, trickle: bytes | None, rcvbuf: int | None) -> None:
+        """Hold n connections open; a connection the server answers or closes is counted and opened again."""
+        sockets: list[Any] = []
+        while not self._stop.is_set():
+            while len(sockets) < n and not self._stop.is_set():
+                try:
+                    sockets.append(self._connect(head, rcvbuf))
+                except OSError:
+                    self.answers[kind]["connect error"] += 1
+                    break
+            for sock in list(sockets):
+                try:
+                    if trickle is not None:
+                        sock.send(trickle)
+                    if kind == "slow_bodies":  # an answer (408, 413, …) or a close: count it, open another
+                        data = sock.recv(4096)
+                        self.answers[kind][data[9:12].decode() if data else "closed"] += 1
+                        sock.close()
+                        sockets.remove(sock)
+                    elif sock.recv(1, 0x2) == b"":  # MSG_PEEK: a stalled download the server ended
+                        self.answers[kind]["closed"] += 1
+                        sock.close()
+                        sockets.remove(sock)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.answers[kind]["reset"] += 1
+                    sock.close()
+                    sockets.remove(sock)
+            self._stop.wait(1.0)
+        for sock in sockets:
+            sock.close()
+
+    def _slow_bodies(self) -> None:
+        head = (f"POST /v1/entities/{ENTITIES[0]}/readings HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {token()}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 10000000\r\n\r\n{").encode()
+        self._held("slow_bodies", self.counts["slow_bodies"], head, b" ", None)
+
+    def _stalled_csv(self) -> None:
+        query = (f"start={_iso(START_S)}&end={_iso(END_S)}&resolution=1%20minute&format=csv"
+                 "&metrics=positiveActiveInstantaneousPower")
+        head = (f"GET /v1/entities/{ENTITIES[1]}/statistics?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {token(scope='readings:read')}\r\n\r\n").encode()
+        self._held("stalled_csv", self.counts["stalled_csv"], head, None, 4096)
+
+    def _heavy(self, i: int) -> None:
+        import httpx
+
+        zone = self.ZONES[i % len(self.ZONES)]
+        path = "statistics" if i % 2 else "aggregations"
+        params = {"start": "1900-01-02" if i % 2 else "1990-01-01", "end": "2199-12-31", "resolution": "1 mon",
+                  "pageSize": "10000", "timeZone": zone}
+        with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60,
+                          headers={"Authorization": f"Bearer {token(scope='readings:read')}"}) as http:
+            while not self._stop.is_set():
+                try:
+                    self.answers["heavy"][str(http.get(f"/v1/entities/{ENTITIES[2]}/{path}", params=params).status_code)] += 1
+                except httpx.HTTPError as exc:
+                    self.answers["heavy"][type(exc).__name__] += 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60)
@@ -229,6 +335,11 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=64, help="connections per generator")
     parser.add_argument("--idle", type=int, default=1024, help="connections held open that send nothing")
     parser.add_argument("--slow", type=int, default=200, help="connections held open that trickle a request head")
+    parser.add_argument("--slow-bodies", type=int, default=200,
+                        help="POSTs held open that announce a 10 MB body and send a byte a second")
+    parser.add_argument("--stalled-csv", type=int, default=25, help="CSV downloads held open that are never read")
+    parser.add_argument("--heavy", type=int, default=6,
+                        help="clients asking for three centuries of month buckets in six zones, in a loop")
     parser.add_argument("--max-rss-growth", type=float, default=0.10,
                         help="fail if the server's RSS grows more than this fraction after the warm-up")
     parser.add_argument("--warmup", type=float, default=None,
@@ -255,6 +366,7 @@ def main() -> int:
         print(f"server on {server.url} ({args.workers} worker(s)), preloaded {written:,} readings for "
               f"{len(ENTITIES)} entities in {time.monotonic() - began:.1f} s", flush=True)
         attack = Attack(server.port, idle=args.idle, slow=args.slow).start()
+        heavy = HeavyTraffic(server.port, args.slow_bodies, args.stalled_csv, args.heavy).start()
         rss_before = server.rss_kib()
         pids = server.pids()
         cpu_before, wall_before = _cpu_seconds(pids), time.monotonic()
@@ -286,6 +398,7 @@ def main() -> int:
         cpu = (_cpu_seconds(pids) - cpu_before) / (time.monotonic() - wall_before)
         held = attack.open_connections
         attacked = attack.stop()
+        heavy_answers = heavy.stop()
         rss_after = server.rss_kib()
         alive = server.process is not None and server.process.poll() is None
 
@@ -323,6 +436,8 @@ def main() -> int:
           f"{min(attacked.held_min, held)} at any tick; the server closed {attacked.closed_by_server:,} (all "
           f"reopened); its answers on them: {dict(sorted(attacked.answers.items())) or 'none'}; connect errors "
           f"{attacked.connect_errors}")
+    print(f"issue 19's attacks ({args.slow_bodies} slow bodies, {args.stalled_csv} stalled CSV readers, "
+          f"{args.heavy} heavy clients), what the server answered them: {heavy_answers}")
     db_bytes = sum(Path(f"{database}{s}").stat().st_size for s in ("", "-wal") if Path(f"{database}{s}").exists())
     print(f"database: {db_bytes / 2**20:.1f} MiB in {workdir}")
     for sample in samples[:10]:
