@@ -5,13 +5,23 @@ HS256 with a shared secret, or RS256/ES256 with public keys from a PEM file or a
 key is never tried as an HMAC secret, an RSA key never verifies an ES256 token (nor the reverse), keys
 embedded in the token (`jwk`, `jku`, `x5u`, `x5c`) are ignored, and `none` is never accepted.
 
+The Authorization header's scheme is case-insensitive and may be followed by any run of spaces (RFC 7235);
+the token itself must be the JWS compact serialization exactly (RFC 7515: base64url without `=` padding, no
+stray bits in a part's last character), so one token has one spelling. A principal's identity, which the rate
+limits count, comes from the verified token, never from the header's text.
+
 Nothing here logs, and no error message repeats the token.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import math
+import re
+import secrets
 import time
 import uuid
 from collections import OrderedDict
@@ -37,6 +47,9 @@ SUPPORTED_ALGORITHMS = tuple(_FAMILY)
 _CACHE_SIZE = 4096
 _MIN_RSA_BITS = 2048
 MIN_SECRET_BYTES = 32
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+MINTED_SUBJECT_PREFIX = "connect-readings-cli:"
+"""`sub` of the tokens `connect-readings token` and `demo` mint: this prefix and 16 random hex digits."""
 PRINCIPAL_KEY = "connect_readings.principal"
 """Where `Api.authorize` leaves the request's Principal in the ASGI scope (for the request log)."""
 
@@ -47,7 +60,9 @@ class Principal:
     entities: frozenset[uuid.UUID] | None
     """None means every entity ("*")."""
     subject: str | None = None
-    """The token's `sub` claim: who the request log names and the rate limits count (never the token)."""
+    """The token's `sub` claim: who the request log names (never the token)."""
+    identity: str | None = None
+    """Who the rate limits count: `sub:<sub>`, else `jti:<jti>`, else `sha256:<digest of the verified token>`."""
 
     def can_see(self, entity_id: uuid.UUID) -> bool:
         return self.entities is None or entity_id in self.entities
@@ -101,13 +116,15 @@ class Authenticator:
                 return principal
             del self._verified[token]
         claims = self._decode(token)
-        principal = _principal(claims)
+        principal = _principal(claims, token)
         self._verified[token] = (principal, float(claims["exp"]), _number(claims.get("nbf")))
         if len(self._verified) > _CACHE_SIZE:
             self._verified.popitem(last=False)
         return principal
 
     def _decode(self, token: str) -> dict[str, Any]:
+        if not _compact_jws(token):
+            raise _unauthorized("the bearer token is not a well-formed JWT")
         try:
             header = jwt.get_unverified_header(token)
         except Exception:
@@ -118,7 +135,9 @@ class Authenticator:
         if alg not in self.algorithms:
             raise _unauthorized(f"the token's algorithm {quoted(alg, 19)} is not accepted")
         required = ["exp"] + (["iss"] if self.issuer else []) + (["aud"] if self.audience else [])
-        options: dict[str, Any] = {"require": required, "verify_aud": self.audience is not None}
+        # exp, nbf and iat are checked below, once they are known to be numbers: PyJWT reads `true` as 1.
+        options: dict[str, Any] = {"require": required, "verify_aud": self.audience is not None,
+                                   "verify_exp": False, "verify_nbf": False, "verify_iat": False}
         last_error: Exception | None = None
         for key in self._keys_for(alg, header.get("kid")):
             try:
@@ -129,10 +148,6 @@ class Authenticator:
             except jwt.InvalidSignatureError as exc:
                 last_error = exc  # another key of the PEM file may have signed it
                 continue
-            except jwt.ExpiredSignatureError:
-                raise _unauthorized("the bearer token has expired") from None
-            except jwt.ImmatureSignatureError:
-                raise _unauthorized("the bearer token is not valid yet") from None
             except jwt.InvalidIssuerError:
                 raise _unauthorized("the bearer token has the wrong issuer") from None
             except jwt.InvalidAudienceError:
@@ -145,6 +160,11 @@ class Authenticator:
                 name in claims and _number(claims[name]) is None for name in ("nbf", "iat")
             ):
                 raise _unauthorized("the bearer token's 'exp', 'nbf' and 'iat' must be numbers of seconds")
+            now = time.time()
+            if float(claims["exp"]) <= now - self.leeway_s:
+                raise _unauthorized("the bearer token has expired")
+            if any(name in claims and float(claims[name]) > now + self.leeway_s for name in ("nbf", "iat")):
+                raise _unauthorized("the bearer token is not valid yet")
             return claims
         if last_error is not None:
             raise _unauthorized("the bearer token's signature does not verify")
@@ -183,9 +203,14 @@ def mint_token(
     ttl_s: float,
     issuer: str | None = None,
     audience: str | None = None,
+    subject: str | None = None,
 ) -> str:
+    """An HS256 token; its `sub` is `subject`, else a new `connect-readings-cli:<16 hex digits>` (a principal)."""
     now = int(time.time())
-    claims: dict[str, Any] = {"scope": scopes, "entities": entities, "iat": now, "exp": now + int(ttl_s)}
+    claims: dict[str, Any] = {
+        "sub": subject or f"{MINTED_SUBJECT_PREFIX}{secrets.token_hex(8)}",
+        "scope": scopes, "entities": entities, "iat": now, "exp": now + int(ttl_s),
+    }
     if issuer:
         claims["iss"] = issuer
     if audience:
@@ -201,7 +226,8 @@ def require_scope(principal: Principal, scope: str) -> None:
         )
 
 
-def _principal(claims: dict[str, Any]) -> Principal:
+def _principal(claims: dict[str, Any], token: str) -> Principal:
+    """`token` is the verified token in its one spelling (`_compact_jws`): its digest names it."""
     scope = claims.get("scope", "")
     if isinstance(scope, str):
         scopes = frozenset(scope.split())
@@ -211,9 +237,16 @@ def _principal(claims: dict[str, Any]) -> Principal:
         scopes = frozenset()
     sub = claims.get("sub")
     subject = sub[:200] if isinstance(sub, str) and sub else None
+    jti = claims.get("jti")
+    if subject is not None:
+        identity = f"sub:{subject}"
+    elif isinstance(jti, str) and jti:
+        identity = f"jti:{jti[:200]}"
+    else:
+        identity = f"sha256:{hashlib.sha256(token.encode('ascii')).hexdigest()}"
     raw = claims.get("entities", [])
     if raw == "*" or raw == ["*"]:
-        return Principal(scopes, None, subject)
+        return Principal(scopes, None, subject, identity)
     entities: set[uuid.UUID] = set()
     if isinstance(raw, list):
         for item in raw:
@@ -223,7 +256,24 @@ def _principal(claims: dict[str, Any]) -> Principal:
                 entities.add(uuid.UUID(item))
             except ValueError:
                 continue
-    return Principal(scopes, frozenset(entities), subject)
+    return Principal(scopes, frozenset(entities), subject, identity)
+
+
+def _compact_jws(token: str) -> bool:
+    """Three base64url parts, each the one spelling of its bytes: no `=` padding, no set unused bits."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return False
+    for part in parts:
+        if not _BASE64URL.fullmatch(part):
+            return False
+        try:
+            raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        except (binascii.Error, ValueError):
+            return False
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != part:
+            return False
+    return True
 
 
 def _public(key: Any) -> Any:

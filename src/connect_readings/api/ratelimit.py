@@ -1,6 +1,8 @@
 """Per-principal limits (OWASP API4): a request rate (token bucket) and requests in progress, answered 429.
 
-A principal is the token's `sub` claim, or the token itself when it has none. Only the API's operations
+A principal is the verified token's identity (`Principal.identity`): its `sub` claim, else its `jti`, else a
+SHA-256 digest of the token as verified; never the Authorization header's text, so spelling one token
+differently (`bearer`, extra spaces) is the same principal. Only the API's operations
 (`/v1/…`) with a token that verifies are counted: probes, the contract and requests refused with 401 are not
 (an unauthenticated flood is the reverse proxy's to stop). State is per worker process, on its event loop
 (no locks): with N workers a principal may get up to N times the configured figures.
@@ -57,7 +59,7 @@ class PrincipalLimits:
             await self.app(scope, receive, send)
             return
         scope[PRINCIPAL_KEY] = principal
-        key = principal.subject if principal.subject is not None else f"token:{authorization}"
+        key = principal.identity or "unidentified"  # every Principal the authenticator makes has an identity
         state = self._state(key)
         refusal = self._admit(state)
         if refusal is not None:
