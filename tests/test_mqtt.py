@@ -258,6 +258,155 @@ format = "readings"
     assert again.totals()["messages"] == 0
 
 
+def _crc16(crc: int, data: bytes, times: int = 1) -> int:
+    """The CRC-16/ARC register (DSMR's telegram CRC) after `data` repeated `times` times, starting from `crc`.
+    The register has 16 bits, so over a repeated unit it cycles: whole cycles are skipped (4 MB in ms)."""
+    seen: dict[int, int] = {}
+    while times > 0:
+        if crc in seen:
+            times %= seen[crc] - times  # the register was here one cycle ago: skip the remaining whole cycles
+            seen = {0x10000: 0}  # (fewer than one cycle is left: no repeat can be met again)
+            continue
+        seen[crc] = times
+        for byte in data:
+            crc ^= byte
+            for _ in range(8):
+                crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        times -= 1
+    return crc
+
+
+def huge_telegram(size: int) -> bytes:
+    """A valid DSMR 5 telegram (CRC right) of about `size` bytes: its text-message line 0-0:96.13.0 holds
+    `size` hex digits. Without a bound, it parses into two readings (and costs the writer seconds)."""
+    fixture = (FIXTURES / "dutch_dsmr5.txt").read_bytes()
+    marker = b"0-0:96.13.0("
+    head, rest = fixture.split(marker, 1)
+    head += marker
+    tail = rest[:rest.index(b"!") + 1]  # ")\r\n…!"
+    crc = _crc16(_crc16(_crc16(0, head), b"41", size // 2), tail)
+    return head + b"41" * (size // 2) + tail + b"%04X\r\n" % crc
+
+
+def test_huge_telegram_is_a_valid_telegram() -> None:
+    """The helper's CRC is right (a small one, checked by the real parser): the bound, not the CRC, rejects it."""
+    from connect_readings.ingest.p1 import telegram_readings
+
+    assert len(telegram_readings(huge_telegram(20_000))) == 2
+
+
+def test_an_oversized_message_is_rejected_unread_and_stops_nothing(tmp_path: Path, prefix: str,
+                                                                   publisher: Publisher) -> None:
+    """A 4 MB (valid) telegram, beyond the default --max-payload-bytes (1 MiB), is logged as rejected, counted,
+    acknowledged and never decoded: the readings published after it are stored within seconds."""
+    meter, other = uuid.uuid4(), uuid.uuid4()
+    config = write_config(tmp_path / "mqtt.toml", f"""
+[[topics]]
+pattern = "{prefix}/dsmr/{{entityId}}/telegram"
+format = "p1"
+[[topics]]
+pattern = "{prefix}/{{entityId}}/reading"
+format = "reading"
+""")
+    db = tmp_path / "big.db"
+    client_id = f"crtest-{prefix}"
+    ingest = Ingest(tmp_path, config, db, client_id, "--batch-ms", "20")
+    big = huge_telegram(4 * 1024 * 1024)
+    telegram_topic = f"{prefix}/dsmr/{meter}/telegram"
+    publisher.publish_many([(f"{prefix}/{other}/reading", orjson.dumps(reading(i))) for i in range(5)])
+    publisher.publish_many([(telegram_topic, big), (telegram_topic, big)])
+    published = time.monotonic()
+    publisher.publish_many([(f"{prefix}/{other}/reading", orjson.dumps(reading(i))) for i in range(5, 25)])
+    wait_for(lambda: count(db, other) == 25, 10, lambda: f"for 25 readings; log:\n{ingest.log()}")
+    stored_s = time.monotonic() - published
+    wait_for(lambda: ingest.log().count("reason=PayloadTooLarge") == 2, 10, ingest.log)
+    time.sleep(0.3)
+    log = ingest.stop()
+    assert count(db, meter) == 0, "the oversized telegram was decoded and stored"
+    assert (f"rejected topic={telegram_topic} reason=PayloadTooLarge: the message has {len(big)} bytes; "
+            "a P1 telegram has at most 65536") in log, log
+    assert ingest.totals()["messages"] == 27 and ingest.totals()["rejected"] == 2
+    # Acknowledged: a restart with the same session receives nothing again.
+    again = Ingest(tmp_path, config, db, client_id)
+    time.sleep(1)
+    again.stop()
+    assert again.totals()["messages"] == 0
+    print(f"two {len(big):,}-byte telegrams rejected; the 20 readings after them stored {stored_s:.2f} s "
+          "after they were published")
+
+
+@pytest.mark.parametrize("how", ["flag", "variable"])
+def test_max_payload_bytes_is_the_largest_message_read(tmp_path: Path, prefix: str, publisher: Publisher,
+                                                       monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """A message of exactly --max-payload-bytes (or CONNECT_READINGS_MQTT_MAX_PAYLOAD_BYTES) is stored; one
+    byte more (the same reading, a trailing space) is rejected."""
+    entity = uuid.uuid4()
+    fits = orjson.dumps(reading(1))
+    limit = len(fits)
+    extra: tuple[str, ...] = ("--max-payload-bytes", str(limit))
+    if how == "variable":
+        monkeypatch.setenv("CONNECT_READINGS_MQTT_MAX_PAYLOAD_BYTES", str(limit))  # (the subprocess inherits it)
+        extra = ()
+    db = tmp_path / "limit.db"
+    ingest = Ingest(tmp_path, _pattern_config(tmp_path, prefix), db, f"crtest-{prefix}", *extra)
+    publisher.publish_many([(f"{prefix}/{entity}", fits), (f"{prefix}/{entity}", orjson.dumps(reading(2)) + b" ")])
+    wait_for(lambda: "rejected topic=" in ingest.log() and count(db, entity) == 1, 10, ingest.log)
+    time.sleep(0.3)
+    log = ingest.stop()
+    assert f"reason=PayloadTooLarge: the message has {limit + 1} bytes; at most {limit} are read" in log, log
+    assert ingest.totals()["messages"] == 2 and ingest.totals()["rejected"] == 1
+    assert count(db, entity) == 1
+
+
+def test_the_hand_over_is_bounded_in_bytes() -> None:
+    """The queue between paho's thread and the writer holds one chunk of at most `chunk_bytes` of payload (or
+    one larger message): while the writer is busy, the network thread blocks at that bound, however many
+    messages the count bound would still let in. Real threads; no broker needed."""
+    from connect_readings.ingest.mqtt import Batcher
+
+    chunk_bytes, size, total = 64 * 1024, 10 * 1024, 60  # 600 KiB offered: over 9x the bound
+    batcher = Batcher(1000, 20, chunk_bytes=chunk_bytes)  # the count bound alone would take all 60
+    added: list[int] = []
+    big = bytes(3 * chunk_bytes)
+
+    def network_thread() -> None:
+        for mid in range(total):
+            assert batcher.add((1, mid, 1, "t", bytes(size)))
+            added.append(mid)
+        assert batcher.add((1, total, 1, "t", None))  # (a rejected message: no payload, no bytes)
+        assert batcher.add((1, total + 1, 1, "t", big))  # larger than a chunk: a chunk of its own
+        added.append(total + 1)
+
+    def queued(taken: int) -> int:
+        return (len(added) - taken) * size
+
+    thread = threading.Thread(target=network_thread, daemon=True)
+    thread.start()
+    watchdog = threading.Timer(60, batcher.close)  # (a failure in the thread must not leave take() waiting)
+    watchdog.start()
+    # The writer takes nothing: the network thread fills one chunk, then waits.
+    wait_for(lambda: queued(0) > chunk_bytes - size, 30, lambda: f"queued {queued(0)}")
+    time.sleep(0.5)  # (time enough to run far past the bound if nothing stopped it)
+    assert thread.is_alive() and queued(0) <= chunk_bytes, f"{queued(0)} bytes queued, bound {chunk_bytes}"
+    # The writer takes that chunk and works on it: the next one fills, and the network thread waits again.
+    first = batcher.take()
+    assert first is not None and len(first) * size <= chunk_bytes
+    wait_for(lambda: queued(len(first)) > chunk_bytes - size, 30, lambda: f"queued {queued(len(first))}")
+    time.sleep(0.5)
+    assert thread.is_alive() and queued(len(first)) <= chunk_bytes, f"{queued(len(first))} bytes queued"
+    chunks = [first]
+    while (chunk := batcher.take()) is not None:
+        chunks.append(chunk)
+        assert sum(len(m[4] or b"") for m in chunk) <= chunk_bytes or len(chunk) == 1, [len(c) for c in chunks]
+        if chunk[-1][1] == total + 1:
+            batcher.close()
+    watchdog.cancel()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert [m[1] for c in chunks for m in c] == list(range(total + 2))  # all, in order
+    assert chunks[-1] == [(1, total + 1, 1, "t", big)]
+
+
 @pytest.mark.parametrize(("text", "error"), [
     ("[[topics]]\nformat = 'reading'\n", "give either `pattern`"),
     ("[[topics]]\npattern = 'a/b'\nformat = 'reading'\n", "must hold {entityId} once"),

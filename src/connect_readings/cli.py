@@ -286,10 +286,13 @@ def migrate(**flags: Any) -> None:
               help="CA certificates to verify the broker with (default: the system's)")
 @click.option("--stats-interval", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600),
               help="seconds between progress log lines")
+@click.option("--max-payload-bytes", default=16 * 1024 * 1024, show_default=True, type=click.IntRange(1, 268_435_455),
+              envvar="CONNECT_READINGS_MQTT_MAX_PAYLOAD_BYTES", show_envvar=True,
+              help="a larger message is rejected unread (logged, counted, acknowledged)")
 @settings_options("database", "metrics_port", "metrics_host", "max_batch")
 def mqtt(broker: str, config_file: Path, client_id: str | None, share_group: str | None, batch_readings: int,
          batch_ms: int, session_expiry: int, username: str | None, password: str | None, tls: bool,
-         ca_file: str | None, stats_interval: float, **flags: Any) -> None:
+         ca_file: str | None, stats_interval: float, max_payload_bytes: int, **flags: Any) -> None:
     """Ingest readings from an MQTT broker (QoS 1, persistent session; acknowledged after commit)."""
     import dataclasses
     import logging
@@ -311,7 +314,7 @@ def mqtt(broker: str, config_file: Path, client_id: str | None, share_group: str
             client_id=client_id or ingest.default_client_id(), share_group=share_group,
             batch_readings=batch_readings, batch_ms=batch_ms, session_expiry_s=session_expiry, ca_file=ca_file,
             max_batch=settings.max_batch, stats_s=stats_interval, metrics_port=settings.metrics_port,
-            metrics_host=settings.metrics_host)
+            metrics_host=settings.metrics_host, max_payload_bytes=max_payload_bytes)
         store = open_store(settings.database)
         try:
             process = ingest.Ingest(options, store)

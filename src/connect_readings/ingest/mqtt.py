@@ -6,10 +6,12 @@ is T ms old (one `store.ingest` per entity, the same planner as HTTP), and only 
 messages, in the order they arrived (MQTT 5 §4.6). A message is therefore PUBACKed only after its readings
 are committed: kill -9 at any moment loses nothing, the broker redelivers what was not acknowledged, and
 ingest is idempotent. A bad message (invalid JSON, reading or telegram; a topic segment that is no UUID) is
-logged and skipped, and acknowledged in its turn like the others.
+logged and skipped, and acknowledged in its turn like the others. A message larger than --max-payload-bytes
+is rejected on arrival, in `on_message`: logged, its payload dropped unread, and acknowledged in its turn.
 
 Backpressure: the CONNECT's Receive Maximum caps the messages the broker has in flight to us, and at most one
-full chunk waits for the writer; while it waits, `on_message` blocks, so paho stops reading the socket.
+full chunk waits for the writer (a chunk: `--batch-readings` messages or CHUNK_BYTES of payload, whichever
+comes first); while it waits, `on_message` blocks, so paho stops reading the socket.
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ log = logging.getLogger("connect_readings.mqtt")
 FORMATS = ("reading", "readings", "p1")
 ENTITY_PLACEHOLDER = "{entityId}"
 MAX_RECEIVE_MAXIMUM = 65535  # a two-byte field in CONNECT
+MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+"""The default --max-payload-bytes, the HTTP body's default bound: a `readings` batch of 10,000 six-metric readings
+is ~5.3 MB and must not be lost."""
+MAX_TELEGRAM_BYTES = 64 * 1024
+"""A `p1` message larger than this is no telegram (a real one is 1-3 KB) and is rejected unread, whatever
+--max-payload-bytes says: decoding a 4 MB line cost the writer seconds (~0.5 s per MiB)."""
+CHUNK_BYTES = 16 * 1024 * 1024
+"""Payload bytes of one chunk handed to the writer (a larger message is a chunk of its own). --batch-readings
+(5000) telegrams of 1-3 KB fit, so the bound does not cut ordinary chunks short."""
 
 
 class ConfigError(ValueError):
@@ -198,6 +209,7 @@ class Options:
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
     keepalive_s: int = 60
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
 
     @property
     def receive_maximum(self) -> int:
@@ -297,7 +309,8 @@ class Batch:
             self.newest = newest
 
 
-Message = tuple[int, int, int, str, bytes]  # (connection, mid, qos, topic, payload) as received
+Message = tuple[int, int, int, str, bytes | None]  # (connection, mid, qos, topic, payload) as received
+"""The payload is None for a message rejected on arrival (too large): the writer only acknowledges it."""
 
 
 class Batcher:
@@ -305,13 +318,19 @@ class Batcher:
 
     The writer, not the network thread, decodes: with the GIL the two cannot run Python at once anyway, and a
     commit that waited for a decoding thread to yield the GIL would hold the database's write lock that long.
-    At most one full chunk (`limit` messages) waits besides the one being filled; `add` then blocks.
+    A chunk is complete at `limit` messages or `chunk_bytes` of payload (a message that would take it past
+    that starts the next chunk; a larger message is a chunk of its own). The batcher holds one chunk: the one
+    being filled or, once complete, the one waiting for the writer; `add` then blocks until the writer takes it.
+    With the chunk the writer is decoding and committing, received messages not yet committed are at most two
+    chunks: 2 × `limit` messages and 2 × max(`chunk_bytes`, the largest message) bytes of payload.
     """
 
-    def __init__(self, limit: int, batch_ms: int) -> None:
+    def __init__(self, limit: int, batch_ms: int, chunk_bytes: int = CHUNK_BYTES) -> None:
         self.limit = limit
+        self.chunk_bytes = chunk_bytes
         self.age_s = batch_ms / 1000
         self.current: list[Message] = []
+        self.current_bytes = 0
         self.started = 0.0
         self.full: list[Message] | None = None
         self.closed = False
@@ -319,20 +338,31 @@ class Batcher:
 
     def add(self, message: Message) -> bool:
         """Append a message; False (nothing appended) once closed."""
+        size = len(message[4] or b"")
         with self.cond:
-            while self.full is not None and not self.closed:
-                self.cond.wait()  # backpressure: paho's thread waits here, reading nothing more
-            if self.closed:
-                return False
+            while True:
+                if self.closed:
+                    return False
+                if self.full is not None:
+                    self.cond.wait()  # backpressure: paho's thread waits here, reading nothing more
+                elif self.current and self.current_bytes + size > self.chunk_bytes:
+                    self._complete()  # full in bytes: hand it over, and wait until the writer takes it
+                else:
+                    break
             current = self.current
             current.append(message)
-            if len(current) >= self.limit:
-                self.full, self.current = current, []
-                self.cond.notify_all()
+            self.current_bytes += size
+            if len(current) >= self.limit or self.current_bytes >= self.chunk_bytes:
+                self._complete()
             elif len(current) == 1:
                 self.started = time.monotonic()  # T ms count from the first message, not from the last commit
                 self.cond.notify_all()  # the writer now has a deadline to wait for
             return True
+
+    def _complete(self) -> None:
+        """The chunk being filled is complete: it waits for the writer (the lock is held)."""
+        self.full, self.current, self.current_bytes = self.current, [], 0
+        self.cond.notify_all()
 
     def take(self) -> list[Message] | None:
         """The next chunk: a full one, or the current one once T ms old; None when closed and drained."""
@@ -346,7 +376,7 @@ class Batcher:
                 if self.current:
                     wait = self.started + self.age_s - time.monotonic()
                     if wait <= 0 or self.closed:
-                        chunk, self.current = self.current, []
+                        chunk, self.current, self.current_bytes = self.current, [], 0
                         return chunk
                 elif self.closed:
                     return None
@@ -438,7 +468,7 @@ class Ingest:
     def __init__(self, options: Options, store: Store) -> None:
         self.options = options
         self.store = store
-        self.batcher = Batcher(options.batch_readings, options.batch_ms)
+        self.batcher = Batcher(options.batch_readings, options.batch_ms, CHUNK_BYTES)
         self.stats = Stats()
         self.parsers = {fmt: payload_parser(fmt, options.max_batch, store) for fmt in {r.format for r in options.rules}}
         self.rule_cache: dict[str, TopicRule | None] = {}
@@ -496,10 +526,21 @@ class Ingest:
             log.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        """Hand the raw message to the writer (blocking while it is a chunk behind)."""
+        """Hand the raw message to the writer (blocking while it is a chunk behind); one larger than
+        --max-payload-bytes is rejected here, its payload dropped unread: the writer only acknowledges it."""
         if self.stopping.is_set():
             return  # not acknowledged: the broker keeps it for our session and redelivers it
-        self.batcher.add((self.connection, message.mid, message.qos, message.topic, message.payload))
+        payload = message.payload
+        if len(payload) > self.options.max_payload_bytes:
+            log.warning("rejected topic=%s reason=PayloadTooLarge: the message has %d bytes; at most %d are read "
+                        "(--max-payload-bytes)", message.topic, len(payload), self.options.max_payload_bytes)
+            payload = None  # (acknowledged in its turn, after the messages before it: MQTT 5 §4.6)
+        elif len(payload) > MAX_TELEGRAM_BYTES and (rule := self._rule(message.topic)) is not None \
+                and rule.format == "p1":
+            log.warning("rejected topic=%s reason=PayloadTooLarge: the message has %d bytes; a P1 telegram has at "
+                        "most %d", message.topic, len(payload), MAX_TELEGRAM_BYTES)
+            payload = None
+        self.batcher.add((self.connection, message.mid, message.qos, message.topic, payload))
 
     # writer thread ----------------------------------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -522,8 +563,10 @@ class Ingest:
             log.exception("the writer failed")
             self._fail(f"the writer failed: {exc!r}")
 
-    def _decode(self, topic: str, payload: bytes) -> tuple[uuid.UUID | None, list[Reading]]:
+    def _decode(self, topic: str, payload: bytes | None) -> tuple[uuid.UUID | None, list[Reading]]:
         """(entity, readings) of a message; (None, []) for a bad one, logged in one line (topic, reason)."""
+        if payload is None:
+            return None, []  # too large: rejected, and logged, on arrival
         rule = self._rule(topic)
         if rule is None:
             log.warning("rejected topic=%s reason=no [[topics]] entry matches it", topic)
