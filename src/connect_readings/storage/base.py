@@ -95,7 +95,9 @@ class Store(Protocol):
     def put_entity(self, record: EntityRecord) -> tuple[EntityRecord, bool]:
         """Register the entity or replace its descriptive fields (type … time_zone); `created` is used only
         when it registers it, `last_seen` and the data version are never changed. Returns the stored record
-        and whether it was created."""
+        and whether it was created. A record with a parent is checked by `entities.check_parent` inside the
+        write's transaction, serialised with every other write that sets a parent (DomainError InvalidEntity
+        on a cycle, nothing written), so concurrent PUTs cannot together make a cycle."""
 
     def entity_ids(self) -> list[uuid.UUID]:
         """Every entity, in a stable order."""

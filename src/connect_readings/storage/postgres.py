@@ -34,7 +34,7 @@ import orjson
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..domain.entities import EntityRecord
+from ..domain.entities import EntityRecord, check_parent
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_parent_spans, gauge_spans, plan, probe_registers
@@ -85,6 +85,10 @@ _LOCK_ENTITY = (
     "DO UPDATE SET version = entities.version + 1, last_seen = GREATEST(entities.last_seen, excluded.last_seen)"
 )
 _ENTITY = "entity_id, type, name, brand, identifier, parent_id, properties, time_zone, created, last_seen"
+# pg_advisory_xact_lock key: the PUTs that set a parent take it, one at a time, before their cycle check, so the
+# check sees every such PUT committed before it and none can commit between it and the write (READ COMMITTED:
+# each statement after the lock reads what was committed before it was granted).
+PARENT_LOCK = 0x636F6E6E656370
 # The entity's registers with their bounds, and (register '') its latest reading.
 _SERIES_AND_LAST = (
     "SELECT register, first_ts, last_ts FROM series WHERE entity_id = %(e)s "
@@ -465,6 +469,9 @@ class PostgresStore(PlannedIngest):
     def put_entity(self, record: EntityRecord) -> tuple[EntityRecord, bool]:
         properties = None if record.properties is None else orjson.dumps(record.properties).decode()
         with self._transaction(None, "BEGIN") as conn, conn.cursor() as cur:
+            if record.parent_id is not None:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (PARENT_LOCK,))
+                check_parent(record.entity_id, record.parent_id, functools.partial(_parent_of, cur))
             row = cur.execute(
                 "INSERT INTO entities (entity_id, type, name, brand, identifier, parent_id, properties, time_zone, "
                 "created) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (entity_id) DO UPDATE SET "
@@ -683,6 +690,12 @@ def _entity_record(row: Sequence[Any]) -> EntityRecord:
     return EntityRecord(row[0], row[1], row[2], row[3], row[4], row[5],
                         None if row[6] is None else orjson.loads(row[6]), row[7], int(row[8]),
                         None if row[9] is None else int(row[9]))
+
+
+def _parent_of(cur: psycopg.Cursor, entity_id: uuid.UUID) -> uuid.UUID | None:
+    """The registered entity's parent (None: none, or not registered), read in the cursor's transaction."""
+    row = cur.execute("SELECT parent_id FROM entities WHERE entity_id = %s", (entity_id,)).fetchone()
+    return None if row is None else row[0]
 
 
 def _extra_text(reading: Reading) -> str | None:

@@ -4,8 +4,10 @@ Owns the SQL of the embedded store and nothing else: what to write on ingest is 
 (`domain/ingest.py`), this module reads what the planner asks for and executes its plan.
 
 Each thread gets its own connection (sqlite3 connections are not shared across threads); WAL lets readers
-run beside the single writer. Every query is an index seek or a short range scan on one entity. Driver errors
-become StoreBusy / StoreTimeout here (`_mapped`), by SQLite's own result codes.
+run beside the single writer. Every connection syncs as `synchronous` says (FULL by default: an acknowledged
+batch survives a power loss) and holds at most `cache_kib` of SQLite's page cache, with no memory map
+(docs/operations.md, "Memory" and "Durability"). Every query is an index seek or a short range scan on one
+entity. Driver errors become StoreBusy / StoreTimeout here (`_mapped`), by SQLite's own result codes.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ..domain.entities import EntityRecord
+from ..config import SQLITE_SYNCHRONOUS
+from ..domain.entities import EntityRecord, check_parent
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_parent_spans, gauge_spans, plan, probe_registers
@@ -39,6 +42,28 @@ _FULL_ROW = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}, extra"
 _GAUGE_ROW = "ts, " + ", ".join(GAUGE_COLUMNS)
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 T = TypeVar("T")
+
+SYNCHRONOUS_LEVELS = SQLITE_SYNCHRONOUS
+"""`PRAGMA synchronous` levels a store runs with (WAL). NORMAL: a committed batch survives a crash of the
+process, not a power loss or an OS crash (the WAL is synced only at checkpoints). FULL: the WAL is synced at
+every commit, so an acknowledged batch survives those too. EXTRA: also syncs the directory when the WAL is
+reset. OFF (no sync at all) may corrupt the file on a power loss, so it is refused."""
+
+DEFAULT_CACHE_KIB = 2048
+"""SQLite page cache per connection when the store is opened without a budget (the CLI's short-lived
+stores); `open_store` divides a process's budget (`sqlite_cache_mib`) among its connections instead."""
+
+
+def synchronous_level(level: str) -> str:
+    """The level in capitals, or ValueError for one not in SYNCHRONOUS_LEVELS.
+
+    >>> synchronous_level("full")
+    'FULL'
+    """
+    normal = level.strip().upper()
+    if normal not in SYNCHRONOUS_LEVELS:
+        raise ValueError(f"the SQLite synchronous level must be one of {', '.join(SYNCHRONOUS_LEVELS)}, not {level!r}")
+    return normal
 
 
 def _mapped(method: Callable[..., T]) -> Callable[..., T]:
@@ -69,9 +94,14 @@ def _store_error(exc: sqlite3.OperationalError) -> Exception | None:
 
 
 class SQLiteStore(PlannedIngest):
-    def __init__(self, path: str, *, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str, *, busy_timeout_s: float = 30.0, synchronous: str = "FULL",
+                 cache_kib: int = DEFAULT_CACHE_KIB) -> None:
         self.path = path
         self.busy_timeout_s = busy_timeout_s
+        self.synchronous = synchronous_level(synchronous)
+        if cache_kib < 0:
+            raise ValueError(f"cache_kib must be 0 or more, not {cache_kib}")
+        self.cache_kib = int(cache_kib)
         self._local = threading.local()
         self.migrate()
 
@@ -87,9 +117,10 @@ class SQLiteStore(PlannedIngest):
                 cached_statements=256,
             )
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")  # (checked: one of SYNCHRONOUS_LEVELS)
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute(f"PRAGMA cache_size=-{self.cache_kib}")  # negative: KiB, this connection's share
+            conn.execute("PRAGMA mmap_size=0")  # reads copy pages into the cache above; nothing else is mapped
             local.conn = conn
             local.deadline = None
             conn.set_progress_handler(functools.partial(_interrupt_if_late, local), 1000)
@@ -272,8 +303,10 @@ class SQLiteStore(PlannedIngest):
         fields = (record.type, record.name, record.brand, record.identifier,
                   record.parent_id.bytes if record.parent_id is not None else None,
                   None if record.properties is None else orjson.dumps(record.properties).decode(), record.time_zone)
-        db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")  # the write lock: the parent check below sees every committed PUT
         try:
+            if record.parent_id is not None:
+                check_parent(record.entity_id, record.parent_id, functools.partial(_parent_of, db))
             existed = db.execute("SELECT 1 FROM entities WHERE entity_id = ?", (record.entity_id.bytes,)).fetchone()
             if existed:
                 db.execute("UPDATE entities SET type = ?, name = ?, brand = ?, identifier = ?, parent_id = ?, "
@@ -486,6 +519,12 @@ def _entity_record(row: Sequence[Any]) -> EntityRecord:
     return EntityRecord(
         uuid.UUID(bytes=row[0]), row[1], row[2], row[3], row[4], None if row[5] is None else uuid.UUID(bytes=row[5]),
         None if row[6] is None else orjson.loads(row[6]), row[7], row[8], row[9])
+
+
+def _parent_of(db: sqlite3.Connection, entity_id: uuid.UUID) -> uuid.UUID | None:
+    """The registered entity's parent (None: none, or not registered), read in the caller's transaction."""
+    row = db.execute("SELECT parent_id FROM entities WHERE entity_id = ?", (entity_id.bytes,)).fetchone()
+    return None if row is None or row[0] is None else uuid.UUID(bytes=row[0])
 
 
 def _interrupt_if_late(local: threading.local) -> int:

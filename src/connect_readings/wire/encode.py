@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -65,20 +67,33 @@ def capacity_month(month: CapacityMonth, tz: ZoneInfo | None) -> dict[str, Any]:
     }
 
 
-def entity(record: EntityRecord) -> dict[str, Any]:
-    """An entity of the registry (docs/semantics.md §12); null where unknown."""
+def entity(record: EntityRecord, can_see: Callable[[uuid.UUID], bool] | None = None) -> dict[str, Any]:
+    """An entity of the registry (docs/semantics.md §12) as a token that `can_see` some entities sees it: null
+    where unknown, and `parentId` null when the token may not see the parent (the parent's id is not the child's
+    to reveal). Every API answer passes its token's; None is the operator's view (the CLI): every parent."""
+    parent = record.parent_id
     return {
         "id": str(record.entity_id),
         "type": record.type,
         "name": record.name,
         "brand": record.brand,
         "identifier": record.identifier,
-        "parentId": None if record.parent_id is None else str(record.parent_id),
-        "properties": record.properties,
+        "parentId": None if parent is None or (can_see is not None and not can_see(parent)) else str(parent),
+        "properties": None if record.properties is None else orjson.Fragment(_properties_json(record.properties)),
         "timeZone": record.time_zone,
         "created": format_datetime(record.created),
         "lastSeen": None if record.last_seen is None else format_datetime(record.last_seen),
     }
+
+
+def _properties_json(properties: dict[str, Any]) -> bytes:
+    """`properties` as JSON. PUT bounds their nesting (32 levels), but a row stored before the bound may nest up
+    to 254, beyond orjson's encoder inside an entity inside a page: encoded here on its own, and by the standard
+    library when orjson cannot, so a listing that holds it is never a 500."""
+    try:
+        return orjson.dumps(properties)
+    except orjson.JSONEncodeError:
+        return json.dumps(properties, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def reading(entity_id: uuid.UUID, stored: StoredReading) -> dict[str, Any]:
