@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -233,21 +234,28 @@ def test_idle_and_slow_connections_do_not_starve_a_normal_client(server: Server)
 
 # -- the server's other refusals ------------------------------------------------------------------------
 def test_too_many_requests_in_flight_is_503_with_the_error_body(tmp_path: Path) -> None:
+    """Two ingests in progress (whole bodies, waiting for the database's write lock, which the test holds) take
+    both slots. (Requests still receiving their bodies do not count: tests/test_slow_clients.py.)"""
     env = {"CONNECT_READINGS_MAX_CONCURRENT_REQUESTS": "2"}
     with Server(tmp_path / "busy.db", env=env) as server:
         body = _batch(10)
-        held = [Conn(server.port) for _ in range(2)]
-        for conn in held:  # two ingests in flight: head sent, body not yet complete
-            conn.send(_post_head(len(body)) + body[:-5])
-        time.sleep(0.3)
-        with httpx.Client(base_url=server.url, timeout=10) as client:
-            refused = client.get("/healthz")
-            assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
-            assert refused.json()["errors"][0]["code"] == "ServiceUnavailable"
+        lock = sqlite3.connect(server.database, isolation_level=None, timeout=10)
+        lock.execute("BEGIN IMMEDIATE")
+        held = [Conn(server.port, timeout=20) for _ in range(2)]
+        try:
             for conn in held:
-                conn.send(body[-5:])
-                assert conn.response()[0] == 200
-            assert client.get("/healthz").status_code == 200
+                conn.send(_post_head(len(body)) + body)
+            time.sleep(0.3)
+            with httpx.Client(base_url=server.url, timeout=10) as client:
+                refused = client.get("/healthz")
+                assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+                assert refused.json()["errors"][0]["code"] == "ServiceUnavailable"
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        for conn in held:
+            assert conn.response()[0] == 200
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
 
 
 def test_after_a_500_the_keep_alive_connection_still_serves(tmp_path: Path) -> None:

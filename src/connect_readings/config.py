@@ -19,6 +19,9 @@ from typing import Any
 
 ENV_PREFIX = "CONNECT_READINGS_"
 DEFAULT_DATABASE = "connect-readings.db"
+SQLITE_CACHE_MIB = 32
+SQLITE_SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
+"""The levels of `sqlite_synchronous` (what each means: storage/sqlite.py, SYNCHRONOUS_LEVELS)."""
 
 
 def _setting(default: Any, help: str) -> Any:
@@ -65,7 +68,13 @@ class Settings:
     request_head_timeout_s: float = _setting(
         5.0, "a request line and headers must arrive whole within this many seconds (from the connection's "
              "start, or the first byte of the next request on a kept-alive connection); then 408 and closed")
+    request_body_timeout_s: float = _setting(
+        10.0, "a request body must arrive whole within this many seconds of the end of its head; then 408 "
+              "RequestBodyTimeout and closed (a request still receiving its body is not counted in progress)")
     idle_timeout_s: float = _setting(5.0, "a kept-alive connection idle this long between requests is closed")
+    idle_write_timeout_s: float = _setting(
+        30.0, "a response the client takes no byte of for this many seconds (the server's send buffer full) is "
+              "cut off and its connection closed, e.g. a CSV download that stopped reading")
     max_concurrent_requests: int = _setting(
         1024, "requests in progress per worker process; more are answered 503 ServiceUnavailable")
     shutdown_timeout_s: float = _setting(
@@ -73,6 +82,12 @@ class Settings:
     store_threads: int = _setting(4, "threads per worker process that run store calls and parse bodies")
     page_cache_mib: int = _setting(
         64, "memory per process for remembered aggregation pages, MiB (0 disables)")
+    sqlite_cache_mib: int = _setting(
+        SQLITE_CACHE_MIB, "SQLite's page cache per worker process, MiB, divided equally among its connections "
+                          "(store_threads + 1); no file is memory-mapped")
+    sqlite_synchronous: str = _setting(
+        "FULL", "SQLite `PRAGMA synchronous`: FULL (an acknowledged batch survives a power loss), NORMAL (it "
+                "survives a crash of the process only; faster ingest of small batches) or EXTRA")
     csv_max_rows: int = _setting(
         200_000, "rows one CSV answer (format=csv or Accept: text/csv) may hold, counted before any byte is sent "
                    "(readings; for aggregations and statistics the window's buckets, empty ones too); more is "
@@ -87,6 +102,17 @@ class Settings:
     trusted_proxies: tuple[str, ...] = _setting(
         (), "addresses or networks (CIDR) of reverse proxies whose X-Forwarded-Host, -Proto and -Prefix are "
             "honoured, comma-separated; none by default")
+
+    def __post_init__(self) -> None:
+        """Settings of the store checked (and a level put in capitals) here, so a bad value stops every command
+        before it starts a worker."""
+        level = str(self.sqlite_synchronous).strip().upper()
+        if level not in SQLITE_SYNCHRONOUS:
+            raise ValueError(f"{env_name('sqlite_synchronous')}={self.sqlite_synchronous!r} is not one of "
+                             f"{', '.join(SQLITE_SYNCHRONOUS)}")
+        object.__setattr__(self, "sqlite_synchronous", level)
+        if self.sqlite_cache_mib < 0:
+            raise ValueError(f"{env_name('sqlite_cache_mib')}={self.sqlite_cache_mib} must be 0 or more")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: object) -> "Settings":

@@ -9,7 +9,15 @@ uvicorn + httptools + uvloop was the fastest server we measured for this app (RE
   (`idle_timeout_s`);
 - a bound on the head's size while it arrives (`max_header_bytes`): httptools has none, and buffers a header
   that never ends. (A head that arrives whole is measured by the app's RequestGuard, with the same limit.);
-- the error body on the server's own refusals (408, 431, 400) instead of uvicorn's plain text.
+- the error body on the server's own refusals (408, 431, 400) instead of uvicorn's plain text, with the headers
+  every response carries (Cache-Control: no-store, X-Content-Type-Options: nosniff, X-Request-ID: the request's
+  own when it sent a valid one, else a new one), as the app's answers have them (api/edge.py, api/observe.py);
+- a deadline for the request body (`request_body_timeout_s`) on the connection: a body still arriving then
+  closes the connection after its answer (at once, if answered already: e.g. a 401 to an upload whose bytes keep
+  trickling in, which uvicorn would read for ever). The app's RequestGuard answers 408 at the same deadline;
+- an idle-write timeout (`idle_write_timeout_s`): a response the client takes no byte of for that long (the
+  transport's buffer above its high-water mark, no progress) is cut off and the connection reset (a CSV
+  download whose client stopped reading held its task and its buffers for ever).
 
 The overload refusal (503) is the app's (RequestGuard counts requests in progress), because uvicorn's own
 `limit_concurrency` also counts idle connections: 1,024 of them refused every request.
@@ -20,6 +28,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import socket
+import struct
 import sys
 from typing import Any
 
@@ -28,7 +38,9 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
+from .api.edge import SECURITY_HEADERS
 from .api.errors import error_body
+from .api.observe import request_id
 from .config import Settings
 
 APP = "connect_readings.api.app:app_from_env"
@@ -96,6 +108,11 @@ class Protocol(HttpToolsProtocol):
         self.reading_head = True  # between the end of one request and the end of the next one's head
         self.head_bytes = 0  # bytes of reads that began and ended inside the same head
         self.heads = 0
+        self.body_timeout_s = config.settings.request_body_timeout_s
+        self.body_timer: asyncio.TimerHandle | None = None
+        self.write_timeout_s = config.settings.idle_write_timeout_s
+        self.write_timer: asyncio.TimerHandle | None = None
+        self.write_buffered = 0  # the transport's buffer when the write timer was armed
 
     # -- the head deadline ---------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -114,16 +131,22 @@ class Protocol(HttpToolsProtocol):
         self.reading_head = False
         self.heads += 1
         super().on_headers_complete()
+        if _announces_body(self.headers):
+            self.body_timer = self.loop.call_later(self.body_timeout_s, self.body_timed_out)
 
     def on_message_complete(self) -> None:
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
         super().on_message_complete()
         self.reading_head = True
         self.head_bytes = 0
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
+        for timer in (self.head_timer, self.body_timer, self.write_timer):
+            if timer is not None:
+                timer.cancel()
+        self.head_timer = self.body_timer = self.write_timer = None
         super().connection_lost(exc)
 
     def head_timed_out(self) -> None:
@@ -135,6 +158,44 @@ class Protocol(HttpToolsProtocol):
                         f"the request line and headers did not arrive within {self.head_timeout_s:g} s")
         else:  # nothing asked, nothing to answer
             self.transport.close()
+
+    # -- the body deadline ----------------------------------------------------------------------------------
+    def body_timed_out(self) -> None:
+        """The body is late: the app answers 408 (RequestGuard); whatever the answer, the connection ends with it."""
+        self.body_timer = None
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+        else:
+            self.cycle.keep_alive = False
+
+    # -- the idle-write timeout ------------------------------------------------------------------------------
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self.write_timer is None:
+            self.write_buffered = self.transport.get_write_buffer_size()
+            self.write_timer = self.loop.call_later(self.write_timeout_s, self.write_timed_out)
+
+    def resume_writing(self) -> None:
+        if self.write_timer is not None:
+            self.write_timer.cancel()
+            self.write_timer = None
+        super().resume_writing()
+
+    def write_timed_out(self) -> None:
+        self.write_timer = None
+        buffered = self.transport.get_write_buffer_size()
+        if buffered < self.write_buffered:  # the client took something: not idle
+            self.write_buffered = buffered
+            self.write_timer = self.loop.call_later(self.write_timeout_s, self.write_timed_out)
+            return
+        log.warning("cut off a response: its client took nothing for %g s", self.write_timeout_s)
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:  # a reset: the kernel drops what it still holds for this client, too
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self.transport.abort()  # (uvicorn's flow control wakes the app's send; the app sees a disconnect)
 
     # -- the head size bound -------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -162,8 +223,19 @@ class Protocol(HttpToolsProtocol):
         if self.cycle is None or self.cycle.response_complete:
             body = error_body(code, message)
             head = [STATUS_LINE[status]]
-            head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+            headers = [*self.server_state.default_headers, *SECURITY_HEADERS,
+                       (b"x-request-id", request_id(self.headers or ()).encode("ascii"))]
+            head += [name + b": " + value + b"\r\n" for name, value in headers]
             head.append(b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
                         % len(body))
             self.transport.write(b"".join(head) + body)
         self.transport.close()
+
+
+def _announces_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"content-length":
+            return value.strip().lstrip(b"0") != b""
+        if name == b"transfer-encoding":
+            return True
+    return False

@@ -417,7 +417,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         middleware=[Middleware(Edge, hosts=HostPolicy(settings)),  # (checks its settings now, not on a request)
                     Middleware(RequestGuard, timeout_s=settings.request_timeout_s,
                                max_header_bytes=settings.max_header_bytes,
-                               max_concurrent=settings.max_concurrent_requests)],
+                               max_concurrent=settings.max_concurrent_requests,
+                               body_timeout_s=settings.request_body_timeout_s)],
         lifespan=api.lifespan,
         exception_handlers={
             ApiError: on_api_error,

@@ -4,6 +4,11 @@ No authentication to load a page or a file (they hold no data); the pages call t
 the user pastes. Everything is served from this package (`connect_readings/web/`) and from installed Python
 packages (`plotly`'s plotly.min.js, `openapi-ui-bundles`' Swagger UI 5), so it works offline. Scripts are files,
 never inline: the pages carry a Content-Security-Policy that allows same-origin scripts only.
+
+Like every answer, pages and files carry `Cache-Control: no-store` (the Edge's): one rule for every response
+(docs/semantics.md §6). The price is that a browser fetches the vendored scripts (plotly.min.js, 4.8 MB) again on
+each load of the dashboard; over a slow link, a caching proxy in front may keep `/static/` (it holds no data and
+changes only with an upgrade): docs/operations.md.
 """
 
 from __future__ import annotations
@@ -51,30 +56,30 @@ def _vendor(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def _file(body: bytes, name: str, cache: str) -> Response:
+def _file(body: bytes, name: str) -> Response:
     media_type = TYPES.get(Path(name).suffix, "application/octet-stream")
-    headers = {"Cache-Control": cache}
+    headers: dict[str, str] = {}  # (Cache-Control: no-store and nosniff come from the Edge, as on every answer)
     if name.endswith(".html"):
         headers.update({"Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"})
     return Response(body, media_type=media_type, headers=headers)
 
 
 async def dashboard(request: Request) -> Response:
-    return _file(_web_file("index.html"), "index.html", "no-cache")
+    return _file(_web_file("index.html"), "index.html")
 
 
 async def docs(request: Request) -> Response:
-    return _file(_web_file("docs.html"), "docs.html", "no-cache")
+    return _file(_web_file("docs.html"), "docs.html")
 
 
 async def static(request: Request) -> Response:
     name = request.path_params["name"]
     if name in OURS:
-        return _file(_web_file(name), name, "no-cache")
+        return _file(_web_file(name), name)
     if name == "plotly.min.js":
-        return _file(_vendor(str(plotly_path())), name, "public, max-age=86400")
+        return _file(_vendor(str(plotly_path())), name)
     if name.startswith("swagger-ui/") and name[len("swagger-ui/"):] in SWAGGER_FILES:
-        return _file(_vendor(str(swagger_dir() / name[len("swagger-ui/"):])), name, "public, max-age=86400")
+        return _file(_vendor(str(swagger_dir() / name[len("swagger-ui/"):])), name)
     return error_response(404, "NotFound", "no such file")
 
 
