@@ -4,8 +4,14 @@ const TOKEN_KEY = "connect-readings.token";
 const TIERS = ["t1", "t2", "t3", "t4"];
 const PATTERNS = ["", "/", "x", ".", "\\", "+", "-", "|"];
 const $ = (id) => document.getElementById(id);
-const state = { entities: [], requests: [], lastQuery: null, lastData: null, renderMs: null };
+const state = { entities: [], requests: [], lastQuery: null, lastData: null, renderMs: null,
+  aborts: 0, longTasks: [], lastShow: null, overview: null, controller: null, tablePage: 0 };
 window.__dashboard = state; // for the browser tests and the render benchmark
+try { // main-thread tasks over 50 ms, for the tests (a year of quarter-hours must not freeze the tab)
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) state.longTasks.push({ start: e.startTime, ms: e.duration });
+  }).observe({ type: "longtask", buffered: true });
+} catch { /* no long-task timing in this browser */ }
 
 // -- sign in -------------------------------------------------------------------------------------------
 function takeTokenFromFragment() {
@@ -31,11 +37,19 @@ function status(text, isError = false) {
 // -- the API -------------------------------------------------------------------------------------------
 class ApiError extends Error {}
 
-async function api(path, params = {}, accept = "json") {
+const isAbort = (error) => error && error.name === "AbortError";
+/** GET path: the parsed body (or the response); `signal` cancels it (counted in state.aborts). */
+async function api(path, params = {}, accept = "json", signal = undefined) {
+  try { return await request(path, params, accept, signal); } catch (error) {
+    if (isAbort(error)) state.aborts += 1;
+    throw error;
+  }
+}
+async function request(path, params, accept, signal) {
   const url = new URL(path, document.baseURI);
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) url.searchParams.set(k, v);
   state.requests.push(url.pathname + url.search);
-  const response = await fetch(url, { headers: { Authorization: `Bearer ${token()}` } });
+  const response = await fetch(url, { headers: { Authorization: `Bearer ${token()}` }, signal });
   if (response.status === 401) {
     sessionStorage.removeItem(TOKEN_KEY);
     showSignedIn(false);
@@ -49,11 +63,12 @@ async function api(path, params = {}, accept = "json") {
   return accept === "json" ? response.json() : response;
 }
 
-async function allPages(path, params) {
+/** Every item, in pages of `pageSize` (the API's maximum is 10000: a year of quarter-hours is 4 requests). */
+async function allPages(path, params, signal = undefined, pageSize = 10000) {
   const items = [];
   let continuationToken;
   do {
-    const body = await api(path, { ...params, pageSize: 1000, continuationToken });
+    const body = await api(path, { ...params, pageSize, continuationToken }, "json", signal);
     items.push(...body.data);
     continuationToken = body.meta && body.meta.continuationToken;
   } while (continuationToken);
@@ -84,6 +99,43 @@ function windowOf(preset, zone) {
     }
   }
 }
+/** Move the window by its own length (whole months when it runs from a 1st to a 1st), as custom dates. */
+function movePeriod(direction) {
+  const q = currentQuery();
+  const [sy, sm, sd] = q.start.split("-").map(Number), [ey, em, ed] = q.end.split("-").map(Number);
+  let start, end;
+  if (sd === 1 && ed === 1) {
+    const months = direction * ((ey - sy) * 12 + (em - sm));
+    [start, end] = [isoDate(sy, sm + months, 1), isoDate(ey, em + months, 1)];
+  } else {
+    const days = direction * (Date.UTC(ey, em - 1, ed) - Date.UTC(sy, sm - 1, sd)) / 864e5;
+    [start, end] = [isoDate(sy, sm, sd + days), isoDate(ey, em, ed + days)];
+  }
+  const [y, m, d] = end.split("-").map(Number);
+  $("preset").value = "custom";
+  syncCustom();
+  $("from").value = start;
+  $("to").value = isoDate(y, m, d - 1); // inclusive
+  return show();
+}
+const syncCustom = () => { for (const el of document.querySelectorAll(".custom")) el.hidden = $("preset").value !== "custom"; };
+
+// -- resolution per view -------------------------------------------------------------------------------
+// The charts ask for about as many buckets as they have pixels: a year of quarter-hours is drawn from days (or
+// weeks on a phone), and the chosen resolution is fetched for the range the user zooms into.
+const SECONDS = { "15 minutes": 900, "1 hour": 3600, "1 day": 86400, "1 week": 604800, "1 month": 2629746 };
+const LADDER = Object.keys(SECONDS);
+/** The finest resolution, no finer than `chosen`, giving at most `room` buckets over `spanMs`. */
+function resolutionFor(chosen, spanMs, room) {
+  const from = LADDER.indexOf(chosen);
+  if (from < 0) return chosen;
+  return LADDER.slice(from).find((r) => spanMs / 1000 / SECONDS[r] <= room) || LADDER[LADDER.length - 1];
+}
+/** The plot width in px (measured on the form, visible whenever a chart is, even before the first one). */
+const plotRoom = () => Math.max(200, $("query").clientWidth - 26 - LAYOUT.margin.l - LAYOUT.margin.r);
+/** A statistics page evaluates at most 1,000,000 demand windows of 15 minutes (a clock change adds an hour). */
+const statisticsPageSize = (r) => Math.max(1, Math.min(10000, Math.floor(900_000 / Math.ceil(((SECONDS[r] || 2678400) + 3600) / 900))));
+
 const DEFAULT_RESOLUTION = { today: "1 hour", "7d": "1 day", month: "1 day", year: "1 month" };
 const browserZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 
@@ -126,7 +178,7 @@ const TICK_STEPS = [ // finest first: [whether wall time f is a tick (f0: the fi
   [(f) => f.mi % 15 === 0, "time"], [(f) => f.mi % 30 === 0, "time"], [(f) => f.mi === 0, "time"],
   ...[2, 3, 6, 12].map((n) => [(f) => f.mi === 0 && f.h % n === 0, "time"]),
   ...[1, 2, 3, 7, 14].map((n) => [(f, f0) => midnight(f) && (dayNo(f) - dayNo(f0)) % n === 0, "day"]),
-  ...[1, 3, 6, 12].map((n) => [(f) => midnight(f) && f.d === 1 && (f.mo - 1) % n === 0, "month"]),
+  ...[1, 3, 6, 12].map((n) => [(f) => midnight(f) && f.first && (f.mo - 1) % n === 0, "month"]),
 ];
 /** At most about `room / 70 px` ticks on local wall-clock boundaries, labelled like Plotly's date axis. */
 function ticks(slots, room) {
@@ -135,6 +187,7 @@ function ticks(slots, room) {
     const w = wall(s.stamp);
     return { ...s, f: { y: +w.slice(0, 4), mo: +w.slice(5, 7), d: +w.slice(8, 10), h: +w.slice(11, 13), mi: +w.slice(14, 16) } };
   });
+  named.forEach((s, j) => { s.f.first = s.f.d === 1 || (j > 0 && named[j - 1].f.mo !== s.f.mo); }); // (weeks: a month's first)
   const units = ["time", "day", "month"]; // no finer than the buckets: daily ones are not labelled 00:00
   const least = !named.every((s) => midnight(s.f)) ? 0 : named.length > 1 && named.every((s) => s.f.d === 1) ? 2 : 1;
   let chosen = [], unit = units[least];
@@ -203,17 +256,32 @@ function renderConsumption(items) {
     yaxis: { title: { text: hasEnergy ? "kWh" : "" }, zeroline: true, zerolinewidth: 2, visible: hasEnergy },
     yaxis2: { title: { text: "m³" }, overlaying: "y", side: "right", showgrid: false, rangemode: "tozero" } };
   Plotly.react("consumption", traces, layout, CONFIG);
-  renderTable(items, series);
+  renderTable(items, series, 0);
   state.renderMs = performance.now() - began;
   return state.renderMs;
 }
 
-function renderTable(items, series) {
-  const thead = $("table").tHead, tbody = $("table").tBodies[0];
-  thead.replaceChildren(row("th", ["Bucket start", ...series.map((s) => s.label)], series.map((s) => s.key)));
+const TABLE_ROWS = 100; // rows per table page: the DOM never holds a year of quarter-hours
+function renderTable(items, series, page = 0) {
+  const table = $("table"), tbody = table.tBodies[0];
+  const pages = Math.max(1, Math.ceil(items.length / TABLE_ROWS));
+  page = Math.min(Math.max(0, page), pages - 1);
+  state.tablePage = page;
+  table.tHead.replaceChildren(row("th", ["Bucket start", ...series.map((s) => s.label)], series.map((s) => s.key)));
+  const totals = series.map((s) => s.values.reduce((sum, v) => (v == null ? sum : sum + v), 0));
+  const foot = row("td", ["Total", ...totals.map((t) => String(+t.toFixed(3)))]);
+  foot.cells[0].replaceWith(Object.assign(document.createElement("th"), { scope: "row", textContent: "Total" }));
+  table.tFoot.replaceChildren(foot);
   const names = labels(items.map((it) => it.timeframe.start));
-  tbody.replaceChildren(...items.map((it, i) => row("td", [names[i],
-    ...series.map((s) => (s.values[i] == null ? "" : String(s.values[i])))])));
+  const first = page * TABLE_ROWS, last = Math.min(items.length, first + TABLE_ROWS);
+  const rows = [];
+  for (let i = first; i < last; i++)
+    rows.push(row("td", [names[i], ...series.map((s) => (s.values[i] == null ? "" : String(s.values[i])))]));
+  tbody.replaceChildren(...rows);
+  $("rows-info").textContent = items.length ? `Rows ${first + 1}–${last} of ${items.length}` : "";
+  $("rows-prev").disabled = page === 0;
+  $("rows-next").disabled = page >= pages - 1;
+  $("table-pager").hidden = pages <= 1;
   $("table-panel").hidden = items.length === 0;
 }
 function row(tag, cells, keys = []) {
@@ -259,7 +327,7 @@ function renderTariff(months) {
     { type: "bar", name: "Monthly peak (kW)", x, y: months.map((m) => (m.peak ? m.peak.value : null)), marker: { pattern: { shape: "/", solidity: 0.4 } } },
     { type: "scatter", mode: "lines+markers", name: "Billed peak (kW)", x, y: months.map((m) => m.billedPeak), line: { dash: "dot" }, marker: { symbol: "square" } },
     { type: "scatter", mode: "lines+markers", name: "Rolling mean (kW)", x, y: months.map((m) => m.rollingMean), marker: { symbol: "diamond" } },
-  ], { ...LAYOUT, yaxis: { title: { text: "kW" }, rangemode: "tozero" }, xaxis: { type: "category" } }, CONFIG);
+  ], { ...LAYOUT, yaxis: { title: { text: "kW" }, rangemode: "tozero" }, xaxis: { type: "category", nticks: Math.max(2, Math.floor(chartRoom("tariff") / 60)) } }, CONFIG);
 }
 
 // -- the flow ------------------------------------------------------------------------------------------
@@ -273,23 +341,88 @@ function selectEntity() {
   $("tz").value = (entity && entity.timeZone) || browserZone();
 }
 
+/** A new AbortController for a show or a zoom; the previous one's requests are cancelled. */
+function fresh() {
+  if (state.controller) state.controller.abort();
+  state.controller = new AbortController();
+  return state.controller.signal;
+}
+
+/** The aggregations and statistics of one view ({start, end, resolution}) of query q. */
+async function fetchView(q, view, signal) {
+  const base = `v1/entities/${q.entity}`;
+  const params = { start: view.start, end: view.end, resolution: view.resolution, timeZone: q.timeZone };
+  const [aggregations, statistics] = await Promise.all([
+    allPages(`${base}/aggregations`, params, signal),
+    allPages(`${base}/statistics`, { ...params, metrics: "positiveActiveInstantaneousPower,positiveActiveEnergy" },
+      signal, statisticsPageSize(view.resolution)),
+  ]);
+  return { aggregations, statistics };
+}
+
+function draw(q, view, aggregations, statistics, tariff) {
+  state.lastData = { query: q, view, aggregations, statistics, tariff, series: consumptionSeries(aggregations),
+    zoomed: view !== state.overview.view };
+  renderConsumption(aggregations);
+  renderPower(statistics);
+  if (tariff) renderTariff(tariff);
+  $("zoom-out").hidden = !state.lastData.zoomed;
+  const shown = (t) => (t.length === 10 ? `${t} 00:00` : wall(t).slice(0, 16));
+  const finer = view.resolution !== q.resolution
+    ? ` Drag across a chart to zoom: ${q.resolution} buckets load for a narrower range.` : "";
+  status(aggregations.length
+    ? `${aggregations.length} buckets of ${view.resolution}, ${shown(view.start)} – ${shown(view.end)} (${q.timeZone}).${finer}`
+    : "No data in this window.");
+}
+const frame = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
+
 async function show() {
   const q = currentQuery();
   state.lastQuery = q;
-  const base = `v1/entities/${q.entity}`;
-  const params = { start: q.start, end: q.end, resolution: q.resolution, timeZone: q.timeZone };
+  const signal = fresh(), began = performance.now();
+  const view = { start: q.start, end: q.end,
+    resolution: resolutionFor(q.resolution, Date.parse(q.end) - Date.parse(q.start), plotRoom()) };
   status("Loading…");
-  const [aggregations, statistics, tariff] = await Promise.all([
-    allPages(`${base}/aggregations`, params),
-    allPages(`${base}/statistics`, { ...params, metrics: "positiveActiveInstantaneousPower,positiveActiveEnergy" }),
-    api(`${base}/statistics/capacity-tariff`, { start: q.start, end: q.end, timeZone: q.timeZone })
-      .then((b) => b.data, (error) => { if (!token()) throw error; return []; }), // (a panel, not the page)
-  ]);
-  state.lastData = { query: q, aggregations, statistics, tariff, series: consumptionSeries(aggregations) };
-  renderConsumption(aggregations);
-  renderPower(statistics);
-  renderTariff(tariff);
-  status(aggregations.length ? `${aggregations.length} buckets, ${q.start} 00:00 – ${q.end} 00:00 (${q.timeZone})` : "No data in this window.");
+  state.showing = true;
+  const [{ aggregations, statistics }, tariff] = await Promise.all([
+    fetchView(q, view, signal),
+    api(`v1/entities/${q.entity}/statistics/capacity-tariff`, { start: q.start, end: q.end, timeZone: q.timeZone }, "json", signal)
+      .then((b) => b.data, (error) => { if (!token() || isAbort(error)) throw error; return []; }), // (a panel, not the page)
+  ]).finally(() => { if (!signal.aborted) state.showing = false; });
+  if (signal.aborted) return;
+  state.overview = { query: q, view, aggregations, statistics, tariff };
+  draw(q, view, aggregations, statistics, tariff);
+  await frame(); // painted
+  state.lastShow = { began, ms: performance.now() - began, resolution: view.resolution };
+}
+
+/** The chart's x range (category slots) was zoomed: fetch the range's buckets at the finest resolution that
+ * fits the chart, when that is finer than the one drawn. */
+async function zoom(range, chart) {
+  const d = state.lastData, items = d && (chart === "power" ? d.statistics : d.aggregations); // (the chart's slots)
+  if (!d || !state.overview || state.showing || !items.length) return; // (a Show under way wins)
+  const slots = slotsOf(items).filter((s, k) => s.i >= 0 && k >= Math.round(range[0]) && k <= Math.round(range[1]));
+  if (!slots.length) return;
+  const first = items[slots[0].i].timeframe, last = items[slots[slots.length - 1].i].timeframe;
+  const start = first.start, end = last.end || last.start;
+  const resolution = resolutionFor(d.query.resolution, Date.parse(end) - Date.parse(start), plotRoom());
+  if (resolution === d.view.resolution) return; // the drawn buckets are fine enough: Plotly zooms them
+  const signal = fresh(), view = { start, end, resolution };
+  status("Loading…");
+  const { aggregations, statistics } = await fetchView(d.query, view, signal);
+  if (signal.aborted) return;
+  draw(d.query, view, aggregations, statistics, null);
+}
+function backToOverview() {
+  const o = state.overview;
+  if (!o || state.showing || !state.lastData || !state.lastData.zoomed) return;
+  fresh(); // a zoom still loading is dropped
+  draw(o.query, o.view, o.aggregations, o.statistics, null);
+}
+function onRelayout(chart, event) {
+  if (event["xaxis.autorange"]) { backToOverview(); return; } // double-click: the whole window again
+  const range = event["xaxis.range"] || (event["xaxis.range[0]"] !== undefined && [event["xaxis.range[0]"], event["xaxis.range[1]"]]);
+  if (range) guarded(() => zoom(range, chart))();
 }
 
 async function downloadCsv() {
@@ -318,14 +451,15 @@ state.benchmark = (days = 365) => {
 
 const guarded = (fn) => async (event) => {
   if (event) event.preventDefault();
-  try { await fn(); } catch (error) { status(error instanceof ApiError ? error.message : String(error), true); }
+  try { await fn(); } catch (error) {
+    if (isAbort(error)) return; // a newer show or zoom took over
+    status(error instanceof ApiError ? error.message : String(error), true); }
 };
 
 function start() {
   takeTokenFromFragment();
   const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
   $("zones").replaceChildren(...zones.map((z) => new Option(z)));
-  const syncCustom = () => { for (const el of document.querySelectorAll(".custom")) el.hidden = $("preset").value !== "custom"; };
   syncCustom();
   $("preset").addEventListener("change", () => {
     syncCustom();
@@ -340,6 +474,18 @@ function start() {
   $("sign-out").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); showSignedIn(false); status("Signed out."); });
   $("query").addEventListener("submit", guarded(show));
   $("csv").addEventListener("click", guarded(downloadCsv));
+  $("prev-period").addEventListener("click", guarded(() => movePeriod(-1)));
+  $("next-period").addEventListener("click", guarded(() => movePeriod(1)));
+  $("zoom-out").addEventListener("click", backToOverview);
+  const turn = (by) => () => { const d = state.lastData; if (d) renderTable(d.aggregations, d.series, state.tablePage + by); };
+  $("rows-prev").addEventListener("click", turn(-1));
+  $("rows-next").addEventListener("click", turn(1));
+  for (const id of ["consumption", "power"]) {
+    const chart = $(id);
+    new MutationObserver((_, observer) => { // Plotly gives the div .on() with its first plot
+      if (typeof chart.on === "function") { chart.on("plotly_relayout", (event) => onRelayout(id, event)); observer.disconnect(); }
+    }).observe(chart, { childList: true });
+  }
   if (token()) guarded(signedIn)(); else showSignedIn(false);
 }
 async function signedIn() {
