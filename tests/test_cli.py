@@ -20,8 +20,9 @@ ENTITY = "8667fb97-68f2-485a-87c7-f3bdfa9482e1"
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """The exit code and stdout (a command says on stderr which database it uses, when not given --database)."""
     result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout
 
 
 def test_token_uses_the_secret_from_flag_or_environment() -> None:

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 from .config import Settings, env_name, setting_type
 
-DEMO_DATABASE = "connect-readings-demo.db"
+DEMO_DAYS = 30
+"""Days of data of a new demo database (`demo --days`)."""
 
 
 def settings_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -46,6 +47,37 @@ def _shown(value: object) -> str:
 SERVER_SETTINGS = tuple(name for name in Settings.__dataclass_fields__)
 
 
+def _settings(flags: dict[str, Any]) -> Settings:
+    """`Settings.from_env(**flags)`, a bad value (of a flag or a variable) said as an error, not a traceback."""
+    try:
+        return Settings.from_env(**flags)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _say_database(settings: Settings, flags: dict[str, Any]) -> None:
+    """One line on stderr naming the database, when the command line did not: every command's default is the
+    same file (DEFAULT_DATABASE, in the working directory), so `demo`, `token`, `import` and `serve` meet."""
+    if flags.get("database") is not None:
+        return
+    given = os.environ.get(env_name("database"))
+    source = f"from {env_name('database')}" if given else f"the default; --database or {env_name('database')} for another"
+    click.echo(f"using the database {_without_password(settings.database)} ({source})", err=True)
+
+
+def _without_password(database: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    from .storage.base import is_postgres_url
+
+    if not is_postgres_url(database):
+        return database
+    parts = urlsplit(database)
+    if parts.password is None:
+        return database
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+
+
 @click.group()
 @click.version_option(package_name="connect-readings")
 def main() -> None:
@@ -56,16 +88,25 @@ def main() -> None:
 @settings_options(*SERVER_SETTINGS)
 def serve(**flags: Any) -> None:
     """Serve the API."""
-    _serve(Settings.from_env(**flags))
+    settings = _settings(flags)
+    _say_database(settings, flags)
+    _serve(settings)
 
 
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--entity", required=True, type=click.UUID, help="the entity the readings belong to")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "p1"]), default=None,
-              help="default: from the file's extension (.csv, .p1, else jsonl)")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "p1", "interval"]), default=None,
+              help="default: from the file's extension (.csv, .p1, else jsonl); interval: a grid operator's "
+                   "interval volumes (README, Import formats)")
+@click.option("--time-zone", default=None, help="zone of local times (interval files, a ';' CSV) [default for "
+              "interval files: the entity's zone, else the preset's: Europe/Brussels for fluvius]")
+@click.option("--preset", type=click.Choice(["fluvius"]), default=None, help="interval file layout [default: fluvius]")
+@click.option("--columns", default=None, help="interval file layout by column names instead of a preset: "
+              "start=DATE+TIME,end=DATE+TIME,register=…,volume=…[,unit=…][,status=…]")
 @settings_options("database")
-def import_(file: Path, entity: uuid.UUID, fmt: str | None, **flags: Any) -> None:
+def import_(file: Path, entity: uuid.UUID, fmt: str | None, time_zone: str | None, preset: str | None,
+            columns: str | None, **flags: Any) -> None:
     """Bulk-import readings (idempotent: re-importing replaces, never duplicates)."""
     from tqdm import tqdm
 
@@ -73,34 +114,59 @@ def import_(file: Path, entity: uuid.UUID, fmt: str | None, **flags: Any) -> Non
     from .ingest.importer import import_file
     from .storage import open_store
 
-    settings = Settings.from_env(**flags)
+    settings = _settings(flags)
     fmt = fmt or {".csv": "csv", ".p1": "p1"}.get(file.suffix.lower(), "jsonl")
+    _say_database(settings, flags)
     store = open_store(settings.database)
     began = time.perf_counter()
     with file.open("rb") as handle, tqdm(total=file.stat().st_size, unit="B", unit_scale=True,
                                           disable=None, file=sys.stderr) as bar:
         try:
-            report = import_file(store, entity, handle, fmt, bar.update)
+            report = import_file(store, entity, handle, fmt, bar.update, time_zone, preset, columns)
         except DomainError as exc:
-            raise click.ClickException(exc.message) from None
+            store.close()
+            raise click.ClickException(exc.message + _format_hint(file, fmt)) from None
     elapsed = time.perf_counter() - began
     click.echo(f"read {report.read}, written {report.written}, replaced {report.replaced}, "
                f"rejected {len(report.rejected)} in {elapsed:.1f} s ({report.read / max(elapsed, 1e-9):,.0f} readings/s)")
-    for line_no, message in report.rejected[:100]:
+    failed = bool(report.rejected) and len(report.rejected) == report.read
+    shown = 5 if failed else 100  # (when all failed, the first few say why; the rest say the same)
+    for note in report.notes:
+        click.echo(f"  note: {note}")
+    for line_no, message in report.rejected[:shown]:
         click.echo(f"  line {line_no}: {message}")
-    if len(report.rejected) > 100:
-        click.echo(f"  … and {len(report.rejected) - 100} more")
+    if len(report.rejected) > shown:
+        click.echo(f"  … and {len(report.rejected) - shown} more")
     store.close()
+    if failed:
+        unit = "telegram" if fmt == "p1" else "line"
+        message = f"every {unit} was rejected (as {fmt}); nothing was written." + _format_hint(file, fmt)
+        raise click.ClickException(message)  # (a file that gives nothing is a failure, whatever chose its format)
+
+
+def _format_hint(file: Path, fmt: str) -> str:
+    """" The file looks like …: try --format X." when another format recognises the file's start, else ""."""
+    from .ingest.importer import FORMAT_NAMES, guess_format
+
+    with file.open("rb") as handle:
+        guess = guess_format(handle.read(64 * 1024))
+    if guess is None or guess == fmt:
+        return ""
+    return f" The file looks like {FORMAT_NAMES[guess]}: try --format {guess}."
 
 
 @main.command()
-@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--days", default=None, type=click.IntRange(1, 3650),
+              help=f"days of data, ending now [default: {DEMO_DAYS}, or what an existing demo database holds]; "
+                   "a number other than what the demo database holds rebuilds it")
 @click.option("--no-serve", is_flag=True, help="create the data and print the token, then exit")
 @settings_options(*SERVER_SETTINGS)
-def demo(days: int, no_serve: bool, **flags: Any) -> None:
-    """Create a database with realistic synthetic meters, print a token and curl commands, then serve.
+def demo(days: int | None, no_serve: bool, **flags: Any) -> None:
+    """Fill the database with realistic synthetic meters, print a token and curl commands, then serve.
 
-    The database defaults to connect-readings-demo.db (not the server's default database).
+    The database is every command's: --database, else CONNECT_READINGS_DATABASE, else connect-readings.db in
+    the working directory, so `token`, `import`, `entities` and `serve` without --database reach the demo's
+    data. The demo writes only into an empty database or one it made (it refuses one holding other entities).
     """
     from tqdm import tqdm
 
@@ -108,21 +174,29 @@ def demo(days: int, no_serve: bool, **flags: Any) -> None:
     from .domain.timefmt import format_datetime
     from .storage import open_store
 
-    if flags.get("database") is None and not os.environ.get(env_name("database")):
-        flags["database"] = DEMO_DATABASE
-    settings = Settings.from_env(**flags)
+    settings = _settings(flags)
+    _say_database(settings, flags)
     store = open_store(settings.database)
-    last = store.last_reading(HOUSEHOLD)
-    if last is None:
+    held = _demo_days(settings, store)
+    if held is not None and days is not None and days != held:
+        click.echo(f"rebuilding {settings.database}: it holds {_days(held)}, --days asks for {days}", err=True)
+        store = _emptied(settings, store, held, days)
+        held = None
+    if held is None:
+        days = days or DEMO_DAYS
         now = time.time_ns() // 1000
         total = days * (8640 + 24 + 1440)
         with tqdm(total=total, unit=" readings", disable=None, file=sys.stderr) as bar:
             written = load_demo(store, now, days, bar.update)
-        click.echo(f"created {settings.database} with {written:,} readings")
+        store.meta_value(DEMO_DAYS_KEY, str(days))
+        click.echo(f"created {settings.database} with {written:,} readings ({_days(days)})")
         last_ts = now
     else:
+        last = store.last_reading(HOUSEHOLD)
+        assert last is not None
         last_ts = last.ts
-        click.echo(f"using the existing demo database {settings.database}")
+        click.echo(f"using the existing demo database {settings.database} ({_days(held)} of data, ending "
+                   f"{format_datetime(last_ts)}; --days N rebuilds it with another span)")
     token = _mint(settings, store, [], True, "readings:read readings:write", 7 * 86400)
     store.close()
     today = last_ts - last_ts % 86_400_000_000
@@ -134,6 +208,8 @@ def demo(days: int, no_serve: bool, **flags: Any) -> None:
     click.echo("\nentities:")
     for entity_id, label in DEMO_ENTITIES.items():
         click.echo(f"  {entity_id}  {label}")
+    click.echo(f"default time zone of entities without one: {settings.default_time_zone or 'UTC'} "
+               f"({env_name('default_time_zone')}; the demo's are in Europe/Brussels)")
     click.echo(f"\nbearer token (7 days, all entities):\n{token}\n")
     click.echo(f"dashboard (signs in with the token):\n  {base}/#token={token}\nAPI docs: {base}/docs\n")
     click.echo("try:")
@@ -151,6 +227,51 @@ def demo(days: int, no_serve: bool, **flags: Any) -> None:
                f'?start={week}&end={tomorrow}"\n')
     if not no_serve:
         _serve(settings)
+
+
+DEMO_DAYS_KEY = "demo_days"
+"""The store's meta key recording the days of data `demo` made."""
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
+def _demo_days(settings: Settings, store: Store) -> int | None:
+    """The days of data of the demo database, None when it holds none yet; ClickException when the database
+    holds entities other than the demo's (the demo never writes into someone's real data)."""
+    from .demo import DAY, DEMO_ENTITIES, HOUSEHOLD, SECOND
+
+    others = [e.entity_id for e in store.entities(None, len(DEMO_ENTITIES) + 1) if e.entity_id not in DEMO_ENTITIES]
+    if others:
+        store.close()
+        raise click.ClickException(
+            f"{_without_password(settings.database)} holds entities other than the demo's (e.g. {others[0]}); the "
+            f"demo writes only into an empty database or one it made. Give it a database of its own, e.g. --database "
+            f"connect-readings-demo.db, and the same --database (or {env_name('database')}) to token, import and serve.")
+    last = store.last_reading(HOUSEHOLD)
+    if last is None:
+        return None
+    recorded = store.meta_get(DEMO_DAYS_KEY)
+    if recorded is not None and recorded.isdigit():
+        return int(recorded)
+    first = store.readings(HOUSEHOLD, 0, 2**62, 1)[0].ts  # (a demo database of before the key: its span)
+    return max(1, round((last.ts - first + 10 * SECOND) / DAY))
+
+
+def _emptied(settings: Settings, store: Store, held: int, days: int) -> Store:
+    """A new, empty demo database in place of `store`'s (a SQLite file: deleted and made again)."""
+    from .storage import open_store
+    from .storage.base import is_postgres_url
+
+    store.close()
+    if is_postgres_url(settings.database):
+        raise click.ClickException(
+            f"the demo database holds {_days(held)}; giving it {days} means deleting it, which the demo does only to "
+            f"a SQLite file. Drop and create the PostgreSQL database yourself, or run demo with --days {held}.")
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(settings.database + suffix).unlink(missing_ok=True)
+    return open_store(settings.database)
 
 
 @main.command()
@@ -174,7 +295,9 @@ def token(entities: tuple[uuid.UUID, ...], all_entities: bool, scope: str, ttl: 
     if lifetime.months:
         raise click.BadParameter("use days or hours, not months", param_hint="--ttl")
     seconds = lifetime.days * 86400 + lifetime.micros / 1e6
-    settings = Settings.from_env(**flags)
+    settings = _settings(flags)
+    if not settings.jwt_secret:
+        _say_database(settings, flags)
     store = None if settings.jwt_secret else open_store(settings.database)
     click.echo(_mint(settings, store, [str(e) for e in entities], all_entities, scope, seconds))
     if store is not None:
@@ -213,19 +336,23 @@ def _start_operations(settings: Settings) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="a table, or one JSON object per line (the API's entity JSON)")
 @settings_options("database")
-def entities(fmt: str, **flags: Any) -> None:
-    """List the registered entities (id, type, name, last seen), by id."""
+@click.pass_context
+def entities(ctx: click.Context, fmt: str, **flags: Any) -> None:
+    """List the registered entities (id, type, name, last seen), by id; `entities set ID …` describes one."""
     import orjson
 
     from .wire.encode import entity as entity_json
     from .domain.timefmt import format_datetime
     from .storage import open_store
 
-    settings = Settings.from_env(**flags)
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings(flags)
+    _say_database(settings, flags)
     store = open_store(settings.database)
     try:
         rows: list[tuple[str, str, str, str]] = []
@@ -250,13 +377,64 @@ def entities(fmt: str, **flags: Any) -> None:
             click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
+@entities.command("set")
+@click.argument("entity_id", metavar="ID", type=click.UUID)
+@click.option("--name", default=None, help="at most 200 characters (empty: none)")
+@click.option("--type", "kind", default=None, help="Battery, ChargePoint, EV, HeatPump, SolarPlant, RetrofitMeter, "
+              "Meter or Inverter (empty: none)")
+@click.option("--time-zone", default=None, help="IANA name, the default zone of its queries, e.g. Europe/Brussels "
+              "(empty: none, so the default_time_zone setting, else UTC)")
+@settings_options("database")
+@click.pass_context
+def entities_set(ctx: click.Context, entity_id: uuid.UUID, name: str | None, kind: str | None,
+                 time_zone: str | None, **flags: Any) -> None:
+    """Set an entity's name, type or time zone, keeping the rest of its description (registers it if new).
+
+    The rules are those of PUT /v1/entities/{id}; an empty value clears the field.
+    """
+    import orjson
+
+    from .domain.entities import parse_entity
+    from .domain.errors import DomainError
+    from .storage import open_store
+
+    given = {"name": name, "type": kind, "timeZone": time_zone}
+    if all(value is None for value in given.values()):
+        raise click.UsageError("give at least one of --name, --type, --time-zone")
+    if flags.get("database") is None and ctx.parent is not None:  # (`entities --database X set …`)
+        flags["database"] = ctx.parent.params.get("database")
+    settings = _settings(flags)
+    _say_database(settings, flags)
+    store = open_store(settings.database)
+    try:
+        old = store.entity(entity_id)
+        document: dict[str, Any] = {} if old is None else {
+            "type": old.type, "name": old.name, "brand": old.brand, "identifier": old.identifier,
+            "parentId": None if old.parent_id is None else str(old.parent_id), "properties": old.properties,
+            "timeZone": old.time_zone}
+        document.update({key: value or None for key, value in given.items() if value is not None})
+        try:
+            record = parse_entity(orjson.dumps(document), entity_id, time.time_ns() // 1000,
+                                  lambda parent: store.entity_head(parent) is not None)
+            stored, created = store.put_entity(record)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from None
+    finally:
+        store.close()
+    zone = stored.time_zone or f"none (so {settings.default_time_zone or 'UTC'})"
+    click.echo(f"{'registered' if created else 'updated'} {entity_id}: type {stored.type or '-'}, "
+               f"name {stored.name or '-'}, time zone {zone}")
+
+
 @main.command()
 @settings_options("database")
 def migrate(**flags: Any) -> None:
     """Apply pending schema migrations (PostgreSQL or SQLite) and print the schema version."""
     from .storage import open_store
 
-    store = open_store(Settings.from_env(**flags).database)  # opening a store migrates it
+    settings = _settings(flags)
+    _say_database(settings, flags)
+    store = open_store(settings.database)  # opening a store migrates it
     try:
         click.echo(f"schema version {store.migrate()}")
     finally:
@@ -302,7 +480,8 @@ def mqtt(broker: str, config_file: Path, client_id: str | None, share_group: str
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    settings = Settings.from_env(**flags)
+    settings = _settings(flags)
+    _say_database(settings, flags)
     try:
         address = ingest.parse_broker(broker, tls)
         if username is not None or password is not None:

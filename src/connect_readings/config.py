@@ -19,7 +19,7 @@ from typing import Any
 
 ENV_PREFIX = "CONNECT_READINGS_"
 DEFAULT_DATABASE = "connect-readings.db"
-SQLITE_CACHE_MIB = 32
+SQLITE_CACHE_MIB = 16
 SQLITE_SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
 """The levels of `sqlite_synchronous` (what each means: storage/sqlite.py, SYNCHRONOUS_LEVELS)."""
 
@@ -99,6 +99,9 @@ class Settings:
         (), "host names the server answers to (Host, or X-Forwarded-Host from a trusted proxy), comma-separated; "
             "'*.example.com' matches subdomains, '*' any host; others get 400 InvalidHost (/healthz excepted). "
             "Empty: localhost, 127.0.0.1, [::1], the listen address unless a wildcard, and public_url's host")
+    default_time_zone: str | None = _setting(
+        None, "IANA time zone of the queries of an entity without a timeZone of its own, e.g. Europe/Brussels "
+              "(a request's timeZone still wins); empty: UTC")
     trusted_proxies: tuple[str, ...] = _setting(
         (), "addresses or networks (CIDR) of reverse proxies whose X-Forwarded-Host, -Proto and -Prefix are "
             "honoured, comma-separated; none by default")
@@ -111,6 +114,18 @@ class Settings:
             raise ValueError(f"{env_name('sqlite_synchronous')}={self.sqlite_synchronous!r} is not one of "
                              f"{', '.join(SQLITE_SYNCHRONOUS)}")
         object.__setattr__(self, "sqlite_synchronous", level)
+        if self.default_time_zone is not None:
+            from .domain.errors import DomainError
+            from .domain.timefmt import parse_time_zone
+
+            if not self.default_time_zone.strip():
+                object.__setattr__(self, "default_time_zone", None)
+            else:
+                try:
+                    parse_time_zone(self.default_time_zone)
+                except DomainError:
+                    raise ValueError(f"{env_name('default_time_zone')}={self.default_time_zone!r} is not a known "
+                                     "IANA time zone (e.g. Europe/Brussels)") from None
         if self.sqlite_cache_mib < 0:
             raise ValueError(f"{env_name('sqlite_cache_mib')}={self.sqlite_cache_mib} must be 0 or more")
 

@@ -123,7 +123,7 @@ class Api:
         head = self.store.entity_head(entity_id)
         if head is None:
             raise _entity_not_found()
-        return EntityHead(head[0], _stored_zone(head[1]), head[1] is not None)
+        return EntityHead(head[0], _stored_zone(head[1], self.settings.default_time_zone), head[1] is not None)
 
     async def offload(self, request: Request, fn: Callable[..., T], *args: Any) -> T:
         """`fn(deadline, *args)` in a store thread; the deadline is the request's (see RequestGuard)."""
@@ -377,12 +377,13 @@ class PagedWindow:
     """Where this page starts: `start`, or the token's position."""
 
 
-def _stored_zone(name: str | None) -> ZoneInfo | None:
-    """An entity's stored time zone; one the tz database no longer knows counts as none (UTC), not as a 400."""
+def _stored_zone(name: str | None, default: str | None = None) -> ZoneInfo | None:
+    """An entity's stored time zone, else `default` (the setting default_time_zone; None: UTC); a stored one
+    the tz database no longer knows counts as none, not as a 400."""
     try:
-        return parse_time_zone(name)
+        return parse_time_zone(name) if name is not None else parse_time_zone(default)
     except DomainError:
-        return None
+        return parse_time_zone(default)
 
 
 MAX_ENTITY_BODY_BYTES = 64 * 1024

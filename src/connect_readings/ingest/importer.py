@@ -5,7 +5,8 @@ CSV: a `timestamp` column, then one column per register field named `metric.fiel
 `positiveGasVolume.value`, `positiveGasVolume.unit`, `positiveActiveInstantaneousPower.total`, …).
 Empty cells are absent values. JSONL: one reading object `{"timestamp":…,"data":{…}}` per line. P1: DSMR
 telegrams as P1 loggers capture them, back to back (`p1.split_telegrams`, `p1.TelegramStream`); a bad one is
-rejected with the line number of its `/`.
+rejected with the line number of its `/`. Interval files (a grid operator's volumes) and the `;` dialect of
+the CSV: ingest/intervals.py (docs/semantics.md §14).
 
 The file is read in chunks of about a megabyte, each line decoded and validated by the one reading parser
 (`readings.decode_reading`), so rejects and their messages are those of the HTTP API. Readings go to the store `TRANSACTION` at a time (one transaction each; an
@@ -18,6 +19,7 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,12 +38,39 @@ CHUNK_BYTES = 1 << 20  # JSONL read size (whole lines)
 CSV_ROWS = 5_000  # CSV rows per chunk
 
 
+FORMAT_NAMES = {"p1": "P1 telegrams", "csv": "CSV with a timestamp column", "jsonl": "JSON Lines (one reading object a line)"}
+"""What `guess_format` recognises, as an import's hint names it."""
+_P1_LINE = re.compile(rb"(?m)^(?:/[A-Za-z]{3}\d|\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}\()")
+
+
+def guess_format(head: bytes) -> str | None:
+    """The format the start of a file looks like, for the hint of an import that rejected all of it: `p1` (a
+    telegram header `/XXX5…` or an OBIS line `1-0:1.8.1(…`), `jsonl` (a first line that opens a JSON object),
+    `csv` (a first line of comma-separated cells beginning with `timestamp`), else None.
+
+    >>> guess_format(b"1-0:1.8.1(000123.456*kWh)"), guess_format(b'{"timestamp": 1}')
+    ('p1', 'jsonl')
+    >>> guess_format(b"timestamp,positiveActiveEnergy.total"), guess_format(b"hello")
+    ('csv', None)
+    """
+    text = head.removeprefix(b"\xef\xbb\xbf")
+    if _P1_LINE.search(text):
+        return "p1"
+    first = next((line.strip() for line in text.splitlines() if line.strip()), b"")
+    if first.startswith(b"{"):
+        return "jsonl"
+    if b"," in first and first.split(b",", 1)[0].strip().strip(b'"') == b"timestamp":
+        return "csv"
+    return None
+
+
 @dataclass
 class ImportReport:
     read: int = 0
     written: int = 0
     replaced: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # e.g. an interval file's estimated intervals
 
 
 def import_file(
@@ -50,13 +79,23 @@ def import_file(
     handle: io.BufferedReader,
     fmt: str,
     progress: Callable[[int], None] = lambda _: None,
+    time_zone: str | None = None,
+    preset: str | None = None,
+    columns: str | None = None,
 ) -> ImportReport:
-    """Read, validate and write `handle` in batches; bad lines are reported, good ones written."""
+    """Read, validate and write `handle` in batches; bad lines are reported, good ones written.
+
+    `time_zone`: the zone of local times (interval files, the `;` CSV dialect); `preset`/`columns`: an interval
+    file's layout (ingest/intervals.py)."""
     report = ImportReport()
     writer = _Writer(store, entity_id, report)
     with _collector_paused():
         if fmt == "csv":
-            _import_csv(handle, progress, report, writer)
+            _import_csv(handle, progress, report, writer, time_zone)
+        elif fmt == "interval":
+            from .intervals import import_intervals
+
+            import_intervals(store, entity_id, handle, progress, report, writer, time_zone, preset, columns)
         elif fmt == "p1":
             _import_p1(handle, progress, report, writer)
         else:
@@ -153,9 +192,20 @@ def _lines_one_by_one(lines: list[bytes], line_no: int, report: ImportReport, wr
 
 def _import_csv(
     handle: io.BufferedReader, progress: Callable[[int], None], report: ImportReport, writer: _Writer,
+    time_zone: str | None = None,
 ) -> None:
-    text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-    reader = csv.reader(text)
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+    first = text.readline()
+    local = None  # the European spreadsheet dialect: `;`, decimal comma, local `dd/mm/yyyy hh:mm` (intervals.py)
+    if first.count(";") > first.count(","):
+        from .intervals import LocalDialect, looks_like_intervals, zone_for
+
+        if looks_like_intervals(first):
+            raise DomainError("InvalidCsv", "this is an interval file (volumes per interval): use --format interval")
+        if time_zone is None:
+            raise DomainError("MissingTimeZone", "a ';' CSV has local times: give --time-zone")
+        local = LocalDialect(zone_for(time_zone))
+    reader = csv.reader(chain([first], text), delimiter=";" if local else ",")
     header = next(reader, None)
     if not header or header[0].strip() != "timestamp":
         raise DomainError("InvalidCsv", "the first CSV column must be 'timestamp'")
@@ -188,12 +238,12 @@ def _import_csv(
                     measurement = data.get(metric)
                     if measurement is None:
                         measurement = data[metric] = {}
-                    measurement[name] = cell if is_unit else float(cell)
+                    measurement[name] = cell if is_unit else local.number(cell) if local else float(cell)
             except ValueError:
                 report.rejected.append((line_no, "a value cell is not a number"))
                 continue
             try:
-                reading = parse_reading({"timestamp": row[0], "data": data})
+                reading = parse_reading({"timestamp": local.timestamp(row[0]) if local else row[0], "data": data})
             except DomainError as exc:
                 report.rejected.append((line_no, exc.message))
                 continue
