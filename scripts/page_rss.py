@@ -6,21 +6,26 @@
 Runs in the project's venv (it needs httpx, from the test extras). Creates a demo database
 (`connect-readings demo --no-serve --days N`) in a temporary directory unless --database names one,
 starts `connect-readings serve --workers 1` on a free port with CONNECT_READINGS_JWT_SECRET set (other
-settings from the caller's environment: default page cache on; CONNECT_READINGS_PAGE_CACHE=0 is a control
-run), mints a read token with `connect-readings token`, then keeps --threads client threads requesting pages
-never asked for before: each request moves the start instant 1 second further, cycling through the demo
-entities and the resolutions 15 minutes and 1 hour, with pageSize 200 and an end 200 buckets later. Only the
-CLI and the HTTP API are used.
+settings from the caller's environment: default caches on; CONNECT_READINGS_PAGE_CACHE_MIB=0 is a control
+run without the page cache, CONNECT_READINGS_SQLITE_CACHE_MIB sizes SQLite's), mints a read token with
+`connect-readings token`, then keeps --threads client threads requesting pages never asked for before,
+cycling through the demo entities and the resolutions 15 minutes and 1 hour, with pageSize 200 and an end
+200 buckets later. Each request's start moves a large prime number of seconds further (modulo the entity's
+data window, so every start is distinct), which scatters the pages over the whole database: every store
+thread's SQLite cache and the page cache fill, as under a real fleet of dashboards (`--step 1` moves it 1 s
+per request instead, which keeps the reads in the first hours of data and fills little).
 
 The server's RSS (VmRSS of its process and every process in its process group, i.e. workers if uvicorn
 forks) is sampled every second. Prints requests, errors, throughput, RSS at start (before the load), peak
-and end (1 s after it) in MiB. Exit status 1 if the peak is ≥ --limit-mb, or if any request failed.
+and end (1 s after it) in MiB, and the server process's own peak (VmHWM). Exit status 1 if the peak is ≥
+--limit-mb, or if any request failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import re
 import shutil
@@ -37,6 +42,7 @@ from pathlib import Path
 SECRET = "page-rss-jwt-secret-0123456789abcdef0123456789"
 HOST = "127.0.0.1"
 PAGE = 200
+STEP_S = 1_000_003
 RESOLUTIONS = {"15%20minutes": timedelta(minutes=15), "1%20hour": timedelta(hours=1)}
 UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 
@@ -77,6 +83,14 @@ def rss_kib(pgid: int) -> int:
     return total
 
 
+def hwm_kib(pid: int) -> int:
+    """VmHWM (peak resident set size) of one process, KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 def iso(instant: datetime) -> str:
     return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -92,6 +106,8 @@ def main() -> int:
     parser.add_argument("--limit-mb", type=float, default=300, help="fail when the peak RSS reaches this (MiB)")
     parser.add_argument("--database", type=Path, default=None, help="an existing demo database (default: a new one)")
     parser.add_argument("--days", type=int, default=30, help="days of demo data when creating the database")
+    parser.add_argument("--step", type=int, default=STEP_S,
+                        help="seconds the start moves per request (default a large prime: scattered pages)")
     args = parser.parse_args()
     try:
         import httpx
@@ -152,7 +168,9 @@ def main() -> int:
             entity, first, last = windows[n % len(windows)]
             resolution, width = list(RESOLUTIONS.items())[n // len(windows) % len(RESOLUTIONS)]
             span = max(1, int((last - first - PAGE * width).total_seconds()))
-            start = first + timedelta(seconds=n % span)
+            while span > 1 and math.gcd(span, args.step) != 1:
+                span -= 1  # coprime with the step: n * step % span is distinct for every n < span
+            start = first + timedelta(seconds=n * args.step % span)
             return (f"/v1/entities/{entity}/aggregations?start={iso(start)}&end={iso(start + PAGE * width)}"
                     f"&resolution={resolution}&pageSize={PAGE}")
 
@@ -193,6 +211,7 @@ def main() -> int:
         time.sleep(1)
         rss_end = rss_kib(server.pid)
         peak = max(peak, rss_end)
+        hwm = hwm_kib(server.pid)
         alive = server.poll() is None
     finally:
         if server.poll() is None:
@@ -207,7 +226,8 @@ def main() -> int:
     print(f"requests: {counts['requests']:,} in {seconds:.0f} s ({counts['requests'] / seconds:,.0f}/s, "
           f"{args.threads} threads); errors: {counts['errors']}; server alive at the end: {alive}")
     print(f"server RSS: start {rss_start / mib:.1f} MiB, peak {peak / mib:.1f} MiB, end {rss_end / mib:.1f} MiB "
-          f"(limit {args.limit_mb:g} MiB) -> {'PASS' if peak / mib < args.limit_mb else 'FAIL'}")
+          f"(limit {args.limit_mb:g} MiB) -> {'PASS' if peak / mib < args.limit_mb else 'FAIL'}; "
+          f"server process VmHWM {hwm / mib:.1f} MiB")
     for sample in samples:
         print("  error:", sample)
     if args.database is None:

@@ -4,8 +4,11 @@ A dashboard asks for the same page again and again; between two ingests of that 
 change, so it is computed and encoded once (`python -m bench --only hot` names the effect: see
 BENCHMARKS.md). Every ingest bumps the version in its transaction and the version is read in the page's own
 snapshot, so a remembered page is exactly what a fresh computation would give. What is kept is the encoded
-items (bytes), so the budget counts what the process really holds; least recently used pages go first.
-Thread-safe: pages are computed in worker threads.
+items (bytes), so the budget counts what the process really holds: a page is kept as an exact copy, since
+orjson returns its output in the buffer it grew while encoding (about twice the JSON's length, whose unused
+tail the allocator hands out again and again until RSS holds it all). Least recently used pages go first.
+Thread-safe: pages are computed in worker threads. The budget is `page_cache_mib` per worker process, one
+of the caches in docs/operations.md, "Memory".
 """
 
 from __future__ import annotations
@@ -15,8 +18,15 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-ENTRY_OVERHEAD = 256
-"""Bytes counted per entry besides its body: the key, the entry, the dictionary slot."""
+ENTRY_OVERHEAD = 768
+"""Bytes counted per entry besides its body: the key (a query, its entity id and zone), the entry, the
+dictionary slot (measured with tracemalloc: ≈ 550–730; tests/api/test_pagecache_memory.py)."""
+
+MAX_PAGE_BYTES = 1024 * 1024
+"""A page whose items encode to more is never remembered (a pageSize of ~3,000 buckets and up): each would
+evict dozens of dashboard pages, and copies of MiB each, churned by four threads, leave the allocator's heaps
+fragmented beyond what the budget counts (4 threads asking 10,000-bucket pages: 326 MiB peak RSS with them
+kept, 211 MiB without; BENCHMARKS.md, "Memory and durability")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +61,10 @@ class PageCache:
 
     def put(self, key: Hashable, page: CachedPage) -> None:
         """Remember a page, dropping the least recently used ones over the budget; a page larger than an
-        eighth of the budget is not remembered (it would evict many small ones)."""
-        if page.size * 8 > self.budget_bytes:
+        eighth of the budget, or than MAX_PAGE_BYTES, is not remembered (it would evict many small ones)."""
+        if page.size * 8 > self.budget_bytes or len(page.items) > MAX_PAGE_BYTES:
             return
+        page = CachedPage(bytes(memoryview(page.items)), page.next_position)  # exactly len(items) bytes
         with self._lock:
             old = self._pages.pop(key, None)
             if old is not None:

@@ -7,10 +7,15 @@ from .base import Store, is_postgres_url
 __all__ = ["open_store"]
 
 
-def open_store(database: str, *, timeout_s: float = 30.0) -> Store:
+def open_store(database: str, *, timeout_s: float = 30.0, synchronous: str | None = None,
+               cache_mib: int | None = None, connections: int = 5) -> Store:
     """A PostgreSQL URL selects the PostgreSQL backend; anything else is a SQLite file path.
 
-    `timeout_s` bounds how long a call waits for a lock or a pooled connection (then StoreBusy).
+    `timeout_s` bounds how long a call waits for a lock or a pooled connection (then StoreBusy). For SQLite,
+    `synchronous` is the `PRAGMA synchronous` level of every connection (default FULL), and `cache_mib` the
+    page cache of the whole process, divided equally among the `connections` it opens (a server worker: its
+    store threads and its event loop), so that together they never hold more (default: the store's own
+    per-connection default). PostgreSQL's durability and memory are the database server's (docs/operations.md).
     """
     if is_postgres_url(database):
         from .postgres import PostgresStore  # (psycopg only when it is used)
@@ -18,4 +23,9 @@ def open_store(database: str, *, timeout_s: float = 30.0) -> Store:
         return PostgresStore(database, busy_timeout_s=timeout_s)
     from .sqlite import SQLiteStore
 
-    return SQLiteStore(database, busy_timeout_s=timeout_s)
+    options: dict[str, object] = {}
+    if synchronous is not None:
+        options["synchronous"] = synchronous
+    if cache_mib is not None:
+        options["cache_kib"] = cache_mib * 1024 // max(1, connections)
+    return SQLiteStore(database, busy_timeout_s=timeout_s, **options)  # type: ignore[arg-type]

@@ -46,8 +46,8 @@ T = TypeVar("T")
 SYNCHRONOUS_LEVELS = SQLITE_SYNCHRONOUS
 """`PRAGMA synchronous` levels a store runs with (WAL). NORMAL: a committed batch survives a crash of the
 process, not a power loss or an OS crash (the WAL is synced only at checkpoints). FULL: the WAL is synced at
-every commit, so an acknowledged batch survives those too. EXTRA: also syncs the directory when the WAL is
-reset. OFF (no sync at all) may corrupt the file on a power loss, so it is refused."""
+every commit, so an acknowledged batch survives those too. EXTRA: FULL with SQLite's few extra syncs. OFF
+(no sync at all) may corrupt the file on a power loss, so it is refused."""
 
 DEFAULT_CACHE_KIB = 2048
 """SQLite page cache per connection when the store is opened without a budget (the CLI's short-lived
