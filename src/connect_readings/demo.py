@@ -84,8 +84,8 @@ def household(start: int, end: int, step: int = 10 * SECOND) -> Iterator[dict]:
         yield {
             "timestamp": stamp,
             "data": {
-                "positiveActiveEnergy": {"t1": round(t1 * 1000), "t2": round(t2 * 1000),
-                                         "total": round((t1 + t2) * 1000), "unit": "Wh"},
+                "positiveActiveEnergy": {"t1": round(t1 * 1000), "t2": round(t2 * 1000),  # total = t1 + t2 to the Wh
+                                         "total": round(t1 * 1000) + round(t2 * 1000), "unit": "Wh"},
                 "negativeActiveEnergy": {"t1": round(inj * 1000), "total": round(inj * 1000), "unit": "Wh"},
                 "positiveActiveInstantaneousPower": phases if net >= 0 else _NO_POWER,
                 "negativeActiveInstantaneousPower": _NO_POWER if net >= 0 else phases,
