@@ -188,10 +188,45 @@ def test_sign_in_by_pasting_a_token(browser, server: Server) -> None:  # noqa: A
     page.click("#sign-in button[type=submit]")
     page.wait_for_selector("#status.error")
     assert page.is_visible("#sign-in")
+    # the API's own reason, not a guess (issue 20)
+    assert page.text_content("#status") == "The token was refused (the bearer token is not a well-formed JWT): sign in again."
     page.fill("#token", token())
     page.click("#sign-in button[type=submit]")
     wait_js(page, "window.__dashboard.lastData !== null")
     assert page.is_visible("#query")
+    page.close()
+
+
+@pytest.mark.slow
+def test_a_token_without_the_scope_shows_the_apis_message(browser, server: Server) -> None:  # noqa: ANN001
+    page = browser.new_page()
+    page.goto(f"{server.url}/#token={token(scope='entities:write')}")
+    page.wait_for_selector("#status.error")
+    assert page.text_content("#status") == "Forbidden: the bearer token lacks the 'readings:read' scope"
+    page.close()
+
+
+@pytest.mark.slow
+def test_status_messages_are_plain(browser, server: Server) -> None:  # noqa: ANN001
+    """Issue 20: "1 bucket" (not "1 buckets"); a mistyped zone is a sentence, not Intl's RangeError."""
+    page, errors = open_dashboard(browser, server, 1280, token())
+    page.select_option("#entity", str(HOUSEHOLD))
+    wait_js(page, f"window.__dashboard.lastData.query.entity === '{HOUSEHOLD}'")
+    yesterday = (datetime.now(ZoneInfo("Europe/Brussels")).date() - timedelta(days=1)).isoformat()
+    page.select_option("#preset", "custom")
+    page.fill("#from", yesterday)
+    page.fill("#to", yesterday)
+    page.select_option("#resolution", "1 day")
+    page.click("#query button[type=submit]")
+    wait_js(page, "document.getElementById('status').textContent.startsWith('1 bucket')")
+    assert page.text_content("#status").startswith(f"1 bucket of 1 day, {yesterday} 00:00"), page.text_content("#status")
+
+    page.fill("#tz", "Europe/Brusels")
+    page.click("#query button[type=submit]")
+    page.wait_for_selector("#status.error")
+    text = page.text_content("#status")
+    assert text.startswith("Unknown time zone 'Europe/Brusels'") and "RangeError" not in text, text
+    assert not errors, errors
     page.close()
 
 

@@ -660,3 +660,15 @@ def test_tls_and_credentials(tmp_path: Path, prefix: str, tls_broker: tuple[int,
                              "--password", "wrong"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "Error: the broker refused the connection" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_stats_line_reports_lag_only_for_recent_readings() -> None:
+    """Issue 20: importing history logged "lag 78411920.9 s"; an hour or more behind reads as history."""
+    from connect_readings.ingest.mqtt import Stats
+
+    stats = Stats()
+    assert stats.lag_text() == "-"  # nothing committed yet
+    stats.newest = int((time.time() - 2.5) * 1e6)
+    assert re.fullmatch(r"2\.[5-9] s", stats.lag_text()), stats.lag_text()
+    stats.newest = 1_716_802_200_000_000  # 2024-05-27T09:30:00Z
+    assert stats.lag_text() == "n/a (history: newest reading 2024-05-27T09:30:00Z)"

@@ -24,3 +24,41 @@ def test_pages_and_files_under_a_root_path(settings: Settings, store: Store) -> 
             assert client.get(f"/connect/static/{path}").status_code == 200, path
         assert client.get("/connect/static/swagger-ui/index.html").status_code == 404  # only the files we use
         assert client.get("/docs").status_code == 404  # outside the root path
+
+
+def test_files_are_served_gzip_compressed_when_accepted(settings: Settings, store: Store) -> None:
+    """Issue 20: plotly.min.js is 4.8 MB; gzip (stdlib, compressed once) when the client accepts it, with every
+    header the Edge adds and the page's CSP kept."""
+    from connect_readings.api.web import plotly_path
+
+    plotly = plotly_path().read_bytes()
+    with ApiClient(create_app(settings, store)) as client:
+        for accept in ("gzip", "deflate, gzip;q=0.8, br", "gzip, deflate"):
+            response = client.get("/static/plotly.min.js", headers={"Accept-Encoding": accept})
+            assert response.status_code == 200 and response.headers["content-encoding"] == "gzip", accept
+            assert response.content == plotly  # (httpx decodes)
+            assert int(response.headers["content-length"]) < len(plotly) // 3
+            assert "accept-encoding" in response.headers["vary"].lower()
+            assert response.headers["cache-control"] == "no-store"
+            assert response.headers["x-content-type-options"] == "nosniff" and response.headers["x-request-id"]
+            assert response.headers["content-type"].startswith("text/javascript")
+        for accept in ("identity", "gzip;q=0", "br"):
+            response = client.get("/static/plotly.min.js", headers={"Accept-Encoding": accept})
+            assert "content-encoding" not in response.headers, accept
+            assert response.content == plotly and int(response.headers["content-length"]) == len(plotly)
+        page = client.get("/", headers={"Accept-Encoding": "gzip"})
+        assert page.headers["content-encoding"] == "gzip" and "script-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["cache-control"] == "no-store" and 'src="static/dashboard.js"' in page.text
+        swagger = client.get("/static/swagger-ui/swagger-ui-bundle.js", headers={"Accept-Encoding": "gzip"})
+        assert swagger.headers["content-encoding"] == "gzip"
+        ours = client.get("/static/dashboard.js", headers={"Accept-Encoding": "gzip"})
+        assert ours.headers["content-encoding"] == "gzip" and "function status(" in ours.text
+
+
+def test_swagger_try_it_out_prefills_no_fixed_end(client: ApiClient) -> None:
+    """Issue 20: an `end` example (2024-05-28) made "Try it out" a 400 for any current start: no end carries one."""
+    document = client.get("/openapi.json").json()
+    parameters = [p for item in document["paths"].values() for op in item.values() if isinstance(op, dict)
+                  for p in op.get("parameters", [])] + list(document["components"]["parameters"].values())
+    ends = [p for p in parameters if p.get("name") == "end"]
+    assert ends and not [p for p in ends if "example" in p or "examples" in p or "example" in p["schema"]]

@@ -96,3 +96,12 @@ def test_doctests(module: str):
 
     found = doctest.testmod(importlib.import_module(f"connect_readings.{module}"))
     assert found.failed == 0
+
+
+@pytest.mark.parametrize("metrics", ["stateOfCharge,range", " stateOfCharge , range ", ["stateOfCharge", "range"],
+                                     ("stateOfCharge", "range")])
+def test_metrics_as_a_comma_separated_string_or_a_list(metrics):  # (issue 20: a string was read letter by letter)
+    from connect_readings.client.base import statistics_call
+
+    call = statistics_call("8667fb97-68f2-485a-87c7-f3bdfa9482e1", "2024-05-27", "1 day", metrics=metrics)
+    assert call.params["metrics"] == "stateOfCharge,range"

@@ -9,14 +9,21 @@ Like every answer, pages and files carry `Cache-Control: no-store` (the Edge's):
 (docs/semantics.md §6). The price is that a browser fetches the vendored scripts (plotly.min.js, 4.8 MB) again on
 each load of the dashboard; over a slow link, a caching proxy in front may keep `/static/` (it holds no data and
 changes only with an upgrade): docs/operations.md.
+
+Pages and files go gzip-compressed (`Content-Encoding: gzip`, `Vary: Accept-Encoding`) to a client that accepts
+gzip (plotly.min.js: 1.5 MB sent). Python's `gzip` compresses each file once, off the event loop, and the bytes
+are kept in memory (they are fixed: this package's files and installed packages'); not a per-response middleware,
+which would compress 4.8 MB on the event loop for every load.
 """
 
 from __future__ import annotations
 
+import gzip
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -33,6 +40,7 @@ OURS = ("dashboard.js", "dashboard.css", "docs.js", "docs.css")
 SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "favicon-16x16.png")
 
 
+@lru_cache(maxsize=16)
 def _web_file(name: str) -> bytes:
     return (resources.files("connect_readings") / "web" / name).read_bytes()
 
@@ -56,30 +64,59 @@ def _vendor(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def _file(body: bytes, name: str) -> Response:
+@lru_cache(maxsize=16)
+def _gzipped(name: str) -> bytes:
+    """The file `name` (as served under /static/, or a page) gzip-compressed, once (mtime 0: the same bytes)."""
+    return gzip.compress(_body(name), compresslevel=9, mtime=0)
+
+
+def _body(name: str) -> bytes:
+    if name == "plotly.min.js":
+        return _vendor(str(plotly_path()))
+    if name.startswith("swagger-ui/"):
+        return _vendor(str(swagger_dir() / name[len("swagger-ui/"):]))
+    return _web_file(name)
+
+
+def accepts_gzip(request: Request) -> bool:
+    """Accept-Encoding names gzip (or *) with a q-value above 0."""
+    for part in request.headers.get("accept-encoding", "").split(","):
+        coding, _, params = part.partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip", "*"):
+            q = params.strip().lower()
+            try:
+                return not q.startswith("q=") or float(q[2:]) > 0
+            except ValueError:
+                return False
+    return False
+
+
+async def _file(request: Request, name: str) -> Response:
     media_type = TYPES.get(Path(name).suffix, "application/octet-stream")
-    headers: dict[str, str] = {}  # (Cache-Control: no-store and nosniff come from the Edge, as on every answer)
+    headers = {"Vary": "Accept-Encoding"}  # (no-store and nosniff come from the Edge, as on every answer)
     if name.endswith(".html"):
         headers.update({"Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"})
+    if accepts_gzip(request) and not name.endswith(".png"):  # (a PNG is compressed already)
+        body = await run_in_threadpool(_gzipped, name)  # (compressed on the first request only)
+        headers["Content-Encoding"] = "gzip"
+    else:
+        body = await run_in_threadpool(_body, name)
     return Response(body, media_type=media_type, headers=headers)
 
 
 async def dashboard(request: Request) -> Response:
-    return _file(_web_file("index.html"), "index.html")
+    return await _file(request, "index.html")
 
 
 async def docs(request: Request) -> Response:
-    return _file(_web_file("docs.html"), "docs.html")
+    return await _file(request, "docs.html")
 
 
 async def static(request: Request) -> Response:
     name = request.path_params["name"]
-    if name in OURS:
-        return _file(_web_file(name), name)
-    if name == "plotly.min.js":
-        return _file(_vendor(str(plotly_path())), name)
-    if name.startswith("swagger-ui/") and name[len("swagger-ui/"):] in SWAGGER_FILES:
-        return _file(_vendor(str(swagger_dir() / name[len("swagger-ui/"):])), name)
+    if name in OURS or name == "plotly.min.js" or (
+            name.startswith("swagger-ui/") and name[len("swagger-ui/"):] in SWAGGER_FILES):
+        return await _file(request, name)
     return error_response(404, "NotFound", "no such file")
 
 

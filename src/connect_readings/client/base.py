@@ -297,11 +297,11 @@ def aggregation_total_call(entity_id: EntityId, start: Instant, end: Instant | N
 
 
 def statistics_call(entity_id: EntityId, start: Instant, resolution: Resolution, end: Instant | None = None,
-                    time_zone: str | None = None, metrics: Sequence[str] | None = None,
+                    time_zone: str | None = None, metrics: str | Sequence[str] | None = None,
                     demand_window: Resolution | None = None, page_size: int | None = None) -> Call:
     return Call("GET", entity_path(entity_id, "/statistics"), DECODE_STATISTICS,
                 query(start=instant(start), end=_opt(end), resolution=_resolution(resolution),
-                      time_zone=time_zone, metrics=None if metrics is None else ",".join(metrics),
+                      time_zone=time_zone, metrics=_metrics(metrics),
                       demand_window=None if demand_window is None else _resolution(demand_window),
                       page_size=_int(page_size)), zone=time_zone)
 
@@ -318,6 +318,14 @@ _resolution = resolution  # (the operations' parameter of that name hides the fu
 
 def _opt(value: Instant | None) -> str | None:
     return None if value is None else instant(value)
+
+
+def _metrics(value: str | Sequence[str] | None) -> str | None:
+    """A list of names, or one comma-separated string of them (not read letter by letter)."""
+    if value is None:
+        return None
+    names = value.split(",") if isinstance(value, str) else value
+    return ",".join(name.strip() for name in names)
 
 
 def _int(value: int | None) -> str | None:
@@ -431,9 +439,11 @@ class Operations:
         return self._one(aggregation_total_call(entity_id, start, end, time_zone))
 
     def statistics(self, entity_id: EntityId, start: Instant, end: Instant | None = None, *,
-                   resolution: Resolution, time_zone: str | None = None, metrics: Sequence[str] | None = None,
+                   resolution: Resolution, time_zone: str | None = None,
+                   metrics: str | Sequence[str] | None = None,
                    demand_window: Resolution | None = None, page_size: int | None = None) -> Any:
-        """`GET …/statistics`, every page → iterator of Statistics (gauges' mean/min/max, peak demand)."""
+        """`GET …/statistics`, every page → iterator of Statistics (gauges' mean/min/max, peak demand);
+        `metrics`: a list of names or one comma-separated string."""
         return self._list(statistics_call(entity_id, start, resolution, end, time_zone, metrics, demand_window,
                                           page_size))
 

@@ -429,6 +429,19 @@ class Stats:
         newest = self.snapshot()[5]
         return None if newest is None else time.time() - newest / 1e6
 
+    LIVE_S = 3600.0
+    """Lag is reported up to an hour; further behind, the readings are history (an import, a backlog)."""
+
+    def lag_text(self) -> str:
+        """The stats line's lag: "2.5 s"; "n/a (history: newest reading <UTC>)" when an hour or more behind."""
+        newest, lag = self.snapshot()[5], self.lag_s()
+        if newest is None or lag is None:
+            return "-"
+        if lag < self.LIVE_S:
+            return f"{lag:.1f} s"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(newest // 1_000_000))
+        return f"n/a (history: newest reading {stamp})"
+
 
 class PromMetrics:
     """The process's Prometheus metrics, in a registry of its own, served on --metrics-port."""
@@ -671,8 +684,7 @@ class Ingest:
         now = self.stats.snapshot()
         m, r, rej, b = (now[i] - previous[i] for i in range(4))
         commit_s = now[4] - previous[4]
-        lag = self.stats.lag_s()
         log.info("messages/s %.0f, readings/s %.0f, rejected %d, batches %d, mean commit %.1f ms, "
                  "lag %s, queue %d", m / elapsed, r / elapsed, rej, b, 1000 * commit_s / max(b, 1),
-                 "-" if lag is None else f"{lag:.1f} s", self.batcher.depth())
+                 self.stats.lag_text(), self.batcher.depth())
         return now

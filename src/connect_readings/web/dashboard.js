@@ -50,17 +50,22 @@ async function request(path, params, accept, signal) {
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) url.searchParams.set(k, v);
   state.requests.push(url.pathname + url.search);
   const response = await fetch(url, { headers: { Authorization: `Bearer ${token()}` }, signal });
+  if (response.ok) return accept === "json" ? response.json() : response;
+  const { code, message } = await errorOf(response);
   if (response.status === 401) {
     sessionStorage.removeItem(TOKEN_KEY);
     showSignedIn(false);
-    throw new ApiError("The token was refused (expired or invalid): sign in again.");
+    throw new ApiError(`The token was refused (${message}): sign in again.`);
   }
-  if (!response.ok) {
-    let message = `${response.status}`;
-    try { const e = (await response.json()).errors[0]; message = `${e.code}: ${e.message}`; } catch { /* not JSON */ }
-    throw new ApiError(message);
-  }
-  return accept === "json" ? response.json() : response;
+  throw new ApiError(`${code}: ${message}`); // e.g. "Forbidden: the bearer token lacks the 'readings:read' scope"
+}
+/** The API's own words: the first error of the body {"errors": [{code, message, description}]}. */
+async function errorOf(response) {
+  try {
+    const e = (await response.json()).errors[0];
+    if (e && e.message) return { code: e.code || `HTTP ${response.status}`, message: e.message };
+  } catch { /* not JSON: a proxy's page */ }
+  return { code: `HTTP ${response.status}`, message: response.statusText || "no details" };
 }
 
 /** Every item, in pages of `pageSize` (the API's maximum is 10000: a year of quarter-hours is 4 requests). */
@@ -139,8 +144,16 @@ const statisticsPageSize = (r) => Math.max(1, Math.min(10000, Math.floor(900_000
 const DEFAULT_RESOLUTION = { today: "1 hour", "7d": "1 day", month: "1 day", year: "1 month" };
 const browserZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone;
 
+/** The zone, if the browser knows it; else a plain message (Intl's RangeError is not one for the user). */
+function knownZone(zone) {
+  try { new Intl.DateTimeFormat("en", { timeZone: zone }); } catch {
+    throw new ApiError(`Unknown time zone '${zone}': pick one from the list (such as Europe/Brussels).`);
+  }
+  return zone;
+}
+
 function currentQuery() {
-  const zone = $("tz").value.trim() || browserZone();
+  const zone = knownZone($("tz").value.trim() || browserZone());
   const [start, end] = windowOf($("preset").value, zone);
   return { entity: $("entity").value, start, end, resolution: $("resolution").value, timeZone: zone };
 }
@@ -370,8 +383,9 @@ function draw(q, view, aggregations, statistics, tariff) {
   const shown = (t) => (t.length === 10 ? `${t} 00:00` : wall(t).slice(0, 16));
   const finer = view.resolution !== q.resolution
     ? ` Drag across a chart to zoom: ${q.resolution} buckets load for a narrower range.` : "";
-  status(aggregations.length
-    ? `${aggregations.length} buckets of ${view.resolution}, ${shown(view.start)} – ${shown(view.end)} (${q.timeZone}).${finer}`
+  const n = aggregations.length;
+  status(n
+    ? `${n} bucket${n === 1 ? "" : "s"} of ${view.resolution}, ${shown(view.start)} – ${shown(view.end)} (${q.timeZone}).${finer}`
     : "No data in this window.");
 }
 const frame = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve)));
