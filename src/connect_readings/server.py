@@ -125,28 +125,29 @@ class Protocol(HttpToolsProtocol):
             self.head_timer = self.loop.call_later(self.head_timeout_s, self.head_timed_out)
 
     def on_headers_complete(self) -> None:
-        if self.head_timer is not None:
-            self.head_timer.cancel()
-            self.head_timer = None
+        self._cancel("head_timer")
         self.reading_head = False
         self.heads += 1
         super().on_headers_complete()
         if _announces_body(self.headers):
             self.body_timer = self.loop.call_later(self.body_timeout_s, self.body_timed_out)
 
+    def _cancel(self, timer: str) -> None:
+        """Cancel the timer in attribute `timer` (head, body or write), if it runs."""
+        running = getattr(self, timer)
+        if running is not None:
+            running.cancel()
+            setattr(self, timer, None)
+
     def on_message_complete(self) -> None:
-        if self.body_timer is not None:
-            self.body_timer.cancel()
-            self.body_timer = None
+        self._cancel("body_timer")
         super().on_message_complete()
         self.reading_head = True
         self.head_bytes = 0
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for timer in (self.head_timer, self.body_timer, self.write_timer):
-            if timer is not None:
-                timer.cancel()
-        self.head_timer = self.body_timer = self.write_timer = None
+        for timer in ("head_timer", "body_timer", "write_timer"):
+            self._cancel(timer)
         super().connection_lost(exc)
 
     def head_timed_out(self) -> None:
@@ -176,9 +177,7 @@ class Protocol(HttpToolsProtocol):
             self.write_timer = self.loop.call_later(self.write_timeout_s, self.write_timed_out)
 
     def resume_writing(self) -> None:
-        if self.write_timer is not None:
-            self.write_timer.cancel()
-            self.write_timer = None
+        self._cancel("write_timer")
         super().resume_writing()
 
     def write_timed_out(self) -> None:
