@@ -9,7 +9,8 @@ figure). For each workload and round, each level in turn (the order flips every 
 shared machine lands on both): a fresh database in --workdir (default: a temporary directory; it must be on
 the disk you want to measure, since FULL's cost is one fsync of the WAL per commit), `connect-readings serve
 --workers 1` with CONNECT_READINGS_SQLITE_SYNCHRONOUS set to the level (every other setting at its default),
-then `python -m bench.ingest_client` against it. Workloads:
+then `python -m bench.ingest_client` against it. The server is started and stopped by the tests' `Server`
+(tests/test_crash_safety.py), as scripts/soak.py does. Workloads:
 
   bulk:   4 senders × 10 batches of 5,000 readings (the bench's figure)
   small:  4 senders × 500 batches of 20 readings
@@ -23,42 +24,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
 REPO = Path(__file__).resolve().parent.parent
-SECRET = "ingest-durability-jwt-secret-0123456789abcdef"
-HOST = "127.0.0.1"
+sys.path.insert(0, str(REPO))
+
+from tests.test_crash_safety import Server, token  # noqa: E402
+
 WORKLOADS = {"bulk": (4, 10, 5_000), "small": (4, 500, 20), "single": (1, 2_000, 1)}
-
-
-def cli() -> str:
-    local = Path(sys.executable).with_name("connect-readings")
-    found = str(local) if local.exists() else shutil.which("connect-readings")
-    if not found:
-        raise SystemExit("connect-readings is not installed in this environment (pip install -e '.[test]')")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def env(level: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_READINGS_")}
-    return {**base, "CONNECT_READINGS_JWT_SECRET": SECRET, "CONNECT_READINGS_SQLITE_SYNCHRONOUS": level}
 
 
 def measure(level: str, workload: str, workdir: Path, bearer: str) -> dict[str, float]:
@@ -66,35 +44,18 @@ def measure(level: str, workload: str, workdir: Path, bearer: str) -> dict[str, 
     database = workdir / f"ingest-{level.lower()}.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
-    port = free_port()
-    with (workdir / "server.log").open("ab") as log:
-        server = subprocess.Popen([cli(), "serve", "--host", HOST, "--port", str(port), "--database", str(database),
-                                   "--workers", "1"], env=env(level), stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the server did not start; see {workdir / 'server.log'}")
-            try:
-                if httpx.get(f"http://{HOST}:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        out = subprocess.run([sys.executable, "-m", "bench.ingest_client", "--port", str(port), "--token", bearer,
-                              "--senders", str(senders), "--batches", str(batches), "--batch-size", str(size)],
-                             cwd=REPO, capture_output=True, text=True, check=True).stdout
+        with Server(database, env={"CONNECT_READINGS_SQLITE_SYNCHRONOUS": level},
+                    log_path=workdir / "server.log") as server:
+            out = subprocess.run([sys.executable, "-m", "bench.ingest_client", "--port", str(server.port),
+                                  "--token", bearer, "--senders", str(senders), "--batches", str(batches),
+                                  "--batch-size", str(size)], cwd=REPO, capture_output=True, text=True,
+                                 check=True).stdout
         result = json.loads(out.strip().splitlines()[-1])
         if result["errors"] or result["readings"] != senders * batches * size:
             raise SystemExit(f"{level} {workload}: {result}")
         return {"readings_per_s": result["readings_per_s"], "batch_ms_p50": result["batch_ms_p50"]}
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
 
@@ -110,9 +71,7 @@ def main() -> int:
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ingest-durability-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    bearer = subprocess.run([cli(), "token", "--all", "--scope", "readings:write", "--ttl", "1 day",
-                             "--jwt-secret", SECRET], env=env(levels[0]), capture_output=True, text=True,
-                            check=True).stdout.strip()
+    bearer = token(scope="readings:write")  # (signed with the secret Server gives every server it starts)
     figures: dict[tuple[str, str], list[dict[str, float]]] = {}
     for workload in workloads:
         for round_no in range(args.rounds):
