@@ -182,22 +182,35 @@ def test_the_autumn_day_gives_its_100_quarter_hours_back(client: Any, store: Sto
     assert len(quarter_hours(client, "2024-10-26T22:00:00Z", "2024-10-27T23:00:00Z")) == 100
 
 
+# zone, steps (minutes), the UTC starts to draw from (before a spring and an autumn change), the first pass of
+# the autumn's repeated wall times (UTC): Brussels, and Lord Howe with its 30-minute shift
+CLOCK_CHANGES = [
+    ("Europe/Brussels", [15, 60], [datetime(2024, 3, 30, 20, tzinfo=UTC), datetime(2024, 10, 26, 20, tzinfo=UTC)],
+     (datetime(2024, 10, 27, 0, tzinfo=UTC), datetime(2024, 10, 27, 1, tzinfo=UTC))),
+    ("Australia/Lord_Howe", [15], [datetime(2024, 4, 6, 10, tzinfo=UTC), datetime(2024, 10, 5, 10, tzinfo=UTC)],
+     (datetime(2024, 4, 6, 14, 30, tzinfo=UTC), datetime(2024, 4, 6, 15, tzinfo=UTC))),
+]
+
+
+@pytest.mark.parametrize("zone, steps, starts, repeated", CLOCK_CHANGES, ids=[c[0] for c in CLOCK_CHANGES])
 @pytest.mark.parametrize("seed", range(8))
-def test_random_volumes_come_back_exactly(client: Any, store: Store, seed: int) -> None:
+def test_random_volumes_come_back_exactly(client: Any, store: Store, seed: int, zone: str, steps: list[int],
+                                          starts: list[datetime], repeated: tuple[datetime, datetime]) -> None:
     """Random quarter-hour (or hour) volumes with 3 decimals, gaps, day/night tiers, over a DST change: every
     interval's volume (and each bucket's total = Σ tiers) comes back from /aggregations, exactly to 9 decimals."""
     rng = random.Random(seed)
-    step = rng.choice([15, 60])
-    start = datetime(2024, rng.choice([3, 10]), rng.choice([30, 26]), 20, 0, tzinfo=UTC)
+    tz = ZoneInfo(zone)
+    step = rng.choice(steps)
+    start = rng.choice(starts)
     lines, expected = [], {}
     t = start
     for _ in range(rng.randint(20, 120)):
         end = t + timedelta(minutes=step)
-        first_pass = datetime(2024, 10, 27, 0, tzinfo=UTC) <= t < datetime(2024, 10, 27, 1, tzinfo=UTC)
+        first_pass = repeated[0] <= t < repeated[1]
         if rng.random() < 0.1 and not first_pass:  # a gap (not in the first of two 02:00–03:00: §14)
             t = end
             continue
-        a, b = t.astimezone(BRUSSELS), end.astimezone(BRUSSELS)
+        a, b = t.astimezone(tz), end.astimezone(tz)
         tiers = {}
         for tier, name in (("t1", "Afname Dag"), ("t2", "Afname Nacht")):
             if rng.random() < 0.7 or first_pass:
@@ -210,7 +223,7 @@ def test_random_volumes_come_back_exactly(client: Any, store: Store, seed: int) 
         t = end
     if rng.random() < 0.3:  # a register's rows after the other's (each in time order: that tells the autumn hours apart)
         lines.sort(key=lambda line: "Nacht" in line)
-    report = load(store, HEADER + "".join(lines), time_zone="Europe/Brussels")
+    report = load(store, HEADER + "".join(lines), time_zone=zone)
     assert report.rejected == []
     if expected:  # the stored registers are the exact sums, rounded once (no float drift)
         registers = [data["positiveActiveEnergy"] for _, data in stored(store)]
