@@ -39,7 +39,7 @@ def test_files_are_served_gzip_compressed_when_accepted(settings: Settings, stor
             assert response.content == plotly  # (httpx decodes)
             assert int(response.headers["content-length"]) < len(plotly) // 3
             assert "accept-encoding" in response.headers["vary"].lower()
-            assert response.headers["cache-control"] == "no-store"
+            assert response.headers["cache-control"] == "no-cache" and response.headers["etag"]
             assert response.headers["x-content-type-options"] == "nosniff" and response.headers["x-request-id"]
             assert response.headers["content-type"].startswith("text/javascript")
         for accept in ("identity", "gzip;q=0", "br"):
@@ -48,7 +48,7 @@ def test_files_are_served_gzip_compressed_when_accepted(settings: Settings, stor
             assert response.content == plotly and int(response.headers["content-length"]) == len(plotly)
         page = client.get("/", headers={"Accept-Encoding": "gzip"})
         assert page.headers["content-encoding"] == "gzip" and "script-src 'self'" in page.headers["content-security-policy"]
-        assert page.headers["cache-control"] == "no-store" and 'src="static/dashboard.js"' in page.text
+        assert page.headers["cache-control"] == "no-cache" and 'src="static/dashboard.js"' in page.text
         swagger = client.get("/static/swagger-ui/swagger-ui-bundle.js", headers={"Accept-Encoding": "gzip"})
         assert swagger.headers["content-encoding"] == "gzip"
         ours = client.get("/static/dashboard.js", headers={"Accept-Encoding": "gzip"})
@@ -62,3 +62,28 @@ def test_swagger_try_it_out_prefills_no_fixed_end(client: ApiClient) -> None:
                   for p in op.get("parameters", [])] + list(document["components"]["parameters"].values())
     ends = [p for p in parameters if p.get("name") == "end"]
     assert ends and not [p for p in ends if "example" in p or "examples" in p or "example" in p["schema"]]
+
+
+def test_files_carry_an_etag_and_a_matching_request_gets_304(settings: Settings, store: Store) -> None:
+    """Issue 20: a browser keeps the 4.8 MB plotly.min.js and revalidates it (no-cache + ETag from Starlette's
+    StaticFiles): a reload costs a 304 without a body. The gzip copy has its own ETag (Vary: Accept-Encoding);
+    the API's answers stay no-store."""
+    with ApiClient(create_app(settings, store)) as client:
+        for accept in ("gzip", "identity"):
+            first = client.get("/static/plotly.min.js", headers={"Accept-Encoding": accept})
+            etag = first.headers["etag"]
+            again = client.get("/static/plotly.min.js", headers={"Accept-Encoding": accept, "If-None-Match": etag})
+            assert again.status_code == 304 and again.content == b"", accept
+            assert again.headers["etag"] == etag and again.headers["cache-control"] == "no-cache"
+            assert "accept-encoding" in again.headers["vary"].lower()
+            stale = client.get("/static/plotly.min.js", headers={"Accept-Encoding": accept, "If-None-Match": '"x"'})
+            assert stale.status_code == 200 and len(stale.content) > 1_000_000
+        gzip_tag = client.get("/static/plotly.min.js", headers={"Accept-Encoding": "gzip"}).headers["etag"]
+        plain_tag = client.get("/static/plotly.min.js", headers={"Accept-Encoding": "identity"}).headers["etag"]
+        assert gzip_tag != plain_tag
+        page = client.get("/")
+        assert client.get("/", headers={"If-None-Match": page.headers["etag"]}).status_code == 304
+        assert client.get("/static/plotly.min.js.gz").status_code == 404  # only the names we serve
+        assert client.get("/static/../pyproject.toml").status_code == 404
+        api = client.get("/v1/entities")
+        assert api.headers["cache-control"] == "no-store" and "etag" not in api.headers
