@@ -12,6 +12,7 @@ import io
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connect_readings.demo import DAY, DEMO_TIME_ZONE, HOUSEHOLD, SECOND, household, load_demo
+from connect_readings.demo import DAY, DEMO_TIME_ZONE, EV_CHARGER, GAS_METER, HOUSEHOLD, SECOND, household, load_demo
 from connect_readings.domain.entities import EntityRecord
 from connect_readings.domain.readings import parse_reading
 from connect_readings.storage.sqlite import SQLiteStore
@@ -94,10 +95,29 @@ def wait_js(page, expression: str, timeout: float = 20.0) -> None:  # noqa: ANN0
         time.sleep(0.05)
 
 
-def table(page) -> tuple[list[str], list[list[str]]]:  # noqa: ANN001
+def table(page, shown: bool = False) -> tuple[list[str], list[list[str]]]:  # noqa: ANN001
+    """The column keys and the rows: each number as the API served it (the cell's data-value; it shows three
+    decimals), or with `shown` the cells' text."""
     keys = page.eval_on_selector_all("#table thead th[data-key]", "els => els.map(e => e.dataset.key)")
-    rows = page.eval_on_selector_all("#table tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    cell = "c.textContent" if shown else "(c.dataset.value ?? c.textContent)"
+    rows = page.eval_on_selector_all("#table tbody tr", f"rows => rows.map(r => [...r.cells].map(c => {cell}))")
     return keys, rows
+
+
+def show_entity(page, entity: uuid.UUID | str) -> None:  # noqa: ANN001
+    """Pick `entity` and wait until its view is drawn (and the page's requests are done)."""
+    page.evaluate("window.__dashboard.lastShow = null")
+    page.select_option("#entity", str(entity))
+    wait_js(page, f"window.__dashboard.lastShow !== null && window.__dashboard.lastData.query.entity === '{entity}'")
+    page.wait_for_load_state("networkidle")
+
+
+def plot(page, chart: str) -> dict:  # noqa: ANN001
+    """A Plotly chart's traces (type, name, y, yaxis) and its drawn x axis and margins."""
+    return page.evaluate(f"""(() => {{ const d = document.getElementById('{chart}'), f = d._fullLayout;
+        return {{ traces: d.data.map(t => ({{ type: t.type, name: t.name, y: t.y, yaxis: t.yaxis || 'y' }})),
+                  categories: f.xaxis.categoryarray, range: f.xaxis.range, offset: f.xaxis._offset,
+                  length: f.xaxis._length, margin: [f.margin.l, f.margin.r], layout: d.layout }}; }})()""")
 
 
 @pytest.mark.slow
@@ -117,13 +137,15 @@ def test_dashboard_shows_the_apis_numbers(browser, server: Server, width: int) -
     expected = api_get(server, bearer, f"/v1/entities/{HOUSEHOLD}/aggregations",
                        {k: query[k] for k in ("start", "end", "resolution", "timeZone")})
     keys, rows = table(page)
+    _, texts = table(page, shown=True)
     assert keys == ["positiveActiveEnergy.t1", "positiveActiveEnergy.t2", "negativeActiveEnergy.t1"]
     assert len(rows) == len(expected) >= DAYS
-    for row, item in zip(rows, expected):
+    for row, text, item in zip(rows, texts, expected):
         assert row[0] == item["timeframe"]["start"][:19].replace("T", " ")
-        for key, cell in zip(keys, row[1:]):
+        for key, cell, shown in zip(keys, row[1:], text[1:]):
             metric, field = key.split(".")
             assert float(cell) == item["data"][metric][field]
+            assert len(shown.partition(".")[2]) == 3 and float(shown) == pytest.approx(float(cell), abs=5e-4 + 1e-9)
     for panel in ("#consumption-panel", "#power-panel", "#tariff-panel", "#table-panel"):
         assert page.is_visible(panel), panel
     assert page.evaluate("window.__dashboard.lastData.statistics.length") > 0
@@ -268,6 +290,141 @@ def test_pages_and_static_files_need_no_token(server: Server) -> None:
     assert "<script>" not in page.text  # scripts are files
     assert httpx.get(server.url + "/static/../pyproject.toml").status_code == 404
     assert httpx.get(server.url + "/static/nothing.js").status_code == 404
+
+
+# -- what an entity has (issue 20) ----------------------------------------------------------------------------
+DUTCH = uuid.UUID("fffffff0-0000-4000-8000-00000000d5d5")  # (sorts last: the first view stays the demo's)
+
+
+def register_dutch_meter(server: Server) -> None:
+    """A meter in Brussels' zone whose properties.country says NL (it wins over the zone), with a day of t1/t2."""
+    headers = {"Authorization": f"Bearer {token(scope='entities:write readings:write')}"}
+    response = httpx.put(f"{server.url}/v1/entities/{DUTCH}", headers=headers, json={
+        "type": "Meter", "name": "Dutch meter", "timeZone": DEMO_TIME_ZONE, "properties": {"country": "NL"}})
+    assert response.status_code in (200, 201), response.text
+    now = datetime.now(ZoneInfo("UTC")).replace(minute=0, second=0, microsecond=0)
+    readings = [{"timestamp": (now - timedelta(hours=h)).isoformat().replace("+00:00", "Z"),
+                 "data": {"positiveActiveEnergy": {"t1": 100 - h, "t2": 200 - 2 * h, "total": 300 - 3 * h, "unit": "kWh"}}}
+                for h in range(30, -1, -1)]
+    response = httpx.post(f"{server.url}/v1/entities/{DUTCH}/readings", headers=headers, json={"data": readings})
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.slow
+def test_tier_names_follow_the_entitys_country(browser, server: Server) -> None:  # noqa: ANN001
+    """Belgian meters: t1 day, t2 night; Dutch (DSMR): t1 low (night), t2 normal (day). The API's keys stay."""
+    register_dutch_meter(server)
+    page, errors = open_dashboard(browser, server, 1280, token())
+    show_entity(page, HOUSEHOLD)  # Europe/Brussels, no properties: Belgium from the zone
+    headers = page.eval_on_selector_all("#table thead th[data-key]", "els => els.map(e => [e.dataset.key, e.textContent])")
+    assert headers[:2] == [["positiveActiveEnergy.t1", "Import Day (kWh)"], ["positiveActiveEnergy.t2", "Import Night (kWh)"]]
+    names = [t["name"] for t in plot(page, "consumption")["traces"]]
+    assert "Import Day (kWh)" in names and "Import Night (kWh)" in names
+    assert "t1 = day, t2 = night" in page.text_content("#tier-note")
+
+    show_entity(page, DUTCH)
+    headers = page.eval_on_selector_all("#table thead th[data-key]", "els => els.map(e => [e.dataset.key, e.textContent])")
+    assert headers == [["positiveActiveEnergy.t1", "Import Low (night) (kWh)"],
+                       ["positiveActiveEnergy.t2", "Import Normal (day) (kWh)"]]
+    assert "t1 = low (night), t2 = normal (day)" in page.text_content("#tier-note")
+    assert not errors, errors
+    page.close()
+
+
+@pytest.mark.slow
+def test_the_first_view_is_an_electricity_meter(browser, server: Server) -> None:  # noqa: ANN001
+    page, errors = open_dashboard(browser, server, 1280, token())
+    entities = page.evaluate("window.__dashboard.entities.map(e => e.id)")
+    assert entities.index(str(GAS_METER)) < entities.index(str(HOUSEHOLD))  # listed first, yet not shown first
+    assert page.evaluate("window.__dashboard.lastData.query.entity") == str(HOUSEHOLD)
+    assert not errors, errors
+    page.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [1280, 360])
+def test_the_charger_has_no_tariff_and_an_ev_panel(browser, server: Server, width: int) -> None:  # noqa: ANN001
+    bearer = token()
+    page, errors = open_dashboard(browser, server, width, bearer)
+    show_entity(page, HOUSEHOLD)
+    assert page.is_visible("#tariff-panel") and not page.is_visible("#ev-panel")
+    before = len(page.evaluate("window.__dashboard.requests"))
+    show_entity(page, EV_CHARGER)
+    requests = page.evaluate("window.__dashboard.requests")[before:]
+    assert not any("capacity-tariff" in r for r in requests), requests  # a ChargePoint is no grid connection
+    assert not page.is_visible("#tariff-panel")
+    statistics = [r for r in requests if "/statistics?" in r]
+    assert statistics and all("stateOfCharge" in r and "range" in r for r in statistics), statistics
+
+    # the EV panel holds the API's state of charge and range
+    query = page.evaluate("window.__dashboard.lastData.query")
+    expected = api_get(server, bearer, f"/v1/entities/{EV_CHARGER}/statistics",
+                       {**{k: query[k] for k in ("start", "end", "resolution", "timeZone")}, "metrics": "stateOfCharge,range"})
+    assert any("stateOfCharge" in item["data"] for item in expected)  # (the demo's car is plugged in every other evening)
+    assert page.is_visible("#ev-panel") and page.is_visible("#power-panel")
+    ev = plot(page, "ev")
+    traces = {t["name"]: t for t in ev["traces"]}
+    soc = [v for v in traces["State of charge (%)"]["y"] if v is not None]
+    assert soc == [item["data"]["stateOfCharge"]["value"]["mean"] for item in expected if "stateOfCharge" in item["data"]]
+    assert traces["Range (km)"]["yaxis"] == "y2" and any(v is not None for v in traces["Range (km)"]["y"])
+    # the EV and power charts line up with the consumption chart
+    consumption = plot(page, "consumption")
+    for other in (ev, plot(page, "power")):
+        assert other["categories"] == consumption["categories"] and other["range"] == consumption["range"]
+        assert (other["offset"], other["length"], other["margin"]) == (consumption["offset"], consumption["length"],
+                                                                       consumption["margin"])
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"charger-{width}.png"), full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
+    assert not errors, errors
+    page.close()
+
+
+@pytest.mark.slow
+def test_power_shows_export_and_lines_up_with_consumption(browser, server: Server) -> None:  # noqa: ANN001
+    bearer = token()
+    page, errors = open_dashboard(browser, server, 1280, bearer)
+    show_entity(page, HOUSEHOLD)
+    query = page.evaluate("window.__dashboard.lastData.query")
+    expected = api_get(server, bearer, f"/v1/entities/{HOUSEHOLD}/statistics",
+                       {**{k: query[k] for k in ("start", "end", "resolution", "timeZone")},
+                        "metrics": "negativeActiveInstantaneousPower"})
+    means = [item["data"]["negativeActiveInstantaneousPower"]["total"]["mean"] for item in expected]
+    assert max(means) > 0  # the demo's household injects (solar)
+    power = plot(page, "power")
+    export = next(t for t in power["traces"] if t["name"] == "Mean export power (kW)")
+    assert [v for v in export["y"] if v is not None] == pytest.approx([-m / 1000 for m in means])  # W → kW, below the axis
+    assert "Mean import power (kW)" in [t["name"] for t in power["traces"]]
+    consumption = plot(page, "consumption")
+    assert power["categories"] == consumption["categories"] and len(consumption["categories"]) >= DAYS
+    assert power["range"] == consumption["range"] == [-0.5, len(consumption["categories"]) - 0.5]
+    assert (power["offset"], power["length"], power["margin"]) == (consumption["offset"], consumption["length"],
+                                                                   consumption["margin"])
+    # the billed peak is drawn on top of the rolling mean, in another colour and dash
+    tariff = page.evaluate("document.getElementById('tariff').data.map(t => [t.name, t.line && t.line.color, t.line && t.line.dash])")
+    names = [t[0] for t in tariff]
+    assert names.index("Billed peak (kW)") > names.index("Rolling mean (kW)")
+    billed, mean = tariff[names.index("Billed peak (kW)")], tariff[names.index("Rolling mean (kW)")]
+    assert billed[1] != mean[1] and billed[2] != mean[2]
+    assert not errors, errors
+    page.close()
+
+
+@pytest.mark.slow
+def test_gas_is_drawn_as_bars_on_its_own_axis(browser, server: Server) -> None:  # noqa: ANN001
+    page, errors = open_dashboard(browser, server, 1280, token())
+    show_entity(page, GAS_METER)
+    consumption = plot(page, "consumption")
+    assert [(t["type"], t["name"]) for t in consumption["traces"]] == [("bar", "Gas (m³)")]
+    assert consumption["layout"]["yaxis"]["title"]["text"] == "m³"
+    keys, texts = table(page, shown=True)
+    _, rows = table(page)
+    assert keys == ["positiveGasVolume.value"]
+    for text, row in zip(texts, rows):
+        assert len(text[1].partition(".")[2]) == 3 and float(text[1]) == pytest.approx(float(row[1]), abs=5e-4 + 1e-9)
+    assert not page.is_visible("#ev-panel") and not page.is_visible("#power-panel")
+    assert not errors, errors
+    page.close()
 
 
 # -- a year of quarter-hours (issue 20) ----------------------------------------------------------------------

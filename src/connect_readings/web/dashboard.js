@@ -4,6 +4,34 @@ const TOKEN_KEY = "connect-readings.token";
 const TIERS = ["t1", "t2", "t3", "t4"];
 const PATTERNS = ["", "/", "x", ".", "\\", "+", "-", "|"];
 const $ = (id) => document.getElementById(id);
+const PANELS = ["consumption-panel", "power-panel", "ev-panel", "tariff-panel", "table-panel"];
+
+// -- what an entity is ---------------------------------------------------------------------------------
+// Tier names follow the country's meters (the API's registers stay t1, t2, …): the entity's
+// properties.country (ISO 3166 alpha-2), else the country of its time zone; any other country: "Tier n".
+const ZONE_COUNTRY = { "Europe/Brussels": "BE", "Europe/Amsterdam": "NL", "Europe/Luxembourg": "LU",
+  "Europe/Paris": "FR", "Europe/Berlin": "DE", "Europe/London": "GB", "Europe/Dublin": "IE", "Europe/Vienna": "AT",
+  "Europe/Zurich": "CH", "Europe/Madrid": "ES", "Europe/Rome": "IT", "Europe/Lisbon": "PT" };
+const TIER_NAMES = {
+  BE: { t1: "Day", t2: "Night", note: "Belgian meters" }, // tariff 1 = day (peak), 2 = night (off-peak)
+  NL: { t1: "Low (night)", t2: "Normal (day)", note: "Dutch meters (DSMR)" }, // tarief 1 = laag, 2 = normaal
+};
+function countryOf(entity) {
+  const given = entity && entity.properties && entity.properties.country;
+  if (typeof given === "string" && /^[A-Za-z]{2}$/.test(given.trim())) return given.trim().toUpperCase();
+  return (entity && ZONE_COUNTRY[entity.timeZone]) || null;
+}
+const tierName = (tier, country) => ((TIER_NAMES[country] || {})[tier]) || `Tier ${tier.slice(1)}`;
+// The capacity tariff is billed on a grid connection: meters, not the devices behind them.
+const GRID_TYPES = ["Meter", "RetrofitMeter"];
+const DEVICE_TYPES = ["ChargePoint", "EV", "Battery", "HeatPump", "SolarPlant", "Inverter"];
+/** true: a grid connection; false: a device behind one; null: unknown type (a grid connection if it imports). */
+const gridConnection = (entity) => (!entity ? null : GRID_TYPES.includes(entity.type) ? true
+  : DEVICE_TYPES.includes(entity.type) ? false : null);
+const entityOf = (id) => state.entities.find((e) => e.id === id);
+/** The first view: the first grid meter that is not a gas meter (by its name), else the first entity. */
+const firstEntity = (entities) =>
+  entities.find((e) => GRID_TYPES.includes(e.type) && !/\bgas\b/i.test(e.name || "")) || entities[0];
 const state = { entities: [], requests: [], lastQuery: null, lastData: null, renderMs: null,
   aborts: 0, longTasks: [], lastShow: null, overview: null, controller: null, tablePage: 0 };
 window.__dashboard = state; // for the browser tests and the render benchmark
@@ -26,7 +54,7 @@ function showSignedIn(signedIn) {
   $("sign-in").hidden = signedIn;
   $("query").hidden = !signedIn;
   $("sign-out").hidden = !signedIn;
-  if (!signedIn) for (const id of ["consumption-panel", "power-panel", "tariff-panel", "table-panel"]) $(id).hidden = true;
+  if (!signedIn) for (const id of PANELS) $(id).hidden = true;
 }
 
 function status(text, isError = false) {
@@ -184,6 +212,22 @@ function slotsOf(items) {
   });
   return slots;
 }
+/** The x slots the charts share, so their buckets line up: the buckets of every list (aggregations, statistics)
+ * by start instant, in time order, each slot with `at[l]`, its item's index in list l (-1: not in that list). */
+function sharedSlots(...lists) {
+  const byStart = new Map();
+  lists.forEach((items, l) => items.forEach((it, i) => {
+    const key = Date.parse(it.timeframe.start);
+    if (!byStart.has(key)) byStart.set(key, { timeframe: it.timeframe, at: lists.map(() => -1) });
+    const known = byStart.get(key);
+    known.at[l] = i;
+    if (!known.timeframe.end && it.timeframe.end) known.timeframe = it.timeframe;
+  }));
+  const merged = [...byStart.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v);
+  const none = lists.map(() => -1);
+  return slotsOf(merged).map((s) => ({ ...s, at: s.i < 0 ? none : merged[s.i].at,
+    timeframe: s.i < 0 ? null : merged[s.i].timeframe }));
+}
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const midnight = (f) => f.h === 0 && f.mi === 0;
 const dayNo = (f) => Date.UTC(f.y, f.mo - 1, f.d) / 864e5;
@@ -224,22 +268,26 @@ function ticks(slots, room) {
     const offset = s.x !== wall(s.stamp) ? `<br>${offsetOf(s.stamp).replace(/:00$/, "")}` : ""; // 02:00 twice: +02, +01
     return time + offset + (newDay ? `<br>${date}${first ? `, ${y}` : ""}` : "");
   });
+  // the range is set (not autorange): a chart of lines would span the first to the last slot's centre, one of
+  // bars half a slot more on either side; so every chart spans the same slots, bar charts or not
   return { type: "category", categoryorder: "array", categoryarray: slots.map((s) => s.x),
+    range: [-0.5, slots.length - 0.5], autorange: false,
     tickmode: "array", tickvals: chosen.map((s) => s.x), ticktext: text,
     unifiedhovertitle: { text: "%{x}" } }; // the hover names the whole bucket (not the tick's short text)
 }
 const chartRoom = (id) => Math.max(200, $(id).clientWidth - LAYOUT.margin.l - LAYOUT.margin.r);
 
-/** The consumption series of aggregation items: [{key, label, metric, sign, values[]}] (values as served). */
-function consumptionSeries(items) {
+/** The consumption series of aggregation items: [{key, label, metric, sign, values[]}] (values as served);
+ * tiers named by the country's convention (tierName). */
+function consumptionSeries(items, country = null) {
   const series = [];
   for (const [metric, label, sign] of [["positiveActiveEnergy", "Import", 1], ["negativeActiveEnergy", "Export", -1]]) {
     const tiers = TIERS.filter((t) => items.some((it) => it.data[metric] && it.data[metric][t] != null));
     const fields = tiers.length ? tiers : ["total"];
     if (!items.some((it) => it.data[metric])) continue;
     for (const f of fields) {
-      series.push({ key: `${metric}.${f}`, label: `${label} ${f} (kWh)`, sign,
-        values: items.map((it) => (it.data[metric] ? it.data[metric][f] : null)) });
+      series.push({ key: `${metric}.${f}`, label: `${label}${f === "total" ? "" : ` ${tierName(f, country)}`} (kWh)`,
+        sign, tier: f === "total" ? null : f, values: items.map((it) => (it.data[metric] ? it.data[metric][f] : null)) });
     }
   }
   for (const [metric, label] of [["positiveGasVolume", "Gas"], ["negativeGasVolume", "Gas returned"]]) {
@@ -250,24 +298,41 @@ function consumptionSeries(items) {
   return series;
 }
 
-const LAYOUT = { margin: { l: 50, r: 50, t: 10, b: 40 }, legend: { orientation: "h", y: -0.2 }, hovermode: "x unified",
+// Every chart has the same left and right margins (a right axis or not), so their slots line up vertically:
+// renderConsumption, drawn first, sets the right one (room for its m³ axis when it has one).
+const MARGIN_RIGHT = { axis: 56, none: 16 };
+const LAYOUT = { margin: { l: 56, r: MARGIN_RIGHT.none, t: 10, b: 40 }, legend: { orientation: "h", y: -0.2, traceorder: "normal" }, hovermode: "x unified",
   font: { family: "system-ui, sans-serif", size: 12 } };
 const CONFIG = { responsive: true, displaylogo: false };
 
-function renderConsumption(items) {
+const fixed3 = (v) => (v == null ? "" : v.toFixed(3)); // kWh and m³ shown to the Wh and the litre
+
+/** Draw the consumption chart of aggregation items on `slots` (sharedSlots: at[0] is the item's index). */
+function renderConsumption(items, slots = sharedSlots(items), country = null) {
   const began = performance.now();
-  const slots = slotsOf(items), x = slots.map((s) => s.x);
-  const series = consumptionSeries(items);
-  const at = (values) => slots.map((s) => (s.i < 0 ? null : values[s.i]));
+  const x = slots.map((s) => s.x);
+  const series = consumptionSeries(items, country);
+  const at = (values) => slots.map((s) => (s.at[0] < 0 ? null : values[s.at[0]]));
+  const hasEnergy = series.some((s) => !s.gas), hasGas = series.some((s) => s.gas);
+  const both = hasEnergy && hasGas; // energy bars in the left half of a slot, gas in the right half
   const traces = series.map((s, i) => s.gas
-    ? { type: "scatter", mode: "lines+markers", name: s.label, x, y: at(s.values), yaxis: "y2", marker: { symbol: "square" } }
+    ? { type: "bar", name: s.label, x, y: at(s.values), yaxis: hasEnergy ? "y2" : "y", customdata: at(s.values),
+        hovertemplate: "%{customdata:.3f} m³", marker: { color: "#8a5a00", pattern: { shape: "x", solidity: 0.3 } },
+        ...(both ? { offset: 0, width: 0.4 } : {}) }
     : { type: "bar", name: s.label, x, y: at(s.values.map((v) => (v == null ? null : s.sign * v))),
-        marker: { pattern: { shape: PATTERNS[i % PATTERNS.length], solidity: 0.4 } } });
-  const hasEnergy = series.some((s) => !s.gas);
+        customdata: at(s.values), hovertemplate: "%{customdata:.3f} kWh",
+        marker: { pattern: { shape: PATTERNS[i % PATTERNS.length], solidity: 0.4 } },
+        ...(both ? { offset: -0.4, width: 0.4 } : {}) });
   $("consumption-panel").hidden = items.length === 0; // (shown before its width is measured for the ticks)
+  LAYOUT.margin = { ...LAYOUT.margin, r: both ? MARGIN_RIGHT.axis : MARGIN_RIGHT.none }; // (for every chart: see LAYOUT)
+  const tiers = series.filter((s) => s.tier).map((s) => s.tier).filter((t, i, all) => all.indexOf(t) === i);
+  const convention = TIER_NAMES[country];
+  $("tier-note").textContent = tiers.length
+    ? ` Tiers: ${tiers.map((t) => `${t} = ${tierName(t, country).toLowerCase()}`).join(", ")}${convention ? ` (${convention.note})` : ""}.` : "";
   const layout = { ...LAYOUT, barmode: "relative", xaxis: ticks(slots, chartRoom("consumption")),
-    yaxis: { title: { text: hasEnergy ? "kWh" : "" }, zeroline: true, zerolinewidth: 2, visible: hasEnergy },
-    yaxis2: { title: { text: "m³" }, overlaying: "y", side: "right", showgrid: false, rangemode: "tozero" } };
+    yaxis: hasEnergy ? { title: { text: "kWh" }, zeroline: true, zerolinewidth: 2 }
+      : { title: { text: "m³" }, rangemode: "tozero" },
+    ...(both ? { yaxis2: { title: { text: "m³" }, overlaying: "y", side: "right", showgrid: false, rangemode: "tozero" } } : {}) };
   Plotly.react("consumption", traces, layout, CONFIG);
   renderTable(items, series, 0);
   state.renderMs = performance.now() - began;
@@ -282,14 +347,14 @@ function renderTable(items, series, page = 0) {
   state.tablePage = page;
   table.tHead.replaceChildren(row("th", ["Bucket start", ...series.map((s) => s.label)], series.map((s) => s.key)));
   const totals = series.map((s) => s.values.reduce((sum, v) => (v == null ? sum : sum + v), 0));
-  const foot = row("td", ["Total", ...totals.map((t) => String(+t.toFixed(3)))]);
+  const foot = row("td", ["Total", ...totals.map(fixed3)]);
   foot.cells[0].replaceWith(Object.assign(document.createElement("th"), { scope: "row", textContent: "Total" }));
   table.tFoot.replaceChildren(foot);
   const names = labels(items.map((it) => it.timeframe.start));
   const first = page * TABLE_ROWS, last = Math.min(items.length, first + TABLE_ROWS);
   const rows = [];
-  for (let i = first; i < last; i++)
-    rows.push(row("td", [names[i], ...series.map((s) => (s.values[i] == null ? "" : String(s.values[i])))]));
+  for (let i = first; i < last; i++) // three decimals shown; the API's value, unrounded, in data-value and the title
+    rows.push(row("td", [names[i], ...series.map((s) => fixed3(s.values[i]))], [], series.map((s) => s.values[i])));
   tbody.replaceChildren(...rows);
   $("rows-info").textContent = items.length ? `Rows ${first + 1}–${last} of ${items.length}` : "";
   $("rows-prev").disabled = page === 0;
@@ -297,38 +362,80 @@ function renderTable(items, series, page = 0) {
   $("table-pager").hidden = pages <= 1;
   $("table-panel").hidden = items.length === 0;
 }
-function row(tag, cells, keys = []) {
+function row(tag, cells, keys = [], values = []) {
   const tr = document.createElement("tr");
   cells.forEach((text, i) => {
     const cell = document.createElement(tag);
     cell.textContent = text;
     if (tag === "th") { cell.scope = "col"; if (i > 0) cell.dataset.key = keys[i - 1]; }
+    if (i > 0 && values[i - 1] != null) { cell.dataset.value = String(values[i - 1]); cell.title = String(values[i - 1]); }
     tr.append(cell);
   });
   return tr;
 }
 
-function renderPower(items) {
+const kw = (g, unit) => (g == null ? null : unit === "W" ? g / 1000 : unit === "MW" ? g * 1000 : g);
+/** A gauge's statistic `f` (mean, min, max) in slot s of statistics items, its field `field` (total, value). */
+const gaugeAt = (items, s, metric, field, f, scale = (v) => v) => {
+  const g = s.at[1] >= 0 && items[s.at[1]].data[metric];
+  return g && g[field] && g[field][f] != null ? scale(g[field][f], g.unit) : null;
+};
+/** A min–max band (two traces) and the mean line of a gauge, in `sign` (−1: drawn below the axis). */
+function gaugeTraces(items, slots, metric, field, { name, color, fill, dash, sign = 1, scale, yaxis = "y", unit, digits = 3 }) {
+  const x = slots.map((s) => s.x), at = (f) => slots.map((s) => gaugeAt(items, s, metric, field, f, scale));
+  const signed = (vs) => vs.map((v) => (v == null ? null : sign * v));
+  const mean = at("mean");
+  return [
+    { type: "scatter", mode: "lines", name: `${name} max`, x, y: signed(at("max")), yaxis, line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
+    { type: "scatter", mode: "lines", name: `${name.replace(/^Mean (.)/, (_, c) => c.toUpperCase()).replace(/ \(.*\)$/, "")}: min–max`, x, y: signed(at("min")), yaxis, line: { width: 0 }, fill: "tonexty", fillcolor: fill, hoverinfo: "skip" },
+    { type: "scatter", mode: "lines", name, x, y: signed(mean), yaxis, customdata: mean, hovertemplate: `%{customdata:.${digits}f} ${unit}`,
+      line: { color, width: 2, dash: dash || "solid" } },
+  ];
+}
+
+/** The power chart on the consumption chart's slots (at[1]: the statistics item): import above the axis,
+ * export (negativeActiveInstantaneousPower, when the entity injects) below it, the peak demand. */
+function renderPower(items, slots) {
   const peakOf = (it) => it.data.positiveActiveEnergy && it.data.positiveActiveEnergy.peakDemand;
-  $("power-panel").hidden = !items.some((it) => it.data.positiveActiveInstantaneousPower || peakOf(it));
+  const has = (metric) => items.some((it) => it.data[metric]);
+  const exports = items.some((it) => { const p = it.data.negativeActiveInstantaneousPower; return p && p.total && p.total.max > 0; });
+  $("power-panel").hidden = !has("positiveActiveInstantaneousPower") && !exports && !items.some(peakOf);
   if ($("power-panel").hidden) return;
-  const kw = (g, unit) => (g == null ? null : unit === "W" ? g / 1000 : unit === "MW" ? g * 1000 : g);
-  const slots = slotsOf(items), x = slots.map((s) => s.x);
-  const total = (s, f) => {
-    const p = s.i >= 0 && items[s.i].data.positiveActiveInstantaneousPower;
-    return p ? kw(p.total && p.total[f], p.unit) : null;
-  };
-  const peak = (s) => (s.i >= 0 && peakOf(items[s.i])) || null; // drawn in its bucket's slot, its own time on hover
+  const x = slots.map((s) => s.x);
+  const peak = (s) => (s.at[1] >= 0 && peakOf(items[s.at[1]])) || null; // drawn in its bucket's slot, its own time on hover
   const traces = [
-    { type: "scatter", mode: "lines", name: "Max", x, y: slots.map((s) => total(s, "max")), line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
-    { type: "scatter", mode: "lines", name: "Min–max band", x, y: slots.map((s) => total(s, "min")), line: { width: 0 }, fill: "tonexty", fillcolor: "rgba(31,95,191,0.2)" },
-    { type: "scatter", mode: "lines", name: "Mean import power (kW)", x, y: slots.map((s) => total(s, "mean")), line: { color: "#1f5fbf", width: 2 } },
+    ...(has("positiveActiveInstantaneousPower") ? gaugeTraces(items, slots, "positiveActiveInstantaneousPower", "total",
+      { name: "Mean import power (kW)", color: "#1f5fbf", fill: "rgba(31,95,191,0.2)", scale: kw, unit: "kW" }) : []),
+    ...(exports ? gaugeTraces(items, slots, "negativeActiveInstantaneousPower", "total",
+      { name: "Mean export power (kW)", color: "#2e7d32", fill: "rgba(46,125,50,0.2)", dash: "dash", sign: -1, scale: kw, unit: "kW" }) : []),
     { type: "scatter", mode: "markers", name: "Peak demand (kW)", x, y: slots.map((s) => (peak(s) ? peak(s).value : null)),
       customdata: slots.map((s) => (peak(s) ? `${wall(peak(s).start).slice(11, 16)} ${offsetOf(peak(s).start)}` : "")),
-      hovertemplate: "%{y} (at %{customdata})", marker: { symbol: "diamond", size: 9, color: "#b34700" } },
+      hovertemplate: "%{y:.3f} kW (at %{customdata})", marker: { symbol: "diamond", size: 9, color: "#b34700" } },
   ];
+  $("power-note").textContent = `Mean import power (solid line) inside its min–max band${exports
+    ? "; export power below the axis (dashed, its band)" : ""}; diamonds: peak 15-minute demand.`;
   Plotly.react("power", traces, { ...LAYOUT, xaxis: ticks(slots, chartRoom("power")),
-    yaxis: { title: { text: "kW" }, rangemode: "tozero" } }, CONFIG);
+    yaxis: { title: { text: "kW" }, rangemode: exports ? "normal" : "tozero", zeroline: true, zerolinewidth: 2 } }, CONFIG);
+}
+
+/** A vehicle's state of charge (%) and range (km) while plugged in, on the consumption chart's slots. */
+function renderEv(items, slots) {
+  const has = (metric) => items.some((it) => it.data[metric]);
+  const soc = has("stateOfCharge"), range = has("range");
+  $("ev-panel").hidden = !soc && !range;
+  if ($("ev-panel").hidden) return;
+  const traces = [
+    ...(soc ? gaugeTraces(items, slots, "stateOfCharge", "value",
+      { name: "State of charge (%)", color: "#6a1b9a", fill: "rgba(106,27,154,0.15)", unit: "%", digits: 1 }) : []),
+    ...(range ? gaugeTraces(items, slots, "range", "value",
+      { name: "Range (km)", color: "#00838f", fill: "rgba(0,131,143,0.12)", dash: "dash", unit: "km", digits: 0,
+        yaxis: soc ? "y2" : "y" }) : []),
+  ];
+  // two strips, one above the other (the range is the state of charge times a constant: on one plot they'd overlap)
+  const axis = (text, domain) => ({ title: { text }, rangemode: "tozero", domain, ...(text === "%" ? { range: [0, 105] } : {}) });
+  Plotly.react("ev", traces, { ...LAYOUT, xaxis: { ...ticks(slots, chartRoom("ev")), anchor: soc && range ? "y2" : "y" },
+    yaxis: axis(soc ? "%" : "km", soc && range ? [0.56, 1] : [0, 1]),
+    ...(soc && range ? { yaxis2: { ...axis("km", [0, 0.44]), anchor: "x" } } : {}) }, CONFIG);
 }
 
 function renderTariff(months) {
@@ -336,10 +443,14 @@ function renderTariff(months) {
   $("tariff-panel").hidden = withPeak.length === 0;
   if (!withPeak.length) return;
   const x = months.map((m) => m.month);
-  Plotly.react("tariff", [
-    { type: "bar", name: "Monthly peak (kW)", x, y: months.map((m) => (m.peak ? m.peak.value : null)), marker: { pattern: { shape: "/", solidity: 0.4 } } },
-    { type: "scatter", mode: "lines+markers", name: "Billed peak (kW)", x, y: months.map((m) => m.billedPeak), line: { dash: "dot" }, marker: { symbol: "square" } },
-    { type: "scatter", mode: "lines+markers", name: "Rolling mean (kW)", x, y: months.map((m) => m.rollingMean), marker: { symbol: "diamond" } },
+  Plotly.react("tariff", [ // the billed peak last (on top), open and larger: both stay visible where they are equal
+    { type: "bar", name: "Monthly peak (kW)", x, y: months.map((m) => (m.peak ? m.peak.value : null)), hovertemplate: "%{y:.3f} kW",
+      marker: { color: "rgba(31,95,191,0.35)", pattern: { shape: "/", solidity: 0.4 } } },
+    { type: "scatter", mode: "lines+markers", name: "Rolling mean (kW)", x, y: months.map((m) => m.rollingMean), hovertemplate: "%{y:.3f} kW",
+      line: { color: "#1f5fbf", width: 2 }, marker: { symbol: "diamond", size: 7, color: "#1f5fbf" } },
+    { type: "scatter", mode: "lines+markers", name: "Billed peak (kW)", x, y: months.map((m) => m.billedPeak), hovertemplate: "%{y:.3f} kW",
+      line: { color: "#b34700", width: 2.5, dash: "dash" },
+      marker: { symbol: "square-open", size: 13, color: "#b34700", line: { width: 2.5 } } },
   ], { ...LAYOUT, yaxis: { title: { text: "kW" }, rangemode: "tozero" }, xaxis: { type: "category", nticks: Math.max(2, Math.floor(chartRoom("tariff") / 60)) } }, CONFIG);
 }
 
@@ -347,6 +458,7 @@ function renderTariff(months) {
 async function loadEntities() {
   state.entities = await allPages("v1/entities", {});
   $("entity").replaceChildren(...state.entities.map((e) => new Option(`${e.name || e.id} (${e.type})`, e.id)));
+  if (state.entities.length) $("entity").value = firstEntity(state.entities).id;
   selectEntity();
 }
 function selectEntity() {
@@ -361,23 +473,31 @@ function fresh() {
   return state.controller.signal;
 }
 
+/** The statistics the panels draw. The API leaves out a metric the entity lacks (an empty item: no bucket), so
+ * the overview asks for all of them and a zoom only for those the overview found. */
+const STATISTICS = ["positiveActiveInstantaneousPower", "negativeActiveInstantaneousPower", "positiveActiveEnergy",
+  "stateOfCharge", "range"];
+const metricsIn = (items) => STATISTICS.filter((m) => items.some((it) => it.data[m]));
+
 /** The aggregations and statistics of one view ({start, end, resolution}) of query q. */
-async function fetchView(q, view, signal) {
+async function fetchView(q, view, signal, metrics = STATISTICS) {
   const base = `v1/entities/${q.entity}`;
   const params = { start: view.start, end: view.end, resolution: view.resolution, timeZone: q.timeZone };
   const [aggregations, statistics] = await Promise.all([
     allPages(`${base}/aggregations`, params, signal),
-    allPages(`${base}/statistics`, { ...params, metrics: "positiveActiveInstantaneousPower,positiveActiveEnergy" },
-      signal, statisticsPageSize(view.resolution)),
+    metrics.length ? allPages(`${base}/statistics`, { ...params, metrics: metrics.join(",") },
+      signal, statisticsPageSize(view.resolution)) : [],
   ]);
   return { aggregations, statistics };
 }
 
 function draw(q, view, aggregations, statistics, tariff) {
-  state.lastData = { query: q, view, aggregations, statistics, tariff, series: consumptionSeries(aggregations),
-    zoomed: view !== state.overview.view };
-  renderConsumption(aggregations);
-  renderPower(statistics);
+  const country = countryOf(entityOf(q.entity)), slots = sharedSlots(aggregations, statistics);
+  state.lastData = { query: q, view, aggregations, statistics, tariff, slots, country,
+    series: consumptionSeries(aggregations, country), zoomed: view !== state.overview.view };
+  renderConsumption(aggregations, slots, country);
+  renderPower(statistics, slots);
+  renderEv(statistics, slots);
   if (tariff) renderTariff(tariff);
   $("zoom-out").hidden = !state.lastData.zoomed;
   const shown = (t) => (t.length === 10 ? `${t} 00:00` : wall(t).slice(0, 16));
@@ -398,11 +518,16 @@ async function show() {
     resolution: resolutionFor(q.resolution, Date.parse(q.end) - Date.parse(q.start), plotRoom()) };
   status("Loading…");
   state.showing = true;
-  const [{ aggregations, statistics }, tariff] = await Promise.all([
-    fetchView(q, view, signal),
-    api(`v1/entities/${q.entity}/statistics/capacity-tariff`, { start: q.start, end: q.end, timeZone: q.timeZone }, "json", signal)
-      .then((b) => b.data, (error) => { if (!token() || isAbort(error)) throw error; return []; }), // (a panel, not the page)
-  ]).finally(() => { if (!signal.aborted) state.showing = false; });
+  const tariffOf = () => api(`v1/entities/${q.entity}/statistics/capacity-tariff`,
+    { start: q.start, end: q.end, timeZone: q.timeZone }, "json", signal)
+    .then((b) => b.data, (error) => { if (!token() || isAbort(error)) throw error; return []; }); // (a panel, not the page)
+  // the capacity tariff of a grid connection only; an entity of unknown type is one when it imports energy
+  const grid = gridConnection(entityOf(q.entity));
+  let aggregations, statistics, tariff;
+  try {
+    [{ aggregations, statistics }, tariff] = await Promise.all([fetchView(q, view, signal), grid ? tariffOf() : []]);
+    if (grid === null && aggregations.some((it) => it.data.positiveActiveEnergy)) tariff = await tariffOf();
+  } finally { if (!signal.aborted) state.showing = false; }
   if (signal.aborted) return;
   state.overview = { query: q, view, aggregations, statistics, tariff };
   draw(q, view, aggregations, statistics, tariff);
@@ -412,18 +537,18 @@ async function show() {
 
 /** The chart's x range (category slots) was zoomed: fetch the range's buckets at the finest resolution that
  * fits the chart, when that is finer than the one drawn. */
-async function zoom(range, chart) {
-  const d = state.lastData, items = d && (chart === "power" ? d.statistics : d.aggregations); // (the chart's slots)
-  if (!d || !state.overview || state.showing || !items.length) return; // (a Show under way wins)
-  const slots = slotsOf(items).filter((s, k) => s.i >= 0 && k >= Math.round(range[0]) && k <= Math.round(range[1]));
+async function zoom(range) {
+  const d = state.lastData; // (every chart has the same slots)
+  if (!d || !state.overview || state.showing || !d.slots.length) return; // (a Show under way wins)
+  const slots = d.slots.filter((s, k) => s.i >= 0 && k >= Math.round(range[0]) && k <= Math.round(range[1]));
   if (!slots.length) return;
-  const first = items[slots[0].i].timeframe, last = items[slots[slots.length - 1].i].timeframe;
+  const first = slots[0].timeframe, last = slots[slots.length - 1].timeframe;
   const start = first.start, end = last.end || last.start;
   const resolution = resolutionFor(d.query.resolution, Date.parse(end) - Date.parse(start), plotRoom());
   if (resolution === d.view.resolution) return; // the drawn buckets are fine enough: Plotly zooms them
   const signal = fresh(), view = { start, end, resolution };
   status("Loading…");
-  const { aggregations, statistics } = await fetchView(d.query, view, signal);
+  const { aggregations, statistics } = await fetchView(d.query, view, signal, metricsIn(state.overview.statistics));
   if (signal.aborted) return;
   draw(d.query, view, aggregations, statistics, null);
 }
@@ -433,10 +558,11 @@ function backToOverview() {
   fresh(); // a zoom still loading is dropped
   draw(o.query, o.view, o.aggregations, o.statistics, null);
 }
-function onRelayout(chart, event) {
-  if (event["xaxis.autorange"]) { backToOverview(); return; } // double-click: the whole window again
+function onRelayout(event) {
   const range = event["xaxis.range"] || (event["xaxis.range[0]"] !== undefined && [event["xaxis.range[0]"], event["xaxis.range[1]"]]);
-  if (range) guarded(() => zoom(range, chart))();
+  const slots = state.lastData ? state.lastData.slots.length : 0; // double-click: back to the set range, all slots
+  if (event["xaxis.autorange"] || (range && range[0] <= -0.49 && range[1] >= slots - 0.51)) { backToOverview(); return; }
+  if (range) guarded(() => zoom(range))();
 }
 
 async function downloadCsv() {
@@ -494,10 +620,10 @@ function start() {
   const turn = (by) => () => { const d = state.lastData; if (d) renderTable(d.aggregations, d.series, state.tablePage + by); };
   $("rows-prev").addEventListener("click", turn(-1));
   $("rows-next").addEventListener("click", turn(1));
-  for (const id of ["consumption", "power"]) {
+  for (const id of ["consumption", "power", "ev"]) {
     const chart = $(id);
     new MutationObserver((_, observer) => { // Plotly gives the div .on() with its first plot
-      if (typeof chart.on === "function") { chart.on("plotly_relayout", (event) => onRelayout(id, event)); observer.disconnect(); }
+      if (typeof chart.on === "function") { chart.on("plotly_relayout", onRelayout); observer.disconnect(); }
     }).observe(chart, { childList: true });
   }
   if (token()) guarded(signedIn)(); else showSignedIn(false);
