@@ -304,6 +304,13 @@ const MARGIN_RIGHT = { axis: 56, none: 16 };
 const LAYOUT = { margin: { l: 56, r: MARGIN_RIGHT.none, t: 10, b: 40 }, legend: { orientation: "h", y: -0.2, traceorder: "normal" }, hovermode: "x unified",
   font: { family: "system-ui, sans-serif", size: 12 } };
 const CONFIG = { responsive: true, displaylogo: false };
+/** Draw chart `id`. A chart drawn while its panel was hidden keeps Plotly's default 700 px width when shown
+ * again (the first window of an entity with old data is empty): it is resized to its box. */
+function plot(id, traces, layout, config = CONFIG) {
+  Plotly.react(id, traces, layout, config);
+  const div = $(id);
+  if (div._fullLayout && div.clientWidth && Math.abs(div._fullLayout.width - div.clientWidth) > 1) Plotly.Plots.resize(div);
+}
 
 const fixed3 = (v) => (v == null ? "" : v.toFixed(3)); // kWh and m³ shown to the Wh and the litre
 
@@ -333,7 +340,7 @@ function renderConsumption(items, slots = sharedSlots(items), country = null) {
     yaxis: hasEnergy ? { title: { text: "kWh" }, zeroline: true, zerolinewidth: 2 }
       : { title: { text: "m³" }, rangemode: "tozero" },
     ...(both ? { yaxis2: { title: { text: "m³" }, overlaying: "y", side: "right", showgrid: false, rangemode: "tozero" } } : {}) };
-  Plotly.react("consumption", traces, layout, CONFIG);
+  plot("consumption", traces, layout, CONFIG);
   renderTable(items, series, 0);
   state.renderMs = performance.now() - began;
   return state.renderMs;
@@ -414,7 +421,7 @@ function renderPower(items, slots) {
   ];
   $("power-note").textContent = `Mean import power (solid line) inside its min–max band${exports
     ? "; export power below the axis (dashed, its band)" : ""}; diamonds: peak 15-minute demand.`;
-  Plotly.react("power", traces, { ...LAYOUT, xaxis: ticks(slots, chartRoom("power")),
+  plot("power", traces, { ...LAYOUT, xaxis: ticks(slots, chartRoom("power")),
     yaxis: { title: { text: "kW" }, rangemode: exports ? "normal" : "tozero", zeroline: true, zerolinewidth: 2 } }, CONFIG);
 }
 
@@ -433,7 +440,7 @@ function renderEv(items, slots) {
   ];
   // two strips, one above the other (the range is the state of charge times a constant: on one plot they'd overlap)
   const axis = (text, domain) => ({ title: { text }, rangemode: "tozero", domain, ...(text === "%" ? { range: [0, 105] } : {}) });
-  Plotly.react("ev", traces, { ...LAYOUT, xaxis: { ...ticks(slots, chartRoom("ev")), anchor: soc && range ? "y2" : "y" },
+  plot("ev", traces, { ...LAYOUT, xaxis: { ...ticks(slots, chartRoom("ev")), anchor: soc && range ? "y2" : "y" },
     yaxis: axis(soc ? "%" : "km", soc && range ? [0.56, 1] : [0, 1]),
     ...(soc && range ? { yaxis2: { ...axis("km", [0, 0.44]), anchor: "x" } } : {}) }, CONFIG);
 }
@@ -443,7 +450,7 @@ function renderTariff(months) {
   $("tariff-panel").hidden = withPeak.length === 0;
   if (!withPeak.length) return;
   const x = months.map((m) => m.month);
-  Plotly.react("tariff", [ // the billed peak last (on top), open and larger: both stay visible where they are equal
+  plot("tariff", [ // the billed peak last (on top), open and larger: both stay visible where they are equal
     { type: "bar", name: "Monthly peak (kW)", x, y: months.map((m) => (m.peak ? m.peak.value : null)), hovertemplate: "%{y:.3f} kW",
       marker: { color: "rgba(31,95,191,0.35)", pattern: { shape: "/", solidity: 0.4 } } },
     { type: "scatter", mode: "lines+markers", name: "Rolling mean (kW)", x, y: months.map((m) => m.rollingMean), hovertemplate: "%{y:.3f} kW",
