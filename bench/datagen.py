@@ -2,8 +2,8 @@
 would have written.
 
 The household model is the demo's earlier one (two tariffs: t1 07:00–23:00 UTC, t2 at night, flat solar
-injection), kept so that benchmark figures stay comparable across versions; vectorised with numpy so 31.5M readings take seconds rather than hours. Registers are
-integer Wh on the wire, as a real meter sends them; the store keeps kWh (`Wh * 0.001`, the same float
+injection), kept so that benchmark figures stay comparable across versions; vectorised with numpy so 31.5M
+readings take seconds rather than hours. Registers are integer Wh on the wire, as a real meter sends them; the store keeps kWh (`Wh * 0.001`, the same float
 multiply `parse_reading` does).
 
 Bulk path (`BulkWriter`): plain INSERTs into the store's own schema (created by `SQLiteStore` migrations),
