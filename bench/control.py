@@ -46,8 +46,8 @@ class MemoryStore:
     def entity_version(self, entity_id: uuid.UUID) -> int | None:
         return 0 if entity_id in self.entities else None
 
-    def entity_head(self, entity_id: uuid.UUID) -> tuple[int, str | None] | None:
-        return (0, None) if entity_id in self.entities else None
+    def entity_head(self, entity_id: uuid.UUID) -> tuple[int, str | None, int] | None:
+        return (0, None, 0) if entity_id in self.entities else None  # (version, time zone, created)
 
     def snapshot(self, deadline: float | None = None) -> Any:
         return contextlib.nullcontext()

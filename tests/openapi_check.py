@@ -63,6 +63,10 @@ def check_response(response: httpx.Response, root_path: str = "") -> None:
         assert content is not None and "text/csv" in content, (
             f"{request.method} {path} {response.status_code}: text/csv is not documented")
         return
+    if response.status_code == 204:  # No Content: documented (raises if not), and no body
+        response_content(request.method, path, 204)
+        assert response.content == b"", f"{request.method} {path} 204 has a body"
+        return
     schema = response_schema(request.method, path, response.status_code)
     if response.status_code >= 400:
         body = response.json()

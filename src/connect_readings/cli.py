@@ -1,4 +1,4 @@
-"""`connect-readings`: serve, import, demo, token, entities, migrate, copy, mqtt. Thin: flags → Settings → calls."""
+"""`connect-readings`: serve, import, demo, token, entities, migrate, copy, backup, restore, mqtt. Thin: flags → Settings → calls."""
 
 from __future__ import annotations
 
@@ -539,6 +539,172 @@ def copy_(source: str, target: str, batch: int) -> None:
     for key in report.meta_conflicts:
         click.echo(f"warning: the target already has another {key}; kept it, so tokens signed with the "
                    f"source database's {key} will not be accepted there", err=True)
+
+
+# -- backup and restore (a SQLite database; PostgreSQL has pg_dump and pg_restore) ----------------------------
+CONNECT_READINGS_TABLES = frozenset({"meta", "entities", "readings", "resets", "series"})
+"""Tables every connect-readings SQLite database has (from migration 1 and 2 on): how a file is recognised."""
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else many or one + 's'}"
+
+
+def _pg_hint(database: str, command: str, file: str) -> str:
+    """The pg_dump/pg_restore command line for `database` (a PostgreSQL URL), without its password."""
+    import shlex
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(database)
+    if parts.password is not None:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", "@", 1))
+    url = urlunsplit(parts)
+    if command == "pg_dump":
+        return (f"  pg_dump --format=custom --file {shlex.quote(file)} {shlex.quote(url)}\n"
+                "(the password from PGPASSWORD or ~/.pgpass; pg_dump's copy is consistent while the server serves)")
+    return (f"  pg_restore --clean --if-exists --no-owner --dbname {shlex.quote(url)} {shlex.quote(file)}\n"
+            "(the password from PGPASSWORD or ~/.pgpass; then `connect-readings migrate --database URL` upgrades "
+            "the schema of an older dump)")
+
+
+def _sqlite_state(path: str) -> tuple[int, int, int] | None:
+    """(schema version, entities, readings) of a connect-readings SQLite file, read without writing to it;
+    None when the file is a SQLite database of something else. click.ClickException when it is no SQLite
+    database at all."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"{path} cannot be opened as a SQLite database: {exc}") from None
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version < 1 or not CONNECT_READINGS_TABLES <= tables:
+            return None
+        entities = conn.execute("SELECT count(*) FROM entities").fetchone()[0]
+        readings = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+        return version, entities, readings
+    except sqlite3.DatabaseError:  # (a file that is not a database fails at its first read)
+        raise click.ClickException(f"{path} is not a SQLite database (not a connect-readings backup)") from None
+    finally:
+        conn.close()
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="overwrite FILE when it exists")
+@settings_options("database")
+def backup(file: Path, force: bool, **flags: Any) -> None:
+    """Copy the SQLite database into FILE, consistently, while the server may be serving it.
+
+    SQLite's online backup: one read transaction, so FILE holds the database as of one instant (writers go on
+    meanwhile). FILE is written beside itself and renamed into place, so a failed backup leaves no partial
+    file. For PostgreSQL, it prints the pg_dump command to use instead.
+    """
+    import sqlite3
+    import tempfile
+
+    from .storage.base import is_postgres_url
+
+    settings = _settings(flags)
+    _say_database(settings, flags)
+    database = settings.database
+    if is_postgres_url(database):
+        raise click.ClickException("backup copies a SQLite database; for PostgreSQL use its own tools:\n"
+                                   + _pg_hint(database, "pg_dump", str(file)))
+    if not Path(database).is_file():
+        raise click.ClickException(f"no such database file: {database}")
+    if _sqlite_state(database) is None:
+        raise click.ClickException(f"{database} is not a connect-readings database (no readings schema)")
+    if file.exists() and not force:
+        raise click.ClickException(f"{file} exists; give --force to overwrite it")
+    if file.resolve() == Path(database).resolve():
+        raise click.ClickException("FILE is the database itself; give another path")
+    handle, temporary = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".partial", dir=file.parent or ".")
+    os.close(handle)
+    try:
+        os.chmod(temporary, Path(database).stat().st_mode & 0o777)  # (readable by whom the database is)
+        source = sqlite3.connect(database, timeout=30.0)
+        target = sqlite3.connect(temporary)
+        try:
+            source.backup(target)  # all pages in one step: one read transaction, one consistent state
+            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file (a store reopens it in WAL)
+            version = target.execute("PRAGMA user_version").fetchone()[0]
+            entities = target.execute("SELECT count(*) FROM entities").fetchone()[0]
+            readings = target.execute("SELECT count(*) FROM readings").fetchone()[0]
+        finally:
+            target.close()
+            source.close()
+        os.replace(temporary, file)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    click.echo(f"wrote {file}: {_count(entities, 'entity', 'entities')}, {_count(readings, 'reading')}, "
+               f"{file.stat().st_size:,} bytes "
+               f"(schema version {version})")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="replace a database that holds data")
+@settings_options("database")
+def restore(file: Path, force: bool, **flags: Any) -> None:
+    """Copy a backup FILE into the SQLite database, then migrate it (an older backup is upgraded).
+
+    Refuses a database that holds entities or readings unless --force (everything in it is replaced), and a
+    FILE that is not a connect-readings SQLite database. Stop the server first: a running one keeps answering
+    from what it remembered of the replaced data.
+    """
+    import sqlite3
+
+    from .storage.base import is_postgres_url, latest_migration
+    from .storage.sqlite import SQLiteStore
+
+    settings = _settings(flags)
+    _say_database(settings, flags)
+    database = settings.database
+    if is_postgres_url(database):
+        raise click.ClickException("restore writes a SQLite database; for PostgreSQL use its own tools:\n"
+                                   + _pg_hint(database, "pg_restore", str(file)))
+    if not file.is_file():
+        raise click.ClickException(f"no such backup file: {file}")
+    state = _sqlite_state(str(file))
+    if state is None:
+        raise click.ClickException(f"{file} is a SQLite database but not a connect-readings one (it has no "
+                                   "readings schema); nothing was restored")
+    version, entities, readings = state
+    if version > latest_migration("sqlite"):
+        raise click.ClickException(f"{file} has schema version {version}, newer than this connect-readings knows "
+                                   f"({latest_migration('sqlite')}); restore it with a newer version")
+    if Path(database).exists() and Path(database).stat().st_size > 0 and not force:
+        held = _sqlite_state(database)
+        if held is None:
+            raise click.ClickException(f"{database} exists and is not a connect-readings database; give --force "
+                                       "to replace it")
+        if held[1] or held[2]:
+            raise click.ClickException(f"{database} holds {_count(held[1], 'entity', 'entities')} and "
+                                       f"{_count(held[2], 'reading')}; give --force to replace them with the "
+                                       "backup's")
+    if Path(database).resolve() == file.resolve():
+        raise click.ClickException("FILE is the database itself; give another path")
+    source = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+    target = sqlite3.connect(database, timeout=30.0)
+    try:
+        source.backup(target)  # page by page through the target's own connection: its WAL stays consistent
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"restoring into {database} failed, nothing was changed: {exc}") from None
+    finally:
+        target.close()
+        source.close()
+    store = SQLiteStore(database)  # opening it migrates an older backup to the current schema
+    try:
+        now = store.migrate()
+    finally:
+        store.close()
+    upgraded = f"schema version {version} → {now}" if now != version else f"schema version {now}"
+    click.echo(f"restored {file} into {database}: {_count(entities, 'entity', 'entities')}, "
+               f"{_count(readings, 'reading')} ({upgraded})")
 
 
 if __name__ == "__main__":

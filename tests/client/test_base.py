@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from connect_readings.client import ConnectReadingsError, RetryPolicy
-from connect_readings.client.base import Attempts, health_call, instant, resolution, retry_after
+from connect_readings.client.base import Attempts, delete_entity_call, health_call, instant, resolution, retry_after
 
 NOW = datetime(2024, 5, 27, 12, tzinfo=timezone.utc)
 
@@ -74,6 +74,20 @@ def test_attempts_give_up_with_the_last_error():
     with pytest.raises(ConnectReadingsError) as caught:
         attempts.answer(503, {"x-request-id": "r1"}, b'{"errors":[{"code":"ServiceUnavailable","message":"busy"}]}')
     assert (caught.value.status, caught.value.code, caught.value.request_id) == (503, "ServiceUnavailable", "r1")
+
+
+def test_a_delete_whose_answer_was_lost_is_done_when_the_retry_finds_it_gone():
+    entity = "8667fb97-68f2-485a-87c7-f3bdfa9482e1"
+    gone = b'{"errors":[{"code":"EntityNotFound","message":"no such entity"}]}'
+    attempts = Attempts(delete_entity_call(entity), RetryPolicy(jitter=False), clock=lambda: 0.0)
+    assert attempts.answer(204, {}, b"") == (True, None)
+    attempts = Attempts(delete_entity_call(entity), RetryPolicy(jitter=False), clock=lambda: 0.0)
+    assert attempts.lost(ConnectionResetError("reset")) == 0.5
+    assert attempts.answer(404, {}, gone) == (True, None)  # the lost attempt deleted it
+    attempts = Attempts(delete_entity_call(entity), RetryPolicy(jitter=False), clock=lambda: 0.0)
+    with pytest.raises(ConnectReadingsError) as caught:  # answered: a 404 is a 404
+        attempts.answer(404, {}, gone)
+    assert caught.value.code == "EntityNotFound"
 
 
 def test_a_body_that_is_not_an_error_result_still_gives_the_status():

@@ -115,6 +115,26 @@ def test_entities_put_get_list(client: Client):
     assert {demo.HOUSEHOLD, demo.GAS_METER, new} <= set(ids) and ids == sorted(ids, key=str)
 
 
+def test_delete_entity(client: Client):
+    """`delete_entity` → None, then the entity is gone (404); a parent is refused (409) while it has a child."""
+    parent, child = uuid.uuid4(), uuid.uuid4()
+    client.put_entity(parent, name="site")
+    client.put_entity(child, name="meter", parent_id=parent)
+    client.ingest(child, [{"timestamp": "2024-05-27T10:00:00Z",
+                           "data": {"positiveActiveEnergy": {"total": 1.0, "unit": "kWh"}}}])
+    with pytest.raises(ConnectReadingsError) as caught:
+        client.delete_entity(parent)
+    assert (caught.value.status, caught.value.code) == (409, "EntityHasChildren") and str(child) in caught.value.message
+    assert client.delete_entity(child) is None and client.delete_entity(str(parent)) is None
+    for gone in (parent, child):
+        with pytest.raises(ConnectReadingsError) as caught:
+            client.entity(gone)
+        assert (caught.value.status, caught.value.code) == (404, "EntityNotFound")
+        with pytest.raises(ConnectReadingsError) as caught:
+            client.delete_entity(gone)
+        assert (caught.value.status, caught.value.code) == (404, "EntityNotFound")
+
+
 def test_health_and_readiness(client: Client):
     assert client.health().status == "ok"
     ready = client.readiness()

@@ -98,5 +98,5 @@ def test_entities_of_the_store_page_and_filter(store: Store) -> None:
     record, created = store.put_entity(EntityRecord(ids[0], None, "renamed", properties={"a": [1]},
                                                     time_zone="Europe/Brussels", created=T0 + 99))
     assert not created and record.created == T0 and record.name == "renamed" and record.properties == {"a": [1]}
-    assert store.entity_head(ids[0]) == (0, "Europe/Brussels")
+    assert store.entity_head(ids[0]) == (0, "Europe/Brussels", T0)  # (version, zone, created)
     assert store.entity(uuid.uuid4()) is None and store.entity_head(uuid.uuid4()) is None

@@ -123,7 +123,8 @@ class Api:
         head = self.store.entity_head(entity_id)
         if head is None:
             raise _entity_not_found()
-        return EntityHead(head[0], _stored_zone(head[1], self.settings.default_time_zone), head[1] is not None)
+        return EntityHead(head[0], _stored_zone(head[1], self.settings.default_time_zone), head[1] is not None,
+                          head[2])
 
     async def offload(self, request: Request, fn: Callable[..., T], *args: Any) -> T:
         """`fn(deadline, *args)` in a store thread; the deadline is the request's (see RequestGuard)."""
@@ -221,7 +222,10 @@ class Api:
         return Response(encode.paged(items, next_url, next_token, size), media_type=JSON)
 
     async def entity(self, request: Request) -> Response:
-        """GET (readings:read) and PUT (entities:write) of one entity; one route, so a 405 lists both."""
+        """GET (readings:read), PUT and DELETE (entities:write) of one entity; one route, so a 405 lists all."""
+        if request.method == "DELETE":
+            entity_id = self.authorize(request, ENTITIES_WRITE_SCOPE)
+            return await self.offload(request, self._delete_entity, request.scope[PRINCIPAL_KEY], entity_id)
         if request.method == "PUT":
             entity_id = self.authorize(request, ENTITIES_WRITE_SCOPE)
             require_json(request.headers.get("content-type"))
@@ -248,6 +252,26 @@ class Api:
         stored, created = self.store.put_entity(record)
         return Response(orjson.dumps(encode.entity(stored, principal.can_see)), status_code=201 if created else 200,
                         media_type=JSON)
+
+    def _delete_entity(self, deadline: float | None, principal: Principal, entity_id: uuid.UUID) -> Response:
+        """The entity and all its data, in one transaction (docs/semantics.md §12); refused while it has children."""
+        deletion = self.store.delete_entity(entity_id, deadline)
+        if deletion is None:
+            raise _entity_not_found()
+        if not deletion.deleted:
+            shown = next((child for child in deletion.some_children if principal.can_see(child)), None)
+            count = f"{deletion.children} {'entity names' if deletion.children == 1 else 'entities name'}"
+            example = f" (e.g. {shown})" if shown is not None else ""
+            them = "it" if deletion.children == 1 else "them"
+            raise ApiError(409, "EntityHasChildren",
+                           f"{count} this entity as its parent{example}: delete {them}, or PUT {them} with another "
+                           "parentId (or none), first; nothing was deleted")
+        # Pages of the deleted entity can never be served again (reads find no entity; a registration anew has
+        # another `created`, part of every page's key): dropping them only gives their memory back at once.
+        self.pages.drop(lambda key: _key_entity(key) == entity_id)
+        if self.metrics is not None:
+            self.metrics.entity_deleted(deletion, self.pages)
+        return Response(status_code=204)
 
     async def readings(self, request: Request) -> Response:
         """One route for both methods, so a 405 on it lists every method it has in `Allow`."""
@@ -296,7 +320,7 @@ class Api:
         agg_query = aggregations.AggregationQuery(entity_id, w.start, w.end, width, tz)
         entity = str(entity_id)
         page, found = self.cached_page(
-            (agg_query, w.position, size, version),
+            (agg_query, w.position, size, version, head.created),
             lambda: aggregations.aggregation_page(self.store, agg_query, w.position, size),
             lambda items: orjson.dumps([encode.aggregation(entity, bucket, tz) for bucket in items]))
         if self.metrics is not None:
@@ -319,7 +343,7 @@ class Api:
         statistics.check_work(stats_query, size)
         entity = str(entity_id)
         page, _ = self.cached_page(
-            (stats_query, w.position, size, version),
+            (stats_query, w.position, size, version, head.created),
             lambda: statistics.statistics_page(self.store, stats_query, w.position, size),
             lambda items: orjson.dumps([encode.statistics(entity, bucket, tz) for bucket in items]))
         return self.paged(request, page.items, page.next_position, w, size)
@@ -357,6 +381,10 @@ class EntityHead:
     """The entity's `timeZone` (None: UTC, or none set)."""
     has_zone: bool
     """Whether the entity has a `timeZone` of its own."""
+    created: int = 0
+    """When the entity was registered (µs): with `version`, the data version of a page's key. An entity deleted
+    and registered again starts again at version 0 but never with the same `created`, so no page of the
+    deleted one is ever served for the new one, in any worker process."""
 
     def zone_for(self, query: Any) -> ZoneInfo | None:
         """The request's `timeZone`, else the entity's, else UTC: the zone the query is answered in (and what
@@ -390,6 +418,12 @@ MAX_ENTITY_BODY_BYTES = 64 * 1024
 """A PUT /v1/entities/{entityId} body (its `properties` may encode to 16 KiB)."""
 
 
+def _key_entity(key: Any) -> uuid.UUID | None:
+    """The entity of a page cache key (its query's), None for a key of another shape."""
+    query = key[0] if isinstance(key, tuple) and key else None
+    return getattr(query, "entity_id", None)
+
+
 def _entity_not_found() -> ApiError:
     return ApiError(404, "EntityNotFound", "no such entity, or it is not visible to this token")
 
@@ -404,7 +438,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/healthz", api.healthz, methods=["GET"]),
         Route("/openapi.json", api.openapi, methods=["GET"]),
         Route("/v1/entities", api.list_entities, methods=["GET"]),
-        Route("/v1/entities/{entityId}", api.entity, methods=["GET", "PUT"]),
+        Route("/v1/entities/{entityId}", api.entity, methods=["GET", "PUT", "DELETE"]),
         Route("/v1/entities/{entityId}/readings", api.readings, methods=["GET", "POST"]),
         Route("/v1/entities/{entityId}/readings/last", api.reader(api.last_reading), methods=["GET"]),
         Route("/v1/entities/{entityId}/aggregations", api.reader(api.aggregations), methods=["GET"]),

@@ -24,7 +24,7 @@ from .offload import ThreadPool
 if TYPE_CHECKING:
     from ..config import Settings
     from ..usecases.pages import Page
-    from ..storage.base import IngestResult
+    from ..storage.base import EntityDeletion, IngestResult
     from .pagecache import PageCache
 
 T = TypeVar("T")
@@ -66,6 +66,9 @@ class Metrics:
         self.store_wait = Histogram("connect_readings_store_queue_wait_seconds",
                                     "Time a request's store work waited for a free store thread",
                                     buckets=WAIT_BUCKETS)
+        self.entities_deleted = Counter("connect_readings_entities_deleted",
+                                        "Entities deleted with all their data (DELETE /v1/entities/{entityId})")
+        self.readings_deleted = Counter("connect_readings_readings_deleted", "Readings deleted with their entity")
         self.limited = Counter("connect_readings_rate_limited", "Requests answered 429, by the limit they hit",
                                ["limit"])
         self._children: dict[tuple[str, ...], Any] = {}
@@ -97,6 +100,13 @@ class Metrics:
         self._miss.inc()
         self.page_edges.observe(page.edges)
         self._aggregation_items.observe(len(page.items))
+        self.cache_bytes.set(cache.bytes)
+        self.cache_pages.set(len(cache))
+
+    def entity_deleted(self, deletion: EntityDeletion, cache: PageCache) -> None:
+        """An entity deleted: counted, and the page cache's gauges after its pages were dropped."""
+        self.entities_deleted.inc()
+        self.readings_deleted.inc(deletion.readings)
         self.cache_bytes.set(cache.bytes)
         self.cache_pages.set(len(cache))
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 ENTRY_OVERHEAD = 768
@@ -74,6 +74,14 @@ class PageCache:
             while self.bytes > self.budget_bytes:
                 _, dropped = self._pages.popitem(last=False)
                 self.bytes -= dropped.size
+
+    def drop(self, where: Callable[[Hashable], bool]) -> int:
+        """Forget every page whose key `where` accepts (a deleted entity's); returns how many."""
+        with self._lock:
+            keys = [key for key in self._pages if where(key)]
+            for key in keys:
+                self.bytes -= self._pages.pop(key).size
+        return len(keys)
 
     def __len__(self) -> int:
         return len(self._pages)

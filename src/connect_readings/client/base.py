@@ -110,7 +110,8 @@ class Call:
     body: bytes | None = None
     """JSON (msgspec encodes datetimes, UUIDs and Structs as the API reads them)."""
     idempotent: bool = True
-    """Safe to send twice (every operation of this API is: reads, PUT, and ingest, an upsert per timestamp)."""
+    """Safe to send twice (every operation of this API is: reads, PUT, ingest, an upsert per timestamp, and
+    DELETE, whose retry after a lost answer may find the entity gone: `Attempts` takes that 404 as done)."""
     zone: str | None = None
     """The query's time zone, for `to_pandas`."""
 
@@ -266,6 +267,15 @@ def put_entity_call(entity_id: EntityId, description: Mapping[str, Any]) -> Call
     return Call("PUT", entity_path(entity_id), _decoder(Entity), body=_ENCODE(body))
 
 
+def delete_entity_call(entity_id: EntityId) -> Call:
+    """204 No Content: the answer is None."""
+    return Call("DELETE", entity_path(entity_id), _no_content)
+
+
+def _no_content(body: bytes) -> None:
+    return None
+
+
 def ingest_call(entity_id: EntityId, readings: Iterable[Mapping[str, Any]]) -> Call:
     """Readings as `{"timestamp": datetime or RFC 3339 text, "data": {metric: {...}}}` (an aware datetime;
     a naive one is UTC, as the API reads a timestamp without offset)."""
@@ -349,10 +359,14 @@ class Attempts:
         self.clock = clock
         self.started = clock()
         self.attempt = 0
+        self.unanswered = False
+        """Whether an earlier attempt got no answer (it may have been done all the same)."""
 
     def answer(self, status: int, headers: Mapping[str, str], body: bytes) -> tuple[bool, Any]:
         """(True, the result), or (False, seconds to wait before sending again); raises when it gives up."""
         self.attempt += 1
+        if status == 404 and self.call.method == "DELETE" and self.unanswered:
+            return True, None  # an attempt whose answer was lost deleted it: done, as asked
         try:
             return True, decode_answer(self.call, status, headers, body)
         except ConnectReadingsError as error:
@@ -361,6 +375,7 @@ class Attempts:
     def lost(self, exc: Exception) -> float:
         """No answer (refused, reset, timed out): seconds to wait before sending again; raises when it gives up."""
         self.attempt += 1
+        self.unanswered = True
         return self._wait(connection_error(exc))
 
     def _wait(self, error: ConnectReadingsError) -> float:
@@ -413,6 +428,12 @@ class Operations:
         """`PUT /v1/entities/{id}` → Entity: registers it or replaces its description (a field left out
         becomes null). `client.put_entity(e, type="Meter", name="Household", time_zone="Europe/Brussels")`."""
         return self._one(put_entity_call(entity_id, description))
+
+    def delete_entity(self, entity_id: EntityId) -> Any:
+        """`DELETE /v1/entities/{id}` → None: the entity and all its data are deleted, at once and for good
+        (ConnectReadingsError 404 EntityNotFound when there is none; 409 EntityHasChildren while other entities
+        name it as their parent). A retry after a lost answer that finds it gone counts as done."""
+        return self._one(delete_entity_call(entity_id))
 
     def ingest(self, entity_id: EntityId, readings: Iterable[Mapping[str, Any]]) -> Any:
         """`POST /v1/entities/{id}/readings` (one atomic batch, up to the server's max_batch) → IngestResult.

@@ -22,6 +22,7 @@ import msgspec
 import orjson
 
 from ..domain.entities import EntityRecord
+from ..domain.errors import DomainError
 from ..domain.gauges import GaugeSummary
 from ..domain.ingest import Batch, IngestPlan, prepare
 from ..domain.readings import ENERGY_UNIT, REGISTER_COUNT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS
@@ -43,6 +44,25 @@ class IngestResult:
     received: int
     written: int
     replaced: int
+
+
+@dataclass(frozen=True, slots=True)
+class EntityDeletion:
+    """What `Store.delete_entity` did: deleted the entity (`deleted`, with its `readings`), or refused because
+    other entities name it as their parent (`children`: how many; `some_children`: the first few ids, by id)."""
+
+    deleted: bool
+    readings: int = 0
+    children: int = 0
+    some_children: tuple[uuid.UUID, ...] = ()
+
+
+MAX_CHILDREN_LISTED = 100
+"""Child ids `delete_entity` returns with a refusal (the API names one the token may see)."""
+
+ENTITY_TABLES = ("readings", "resets", "series", "gauge_blocks", "entities")
+"""Every table with rows keyed by an entity (`entity_id`): what `delete_entity` empties of it, in this order
+(the `entities` row last). `meta` is the only table keyed by something else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +101,10 @@ class Store(Protocol):
     def entity_version(self, entity_id: uuid.UUID) -> int | None:
         """Changes with every ingest of the entity (in the ingest's transaction); None for an unknown entity."""
 
-    def entity_head(self, entity_id: uuid.UUID) -> tuple[int, str | None] | None:
-        """(data version, time zone name) of a registered entity, one index seek; None for an unknown one."""
+    def entity_head(self, entity_id: uuid.UUID) -> tuple[int, str | None, int] | None:
+        """(data version, time zone name, created) of a registered entity, one index seek; None for an unknown
+        one. `created` (µs) tells two registrations of one id apart: an entity deleted and registered again
+        starts again at version 0, so the two are one data version only together."""
 
     def entity(self, entity_id: uuid.UUID) -> EntityRecord | None:
         """The registry's record of the entity; None when it is not registered."""
@@ -98,6 +120,14 @@ class Store(Protocol):
         and whether it was created. A record with a parent is checked by `entities.check_parent` inside the
         write's transaction, serialised with every other write that sets a parent (DomainError InvalidEntity
         on a cycle, nothing written), so concurrent PUTs cannot together make a cycle."""
+
+    def delete_entity(self, entity_id: uuid.UUID, deadline: float | None = None) -> EntityDeletion | None:
+        """Delete the entity and every row keyed by it (ENTITY_TABLES: readings, resets, series bounds, gauge
+        blocks, its registry row) in ONE transaction: all of it or nothing (a deadline that passes rolls it
+        back: StoreTimeout). None, writing nothing, when it is not registered. Refused (`deleted` False,
+        nothing written) while other entities have it as their parent. Serialised with ingest of the entity
+        (a batch either commits before and is deleted with it, or after and registers the entity anew) and
+        with every PUT that sets a parent (which re-checks in its own transaction that the parent exists)."""
 
     def entity_ids(self) -> list[uuid.UUID]:
         """Every entity, in a stable order."""
@@ -159,6 +189,12 @@ class Store(Protocol):
     def register_series_brackets(self, entity_id: uuid.UUID, register: int, instants: Sequence[int]) -> list[Bracket]:
         """One register's readings at-or-before and at-or-after each instant (what `register_brackets` gives
         for it), by index seeks: the cost follows the instants, not the readings between them."""
+
+
+def parent_gone() -> DomainError:
+    """A PUT's parent deleted between the request's check and the write (its transaction checks again): the
+    answer of a parent that is not registered."""
+    return DomainError("InvalidEntity", "'parentId' names no registered entity visible to this token")
 
 
 class PlannedIngest:

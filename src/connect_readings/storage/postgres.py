@@ -44,6 +44,7 @@ from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, stored_row
 from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
+from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _STORED = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}"  # a reading's columns but extra
@@ -439,10 +440,11 @@ class PostgresStore(PlannedIngest):
             return None if row is None else int(row[0])
 
     @_mapped
-    def entity_head(self, entity_id: uuid.UUID) -> tuple[int, str | None] | None:
+    def entity_head(self, entity_id: uuid.UUID) -> tuple[int, str | None, int] | None:
         with self._reader() as cur:
-            row = cur.execute("SELECT version, time_zone FROM entities WHERE entity_id = %s", (entity_id,)).fetchone()
-            return None if row is None else (int(row[0]), row[1])
+            row = cur.execute("SELECT version, time_zone, created FROM entities WHERE entity_id = %s",
+                              (entity_id,)).fetchone()
+            return None if row is None else (int(row[0]), row[1], int(row[2]))
 
     @_mapped
     def entity(self, entity_id: uuid.UUID) -> EntityRecord | None:
@@ -471,6 +473,8 @@ class PostgresStore(PlannedIngest):
         with self._transaction(None, "BEGIN") as conn, conn.cursor() as cur:
             if record.parent_id is not None:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (PARENT_LOCK,))
+                if cur.execute("SELECT 1 FROM entities WHERE entity_id = %s", (record.parent_id,)).fetchone() is None:
+                    raise parent_gone()  # (deleted since the request checked it: DELETE takes the same lock)
                 check_parent(record.entity_id, record.parent_id, functools.partial(_parent_of, cur))
             row = cur.execute(
                 "INSERT INTO entities (entity_id, type, name, brand, identifier, parent_id, properties, time_zone, "
@@ -483,6 +487,26 @@ class PostgresStore(PlannedIngest):
                  properties, record.time_zone, record.created)).fetchone()
         assert row is not None
         return _entity_record(row), bool(row[-1])
+
+    @_mapped
+    def delete_entity(self, entity_id: uuid.UUID, deadline: float | None = None) -> EntityDeletion | None:
+        with self._transaction(deadline, "BEGIN") as conn, conn.cursor() as cur:
+            # The parent lock first (as every PUT that sets a parent: none can name this entity until commit),
+            # then the entity row (as ingest: a batch in progress commits first, a later one waits for us).
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (PARENT_LOCK,))
+            if cur.execute("SELECT 1 FROM entities WHERE entity_id = %s FOR UPDATE", (entity_id,)).fetchone() is None:
+                return None
+            row = cur.execute("SELECT count(*) FROM entities WHERE parent_id = %s", (entity_id,)).fetchone()
+            children = int(row[0]) if row else 0
+            if children:
+                some = cur.execute("SELECT entity_id FROM entities WHERE parent_id = %s ORDER BY entity_id LIMIT %s",
+                                   (entity_id, MAX_CHILDREN_LISTED)).fetchall()
+                return EntityDeletion(False, children=children, some_children=tuple(r[0] for r in some))
+            counts = {}
+            for table in ENTITY_TABLES:
+                cur.execute(f"DELETE FROM {table} WHERE entity_id = %s", (entity_id,))
+                counts[table] = cur.rowcount
+        return EntityDeletion(True, readings=counts["readings"])
 
     @_mapped
     def entity_ids(self) -> list[uuid.UUID]:

@@ -36,6 +36,7 @@ from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import COLUMN_METRICS, GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, stored_row
 from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
+from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _FULL_ROW = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}, extra"
@@ -267,10 +268,10 @@ class SQLiteStore(PlannedIngest):
         return None if row is None else row[0]
 
     @_mapped
-    def entity_head(self, entity_id: uuid.UUID) -> tuple[int, str | None] | None:
-        row = self.db.execute("SELECT version, time_zone FROM entities WHERE entity_id = ?",
+    def entity_head(self, entity_id: uuid.UUID) -> tuple[int, str | None, int] | None:
+        row = self.db.execute("SELECT version, time_zone, created FROM entities WHERE entity_id = ?",
                               (entity_id.bytes,)).fetchone()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (row[0], row[1], row[2])
 
     @_mapped
     def entity(self, entity_id: uuid.UUID) -> EntityRecord | None:
@@ -306,6 +307,8 @@ class SQLiteStore(PlannedIngest):
         db.execute("BEGIN IMMEDIATE")  # the write lock: the parent check below sees every committed PUT
         try:
             if record.parent_id is not None:
+                if db.execute("SELECT 1 FROM entities WHERE entity_id = ?", (record.parent_id.bytes,)).fetchone() is None:
+                    raise parent_gone()  # (deleted since the request checked it)
                 check_parent(record.entity_id, record.parent_id, functools.partial(_parent_of, db))
             existed = db.execute("SELECT 1 FROM entities WHERE entity_id = ?", (record.entity_id.bytes,)).fetchone()
             if existed:
@@ -322,6 +325,31 @@ class SQLiteStore(PlannedIngest):
                 db.execute("ROLLBACK")
             raise
         return _entity_record(row), not existed
+
+    @_mapped
+    def delete_entity(self, entity_id: uuid.UUID, deadline: float | None = None) -> EntityDeletion | None:
+        eid = entity_id.bytes
+        with self._deadline(deadline) as db:
+            db.execute("BEGIN IMMEDIATE")  # the write lock: no ingest or PUT runs between the checks and the deletes
+            try:
+                if db.execute("SELECT 1 FROM entities WHERE entity_id = ?", (eid,)).fetchone() is None:
+                    db.execute("ROLLBACK")
+                    return None
+                children = db.execute("SELECT count(*) FROM entities WHERE parent_id = ?", (eid,)).fetchone()[0]
+                if children:
+                    some = db.execute("SELECT entity_id FROM entities WHERE parent_id = ? ORDER BY entity_id LIMIT ?",
+                                      (eid, MAX_CHILDREN_LISTED)).fetchall()
+                    db.execute("ROLLBACK")
+                    return EntityDeletion(False, children=children,
+                                          some_children=tuple(uuid.UUID(bytes=row[0]) for row in some))
+                counts = {table: db.execute(f"DELETE FROM {table} WHERE entity_id = ?", (eid,)).rowcount
+                          for table in ENTITY_TABLES}
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return EntityDeletion(True, readings=counts["readings"])
 
     @_mapped
     def entity_ids(self) -> list[uuid.UUID]:
