@@ -284,6 +284,24 @@ def test_generic_columns(store: Store) -> None:
                                   ("2024-01-03T00:00:00Z", {"positiveActiveEnergy": kwh(0.5)})]
 
 
+def test_generic_columns_take_the_default_zone_when_nothing_else_gives_one(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20: --columns without --time-zone, for an entity without a zone: CONNECT_READINGS_DEFAULT_TIME_ZONE
+    (the zone such an entity is queried in), else a clear refusal."""
+    source = tmp_path / "export.csv"
+    source.write_text("start,end,channel,kwh\n2024-07-01 00:00,2024-07-01 00:15,offtake,0.5\n", encoding="utf-8")
+    command = ["import", str(source), "--entity", str(ENTITY), "--format", "interval",
+               "--columns", "start=start,end=end,register=channel,volume=kwh", "--database", str(tmp_path / "x.db")]
+    monkeypatch.delenv("CONNECT_READINGS_DEFAULT_TIME_ZONE", raising=False)
+    refused = CliRunner().invoke(main, command)
+    assert refused.exit_code != 0 and "CONNECT_READINGS_DEFAULT_TIME_ZONE" in refused.output
+    monkeypatch.setenv("CONNECT_READINGS_DEFAULT_TIME_ZONE", "Europe/Amsterdam")
+    done = CliRunner().invoke(main, command)
+    assert done.exit_code == 0, done.output
+    stamps = [r.ts for r in SQLiteStore(str(tmp_path / "x.db")).readings(ENTITY, 0, 2**62, 10)]
+    assert [format_datetime(t) for t in stamps] == ["2024-06-30T22:00:00Z", "2024-06-30T22:15:00Z"]  # (+02:00)
+
+
 def test_register_names() -> None:
     assert register_of("Afname Dag", "kWh")[:2] == ("positiveActiveEnergy", "t1")
     assert register_of("Afname Nacht", "kWh")[:2] == ("positiveActiveEnergy", "t2")

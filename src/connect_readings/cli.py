@@ -100,7 +100,8 @@ def serve(**flags: Any) -> None:
               help="default: from the file's extension (.csv, .p1, else jsonl); interval: a grid operator's "
                    "interval volumes (README, Import formats)")
 @click.option("--time-zone", default=None, help="zone of local times (interval files, a ';' CSV) [default for "
-              "interval files: the entity's zone, else the preset's: Europe/Brussels for fluvius]")
+              "interval files: the entity's zone, else the preset's (Europe/Brussels for fluvius), else "
+              "CONNECT_READINGS_DEFAULT_TIME_ZONE]")
 @click.option("--preset", type=click.Choice(["fluvius"]), default=None, help="interval file layout [default: fluvius]")
 @click.option("--columns", default=None, help="interval file layout by column names instead of a preset: "
               "start=DATE+TIME,end=DATE+TIME,register=…,volume=…[,unit=…][,status=…]")
@@ -122,7 +123,8 @@ def import_(file: Path, entity: uuid.UUID, fmt: str | None, time_zone: str | Non
     with file.open("rb") as handle, tqdm(total=file.stat().st_size, unit="B", unit_scale=True,
                                           disable=None, file=sys.stderr) as bar:
         try:
-            report = import_file(store, entity, handle, fmt, bar.update, time_zone, preset, columns)
+            report = import_file(store, entity, handle, fmt, bar.update, time_zone, preset, columns,
+                                 settings.default_time_zone)
         except DomainError as exc:
             store.close()
             raise click.ClickException(exc.message + _format_hint(file, fmt)) from None

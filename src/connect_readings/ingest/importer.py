@@ -82,11 +82,13 @@ def import_file(
     time_zone: str | None = None,
     preset: str | None = None,
     columns: str | None = None,
+    default_zone: str | None = None,
 ) -> ImportReport:
     """Read, validate and write `handle` in batches; bad lines are reported, good ones written.
 
     `time_zone`: the zone of local times (interval files, the `;` CSV dialect); `preset`/`columns`: an interval
-    file's layout (ingest/intervals.py)."""
+    file's layout (ingest/intervals.py); `default_zone`: an interval file's zone when neither `time_zone`, the
+    entity nor the layout gives one."""
     report = ImportReport()
     writer = _Writer(store, entity_id, report)
     with _collector_paused():
@@ -95,7 +97,8 @@ def import_file(
         elif fmt == "interval":
             from .intervals import import_intervals
 
-            import_intervals(store, entity_id, handle, progress, report, writer, time_zone, preset, columns)
+            import_intervals(store, entity_id, handle, progress, report, writer, time_zone, preset, columns,
+                             default_zone)
         elif fmt == "p1":
             _import_p1(handle, progress, report, writer)
         else:

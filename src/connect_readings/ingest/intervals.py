@@ -232,19 +232,23 @@ def looks_like_intervals(header_line: str) -> bool:
                for layouts in PRESETS.values() for layout in layouts)
 
 
-def resolve_zone(store: Store, entity_id: uuid.UUID, time_zone: str | None, layout: Layout | None) -> tzinfo:
-    """--time-zone, else the entity's registered zone, else the layout's (Europe/Brussels for Fluvius)."""
+def resolve_zone(store: Store, entity_id: uuid.UUID, time_zone: str | None, layout: Layout | None,
+                 default_zone: str | None = None) -> tzinfo:
+    """--time-zone, else the entity's registered zone, else the layout's (Europe/Brussels for Fluvius), else the
+    service's default zone for entities without one (CONNECT_READINGS_DEFAULT_TIME_ZONE)."""
     if time_zone is None:
         head = store.entity_head(entity_id)
-        time_zone = head[1] if head is not None and head[1] else (layout.zone if layout else None)
+        time_zone = head[1] if head is not None and head[1] else (layout.zone if layout else None) or default_zone
     if time_zone is None:
-        raise DomainError("MissingTimeZone", "local times need --time-zone (or an entity with a registered zone)")
+        raise DomainError("MissingTimeZone", "local times need --time-zone (or an entity with a registered zone, "
+                          "or CONNECT_READINGS_DEFAULT_TIME_ZONE)")
     return zone_for(time_zone)
 
 
 def import_intervals(
     store: Store, entity_id: uuid.UUID, handle: io.BufferedReader, progress: Callable[[int], None], report: Any,
     writer: Any, time_zone: str | None = None, preset: str | None = None, columns: str | None = None,
+    default_zone: str | None = None,
 ) -> None:
     """Read every row, then write the boundary readings (rejects into `report.rejected`, notes into `report.notes`)."""
     layouts = layout_for(preset, columns)
@@ -263,7 +267,7 @@ def import_intervals(
             break
     else:
         raise DomainError("InvalidIntervals", f"the header lacks the column(s) {', '.join(map(repr, absent))}")
-    zone = resolve_zone(store, entity_id, time_zone, layout)
+    zone = resolve_zone(store, entity_id, time_zone, layout, default_zone)
 
     def cell(row: list[str], name: str | None) -> str:
         return row[index[name.lower()]].strip() if name else ""
