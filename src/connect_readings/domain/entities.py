@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
+from .documents import json_kind, json_object
 from .errors import DomainError, quoted
-from .readings import repeated_key, repeated_key_error
 from .timefmt import parse_time_zone
 
 ENTITY_TYPES = ("Battery", "ChargePoint", "EV", "HeatPump", "SolarPlant", "RetrofitMeter", "Meter", "Inverter")
@@ -63,24 +63,16 @@ def parse_entity(
     registered and visible to the token. That the parent makes no cycle is checked by the store, in the write's
     transaction (`check_parent`): a check made here could be overtaken by a concurrent PUT.
     """
-    document = _decode(body)
-    if not isinstance(document, dict):
-        raise _invalid("the body must be a JSON object {type, name, brand, identifier, parentId, properties, timeZone}")
-    _check_values(document)  # (first: it bounds the nesting that the duplicate check re-encodes)
-    if (repeated := repeated_key(body, document)) is not None:
-        raise repeated_key_error(repeated[0])
-    unknown = [key for key in document if key not in FIELDS]
-    if unknown:
-        raise _invalid(f"unknown field {quoted(unknown[0], 40)}; an entity has {', '.join(FIELDS)}")
+    document = json_object(body, FIELDS, "an entity", _invalid, _decode(body), check=_check_values)
     kind = document.get("type")
     if kind is not None and kind not in ENTITY_TYPES:
-        shown = quoted(kind, 40) if isinstance(kind, str) else "a " + _json_kind(kind)
+        shown = quoted(kind, 40) if isinstance(kind, str) else json_kind(kind)
         raise _invalid(f"'type' must be one of {', '.join(ENTITY_TYPES)} (or null); got {shown}")
     texts = {name: _text(document, name) for name in ("name", "brand", "identifier")}
     zone = document.get("timeZone")
     if zone is not None:
         if not isinstance(zone, str):
-            raise _invalid(f"'timeZone' must be an IANA time zone name (or null); got a {_json_kind(zone)}")
+            raise _invalid(f"'timeZone' must be an IANA time zone name (or null); got {json_kind(zone)}")
         try:
             parse_time_zone(zone)
         except DomainError as exc:
@@ -88,7 +80,7 @@ def parse_entity(
     properties = document.get("properties")
     if properties is not None:
         if not isinstance(properties, dict):
-            raise _invalid(f"'properties' must be a JSON object (or null); got a {_json_kind(properties)}")
+            raise _invalid(f"'properties' must be a JSON object (or null); got {json_kind(properties)}")
         if len(orjson.dumps(properties)) > MAX_PROPERTIES_BYTES:
             raise _invalid(f"'properties' must encode to at most {MAX_PROPERTIES_BYTES} bytes of JSON")
     parent = _parent(document.get("parentId"), entity_id, parent_allowed)
@@ -101,7 +93,7 @@ def _text(document: dict[str, Any], name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _invalid(f"'{name}' must be a string (or null); got a {_json_kind(value)}")
+        raise _invalid(f"'{name}' must be a string (or null); got {json_kind(value)}")
     if len(value) > MAX_TEXT:
         raise _invalid(f"'{name}' must be at most {MAX_TEXT} characters; got {len(value)}")
     return value
@@ -202,15 +194,3 @@ def _parent(value: Any, entity_id: uuid.UUID, allowed: Callable[[uuid.UUID], boo
     return parent
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"

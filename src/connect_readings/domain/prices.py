@@ -22,10 +22,8 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
-
+from .documents import json_kind, json_object
 from .errors import DomainError, quoted
-from .readings import repeated_key, repeated_key_error
 from .timefmt import parse_datetime
 
 PRICE_ID = re.compile(r"[a-z0-9-]{1,64}")
@@ -92,18 +90,7 @@ def parse_price_body(body: bytes, price_id: str, zone: ZoneInfo | None) -> tuple
     `data` may be empty (the series is registered, or renamed, without intervals). Raises InvalidJson,
     DuplicateKey or InvalidPrices (the message names the field, e.g. `data[3]: end must be after start`).
     """
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise DomainError("InvalidJson",
-                          "the request body is not valid JSON (numbers must lie within a double)") from None
-    if not isinstance(document, dict):
-        raise _invalid("the body must be a JSON object {name, unit, data}")
-    if (repeated := repeated_key(body, document)) is not None:
-        raise repeated_key_error(repeated[0])
-    unknown = [key for key in document if key not in FIELDS]
-    if unknown:
-        raise _invalid(f"unknown field {quoted(unknown[0], 40)}; a price series has {', '.join(FIELDS)}")
+    document = json_object(body, FIELDS, "a price series", _invalid)
     name = document.get("name")
     if name is not None:
         if not isinstance(name, str):
@@ -169,21 +156,6 @@ def is_number(value: Any) -> bool:
 def decimal_of(value: float) -> Decimal:
     """A JSON number's decimal value as written: the shortest text of the double (what the client sent)."""
     return Decimal(value) if type(value) is int else Decimal(repr(value))
-
-
-def json_kind(value: Any) -> str:
-    """What a JSON value is, with its article, for a message: 'a number', 'an array', 'null'…"""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number" if is_number(value) else "a non-finite number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return "null"
 
 
 def check_disjoint(intervals: Sequence[PriceInterval]) -> None:

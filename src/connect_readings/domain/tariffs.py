@@ -23,11 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
-
+from .documents import json_kind, json_object
 from .errors import DomainError, quoted
-from .prices import CURRENCY, check_price_id, decimal_of, is_number, json_kind
-from .readings import repeated_key, repeated_key_error
+from .prices import CURRENCY, check_price_id, decimal_of, is_number
 from .timefmt import format_datetime, parse_datetime
 
 TIERS = ("t1", "t2", "t3", "t4")
@@ -124,18 +122,7 @@ def parse_tariff(body: bytes, zone: ZoneInfo | None) -> Tariff:
     """A `PUT /v1/entities/{id}/tariff` body → Tariff. A `from` without an offset is wall time in `zone` (UTC
     when None). Raises InvalidJson, DuplicateKey or InvalidTariff; the message names the place, e.g.
     `periods[1].import`."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise DomainError("InvalidJson",
-                          "the request body is not valid JSON (numbers must lie within a double)") from None
-    if not isinstance(document, dict):
-        raise _invalid("the body must be a JSON object {currency, periods}")
-    if (repeated := repeated_key(body, document)) is not None:
-        raise repeated_key_error(repeated[0])
-    unknown = [key for key in document if key not in FIELDS]
-    if unknown:
-        raise _invalid(f"unknown field {quoted(unknown[0], 40)}; a tariff has {', '.join(FIELDS)}")
+    document = json_object(body, FIELDS, "a tariff", _invalid)
     currency = document.get("currency")
     if currency is None:
         currency = CURRENCY
