@@ -17,7 +17,7 @@ from ..domain.interval import Interval
 from ..domain.registers import aggregate
 from ..domain.timefmt import zone_name
 from ..storage.base import Store
-from .pages import AnsweredBucket, Page, bucket_id, check_deadline, skip_to
+from .pages import AnsweredBucket, Evaluation, Page, bucket_id, page_of_buckets
 
 AGGREGATION_NAMESPACE = uuid.UUID("9d6c3f2e-0b8a-4c57-8e61-2f0a4b7c9d13")
 
@@ -57,33 +57,22 @@ def aggregation_page(store: Store, query: AggregationQuery, position: int, page_
 
     Call it inside `store.snapshot()`, so the page reads one state of the data.
     """
-    found: list[Bucket] = []
     prefix = aggregation_id_prefix(query)
-    grid = query.grid
-    asked = 0
-    while len(found) <= page_size and position < query.end:
-        check_deadline()
-        edges = grid.page_edges(position, query.start, query.end, page_size + 1 - len(found))
+
+    def evaluate(edges: list[int]) -> Evaluation:
         brackets = store.register_brackets(query.entity_id, edges)
-        asked += len(edges)
         values = aggregate(edges, brackets)
-        found.extend(
-            Bucket(id=bucket_id(AGGREGATION_NAMESPACE, prefix, b0, b1), start=b0, end=b1, data=data)
-            for b0, b1, data in zip(edges, edges[1:], values)
-            if data
-        )
-        position = edges[-1]
-        if not any(values):
-            position = _next_coverage(grid, query.end, position, [per_register[-1] for per_register in brackets])
-    if len(found) > page_size:
-        return Page(found[:page_size], found[page_size].start, asked)
-    return Page(found, None, asked)
+        items = [Bucket(id=bucket_id(AGGREGATION_NAMESPACE, prefix, b0, b1), start=b0, end=b1, data=data)
+                 if data else None for b0, b1, data in zip(edges, edges[1:], values)]
+        return items, next_samples(brackets, edges[-1]), len(edges)
+
+    return page_of_buckets(query.grid, query.start, query.end, position, page_size, evaluate)
 
 
-def _next_coverage(grid: Grid, end: int, position: int, last_brackets: list[Any]) -> int:
-    """Skip a run of empty buckets: jump to the bucket holding the next reading of any register."""
-    upcoming = [after[0] for _, after in last_brackets if after is not None and after[0] > position]
-    return skip_to(grid, end, position, upcoming)
+def next_samples(brackets: list[list[Any]], position: int) -> list[int]:
+    """The next reading after `position` of each register, from the brackets of the last edge (position)."""
+    return [after[0] for per_register in brackets for _, after in per_register[-1:]
+            if after is not None and after[0] > position]
 
 
 def aggregation_total(store: Store, entity_id: uuid.UUID, start: int, end: int) -> dict[str, Any]:

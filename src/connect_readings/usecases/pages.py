@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -60,6 +60,35 @@ def bucket_id(namespace: uuid.UUID, prefix: str, start: int, end: int) -> str:
     """The id of a bucket answered as [start, end) (clipped to the query window): a bucket cut by `start`
     or `end` names what it answers, not the whole bucket."""
     return uuid5_text(namespace, f"{prefix}{start}|{end}")
+
+
+Evaluation = tuple[list[Any], list[int], int]
+"""What a page's evaluator says of a chunk of buckets: each bucket's item (None: no coverage, left out), the
+instants of the next samples after the chunk (where paging resumes when the chunk was empty), the edges it asked
+of the store."""
+
+
+def page_of_buckets(grid: Grid, start: int, end: int, position: int, page_size: int,
+                    evaluate: Callable[[list[int]], Evaluation]) -> Page:
+    """Up to `page_size` buckets with coverage of the window [start, end) from `position` on: the grid's edges
+    in chunks, each evaluated once; a chunk without coverage skips to the bucket of the next sample.
+
+    Call it inside `store.snapshot()`, so the page reads one state of the data.
+    """
+    found: list[Any] = []
+    asked = 0
+    while len(found) <= page_size and position < end:
+        check_deadline()
+        edges = grid.page_edges(position, start, end, page_size + 1 - len(found))
+        items, upcoming, n = evaluate(edges)
+        asked += n
+        found.extend(item for item in items if item is not None)
+        position = edges[-1]
+        if all(item is None for item in items):
+            position = skip_to(grid, end, position, upcoming)
+    if len(found) > page_size:
+        return Page(found[:page_size], found[page_size].start, asked)
+    return Page(found, None, asked)
 
 
 def skip_to(grid: Grid, end: int, position: int, upcoming: list[int]) -> int:
