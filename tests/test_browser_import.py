@@ -1,6 +1,7 @@
 """A grid operator's file, imported with the CLI, seen in the dashboard (real `connect-readings import` and
 `serve`, real headless Chromium): the autumn clock-change day of a Fluvius quarter-hour export is drawn as
-100 quarter-hours whose table holds the file's volumes exactly. Its screenshot is the README's import picture."""
+100 quarter-hours whose table holds the file's volumes exactly, and marks its two estimated quarter-hours (and
+no other) in a Quality column (`/statistics?metrics=quality`). Its screenshot is the README's import picture."""
 
 from __future__ import annotations
 
@@ -100,6 +101,13 @@ def test_an_imported_autumn_day_shows_its_100_quarter_hours(browser, imported, w
         assert Decimal(row[1 + injection]) == expected[stamp]["Injectie Dag"], stamp
     labels = page.eval_on_selector_all("#table thead th", "els => els.map(e => e.textContent)")
     assert "Import Night (kWh)" in labels and "Export Day (kWh)" in labels  # a Belgian meter's tiers
+    # the two estimated quarter-hours (k = 40, 41: their marks sit on the readings at their ends) and no other
+    assert labels[-1] == "Quality" and keys[-1] == "quality"
+    marked = {stamp: row[-1] for stamp, row in zip(expected, rows) if row[-1]}
+    assert marked == {list(expected)[40]: "estimated (1)", list(expected)[41]: "estimated (1)"}, marked
+    # the picture shows the marked rows: the table's own scroll brings the first one into view
+    page.eval_on_selector("#table td[data-quality]", "c => { const w = c.closest('.table-wrap'); "
+                          "w.scrollTop += c.getBoundingClientRect().top - w.getBoundingClientRect().top - w.clientHeight / 3; }")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"import-{width}.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= width + 1

@@ -123,7 +123,7 @@ def test_demo_creates_data_and_prints_a_working_token(tmp_path: Path) -> None:
 
     # the printed curl commands return data from the real app on that database
     urls = [line.split('"')[3] for line in out.splitlines() if line.strip().startswith("curl")]
-    assert len(urls) == 6
+    assert len(urls) == 7 and sum("/costs?" in url for url in urls) == 1
     assert sum("/statistics?" in url for url in urls) == 2 and sum("/statistics/capacity-tariff?" in url for url in urls) == 1
     bodies = {}
     with TestClient(create_app(Settings(database=db)), base_url="http://127.0.0.1:8080") as client:

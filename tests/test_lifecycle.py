@@ -31,7 +31,8 @@ from connect_readings.storage.sqlite import SQLiteStore
 
 from .conftest import ENTITY, OTHER, SECRET, ApiClient, make_token
 
-ALL = "readings:read readings:write entities:write"
+ALL = "readings:read readings:write entities:write tariffs:write"
+TARIFF = {"currency": "EUR", "periods": [{"from": "2024-01-01T00:00:00Z", "import": {"total": 0.3}, "vat": 0.06}]}
 CHILD = uuid.UUID("22222222-3333-4444-8555-666666666666")
 URL = f"/v1/entities/{ENTITY}"
 WINDOW = {"start": "2024-05-27T00:00:00Z", "end": "2024-05-29T00:00:00Z"}
@@ -83,6 +84,7 @@ def answers(client: ApiClient, entity: uuid.UUID) -> list[Any]:
                          (f"{base}/aggregations/total", WINDOW),
                          (f"{base}/statistics", {**WINDOW, "resolution": "1 day"}),
                          (f"{base}/readings", {**WINDOW, "pageSize": 1000}),
+                         (f"{base}/tariff", {}),
                          (base, {})):
         response = client.get(path, params=params)
         found.append((response.status_code, response.json()))
@@ -98,8 +100,10 @@ def seed(admin: ApiClient, entity: uuid.UUID, scale: float = 1.0) -> None:
 def test_delete_removes_every_row_of_the_entity_and_nothing_else(admin: ApiClient, store: Store) -> None:
     seed(admin, ENTITY)
     seed(admin, OTHER, scale=2.0)
+    for entity in (ENTITY, OTHER):
+        assert admin.put(f"/v1/entities/{entity}/tariff", json=TARIFF).status_code == 201
     before = table_counts(store, ENTITY)
-    assert all(before[table] > 0 for table in ENTITY_TABLES), before  # readings, a reset, bounds, gauge blocks
+    assert all(before[table] > 0 for table in ENTITY_TABLES), before  # readings, a reset, bounds, gauge blocks, tariff
     other_tables = table_counts(store, OTHER)
     other_answers = answers(admin, OTHER)
     assert all(status == 200 for status, _ in other_answers)

@@ -73,6 +73,25 @@ def _seed() -> None:
         response = client.post(f"/v1/entities/{ENTITY}/readings", json={"data": batch},
                                headers={"Authorization": f"Bearer {TOKEN}"})
         assert response.status_code == 200, response.text
+        # a tariff with every component, so the costs answers generated queries reach hold amounts
+        now = int(time.time())
+        writer = jwt.encode({"scope": "tariffs:write", "entities": "*", "iat": now, "exp": now + 6 * 3600},
+                            SECRET, algorithm="HS256")
+        hour = dt.timedelta(hours=1)
+        t1 = dt.datetime(2001, 7, 1, tzinfo=dt.timezone.utc)
+        prices = [{"start": (t1 + k * hour).isoformat(), "end": (t1 + (k + 1) * hour).isoformat(),
+                   "price": 40.0 - 3.0 * (k % 24)} for k in range(24 * 14) if k % 50]  # a few gaps
+        response = client.put("/v1/prices/schemathesis-dayahead", json={"unit": "EUR/MWh", "data": prices},
+                              headers={"Authorization": f"Bearer {writer}"})
+        assert response.status_code in (200, 201), response.text
+        tariff = {"currency": "EUR", "periods": [
+            {"from": "2000-01-01T00:00:00Z", "import": {"t1": 0.3, "t2": 0.2}, "gas": {"perM3": 1.1},
+             "capacity": {"perKwYear": 50.0}, "fixed": {"perYear": 120.0}, "vat": 0.06},
+            {"from": "2001-07-01T00:00:00Z", "import": {"prices": "schemathesis-dayahead", "adder": 0.1},
+             "export": {"total": 0.04}, "fixed": {"perYear": 100.0}, "vat": 0.21}]}
+        response = client.put(f"/v1/entities/{ENTITY}/tariff", json=tariff,
+                              headers={"Authorization": f"Bearer {writer}"})
+        assert response.status_code in (200, 201), response.text
 
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -95,10 +95,17 @@ def serve(**flags: Any) -> None:
 
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--entity", required=True, type=click.UUID, help="the entity the readings belong to")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "p1", "interval"]), default=None,
-              help="default: from the file's extension (.csv, .p1, else jsonl); interval: a grid operator's "
-                   "interval volumes (README, Import formats)")
+@click.option("--entity", default=None, type=click.UUID, help="the entity the readings belong to")
+@click.option("--prices", "price_id", default=None, help="import prices into this price series instead (e.g. "
+              "be-dayahead): --format entsoe (an ENTSO-E day-ahead XML document) or csv (start,end,price)")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "p1", "interval", "entsoe"]), default=None,
+              help="default: from the file's extension (.csv, .p1, .xml for --prices, else jsonl); interval: a grid "
+                   "operator's interval volumes; entsoe: ENTSO-E day-ahead prices (README, Import formats)")
+@click.option("--unit", default=None, type=click.Choice(["EUR/MWh", "EUR/kWh"]),
+              help="--prices with --format csv: the unit of the prices [default: EUR/MWh]")
+@click.option("--name", default=None, help="--prices: the series' name [default: kept, or none]")
+@click.option("--sequence", default=None, type=click.IntRange(1), help="--prices with --format entsoe: keep only "
+              "the TimeSeries of this classification sequence position")
 @click.option("--time-zone", default=None, help="zone of local times (interval files, a ';' CSV) [default for "
               "interval files: the entity's zone, else the preset's (Europe/Brussels for fluvius), else "
               "CONNECT_READINGS_DEFAULT_TIME_ZONE]")
@@ -106,10 +113,19 @@ def serve(**flags: Any) -> None:
 @click.option("--columns", default=None, help="interval file layout by column names instead of a preset: "
               "start=DATE+TIME,end=DATE+TIME,register=…,volume=…[,unit=…][,status=…]")
 @settings_options("database")
-def import_(file: Path, entity: uuid.UUID, fmt: str | None, time_zone: str | None, preset: str | None,
+def import_(file: Path, entity: uuid.UUID | None, price_id: str | None, fmt: str | None, unit: str | None,
+            name: str | None, sequence: int | None, time_zone: str | None, preset: str | None,
             columns: str | None, **flags: Any) -> None:
-    """Bulk-import readings (idempotent: re-importing replaces, never duplicates)."""
+    """Bulk-import readings (idempotent: re-importing replaces, never duplicates), or prices (--prices)."""
     from tqdm import tqdm
+
+    if (entity is None) == (price_id is None):
+        raise click.UsageError("give either --entity UUID (readings) or --prices ID (a price series)")
+    if price_id is not None:
+        _import_prices(file, price_id, fmt, unit, name, sequence, time_zone, flags)
+        return
+    if fmt == "entsoe" or unit is not None or name is not None or sequence is not None:
+        raise click.UsageError("--format entsoe, --unit, --name and --sequence import prices: give --prices ID")
 
     from .domain.errors import DomainError
     from .ingest.importer import import_file
@@ -144,6 +160,52 @@ def import_(file: Path, entity: uuid.UUID, fmt: str | None, time_zone: str | Non
         unit = "telegram" if fmt == "p1" else "line"
         message = f"every {unit} was rejected (as {fmt}); nothing was written." + _format_hint(file, fmt)
         raise click.ClickException(message)  # (a file that gives nothing is a failure, whatever chose its format)
+
+
+def _import_prices(file: Path, price_id: str, fmt: str | None, unit: str | None, name: str | None,
+                   sequence: int | None, time_zone: str | None, flags: dict[str, Any]) -> None:
+    """`import FILE --prices ID`: an ENTSO-E document or a start,end,price CSV into a price series, through the
+    store's put_prices (each interval replaces what it overlaps of the stored series: re-importing is safe)."""
+    from .domain.errors import DomainError
+    from .domain.prices import PriceSeries, check_disjoint, check_price_id
+    from .domain.timefmt import format_datetime, parse_time_zone
+    from .ingest.entsoe import parse_entsoe, parse_price_csv
+    from .storage import open_store
+
+    fmt = fmt or {".xml": "entsoe", ".csv": "csv"}.get(file.suffix.lower())
+    if fmt not in ("entsoe", "csv"):
+        raise click.UsageError("--prices takes --format entsoe (ENTSO-E day-ahead XML) or --format csv "
+                               "(start,end,price)")
+    if fmt == "entsoe" and unit is not None:
+        raise click.UsageError("--unit applies to --format csv (an ENTSO-E document names its own unit, EUR/MWh)")
+    if fmt == "csv" and sequence is not None:
+        raise click.UsageError("--sequence applies to --format entsoe")
+    settings = _settings(flags)
+    try:
+        check_price_id(price_id)
+        if fmt == "entsoe":
+            unit = "EUR/MWh"
+            intervals = parse_entsoe(file.read_bytes(), sequence)
+        else:
+            unit = unit or "EUR/MWh"
+            zone = parse_time_zone(time_zone or settings.default_time_zone)
+            intervals = parse_price_csv(file.read_text(encoding="utf-8"), zone, unit)
+        check_disjoint(intervals)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    except ValueError as exc:
+        raise click.ClickException(f"the file's intervals overlap ({exc}); give --sequence to keep one "
+                                   "TimeSeries") from None
+    _say_database(settings, flags)
+    store = open_store(settings.database)
+    try:
+        count, created = store.put_prices(PriceSeries(price_id, name, unit), intervals, time.time_ns() // 1000)
+    finally:
+        store.close()
+    span = (f" from {format_datetime(intervals[0].start)} to {format_datetime(intervals[-1].end)}"
+            if intervals else "")
+    click.echo(f"read {len(intervals)} price intervals{span}; {'created' if created else 'updated'} "
+               f"{price_id}, which holds {count}")
 
 
 def _format_hint(file: Path, fmt: str) -> str:
@@ -205,6 +267,12 @@ def demo(days: int | None, no_serve: bool, **flags: Any) -> None:
     start = format_datetime(today - 86_400_000_000)
     week = format_datetime(today - 7 * 86_400_000_000)
     tomorrow = format_datetime(today + 86_400_000_000)
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from .demo import DEMO_TIME_ZONE
+    last_local = datetime.fromtimestamp(last_ts / 1_000_000, ZoneInfo(DEMO_TIME_ZONE)).date()
+    local_week = (last_local - timedelta(days=7)).isoformat()  # a local date: the costs' days are whole local days
     plugged, unplugged = (format_datetime(t) for t in ev_session(last_ts))
     base = f"http://{settings.host}:{settings.port}"
     click.echo("\nentities:")
@@ -226,7 +294,9 @@ def demo(days: int | None, no_serve: bool, **flags: Any) -> None:
     click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{EV_CHARGER}/statistics'
                f'?start={plugged}&end={unplugged}&resolution=1%20hour&metrics=stateOfCharge,range,positiveActiveInstantaneousPower"')
     click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{HOUSEHOLD}/statistics/capacity-tariff'
-               f'?start={week}&end={tomorrow}"\n')
+               f'?start={week}&end={tomorrow}"')
+    click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{HOUSEHOLD}/costs'
+               f'?start={local_week}&resolution=1%20day"\n')
     if not no_serve:
         _serve(settings)
 
@@ -279,7 +349,9 @@ def _emptied(settings: Settings, store: Store, held: int, days: int) -> Store:
 @main.command()
 @click.option("--entity", "entities", multiple=True, type=click.UUID, help="an entity the token may see (repeatable)")
 @click.option("--all", "all_entities", is_flag=True, help="every entity")
-@click.option("--scope", default="readings:read", show_default=True, help='e.g. "readings:read readings:write"')
+@click.option("--scope", default="readings:read", show_default=True,
+              help='space-separated: readings:read, readings:write, entities:write, tariffs:write '
+                   '(e.g. "readings:read readings:write")')
 @click.option("--ttl", default="1h", show_default=True, help="lifetime, e.g. 15m, 1h, 7 days")
 @settings_options("database", "jwt_secret", "jwt_issuer", "jwt_audience")
 def token(entities: tuple[uuid.UUID, ...], all_entities: bool, scope: str, ttl: str, **flags: Any) -> None:

@@ -16,23 +16,33 @@ printed curl always works and the same window always gives the same readings.
   in, its state of charge and range. So the household's monthly quarter-hour peaks (the capacity tariff) land
   between about 4 and 7 kW.
 
+Prices and contracts (issue 21): a synthetic Belgian day-ahead price series `be-dayahead` over the demo's days
+and tomorrow (hourly before 2025-10-01, quarter-hours from then on; a seasonal base, morning and evening peaks,
+a midday dip that deepens with the roof's solar, negative on sunny spring and summer weekends), the household
+on a dynamic contract on it, the gas meter on a fixed price, and the EV charger reimbursed per kWh
+(`demo_tariffs`).
+
 Everything that the household and the charger share (the charger's power, the local clock, the weather) is a
 function of time alone, cached per day: the household generator runs at 10-s steps over up to a year.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from .domain.entities import EntityRecord
+from .domain.prices import PriceInterval, PriceSeries, per_kwh
 from .domain.readings import Reading, parse_reading
+from .domain.tariffs import GasPricing, Period, Pricing, Tariff, tariff_document
 from .domain.timefmt import format_datetime
 from .storage.base import Store
 
@@ -497,8 +507,117 @@ def ev_charger(start: int, end: int) -> Iterator[dict]:
         yield {"timestamp": stamp, "data": data}
 
 
+# -- day-ahead prices and the three tariffs (issue 21) -----------------------------------------------------------
+
+DEMO_PRICES = "be-dayahead"
+DEMO_PRICES_NAME = "Belgian day-ahead (synthetic)"
+DEMO_PRICES_UNIT = "EUR/MWh"
+QUARTER_HOURS_FROM = date(2025, 10, 1).toordinal() - _EPOCH_ORDINAL
+"""The first local day of quarter-hour prices: the EU day-ahead market moved from hourly to 15-minute products
+for delivery on 2025-10-01."""
+_SOLAR_PEAK = PANEL_KWP * 1000 * 0.81  # W: about the roof's best minute on a clear June day (≈ 3.64 kW)
+
+
+def _bump(hour: float, centre: float, width: float) -> float:
+    return math.exp(-(((hour - centre) / width) ** 2))
+
+
+def _rise(hour: float, at: float, width: float) -> float:
+    return 1 / (1 + math.exp(-(hour - at) / width))
+
+
+def _price_level(local_day: int) -> float:
+    """The day's base price (EUR/MWh): the season (≈108 mid-January, ≈82 in April and October, ≈56 in July),
+    higher on colder days than the season's, and a seeded noise correlated over a few days (σ ≈ 8)."""
+    n = _day_of_year(local_day)
+    season = 82 + 26 * math.cos(2 * math.pi * (n - 15) / 365.25)
+    normal = 10.8 - 7.6 * math.cos(2 * math.pi * (n - 20) / 365.25)  # temperature()'s seasonal part
+    noise = 0.6 * _white(local_day, 13) + 0.5 * _white(local_day - 1, 13) + 0.35 * _white(local_day - 2, 13)
+    return season - 1.5 * (temperature(local_day) - normal) + 8 / 0.856 * noise
+
+
+def _price_shape(hour: float, weekend: bool) -> float:
+    """The day's profile, times the base price, at local `hour` (0…24): a night plateau (×0.8), the day (×1.0),
+    a morning peak at 08:00 (later and weaker on weekends), a stronger evening peak at 19:30, easing off after
+    22:30."""
+    day = 0.8 + 0.22 * _rise(hour, 6.2, 0.5) - 0.12 * _rise(hour, 22.6, 0.5)
+    morning = 0.12 * _bump(hour, 9.5, 1.3) if weekend else 0.28 * _bump(hour, 8.0, 1.0)
+    return day + morning + 0.5 * _bump(hour, 19.5, 1.4)
+
+
+def day_ahead(start: int, end: int) -> list[PriceInterval]:
+    """The demo's day-ahead prices (EUR/kWh, sorted, contiguous) over every local (Brussels) day that meets
+    [start, end) µs: from the local midnight at or before `start` to the one at or after `end`. Hourly
+    intervals before 2025-10-01, quarter-hours from then on; deterministic (seeded per day).
+
+    A price (EUR/MWh, to the cent) is the day's base (`_price_level`) × its profile (`_price_shape`; × 0.88 on
+    weekends), minus a midday dip that deepens with the solar production (the demo's own roof, its clear-sky
+    curve under the day's cloudiness, as a fraction f of its clear June peak): 55 × f^1.5 on weekdays, 85 ×
+    f^1.5 on weekends. So a sunny spring or summer weekend goes negative for a few midday hours (down to −20…−60),
+    a sunny summer weekday about touches zero, and winter middays stay well above it (no negative price from
+    October to March); the evening peak is the day's highest price."""
+    first, _ = _local(start // MINUTE)
+    last, _ = _local((end - 1) // MINUTE)
+    solar: dict[int, list[float]] = {}
+    out: list[PriceInterval] = []
+    for local_day in range(first, last + 1):
+        a, b = _utc_minute(local_day, 0), _utc_minute(local_day + 1, 0)
+        step = 15 if local_day >= QUARTER_HOURS_FROM else 60
+        weekend = _weekday(local_day) >= 5
+        level = _price_level(local_day) * (0.88 if weekend else 1.0)
+        dip = 85.0 if weekend else 55.0
+        rng = random.Random(local_day * 1_000_003 + 17)
+        for t in range(a, b, step):
+            _, wall = _local(t)  # (a clock change's repeated hour is priced twice as that hour)
+            mid = (wall + step / 2) / 60
+            day, k = divmod(t, 1440)
+            if day not in solar:
+                solar[day] = _solar_day(day)
+            minutes = solar[day][k + 1:k + 1 + step]
+            if len(minutes) < step:  # the interval runs into the next UTC day
+                if day + 1 not in solar:
+                    solar[day + 1] = _solar_day(day + 1)
+                minutes = minutes + solar[day + 1][1:1 + step - len(minutes)]
+            f = min(1.0, sum(minutes) / step / _SOLAR_PEAK)
+            price = level * _price_shape(mid, weekend) - dip * f ** 1.5 + rng.gauss(0.0, 2.5)
+            per_mwh = Decimal(f"{price:.2f}")  # to the cent, as a market publishes it
+            out.append(PriceInterval(t * MINUTE, (t + step) * MINUTE, per_kwh(per_mwh, DEMO_PRICES_UNIT)))
+    return out
+
+
+def demo_tariffs(since: int) -> dict[uuid.UUID, Tariff]:
+    """The demo's contracts, each one period from `since` (µs), in EUR (amounts excluding VAT):
+
+    - the household: a dynamic contract on `be-dayahead`: import at the day-ahead price + 0.13 EUR/kWh (the
+      network costs, levies and supplier's margin of a Flemish household, roughly), export at 0.9 × the price −
+      0.015; the Flemish capacity tariff (53 EUR per kW of the monthly peak, per year), 100 EUR a year fixed,
+      6 % VAT (Belgium's rate on household electricity);
+    - the gas meter: a fixed price of 0.065 EUR/kWh all in (energy, network, levies) at 10.5 kWh per m³ (about
+      the calorific value of the H-gas Belgium now burns; the grid operator's monthly factor is 10.3–11.5),
+      60 EUR a year fixed, 6 % VAT (as electricity);
+    - the EV charger: a company car charged at home, which the employer reimburses per kWh at a fixed rate
+      (0.2738 EUR/kWh, a CREG quarterly reimbursement rate). A reimbursement is not a supply, so there is no
+      VAT on it; its `import` cost is what the employer pays back for the charger's energy, which the household
+      meter's import (and its cost) holds too."""
+    return {
+        HOUSEHOLD: Tariff("EUR", (Period(
+            since,
+            import_=Pricing(prices=DEMO_PRICES, factor=1.0, adder=0.13),
+            export=Pricing(prices=DEMO_PRICES, factor=0.9, adder=-0.015),
+            capacity_per_kw_year=53.0,
+            fixed_per_year=100.0,
+            vat=0.06,
+        ),)),
+        GAS_METER: Tariff("EUR", (Period(
+            since, gas=GasPricing(per_kwh=0.065, kwh_per_m3=10.5), fixed_per_year=60.0, vat=0.06),)),
+        EV_CHARGER: Tariff("EUR", (Period(since, import_=Pricing(total=0.2738), vat=0.0),)),
+    }
+
+
 def load_demo(store: Store, now: int, days: int = 30, progress: Callable[[int], None] = lambda _: None) -> int:
-    """Write `days` of data ending at `now`; returns the number of readings written."""
+    """Write `days` of data ending at `now`, then (when the store has them: put_prices, put_tariff) the
+    `be-dayahead` prices over those days and tomorrow and the three entities' tariffs (`demo_tariffs`); returns
+    the number of readings written."""
     end = now - now % (10 * SECOND)
     start = end - days * DAY
     for entity_id, (kind, name) in DEMO_REGISTRY.items():
@@ -517,4 +636,11 @@ def load_demo(store: Store, now: int, days: int = 30, progress: Callable[[int], 
         if batch:
             written += store.ingest(entity_id, batch).written
             progress(len(batch))
+    if hasattr(store, "put_prices") and hasattr(store, "put_tariff"):
+        # the day-ahead prices of the demo's days and of tomorrow (published the day before: they end at the
+        # next local midnight after now + 1 day), then the contracts, from the first of those local midnights
+        prices = day_ahead(start, now + DAY + 1)
+        store.put_prices(PriceSeries(DEMO_PRICES, DEMO_PRICES_NAME, DEMO_PRICES_UNIT), prices, now)
+        for entity_id, tariff in demo_tariffs(prices[0].start).items():
+            store.put_tariff(entity_id, json.dumps(tariff_document(tariff, None)), now)
     return written

@@ -217,6 +217,27 @@ def test_generated_client_decodes_entities(generated: ModuleType, seeded: ApiCli
     assert isinstance(entity.created, dt.datetime) and entity.parent_id is None
 
 
+def test_generated_client_decodes_costs(generated: ModuleType, seeded: ApiClient) -> None:
+    seeded.token = make_token(scope="readings:read tariffs:write")
+    tariff = {"currency": "EUR", "periods": [{
+        "from": "2024-01-01T00:00:00Z", "import": {"t1": 0.3, "t2": 0.2}, "export": {"total": 0.04},
+        "gas": {"perM3": 1.1}, "capacity": {"perKwYear": 50.0}, "fixed": {"perYear": 120.0}, "vat": 0.06}]}
+    assert seeded.put(f"{URL}/tariff", json=tariff).status_code in (200, 201)
+    window = {"start": "2024-05-27T10:00:00Z", "end": "2024-05-27T13:00:00Z"}
+    body = seeded.get(f"{URL}/costs", params={**window, "resolution": "1 hour"}).json()
+    page = decode(generated, "ConnectReadingsPagedCosts", body)
+    assert len(page.data) == 3
+    for cost, raw in zip(page.data, body["data"]):
+        assert cost.currency == "EUR" and cost.entity_id == ENTITY and cost.id == uuid.UUID(raw["id"])
+        assert cost.data.import_.cost == raw["data"]["import"]["cost"] > 0
+        assert cost.data.import_.unpriced_energy == 0.0 and cost.data.export.cost <= 0
+        assert cost.data.gas.volume == raw["data"]["gas"]["volume"] and cost.data.fixed.cost > 0
+        assert cost.data.total == raw["data"]["total"]
+    assert page.data[0].timeframe.start.utcoffset() == BRUSSELS_SUMMER
+    total = decode(generated, "ConnectReadingsCostItem", seeded.get(f"{URL}/costs/total", params=window).json())
+    assert total.data.total == pytest.approx(sum(c.data.total for c in page.data))
+
+
 def test_generated_request_models_encode_what_the_server_takes(generated: ModuleType, seeded: ApiClient) -> None:
     batch = {"data": [{"timestamp": "2024-05-27T14:00:00Z", "data": {
         "positiveActiveEnergy": {"total": 1_500_000.0, "unit": "wH"},  # any case: a pattern, not an enum

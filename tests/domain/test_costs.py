@@ -1,4 +1,4 @@
-"""The cost of buckets (domain/costs.py, docs/semantics.md §13).
+"""The cost of buckets (domain/costs.py, docs/semantics.md §15, Costs).
 
 1. A table of hand-computed rows (inputs and expected outputs written out, one edge case a row).
 2. A property test against an independent exact reference (fractions.Fraction): the register as an exact

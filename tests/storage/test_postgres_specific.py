@@ -196,16 +196,20 @@ def test_citus_distributes_the_readings_tables_by_entity_co_located() -> None:
     assert ran == [
         "CREATE EXTENSION IF NOT EXISTS citus",
         "SELECT create_reference_table('meta')",
+        "SELECT create_reference_table('price_series')",
+        "SELECT create_reference_table('price_intervals')",
         "SELECT create_distributed_table('entities', 'entity_id')",
         "SELECT create_distributed_table('readings', 'entity_id', colocate_with => 'entities')",
         "SELECT create_distributed_table('resets', 'entity_id', colocate_with => 'entities')",
         "SELECT create_distributed_table('series', 'entity_id', colocate_with => 'entities')",
         "SELECT create_distributed_table('gauge_blocks', 'entity_id', colocate_with => 'entities')",
+        "SELECT create_distributed_table('tariffs', 'entity_id', colocate_with => 'entities')",
     ]
 
 
 def test_citus_branch_is_idempotent() -> None:
-    conn = FakeConnection(distributed=("meta", "entities", "readings", "resets", "series", "gauge_blocks"))
+    conn = FakeConnection(distributed=("meta", "entities", "readings", "resets", "series", "gauge_blocks",
+                                         "price_series", "price_intervals", "tariffs"))
     assert scale_out(conn, Extensions(citus=True, timescaledb=False)) == ["CREATE EXTENSION IF NOT EXISTS citus"]
 
 

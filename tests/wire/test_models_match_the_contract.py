@@ -27,9 +27,16 @@ PAIRS = [
     (models.GaugeStatistics, ["ConnectReadings.GaugeStatistics"]),
     (models.PeakDemand, ["ConnectReadings.PeakDemand"]),
     (models.StatisticsMetric, ["ConnectReadings.PhaseStatistics", "ConnectReadings.ValueStatistics",
-                               "ConnectReadings.RegisterStatistics"]),
+                               "ConnectReadings.RegisterStatistics", "ConnectReadings.QualityStatistics"]),
     (models.Statistics, ["ConnectReadings.Statistics"]),
     (models.CapacityMonth, ["ConnectReadings.CapacityMonth"]),
+    (models.Cost, ["ConnectReadings.CostItem"]),
+    (models.CostData, ["ConnectReadings.CostData"]),
+    (models.EnergyCost, ["ConnectReadings.EnergyCost"]),
+    (models.GasCost, ["ConnectReadings.GasCost"]),
+    (models.CostAmount, ["ConnectReadings.CostAmount"]),
+    (models.PriceSeries, ["ConnectReadings.PriceSeries"]),
+    (models.PriceInterval, ["ConnectReadings.PriceInterval"]),
 ]
 
 
@@ -59,5 +66,9 @@ def test_every_schema_of_an_answer_has_a_model() -> None:
                                         "Connect.Service.Reading.Api.Models.V1.Paged",
                                         "Connect.Service.Reading.Api.Models.V1.Data.AggregationData",
                                         "ConnectReadings.InstantaneousMeasurement",
-                                        "ConnectReadings.TieredRegister", "ConnectReadings.VolumeRegister"))}
+                                        "ConnectReadings.TieredRegister", "ConnectReadings.VolumeRegister",
+                                        # a tariff is a document sent and read back as is (a dict), a list an
+                                        # envelope
+                                        "ConnectReadings.TariffPeriod", "ConnectReadings.EnergyPrice",
+                                        "ConnectReadings.GasPrice", "ConnectReadings.PriceSeriesList"))}
     assert answers <= covered, sorted(answers - covered)

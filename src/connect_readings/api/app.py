@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..usecases import aggregations, statistics
+from ..usecases import aggregations, costs, statistics
 from ..usecases.pages import Page, deadline_scope
 from ..usecases.readings import readings_page
 from ..config import Settings
@@ -50,6 +50,7 @@ from .guard import DEADLINE_KEY, RequestGuard, on_store_busy, on_store_timeout
 from .offload import ThreadPool
 from .pagecache import CachedPage, PageCache
 from . import operations
+from .prices import routes as price_routes
 from .auth import PRINCIPAL_KEY
 from .logs import configure_logging
 from .metrics import Metrics
@@ -371,6 +372,36 @@ class Api:
         }
         return Response(orjson.dumps(body), media_type=JSON)
 
+    def costs(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
+        """GET …/costs (docs/semantics.md §15, Costs): the grid, window, paging, ids and tokens of `aggregations`;
+        capacity and fixed amounts by the local months of the entity's own zone (`head.zone`), whatever the
+        request's. No page cache: a page's costs depend on the tariff and the price series too, which the
+        entity's data version (the cache key) does not follow."""
+        if csv_export.wanted(request):
+            return csv_export.costs(self, request, entity_id, head.zone_for(request.query_params), head.zone)
+        query = request.query_params
+        width = params.resolution(query)
+        tz = head.zone_for(query)
+        size = params.page_size(query)
+        w = self.window(query, tz, "costs", entity_id, width.canonical(), zone_name(tz), GRID_VERSION)
+        cost_query = aggregations.AggregationQuery(entity_id, w.start, w.end, width, tz)
+        page = costs.costs_page(self.store, cost_query, head.zone, w.position, size)
+        entity = str(entity_id)
+        items = orjson.dumps([encode.cost(entity, bucket, tz) for bucket in page.items])
+        return self.paged(request, items, page.next_position, w, size)
+
+    def cost_total(self, request: Request, entity_id: uuid.UUID, head: "EntityHead") -> Response:
+        """GET …/costs/total: the cost of [start, end) as one bucket (as `aggregation_total`)."""
+        query = request.query_params
+        params.json_only(query)
+        tz = head.zone_for(query)
+        start, end_given = params.window(query, tz)
+        end = params.resolve_end(start, end_given, None)
+        currency, data = costs.costs_total(self.store, entity_id, start, end, head.zone)
+        body = encode.cost_total(str(entity_id), str(costs.total_id(entity_id, start, end)), start, end, currency,
+                                 data, tz)
+        return Response(orjson.dumps(body), media_type=JSON)
+
 
 @dataclass(frozen=True, slots=True)
 class EntityHead:
@@ -443,8 +474,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         Route("/v1/entities/{entityId}/readings/last", api.reader(api.last_reading), methods=["GET"]),
         Route("/v1/entities/{entityId}/aggregations", api.reader(api.aggregations), methods=["GET"]),
         Route("/v1/entities/{entityId}/aggregations/total", api.reader(api.aggregation_total), methods=["GET"]),
+        Route("/v1/entities/{entityId}/costs", api.reader(api.costs), methods=["GET"]),
+        Route("/v1/entities/{entityId}/costs/total", api.reader(api.cost_total), methods=["GET"]),
         Route("/v1/entities/{entityId}/statistics", api.reader(api.statistics), methods=["GET"]),
         Route("/v1/entities/{entityId}/statistics/capacity-tariff", api.reader(api.capacity_tariff), methods=["GET"]),
+        *price_routes(api),  # /v1/prices, /v1/prices/{priceId}, /v1/entities/{entityId}/tariff (api/prices.py)
         *web.ROUTES,  # the dashboard at /, the API docs at /docs, their static files (no auth, no data)
     ]
     app = Starlette(

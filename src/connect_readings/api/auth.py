@@ -41,6 +41,8 @@ READ_SCOPE = "readings:read"
 WRITE_SCOPE = "readings:write"
 ENTITIES_WRITE_SCOPE = "entities:write"
 """Registering an entity and changing its description (PUT /v1/entities/{entityId})."""
+TARIFFS_WRITE_SCOPE = "tariffs:write"
+"""Writing price series (PUT /v1/prices/{priceId}) and an entity's tariff (PUT /v1/entities/{entityId}/tariff)."""
 REALM = 'Bearer realm="connect-readings"'
 _FAMILY = {"HS256": "HS", "RS256": "RS", "ES256": "ES"}
 SUPPORTED_ALGORITHMS = tuple(_FAMILY)

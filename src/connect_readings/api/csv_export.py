@@ -1,4 +1,4 @@
-"""CSV answers of GET …/readings, …/aggregations and …/statistics (docs/semantics.md §11).
+"""CSV answers of GET …/readings, …/aggregations, …/statistics and …/costs (docs/semantics.md §11).
 
 Asked for by `format=csv`, or by an `Accept` that prefers text/csv to application/json. The whole window is
 one file, streamed: the handler walks the pages itself, with the same service functions as the JSON pages,
@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..usecases.aggregations import AggregationQuery, aggregation_page
+from ..usecases.costs import costs_page
 from ..usecases.readings import readings_page
 from ..usecases.pages import deadline_scope
 from ..usecases.statistics import STATISTICS_METRICS, StatisticsQuery, page_buckets_within_work, statistics_page
@@ -162,6 +163,24 @@ def statistics(api: Serving, request: Request, entity_id: uuid.UUID, tz: ZoneInf
     kind = f"statistics-{resolution_label(width)}"
     columns = tuple(name for name, _ in layout)
     return stream(api, request, columns, chunk, start, filename(entity_id, kind, start, end))
+
+
+def costs(api: Serving, request: Request, entity_id: uuid.UUID, tz: ZoneInfo | None,
+          entity_tz: ZoneInfo | None) -> Response:
+    """`tz`: the request's zone, else the entity's, as for JSON; `entity_tz`: the entity's own (its months)."""
+    query = request.query_params
+    width = params.resolution(query)
+    start, end = whole_window(query, tz)
+    refuse_too_many_buckets(api, start, end, width, tz)
+    cost_query = AggregationQuery(entity_id, start, end, width, tz)
+    entity = str(entity_id)
+
+    def chunk(position: int) -> tuple[Rows, int | None]:
+        page = costs_page(api.store, cost_query, entity_tz, position, CHUNK)
+        return [csv_rows.cost_row(encode.cost(entity, b, tz)) for b in page.items], page.next_position
+
+    kind = f"costs-{resolution_label(width)}"
+    return stream(api, request, csv_rows.COST_COLUMNS, chunk, start, filename(entity_id, kind, start, end))
 
 
 def refuse_too_many_buckets(api: Serving, start: int, end: int, width: Interval, tz: ZoneInfo | None) -> None:

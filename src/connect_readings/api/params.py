@@ -64,7 +64,7 @@ def json_only(query: Mapping[str, str]) -> None:
     fmt = query.get("format")
     if fmt is not None and fmt != "json":
         raise DomainError("InvalidFormat", f"this operation answers JSON only (format=json); format=csv is offered "
-                                           "by readings, aggregations and statistics")
+                                           "by readings, aggregations, statistics and costs")
 
 
 def page_size(query: Mapping[str, str]) -> int:

@@ -11,12 +11,14 @@ send and sleep. Results are msgspec Structs (models.py); `.to_pandas()` needs `c
 
 from .aio import AsyncClient, AsyncPages
 from .base import ConnectReadingsError, RetryPolicy
-from ..wire.models import (Aggregation, CapacityMonth, Entity, GaugeStatistics, Health, IngestResult, PeakDemand,
-                     Readiness, Reading, Register, Results, Statistics, StatisticsMetric, Timeframe)
+from ..wire.models import (Aggregation, CapacityMonth, Cost, CostAmount, CostData, EnergyCost, Entity, GasCost,
+                     GaugeStatistics, Health, IngestResult, PeakDemand, Readiness, Reading, Register, Results,
+                     Statistics, StatisticsMetric, Timeframe)
 from .sync import Client, Pages
 
 __all__ = [
-    "Aggregation", "AsyncClient", "AsyncPages", "CapacityMonth", "Client", "ConnectReadingsError", "Entity",
-    "GaugeStatistics", "Health", "IngestResult", "Pages", "PeakDemand", "Readiness", "Reading", "Register",
-    "Results", "RetryPolicy", "Statistics", "StatisticsMetric", "Timeframe",
+    "Aggregation", "AsyncClient", "AsyncPages", "CapacityMonth", "Client", "ConnectReadingsError", "Cost",
+    "CostAmount", "CostData", "EnergyCost", "Entity", "GasCost", "GaugeStatistics", "Health", "IngestResult",
+    "Pages", "PeakDemand", "Readiness", "Reading", "Register", "Results", "RetryPolicy", "Statistics",
+    "StatisticsMetric", "Timeframe",
 ]

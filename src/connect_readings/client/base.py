@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from ..wire import models
-from ..wire.models import (Aggregation, CapacityMonth, Entity, Health, IngestResult, Page, Readiness, Reading,
+from ..wire.models import (Aggregation, CapacityMonth, Cost, Entity, Health, IngestResult, Page, Readiness, Reading,
                      Statistics)
 
 Instant = datetime | date | str
@@ -180,6 +180,7 @@ def _list_decoder(kind: type) -> Callable[[bytes], models.Results[Any]]:
 
 
 DECODE_AGGREGATIONS = _page_decoder(Aggregation)
+DECODE_COSTS = _page_decoder(Cost)
 DECODE_STATISTICS = _page_decoder(Statistics)
 DECODE_READINGS = _page_decoder(Reading)
 DECODE_ENTITIES = _page_decoder(Entity)
@@ -303,6 +304,19 @@ def aggregations_call(entity_id: EntityId, start: Instant, resolution: Resolutio
 def aggregation_total_call(entity_id: EntityId, start: Instant, end: Instant | None = None,
                            time_zone: str | None = None) -> Call:
     return Call("GET", entity_path(entity_id, "/aggregations/total"), _decoder(Aggregation),
+                query(start=instant(start), end=_opt(end), time_zone=time_zone), zone=time_zone)
+
+
+def costs_call(entity_id: EntityId, start: Instant, resolution: Resolution, end: Instant | None = None,
+               time_zone: str | None = None, page_size: int | None = None) -> Call:
+    return Call("GET", entity_path(entity_id, "/costs"), DECODE_COSTS,
+                query(start=instant(start), end=_opt(end), resolution=_resolution(resolution),
+                      time_zone=time_zone, page_size=_int(page_size)), zone=time_zone)
+
+
+def cost_total_call(entity_id: EntityId, start: Instant, end: Instant | None = None,
+                    time_zone: str | None = None) -> Call:
+    return Call("GET", entity_path(entity_id, "/costs/total"), _decoder(Cost),
                 query(start=instant(start), end=_opt(end), time_zone=time_zone), zone=time_zone)
 
 
@@ -458,6 +472,16 @@ class Operations:
                           time_zone: str | None = None) -> Any:
         """`GET …/aggregations/total` → Aggregation (the whole window as one bucket)."""
         return self._one(aggregation_total_call(entity_id, start, end, time_zone))
+
+    def costs(self, entity_id: EntityId, start: Instant, end: Instant | None = None, *,
+              resolution: Resolution, time_zone: str | None = None, page_size: int | None = None) -> Any:
+        """`GET …/costs`, every page → iterator of Cost (what each bucket costs under the entity's tariff)."""
+        return self._list(costs_call(entity_id, start, resolution, end, time_zone, page_size))
+
+    def cost_total(self, entity_id: EntityId, start: Instant, end: Instant | None = None, *,
+                   time_zone: str | None = None) -> Any:
+        """`GET …/costs/total` → Cost (the whole window as one bucket)."""
+        return self._one(cost_total_call(entity_id, start, end, time_zone))
 
     def statistics(self, entity_id: EntityId, start: Instant, end: Instant | None = None, *,
                    resolution: Resolution, time_zone: str | None = None,

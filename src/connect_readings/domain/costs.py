@@ -1,4 +1,4 @@
-"""What a bucket of energy costs (docs/semantics.md §13): pure, given the register brackets at every cut.
+"""What a bucket of energy costs (docs/semantics.md §15, Costs): pure, given the register brackets at every cut.
 
 A bucket is cut at every tariff change and, where a period prices energy dynamically, at every edge of its price
 series. Each piece's energy is the same clamped, interpolated register delta as `/aggregations` (registers.py),

@@ -24,6 +24,7 @@ import orjson
 from ..domain.entities import EntityRecord
 from ..domain.errors import DomainError
 from ..domain.gauges import GaugeSummary
+from ..domain.prices import PriceInterval, PriceSeries, replace_overlapped
 from ..domain.ingest import Batch, IngestPlan, prepare
 from ..domain.readings import ENERGY_UNIT, REGISTER_COUNT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, TIERED_REGISTERS, VOLUME_REGISTERS, VOLUME_UNIT, Reading
@@ -57,10 +58,63 @@ class EntityDeletion:
     some_children: tuple[uuid.UUID, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class PriceSeriesInfo:
+    """A stored price series: its description, how many intervals it holds, and their span (None when empty)."""
+
+    series: PriceSeries
+    intervals: int
+    first: int | None
+    last: int | None
+    updated: int
+
+
+PRICE_SERIES_SQL = ("SELECT s.price_id, s.name, s.unit, s.currency, s.updated, count(i.start_ts), min(i.start_ts), "
+                    "max(i.end_ts) FROM price_series s LEFT JOIN price_intervals i ON i.price_id = s.price_id")
+"""Every price series with its interval count and span (each backend adds its WHERE with its placeholder, then
+PRICE_SERIES_GROUP)."""
+PRICE_SERIES_GROUP = " GROUP BY s.price_id, s.name, s.unit, s.currency, s.updated ORDER BY s.price_id"
+
+
+def price_series_info(row: Sequence[Any]) -> PriceSeriesInfo:
+    """A row of PRICE_SERIES_SQL."""
+    return PriceSeriesInfo(PriceSeries(row[0], row[1], row[2], row[3]), int(row[5]),
+                           None if row[6] is None else int(row[6]), None if row[7] is None else int(row[7]),
+                           int(row[4]))
+
+
+def price_rewrite(stored: Sequence[PriceInterval], new: Sequence[PriceInterval]
+                  ) -> tuple[tuple[int, int] | None, list[PriceInterval]]:
+    """How a backend writes `new` over the `stored` intervals that overlap its span (overlapping_span):
+    the range of stored starts to delete (inclusive; None when nothing overlaps) and the intervals to insert
+    (prices.replace_overlapped: the new ones and what no new one covers of the deleted ones)."""
+    if not stored:
+        return None, list(new)
+    return (stored[0].start, stored[-1].start), replace_overlapped(stored, new)
+
+
+def price_intervals_query(p: str, price_id: str, lo: int, hi: int, after: int | None, limit: int | None
+                          ) -> tuple[str, tuple[Any, ...]]:
+    """(SQL, parameters) of the stored intervals of one series overlapping [lo, hi), by start (those starting
+    after `after`; at most `limit`), with placeholder `p` (`?`, `%s`). Stored intervals are disjoint, so the only
+    one starting before lo that may overlap it is the last to start at or before lo: a range seek on the key."""
+    sql = ("SELECT start_ts, end_ts, price FROM price_intervals WHERE price_id = {p} AND start_ts < {p} AND "
+           "start_ts >= coalesce((SELECT max(start_ts) FROM price_intervals WHERE price_id = {p} AND "
+           "start_ts <= {p}), {p}) AND end_ts > {p}" + (" AND start_ts > {p}" if after is not None else "")
+           + " ORDER BY start_ts" + (" LIMIT {p}" if limit is not None else "")).format(p=p)
+    args = (price_id, hi, price_id, lo, lo, lo, *(v for v in (after, limit) if v is not None))
+    return sql, args
+
+
+def overlapping_span(intervals: Sequence[PriceInterval]) -> tuple[int, int]:
+    """[lo, hi) covering sorted, disjoint intervals (non-empty)."""
+    return intervals[0].start, intervals[-1].end
+
+
 MAX_CHILDREN_LISTED = 100
 """Child ids `delete_entity` returns with a refusal (the API names one the token may see)."""
 
-ENTITY_TABLES = ("readings", "resets", "series", "gauge_blocks", "entities")
+ENTITY_TABLES = ("readings", "resets", "series", "gauge_blocks", "tariffs", "entities")
 """Every table with rows keyed by an entity (`entity_id`): what `delete_entity` empties of it, in this order
 (the `entities` row last). `meta` is the only table keyed by something else."""
 
@@ -121,6 +175,29 @@ class Store(Protocol):
         write's transaction, serialised with every other write that sets a parent (DomainError InvalidEntity
         on a cycle, nothing written), so concurrent PUTs cannot together make a cycle."""
 
+    # -- costs (docs/semantics.md §15): price series shared by entities, and each entity's tariff ------------
+    def put_prices(self, series: PriceSeries, intervals: Sequence[PriceInterval], now: int) -> tuple[int, bool]:
+        """Create or update a price series (its name and unit) and write `intervals` (sorted, non-overlapping)
+        in one transaction: each replaces what it overlaps of the stored series (stored intervals are trimmed to
+        what no new one covers: prices.replace_overlapped). Returns (stored intervals after, created)."""
+
+    def price_series(self, price_id: str | None = None) -> list[PriceSeriesInfo]:
+        """Every price series by id (or the one of `price_id`, [] when unknown), with its interval count and
+        first start / last end."""
+
+    def price_intervals(self, price_id: str, lo: int, hi: int, after: int | None = None,
+                        limit: int | None = None) -> list[PriceInterval]:
+        """The stored intervals of a series overlapping [lo, hi), by start (those starting after `after` when
+        given; at most `limit`)."""
+
+    def put_tariff(self, entity_id: uuid.UUID, document: str, now: int) -> bool | None:
+        """Replace the entity's tariff (a registered entity's; JSON as tariffs.tariff_document in UTC); returns
+        whether it had none before, None (nothing written) when the entity is not registered (deleted since the
+        request checked it)."""
+
+    def tariff(self, entity_id: uuid.UUID) -> str | None:
+        """The entity's stored tariff document, or None."""
+
     def delete_entity(self, entity_id: uuid.UUID, deadline: float | None = None) -> EntityDeletion | None:
         """Delete the entity and every row keyed by it (ENTITY_TABLES: readings, resets, series bounds, gauge
         blocks, its registry row) in ONE transaction: all of it or nothing (a deadline that passes rolls it
@@ -159,6 +236,11 @@ class Store(Protocol):
     def gauge_neighbours(self, entity_id: uuid.UUID, gauges: Sequence[int], before: int, after: int
                          ) -> tuple[dict[int, tuple[int, float]], dict[int, tuple[int, float]]]:
         """Per gauge: its nearest sample with t < before, and its nearest with t ≥ after (absent: none)."""
+
+    def quality_marks(self, entity_id: uuid.UUID, metric: str, lo: int, hi: int, limit: int) -> list[QualityMark]:
+        """The readings with lo < ts ≤ hi whose `extra` names `metric` ("quality" or "gasQuality"), oldest first,
+        at most `limit`: one seek and a scan of the partial index `readings_quality` (migration 0008), so the cost
+        follows the marks, not the readings. See `quality_mark` for what each holds."""
 
     def snapshot(self, deadline: float | None = None) -> AbstractContextManager[None]:
         """Reads inside the block see one consistent state and stop at `deadline` (StoreTimeout)."""
@@ -288,6 +370,34 @@ GAUGE_INDEX = {name: k for k, name in enumerate(GAUGE_COLUMNS)}
 
 COLUMN_METRICS = REGISTER_METRICS | GAUGE_UNITS.keys()
 """Metrics kept in named columns: registers and gauges (their units are the normalised ones)."""
+
+QUALITY_METRICS = ("quality", "gasQuality")
+"""The instantaneous metrics the interval import puts where a non-measured interval ends (docs/semantics.md §14):
+kept in `extra`, found through the partial index `readings_quality` (migration 0008)."""
+QualityMark = tuple[int, float | None, str | None]
+"""(ts, the mark's `value`, its `unit`: the status); value and status None when the reading does not hold the
+metric as an object after all (its name was only mentioned elsewhere in `extra`)."""
+
+
+def quality_mark(ts: int, extra: bytes | str | None, metric: str) -> QualityMark:
+    """A reading's mark of `metric`: its `value` (0 when it is not a finite number) and `unit` ("unknown" when it
+    is not a non-empty text).
+
+    >>> quality_mark(5, b'{"quality": {"value": 2, "unit": "Geschat"}}', "quality")
+    (5, 2.0, 'Geschat')
+    >>> quality_mark(5, b'{"note": {"value": 1, "unit": "quality"}}', "quality")
+    (5, None, None)
+    """
+    try:
+        mark = orjson.loads(extra) if extra is not None else None
+    except orjson.JSONDecodeError:
+        return ts, None, None
+    found = mark.get(metric) if type(mark) is dict else None
+    if type(found) is not dict:
+        return ts, None, None
+    value, unit = found.get("value"), found.get("unit")
+    number = float(value) if type(value) in (int, float) and abs(value) < 1e300 else 0.0
+    return ts, number, unit if type(unit) is str and unit else "unknown"
 
 
 def extra_json(reading: Reading) -> bytes | None:

@@ -39,12 +39,16 @@ from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_parent_spans, gauge_spans, plan, probe_registers
 from ..domain.ingest import rebuild_tiers
+from ..domain.prices import PriceInterval, PriceSeries
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, stored_row
 from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
+from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
+from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
+from .base import price_rewrite, price_series_info
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _STORED = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}"  # a reading's columns but extra
@@ -488,6 +492,64 @@ class PostgresStore(PlannedIngest):
         assert row is not None
         return _entity_record(row), bool(row[-1])
 
+    # -- costs: price series and tariffs (docs/semantics.md §15) -----------------------------------------
+    @_mapped
+    def put_prices(self, series: PriceSeries, intervals: Sequence[PriceInterval], now: int) -> tuple[int, bool]:
+        pid = series.price_id
+        with self._transaction(None, "BEGIN") as conn, conn.cursor() as cur:
+            # The upsert locks the series' row: writes of one series run one after the other.
+            row = cur.execute(
+                "INSERT INTO price_series (price_id, name, unit, currency, updated) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (price_id) DO UPDATE SET name = coalesce(excluded.name, price_series.name), "
+                "unit = excluded.unit, currency = excluded.currency, updated = excluded.updated RETURNING xmax = 0",
+                (pid, series.name, series.unit, series.currency, now)).fetchone()
+            created = bool(row[0]) if row else False
+            if intervals:
+                lo, hi = overlapping_span(intervals)
+                stored = [PriceInterval(int(r[0]), int(r[1]), float(r[2])) for r in cur.execute(
+                    *price_intervals_query("%s", pid, lo, hi, None, None)).fetchall()]
+                deleted, rows = price_rewrite(stored, intervals)
+                if deleted is not None:
+                    cur.execute("DELETE FROM price_intervals WHERE price_id = %s AND start_ts >= %s AND start_ts <= %s",
+                                (pid, *deleted))
+                with cur.copy("COPY price_intervals (price_id, start_ts, end_ts, price) FROM STDIN") as copy:
+                    for i in rows:
+                        copy.write_row((pid, i.start, i.end, i.price))
+            counted = cur.execute("SELECT count(*) FROM price_intervals WHERE price_id = %s", (pid,)).fetchone()
+        return int(counted[0]) if counted else 0, created
+
+    @_mapped
+    def price_series(self, price_id: str | None = None) -> list[PriceSeriesInfo]:
+        where, args = (" WHERE s.price_id = %s", (price_id,)) if price_id is not None else ("", ())
+        with self._reader() as cur:
+            rows = cur.execute(PRICE_SERIES_SQL + where + PRICE_SERIES_GROUP, args).fetchall()
+        return [price_series_info(row) for row in rows]
+
+    @_mapped
+    def price_intervals(self, price_id: str, lo: int, hi: int, after: int | None = None,
+                        limit: int | None = None) -> list[PriceInterval]:
+        with self._reader() as cur:
+            rows = cur.execute(*price_intervals_query("%s", price_id, lo, hi, after, limit)).fetchall()
+        return [PriceInterval(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+
+    @_mapped
+    def put_tariff(self, entity_id: uuid.UUID, document: str, now: int) -> bool | None:
+        with self._transaction(None, "BEGIN") as conn, conn.cursor() as cur:
+            # The entity's row, as DELETE takes it: a tariff is never written for an entity being deleted.
+            if cur.execute("SELECT 1 FROM entities WHERE entity_id = %s FOR UPDATE", (entity_id,)).fetchone() is None:
+                return None
+            row = cur.execute(
+                "INSERT INTO tariffs (entity_id, document, updated) VALUES (%s, %s, %s) ON CONFLICT (entity_id) "
+                "DO UPDATE SET document = excluded.document, updated = excluded.updated RETURNING xmax = 0",
+                (entity_id, document, now)).fetchone()
+        return bool(row[0]) if row else False
+
+    @_mapped
+    def tariff(self, entity_id: uuid.UUID) -> str | None:
+        with self._reader() as cur:
+            row = cur.execute("SELECT document FROM tariffs WHERE entity_id = %s", (entity_id,)).fetchone()
+        return None if row is None else row[0]
+
     @_mapped
     def delete_entity(self, entity_id: uuid.UUID, deadline: float | None = None) -> EntityDeletion | None:
         with self._transaction(deadline, "BEGIN") as conn, conn.cursor() as cur:
@@ -598,6 +660,12 @@ class PostgresStore(PlannedIngest):
         return found
 
     @_mapped
+    def quality_marks(self, entity_id: uuid.UUID, metric: str, lo: int, hi: int, limit: int) -> list[QualityMark]:
+        with self._reader() as cur:
+            rows = cur.execute(QUALITY_MARKS_SQL, (entity_id, lo, hi, f'"{metric}"', limit)).fetchall()
+        return [quality_mark(ts, extra, metric) for ts, extra in rows]
+
+    @_mapped
     def register_brackets(self, entity_id: uuid.UUID, instants: Sequence[int]) -> list[list[Bracket]]:
         count = len(instants)
         with self._reader() as cur:
@@ -697,6 +765,15 @@ class PostgresStore(PlannedIngest):
                     adjust.add(ts, offset)
             brackets = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
         return brackets
+
+
+# The partial index readings_quality (migration 0008): its predicate repeated word for word, then narrowed to the
+# one metric. extra::text: the stored text, parsed in Python (json operators fail on a \u0000 escape).
+QUALITY_MARKS_SQL = (
+    "SELECT ts, extra::text FROM readings WHERE entity_id = %s AND ts > %s AND ts <= %s "
+    "AND extra IS NOT NULL AND (strpos(extra::text, '\"quality\"') > 0 OR strpos(extra::text, '\"gasQuality\"') > 0) "
+    "AND strpos(extra::text, %s) > 0 ORDER BY ts LIMIT %s"
+)
 
 
 @contextmanager
@@ -807,13 +884,15 @@ def scale_out(conn: Any, extensions: Extensions | None = None) -> list[str]:
         done = {row[0] for row in conn.execute(
             "SELECT logicalrelid::regclass::text FROM pg_dist_partition"
             " WHERE logicalrelid IN ('meta'::regclass, 'entities'::regclass, 'readings'::regclass, 'resets'::regclass,"
-            " 'series'::regclass, 'gauge_blocks'::regclass)"
+            " 'series'::regclass, 'gauge_blocks'::regclass, 'price_series'::regclass, 'price_intervals'::regclass,"
+            " 'tariffs'::regclass)"
         ).fetchall()}
-        if "meta" not in done:
-            run("SELECT create_reference_table('meta')")
+        for table in ("meta", "price_series", "price_intervals"):  # small, read by every entity's costs
+            if table not in done:
+                run(f"SELECT create_reference_table('{table}')")
         if "entities" not in done:
             run("SELECT create_distributed_table('entities', 'entity_id')")
-        for table in ("readings", "resets", "series", "gauge_blocks"):
+        for table in ("readings", "resets", "series", "gauge_blocks", "tariffs"):
             if table not in done:
                 run(f"SELECT create_distributed_table('{table}', 'entity_id', colocate_with => 'entities')")
     elif ext.timescaledb:

@@ -31,12 +31,16 @@ from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_parent_spans, gauge_spans, plan, probe_registers
 from ..domain.ingest import rebuild_tiers
+from ..domain.prices import PriceInterval, PriceSeries
 from ..domain.readings import REGISTER_COUNT
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import COLUMN_METRICS, GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, stored_row
 from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
+from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
+from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
+from .base import price_rewrite, price_series_info
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _FULL_ROW = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}, extra"
@@ -326,6 +330,71 @@ class SQLiteStore(PlannedIngest):
             raise
         return _entity_record(row), not existed
 
+    # -- costs: price series and tariffs (docs/semantics.md §15) -----------------------------------------
+    @_mapped
+    def put_prices(self, series: PriceSeries, intervals: Sequence[PriceInterval], now: int) -> tuple[int, bool]:
+        db = self.db
+        pid = series.price_id
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            created = db.execute("SELECT 1 FROM price_series WHERE price_id = ?", (pid,)).fetchone() is None
+            db.execute("INSERT INTO price_series(price_id, name, unit, currency, updated) VALUES (?, ?, ?, ?, ?) "
+                       "ON CONFLICT (price_id) DO UPDATE SET name = coalesce(excluded.name, price_series.name), "
+                       "unit = excluded.unit, currency = excluded.currency, updated = excluded.updated",
+                       (pid, series.name, series.unit, series.currency, now))
+            if intervals:
+                lo, hi = overlapping_span(intervals)
+                stored = [PriceInterval(*row) for row in
+                          db.execute(*price_intervals_query("?", pid, lo, hi, None, None))]
+                deleted, rows = price_rewrite(stored, intervals)
+                if deleted is not None:
+                    db.execute("DELETE FROM price_intervals WHERE price_id = ? AND start_ts >= ? AND start_ts <= ?",
+                               (pid, *deleted))
+                db.executemany("INSERT INTO price_intervals(price_id, start_ts, end_ts, price) VALUES (?, ?, ?, ?)",
+                               [(pid, i.start, i.end, i.price) for i in rows])
+            count = db.execute("SELECT count(*) FROM price_intervals WHERE price_id = ?", (pid,)).fetchone()[0]
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return int(count), created
+
+    @_mapped
+    def price_series(self, price_id: str | None = None) -> list[PriceSeriesInfo]:
+        where, args = (" WHERE s.price_id = ?", (price_id,)) if price_id is not None else ("", ())
+        return [price_series_info(row) for row in self.db.execute(PRICE_SERIES_SQL + where + PRICE_SERIES_GROUP, args)]
+
+    @_mapped
+    def price_intervals(self, price_id: str, lo: int, hi: int, after: int | None = None,
+                        limit: int | None = None) -> list[PriceInterval]:
+        sql, args = price_intervals_query("?", price_id, lo, hi, after, limit)
+        return [PriceInterval(*row) for row in self.db.execute(sql, args)]
+
+    @_mapped
+    def put_tariff(self, entity_id: uuid.UUID, document: str, now: int) -> bool | None:
+        db = self.db
+        eid = entity_id.bytes
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM entities WHERE entity_id = ?", (eid,)).fetchone() is None:
+                db.execute("ROLLBACK")
+                return None
+            created = db.execute("SELECT 1 FROM tariffs WHERE entity_id = ?", (eid,)).fetchone() is None
+            db.execute("INSERT INTO tariffs(entity_id, document, updated) VALUES (?, ?, ?) ON CONFLICT (entity_id) "
+                       "DO UPDATE SET document = excluded.document, updated = excluded.updated", (eid, document, now))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return created
+
+    @_mapped
+    def tariff(self, entity_id: uuid.UUID) -> str | None:
+        row = self.db.execute("SELECT document FROM tariffs WHERE entity_id = ?", (entity_id.bytes,)).fetchone()
+        return None if row is None else row[0]
+
     @_mapped
     def delete_entity(self, entity_id: uuid.UUID, deadline: float | None = None) -> EntityDeletion | None:
         eid = entity_id.bytes
@@ -460,6 +529,11 @@ class SQLiteStore(PlannedIngest):
             if sample is not None:
                 found_after[k] = sample
         return found_before, found_after
+
+    @_mapped
+    def quality_marks(self, entity_id: uuid.UUID, metric: str, lo: int, hi: int, limit: int) -> list[QualityMark]:
+        rows = self.db.execute(QUALITY_MARKS_SQL, (entity_id.bytes, lo, hi, f'"{metric}"', limit)).fetchall()
+        return [quality_mark(ts, extra, metric) for ts, extra in rows]
 
     @contextmanager
     def snapshot(self, deadline: float | None = None) -> Iterator[None]:
@@ -681,6 +755,15 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in sql.split(";") if s.strip() and not all(
         line.strip().startswith("--") or not line.strip() for line in s.strip().splitlines()
     )]
+
+
+# -- quality marks: the partial index readings_quality (migration 0008), named so the planner never takes the
+# primary key instead; the query repeats the index's predicate word for word, then narrows it to the one metric.
+QUALITY_MARKS_SQL = (
+    "SELECT ts, extra FROM readings INDEXED BY readings_quality WHERE entity_id = ? AND ts > ? AND ts <= ? "
+    "AND extra IS NOT NULL AND (instr(extra, '\"quality\"') > 0 OR instr(extra, '\"gasQuality\"') > 0) "
+    "AND instr(extra, ?) > 0 ORDER BY ts LIMIT ?"
+)
 
 
 # -- peak demand: one register's samples or brackets -----------------------------------------------------------

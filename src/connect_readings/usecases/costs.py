@@ -1,4 +1,4 @@
-"""Costs: a page of per-bucket costs and the cost of a window (docs/semantics.md §13).
+"""Costs: a page of per-bucket costs and the cost of a window (docs/semantics.md §15, Costs).
 
 The same grid, paging and skipped empty buckets as `/aggregations`; each page asks the store for the register
 values around its bucket edges and the cuts inside them (tariff changes, price edges), for the prices its

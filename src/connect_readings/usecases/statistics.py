@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from ..domain.demand import US_PER_MINUTE, MonthPeak, MonthTariff, Peak, capacity_months, demand_grid, largest_window
@@ -37,7 +37,7 @@ from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, REGISTER_SERIES
 from ..domain.grid import month_index, month_label, month_start
 from ..domain.registers import Bracket, Sample, value_at
 from ..domain.timefmt import format_datetime, zone_name
-from ..storage.base import Store
+from ..storage.base import QUALITY_METRICS, Store
 from .aggregations import AGGREGATION_NAMESPACE, AggregationQuery
 from .pages import AnsweredBucket, Page, bucket_id, check_deadline, skip_to
 
@@ -265,8 +265,24 @@ def _bucket_peak(instants: list[int], chunks: list[_Chunk], i: int, j: int, wind
 
 # -- the statistics page (§3, §5) -------------------------------------------------------------------------------
 STATISTICS_NAMESPACE = AGGREGATION_NAMESPACE
-STATISTICS_METRICS = tuple(GAUGE_UNITS) + tuple(PEAK_REGISTERS)
-"""Every metric `/statistics` knows: the gauge metrics, then the energy registers' peak demand."""
+STATISTICS_METRICS = tuple(GAUGE_UNITS) + tuple(PEAK_REGISTERS) + QUALITY_METRICS
+"""Every metric `/statistics` knows: the gauge metrics, then the energy registers' peak demand, then the quality
+marks of the interval import (`quality`, `gasQuality`)."""
+QUALITY_CHUNK = 10_000
+"""Marks read per store call (keyset paging through the partial index): bounds one call's memory."""
+
+
+@dataclass(slots=True)
+class QualitySummary:
+    """The quality marks (docs/semantics.md §10, §14) of the readings in a bucket's (start, end]: an interval's
+    mark sits on the reading at its end, so it counts in the bucket that holds the interval."""
+
+    intervals: float = 0.0
+    """Σ of the marks' `value`: the flagged register intervals."""
+    readings: int = 0
+    """The readings carrying the mark."""
+    statuses: dict[str, int] = field(default_factory=dict)
+    """Per status (the mark's `unit`, e.g. Geschat): how many of those readings carry it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,17 +301,21 @@ class StatisticsBucket(AnsweredBucket):
     """Per gauge (GAUGE_SERIES index) with samples or coverage in the bucket."""
     peaks: dict[str, Peak]
     """Per energy register with a complete demand window in the bucket."""
+    quality: dict[str, QualitySummary] = field(default_factory=dict)
+    """Per quality metric (QUALITY_METRICS) with a mark on a reading in the bucket's (start, end]."""
 
 
 def statistics_page(store: Store, query: StatisticsQuery, position: int, page_size: int) -> Page:
     """Up to `page_size` buckets with something to say from `position` on (none is zero-filled).
 
     Call it inside `store.snapshot()`. Gauges come from the stored block summaries, raw samples at the buckets'
-    partial ends and two neighbour seeks; peaks from the energy registers at demand-window edges.
+    partial ends and two neighbour seeks; peaks from the energy registers at demand-window edges; quality marks
+    from the marked readings only (`bucket_quality`).
     """
     wanted = {GAUGE_SERIES.index(g) for g in GAUGE_SERIES if g[0] in query.metrics}
     gauges = [k for k in store.gauges_present(query.entity_id) if k in wanted]
     peak_metrics = [m for m in PEAK_REGISTERS if m in query.metrics]
+    quality_metrics = [m for m in QUALITY_METRICS if m in query.metrics]
     prefix = f"{query.entity_id}|statistics|{query.width.canonical()}|{query.tz_name}|"
     found: list[StatisticsBucket] = []
     grid = query.grid
@@ -306,16 +326,17 @@ def statistics_page(store: Store, query: StatisticsQuery, position: int, page_si
         asked += len(edges)
         per_gauge = gauge_page(store, query.entity_id, gauges, edges)
         peaks = bucket_peaks(store, query.entity_id, edges, query.window_us, query.tz, peak_metrics)
+        quality = bucket_quality(store, query.entity_id, edges, quality_metrics)
         any_found = False
         for i, (b0, b1) in enumerate(zip(edges, edges[1:])):
             bucket_gauges = {k: summaries[i] for k, summaries in per_gauge.items() if summaries[i] is not None}
-            if bucket_gauges or peaks[i]:
+            if bucket_gauges or peaks[i] or quality[i]:
                 any_found = True
                 found.append(StatisticsBucket(id=bucket_id(STATISTICS_NAMESPACE, prefix, b0, b1), start=b0, end=b1,
-                                              gauges=bucket_gauges, peaks=peaks[i]))
+                                              gauges=bucket_gauges, peaks=peaks[i], quality=quality[i]))
         position = edges[-1]
         if not any_found and position < query.end:
-            position = _next_statistics(store, query, gauges, peak_metrics, position)
+            position = _next_statistics(store, query, gauges, peak_metrics, quality_metrics, position)
     if len(found) > page_size:
         return Page(found[:page_size], found[page_size].start, asked)
     return Page(found, None, asked)
@@ -343,10 +364,43 @@ def gauge_page(store: Store, entity_id: uuid.UUID, gauges: list[int], edges: lis
     return {k: bucket_summaries(edges, blocks[k], samples[k], before.get(k), after.get(k)) for k in gauges}
 
 
+def bucket_quality(store: Store, entity_id: uuid.UUID, edges: Sequence[int], metrics: Iterable[str]
+                   ) -> list[dict[str, QualitySummary]]:
+    """Per bucket between consecutive `edges`: the quality marks of each requested quality metric on the readings
+    in the bucket's (start, end] (an interval's mark is on its end reading: a reading stamped at a bucket's end
+    marks that bucket, one at its start the bucket before). Reads only the marked readings (the store's partial
+    index), QUALITY_CHUNK at a time: the cost follows the marks in the page's span, not its readings."""
+    result: list[dict[str, QualitySummary]] = [{} for _ in range(max(len(edges) - 1, 0))]
+    if not result:
+        return result
+    for metric in metrics:
+        lo, hi = edges[0], edges[-1]
+        while True:
+            check_deadline()
+            marks = store.quality_marks(entity_id, metric, lo, hi, QUALITY_CHUNK)
+            for ts, value, status in marks:
+                if value is None or status is None:
+                    continue  # (the name only mentioned elsewhere in the reading's other metrics)
+                summary = result[bisect.bisect_left(edges, ts) - 1].setdefault(metric, QualitySummary())
+                summary.intervals += value
+                summary.readings += 1
+                summary.statuses[status] = summary.statuses.get(status, 0) + 1
+            if len(marks) < QUALITY_CHUNK:
+                break
+            lo = marks[-1][0]
+    return result
+
+
 def _next_statistics(store: Store, query: StatisticsQuery, gauges: list[int], peak_metrics: list[str],
-                     position: int) -> int:
-    """Skip a run of empty buckets: to the bucket holding the next sample of any selected gauge or register."""
+                     quality_metrics: list[str], position: int) -> int:
+    """Skip a run of empty buckets: to the bucket holding the next sample of any selected gauge or register, or
+    the next quality mark (the bucket whose (start, end] holds it)."""
     upcoming: list[int] = []
+    for metric in quality_metrics:
+        for ts, _, _ in store.quality_marks(query.entity_id, metric, position, query.end, 1):
+            if ts - 1 <= position:
+                return position  # (in the bucket starting at position)
+            upcoming.append(ts - 1)
     if gauges:
         _, after = store.gauge_neighbours(query.entity_id, gauges, position, position)
         upcoming += [ts for ts, _ in after.values()]

@@ -352,22 +352,55 @@ function renderTable(items, series, page = 0) {
   const pages = Math.max(1, Math.ceil(items.length / TABLE_ROWS));
   page = Math.min(Math.max(0, page), pages - 1);
   state.tablePage = page;
-  table.tHead.replaceChildren(row("th", ["Bucket start", ...series.map((s) => s.label)], series.map((s) => s.key)));
+  const marks = qualityMarks(state.lastData ? state.lastData.statistics : []);
+  const marked = marks.size > 0 && items.some((it) => marks.has(Date.parse(it.timeframe.start)));
+  const head = marked ? ["Quality"] : []; // a column only when a bucket of the window has a mark
+  table.tHead.replaceChildren(row("th", ["Bucket start", ...series.map((s) => s.label), ...head],
+    [...series.map((s) => s.key), ...(marked ? ["quality"] : [])]));
   const totals = series.map((s) => s.values.reduce((sum, v) => (v == null ? sum : sum + v), 0));
-  const foot = row("td", ["Total", ...totals.map(fixed3)]);
+  const foot = row("td", ["Total", ...totals.map(fixed3), ...(marked ? [""] : [])]);
   foot.cells[0].replaceWith(Object.assign(document.createElement("th"), { scope: "row", textContent: "Total" }));
   table.tFoot.replaceChildren(foot);
   const names = labels(items.map((it) => it.timeframe.start));
   const first = page * TABLE_ROWS, last = Math.min(items.length, first + TABLE_ROWS);
   const rows = [];
-  for (let i = first; i < last; i++) // three decimals shown; the API's value, unrounded, in data-value and the title
-    rows.push(row("td", [names[i], ...series.map((s) => fixed3(s.values[i]))], [], series.map((s) => s.values[i])));
+  for (let i = first; i < last; i++) { // three decimals shown; the API's value, unrounded, in data-value and the title
+    const tr = row("td", [names[i], ...series.map((s) => fixed3(s.values[i]))], [], series.map((s) => s.values[i]));
+    if (marked) tr.append(qualityCell(marks.get(Date.parse(items[i].timeframe.start))));
+    rows.push(tr);
+  }
   tbody.replaceChildren(...rows);
   $("rows-info").textContent = items.length ? `Rows ${first + 1}–${last} of ${items.length}` : "";
   $("rows-prev").disabled = page === 0;
   $("rows-next").disabled = page >= pages - 1;
   $("table-pager").hidden = pages <= 1;
   $("table-panel").hidden = items.length === 0;
+}
+/** The validation statuses of the interval import (Fluvius' Dutch ones), as the table names them. */
+const STATUS_NAMES = { geschat: "estimated", ontbrekend: "missing", berekend: "calculated", gecorrigeerd: "corrected" };
+/** Per bucket start (ms): the quality marks (`quality`, `gasQuality`) of statistics items, as
+ * [{ metric, intervals, readings, statuses }]. A bucket counts the marks of the readings in its (start, end]:
+ * the intervals it holds that were not measured (the API's rule, docs/semantics.md §10). */
+function qualityMarks(statistics) {
+  const marks = new Map();
+  for (const it of statistics || []) {
+    const found = QUALITY.filter((m) => it.data[m]).map((m) => ({ metric: m, ...it.data[m] }));
+    if (found.length) marks.set(Date.parse(it.timeframe.start), found);
+  }
+  return marks;
+}
+/** The table's Quality cell: e.g. "estimated (2)" (readings per status), the API's counts in the title. */
+function qualityCell(found) {
+  const cell = document.createElement("td");
+  if (!found) return cell;
+  const counts = new Map();
+  for (const q of found) for (const [status, n] of Object.entries(q.statuses))
+    counts.set(STATUS_NAMES[status.toLowerCase()] || status, (counts.get(STATUS_NAMES[status.toLowerCase()] || status) || 0) + n);
+  cell.textContent = [...counts].map(([name, n]) => `${name} (${n})`).join(", ");
+  cell.title = found.map((q) => `${q.metric === "gasQuality" ? "gas" : "electricity"}: ${q.intervals} interval(s) not measured `
+    + `(${Object.entries(q.statuses).map(([s, n]) => `${s} ${n}`).join(", ")})`).join("; ");
+  cell.dataset.quality = cell.textContent;
+  return cell;
 }
 function row(tag, cells, keys = [], values = []) {
   const tr = document.createElement("tr");
@@ -484,10 +517,12 @@ function fresh() {
  * the overview asks for all of them and a zoom only for those the overview found. */
 const STATISTICS = ["positiveActiveInstantaneousPower", "negativeActiveInstantaneousPower", "positiveActiveEnergy",
   "stateOfCharge", "range"];
-const metricsIn = (items) => STATISTICS.filter((m) => items.some((it) => it.data[m]));
+/** The interval import's quality marks, for the table (a metric the entity lacks is left out of the answer). */
+const QUALITY = ["quality", "gasQuality"];
+const metricsIn = (items) => [...STATISTICS, ...QUALITY].filter((m) => items.some((it) => it.data[m]));
 
 /** The aggregations and statistics of one view ({start, end, resolution}) of query q. */
-async function fetchView(q, view, signal, metrics = STATISTICS) {
+async function fetchView(q, view, signal, metrics = [...STATISTICS, ...QUALITY]) {
   const base = `v1/entities/${q.entity}`;
   const params = { start: view.start, end: view.end, resolution: view.resolution, timeZone: q.timeZone };
   const [aggregations, statistics] = await Promise.all([

@@ -1,4 +1,4 @@
-"""The JSON items of readings, aggregations and statistics → flat CSV rows (docs/semantics.md §11).
+"""The JSON items of readings, aggregations, statistics and costs → flat CSV rows (docs/semantics.md §11).
 
 Pure: an item is the dict the JSON answer holds (api/encode.py), so a CSV cell is always the JSON value it
 stands for. Each endpoint has a FIXED column set (every metric it can produce), so every file of an endpoint
@@ -51,13 +51,24 @@ READING_METRICS: dict[str, tuple[str, ...]] = {**REGISTER_FIELDS, **GAUGE_FIELDS
 """The metrics a reading's CSV row has columns for; any other metric goes to `extra`, as JSON."""
 STATISTICS_FIELDS = ("mean", "min", "minAt", "max", "maxAt", "count", "coveredSeconds")
 PEAK_FIELDS = ("value", "start", "end", "energy")
+QUALITY_FIELDS_OF = {metric: ("intervals", "readings", "statuses") for metric in ("quality", "gasQuality")}
+"""The statistics of the interval import's quality marks (no unit: counts)."""
 
 AGGREGATION_LAYOUT: Layout = BUCKET_HEAD + _layout(
     ("data", metric, field) for metric, fields in REGISTER_FIELDS.items() for field in fields)
 READING_LAYOUT: Layout = _layout((("id",), ("entityId",), ("timestamp",))) + _layout(
     ("data", metric, field) for metric, fields in READING_METRICS.items() for field in fields)
 
+COST_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("import", ("energy", "cost", "unpricedEnergy")), ("export", ("energy", "cost", "unpricedEnergy")),
+    ("gas", ("volume", "cost", "unpricedVolume")), ("capacity", ("cost",)), ("fixed", ("cost",)))
+COST_LAYOUT: Layout = BUCKET_HEAD + _layout((("currency",),)) + _layout(
+    ("data", part, field) for part, fields in COST_FIELDS for field in fields) + _layout(
+    (("data", "vat"), ("data", "total")))
+"""A costs file (docs/semantics.md §15, Costs): every component a tariff can have; an absent one is empty."""
+
 AGGREGATION_COLUMNS = tuple(name for name, _ in AGGREGATION_LAYOUT)
+COST_COLUMNS = tuple(name for name, _ in COST_LAYOUT)
 READING_COLUMNS = tuple(name for name, _ in READING_LAYOUT) + ("extra",)
 
 
@@ -120,6 +131,16 @@ def aggregation_row(item: dict[str, Any]) -> list[str]:
     return _row(item, AGGREGATION_LAYOUT)
 
 
+def cost_row(item: dict[str, Any]) -> list[str]:
+    """A costs item in COST_COLUMNS.
+
+    >>> cost_row({"entityId": "e", "id": "i", "timeframe": {"start": "s", "end": "t"}, "currency": "EUR",
+    ...           "data": {"fixed": {"cost": 0.5}, "vat": 0.03, "total": 0.53}})[4:]
+    ['EUR', '', '', '', '', '', '', '', '', '', '', '0.5', '0.03', '0.53']
+    """
+    return _row(item, COST_LAYOUT)
+
+
 def reading_row(item: dict[str, Any]) -> list[str]:
     """A reading: its known metrics in their columns, any other one (or a known one of unexpected shape, e.g.
     kept as sent by a migration) in `extra` as a JSON object; `extra` is empty when there is none."""
@@ -150,9 +171,13 @@ def reading_values(item: dict[str, Any]) -> list[Any]:
 
 def statistics_layout(metrics: tuple[str, ...]) -> Layout:
     """The columns of a statistics file for the selected metrics (in STATISTICS_METRICS order): per gauge
-    metric its unit then field.statistic; per energy register its unit then peakDemand.value/start/end/energy."""
+    metric its unit then field.statistic; per energy register its unit then peakDemand.value/start/end/energy;
+    per quality metric intervals, readings and statuses (a JSON object: readings per status)."""
     paths: list[Path] = []
     for metric in metrics:
+        if metric in QUALITY_FIELDS_OF:
+            paths.extend(("data", metric, field) for field in QUALITY_FIELDS_OF[metric])
+            continue
         paths.append(("data", metric, "unit"))
         if metric in GAUGE_UNITS:
             fields = PHASE_FIELDS if metric in PHASE_GAUGES else ("value",)

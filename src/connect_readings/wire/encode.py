@@ -17,6 +17,7 @@ from ..domain.grid import month_label
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, reading_id
 from ..domain.timefmt import format_datetime
 from ..usecases.aggregations import Bucket
+from ..usecases.costs import CostBucket
 from ..usecases.statistics import CapacityMonth, StatisticsBucket
 from ..storage.base import IngestResult, StoredReading
 
@@ -30,8 +31,25 @@ def aggregation(entity: str, bucket: Bucket, tz: ZoneInfo | None) -> dict[str, A
     }
 
 
+def cost(entity: str, bucket: CostBucket, tz: ZoneInfo | None) -> dict[str, Any]:
+    """A costs item (docs/semantics.md §15, Costs): the bucket's currency (null without a tariff) and CostData."""
+    return cost_total(entity, bucket.id, bucket.start, bucket.end, bucket.currency, bucket.data, tz)
+
+
+def cost_total(entity: str, item_id: str, start: int, end: int, currency: str | None, data: dict[str, Any],
+               tz: ZoneInfo | None) -> dict[str, Any]:
+    return {
+        "entityId": entity,
+        "id": item_id,
+        "timeframe": {"start": format_datetime(start, tz), "end": format_datetime(end, tz)},
+        "currency": currency,
+        "data": data,
+    }
+
+
 def statistics(entity: str, bucket: StatisticsBucket, tz: ZoneInfo | None) -> dict[str, Any]:
-    """A statistics item (docs/semantics.md §10): gauges by metric then field, then the registers' peak demand."""
+    """A statistics item (docs/semantics.md §10): gauges by metric then field, then the registers' peak demand,
+    then the quality marks (intervals, readings, statuses)."""
     data: dict[str, Any] = {}
     for k, summary in bucket.gauges.items():
         metric, field = GAUGE_SERIES[k]
@@ -42,6 +60,10 @@ def statistics(entity: str, bucket: StatisticsBucket, tz: ZoneInfo | None) -> di
         data.setdefault(metric, {"unit": GAUGE_UNITS[metric]})[field] = fields
     for metric, peak in bucket.peaks.items():
         data[metric] = {"unit": "kW", "peakDemand": peak_demand(peak, tz)}
+    for metric, marks in bucket.quality.items():  # (quality, gasQuality: the interval import's marks)
+        intervals = marks.intervals
+        data[metric] = {"intervals": int(intervals) if intervals.is_integer() else intervals,
+                        "readings": marks.readings, "statuses": dict(sorted(marks.statuses.items()))}
     return {
         "data": data,
         "entityId": entity,

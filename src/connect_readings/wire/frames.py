@@ -58,6 +58,8 @@ def table(items: list[dict[str, Any]], kind: str | None) -> tuple[tuple[str, ...
         return csv_rows.READING_COLUMNS, [csv_rows.reading_values(item) for item in items]
     if kind == "aggregation":
         layout = csv_rows.AGGREGATION_LAYOUT
+    elif kind == "cost":
+        layout = csv_rows.COST_LAYOUT
     elif kind == "statistics":
         from ..usecases.statistics import STATISTICS_METRICS  # (the server's modules: only when asked)
 

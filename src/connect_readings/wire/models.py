@@ -70,6 +70,54 @@ class Aggregation(Result):
     data: dict[str, Register]
 
 
+class EnergyCost(msgspec.Struct, rename="camel", kw_only=True):
+    """Import or export in a bucket of `/costs`: its energy (kWh, as `/aggregations`), its cost (export's is
+    negative: a credit) and the energy no price covered."""
+
+    energy: float
+    cost: float
+    unpriced_energy: float
+
+
+class GasCost(msgspec.Struct, rename="camel", kw_only=True):
+    """Gas in a bucket of `/costs`: its volume (m3), its cost and the volume no price covered."""
+
+    volume: float
+    cost: float
+    unpriced_volume: float
+
+
+class CostAmount(msgspec.Struct, kw_only=True):
+    """Capacity or fixed costs of a bucket (pro rata of its local months)."""
+
+    cost: float
+
+
+class CostData(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What a bucket costs, per component of the tariff (a component the tariff lacks is None), with the VAT
+    and the total (None too for an entity without a tariff: its data is empty)."""
+
+    import_: EnergyCost | None = msgspec.field(default=None, name="import")
+    export: EnergyCost | None = None
+    gas: GasCost | None = None
+    capacity: CostAmount | None = None
+    fixed: CostAmount | None = None
+    vat: float | None = None
+    total: float | None = None
+
+
+class Cost(Result):
+    """One bucket of `/costs` (and the window of `/costs/total`): its currency (None without a tariff) and costs."""
+
+    layout: ClassVar[str | None] = "cost"
+
+    entity_id: uuid.UUID
+    id: str
+    timeframe: Timeframe
+    currency: str | None
+    data: CostData
+
+
 class Reading(Result):
     """A stored reading: its metrics as sent (energy in kWh, volumes in m3)."""
 
@@ -109,7 +157,8 @@ class PeakDemand(msgspec.Struct, kw_only=True):
 
 
 class StatisticsMetric(msgspec.Struct, rename="camel", kw_only=True, omit_defaults=True):
-    """A metric of a statistics bucket: a gauge's fields, or a register's peak demand."""
+    """A metric of a statistics bucket: a gauge's fields, a register's peak demand, or the quality marks
+    (`quality`, `gasQuality`: flagged intervals, readings, and readings per status)."""
 
     unit: str | None = None
     l1: GaugeStatistics | None = None
@@ -118,6 +167,9 @@ class StatisticsMetric(msgspec.Struct, rename="camel", kw_only=True, omit_defaul
     total: GaugeStatistics | None = None
     value: GaugeStatistics | None = None
     peak_demand: PeakDemand | None = None
+    intervals: float | None = None
+    readings: int | None = None
+    statuses: dict[str, int] | None = None
 
 
 class Statistics(Result):
@@ -154,6 +206,27 @@ class Entity(Result):
     properties: dict[str, Any] | None = None
     time_zone: str | None = None
     last_seen: datetime | None = None
+
+
+class PriceSeries(Result):
+    """A stored price series (GET /v1/prices, PUT /v1/prices/{priceId}): `first` start and `last` end of its
+    intervals, None when it holds none."""
+
+    price_id: str
+    name: str | None
+    unit: str
+    currency: str
+    intervals: int
+    first: datetime | None
+    last: datetime | None
+
+
+class PriceInterval(Result):
+    """One price of a series over [start, end), in its currency per kWh."""
+
+    start: datetime
+    end: datetime
+    price: float
 
 
 class Health(Result):
