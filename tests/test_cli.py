@@ -123,7 +123,8 @@ def test_demo_creates_data_and_prints_a_working_token(tmp_path: Path) -> None:
 
     # the printed curl commands return data from the real app on that database
     urls = [line.split('"')[3] for line in out.splitlines() if line.strip().startswith("curl")]
-    assert len(urls) == 7 and sum("/costs?" in url for url in urls) == 1
+    assert len(urls) == 8 and sum("/costs?" in url for url in urls) == 1 and urls[-1].endswith("/tariff")
+    assert "tariffs:write" in jwt.decode(token, secret, algorithms=["HS256"])["scope"].split()
     assert sum("/statistics?" in url for url in urls) == 2 and sum("/statistics/capacity-tariff?" in url for url in urls) == 1
     bodies = {}
     with TestClient(create_app(Settings(database=db)), base_url="http://127.0.0.1:8080") as client:
@@ -131,6 +132,9 @@ def test_demo_creates_data_and_prints_a_working_token(tmp_path: Path) -> None:
             response = client.get(url, headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 200, response.text
             body = response.json()
+            if url.endswith("/tariff"):  # the household's dynamic contract, as the demo registered it
+                assert body["periods"][0]["import"]["prices"] == "be-dayahead", body
+                continue
             assert body.get("data"), body
             bodies[url] = body["data"]
 

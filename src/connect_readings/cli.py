@@ -261,7 +261,8 @@ def demo(days: int | None, no_serve: bool, **flags: Any) -> None:
         last_ts = last.ts
         click.echo(f"using the existing demo database {settings.database} ({_days(held)} of data, ending "
                    f"{format_datetime(last_ts)}; --days N rebuilds it with another span)")
-    token = _mint(settings, store, [], True, "readings:read readings:write", 7 * 86400)
+    # (tariffs:write too: the demo's tariffs and prices are there to be changed and the costs compared)
+    token = _mint(settings, store, [], True, "readings:read readings:write tariffs:write", 7 * 86400)
     store.close()
     today = last_ts - last_ts % 86_400_000_000
     start = format_datetime(today - 86_400_000_000)
@@ -296,7 +297,9 @@ def demo(days: int | None, no_serve: bool, **flags: Any) -> None:
     click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{HOUSEHOLD}/statistics/capacity-tariff'
                f'?start={week}&end={tomorrow}"')
     click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{HOUSEHOLD}/costs'
-               f'?start={local_week}&resolution=1%20day"\n')
+               f'?start={local_week}&resolution=1%20day"')
+    click.echo(f'  curl -H "Authorization: Bearer $TOKEN" "{base}/v1/entities/{HOUSEHOLD}/tariff"'
+               "  # PUT it back changed (the token may: tariffs:write), then ask the costs again\n")
     if not no_serve:
         _serve(settings)
 
