@@ -138,11 +138,12 @@ def test_dashboard_shows_the_apis_numbers(browser, server: Server, width: int) -
                        {k: query[k] for k in ("start", "end", "resolution", "timeZone")})
     keys, rows = table(page)
     _, texts = table(page, shown=True)
-    assert keys == ["positiveActiveEnergy.t1", "positiveActiveEnergy.t2", "negativeActiveEnergy.t1"]
+    # (the demo's household has a tariff: its total cost per bucket is the last column, tests/test_browser_costs.py)
+    assert keys == ["positiveActiveEnergy.t1", "positiveActiveEnergy.t2", "negativeActiveEnergy.t1", "cost.total"]
     assert len(rows) == len(expected) >= DAYS
     for row, text, item in zip(rows, texts, expected):
         assert row[0] == item["timeframe"]["start"][:19].replace("T", " ")
-        for key, cell, shown in zip(keys, row[1:], text[1:]):
+        for key, cell, shown in zip(keys[:-1], row[1:], text[1:]):
             metric, field = key.split(".")
             assert float(cell) == item["data"][metric][field]
             assert len(shown.partition(".")[2]) == 3 and float(shown) == pytest.approx(float(cell), abs=5e-4 + 1e-9)
@@ -419,7 +420,7 @@ def test_gas_is_drawn_as_bars_on_its_own_axis(browser, server: Server) -> None: 
     assert consumption["layout"]["yaxis"]["title"]["text"] == "m³"
     keys, texts = table(page, shown=True)
     _, rows = table(page)
-    assert keys == ["positiveGasVolume.value"]
+    assert keys == ["positiveGasVolume.value", "cost.total"]  # (its tariff: the cost column, tests/test_browser_costs.py)
     for text, row in zip(texts, rows):
         assert len(text[1].partition(".")[2]) == 3 and float(text[1]) == pytest.approx(float(row[1]), abs=5e-4 + 1e-9)
     assert not page.is_visible("#ev-panel") and not page.is_visible("#power-panel")

@@ -4,7 +4,7 @@ const TOKEN_KEY = "connect-readings.token";
 const TIERS = ["t1", "t2", "t3", "t4"];
 const PATTERNS = ["", "/", "x", ".", "\\", "+", "-", "|"];
 const $ = (id) => document.getElementById(id);
-const PANELS = ["consumption-panel", "power-panel", "ev-panel", "tariff-panel", "table-panel"];
+const PANELS = ["consumption-panel", "cost-panel", "power-panel", "ev-panel", "tariff-panel", "table-panel"];
 
 // -- what an entity is ---------------------------------------------------------------------------------
 // Tier names follow the country's meters (the API's registers stay t1, t2, …): the entity's
@@ -33,7 +33,8 @@ const entityOf = (id) => state.entities.find((e) => e.id === id);
 const firstEntity = (entities) =>
   entities.find((e) => GRID_TYPES.includes(e.type) && !/\bgas\b/i.test(e.name || "")) || entities[0];
 const state = { entities: [], requests: [], lastQuery: null, lastData: null, renderMs: null,
-  aborts: 0, longTasks: [], lastShow: null, overview: null, controller: null, tablePage: 0 };
+  aborts: 0, longTasks: [], lastShow: null, overview: null, controller: null, tablePage: 0,
+  contracts: new Map() }; // entity id → its tariff (GET …/tariff), null: none (no cost panel, no /costs request)
 window.__dashboard = state; // for the browser tests and the render benchmark
 try { // main-thread tasks over 50 ms, for the tests (a year of quarter-hours must not freeze the tab)
   new PerformanceObserver((list) => {
@@ -309,29 +310,38 @@ const CONFIG = { responsive: true, displaylogo: false };
 function plot(id, traces, layout, config = CONFIG) {
   Plotly.react(id, traces, layout, config);
   const div = $(id);
-  if (div._fullLayout && div.clientWidth && Math.abs(div._fullLayout.width - div.clientWidth) > 1) Plotly.Plots.resize(div);
+  if (div._fullLayout && div.clientWidth && (Math.abs(div._fullLayout.width - div.clientWidth) > 1
+    || Math.abs(div._fullLayout.height - div.clientHeight) > 1)) Plotly.Plots.resize(div);
 }
 
 const fixed3 = (v) => (v == null ? "" : v.toFixed(3)); // kWh and m³ shown to the Wh and the litre
 
 /** Draw the consumption chart of aggregation items on `slots` (sharedSlots: at[0] is the item's index). */
-function renderConsumption(items, slots = sharedSlots(items), country = null) {
+function renderConsumption(items, slots = sharedSlots(items), country = null, cost = null) {
   const began = performance.now();
   const x = slots.map((s) => s.x);
   const series = consumptionSeries(items, country);
   const at = (values) => slots.map((s) => (s.at[0] < 0 ? null : values[s.at[0]]));
   const hasEnergy = series.some((s) => !s.gas), hasGas = series.some((s) => s.gas);
   const both = hasEnergy && hasGas; // energy bars in the left half of a slot, gas in the right half
+  const price = cost && cost.price; // the bucket's unit price: import bars coloured by it when asked
+  $("colour-by-price-field").hidden = !price;
+  const colour = price && $("colour-by-price").checked ? priceColours(price, cost.currency) : null;
+  let scaled = false;
   const traces = series.map((s, i) => s.gas
     ? { type: "bar", name: s.label, x, y: at(s.values), yaxis: hasEnergy ? "y2" : "y", customdata: at(s.values),
         hovertemplate: "%{customdata:.3f} m³", marker: { color: "#8a5a00", pattern: { shape: "x", solidity: 0.3 } },
         ...(both ? { offset: 0, width: 0.4 } : {}) }
     : { type: "bar", name: s.label, x, y: at(s.values.map((v) => (v == null ? null : s.sign * v))),
         customdata: at(s.values), hovertemplate: "%{customdata:.3f} kWh",
-        marker: { pattern: { shape: PATTERNS[i % PATTERNS.length], solidity: 0.4 } },
+        marker: { pattern: { shape: PATTERNS[i % PATTERNS.length], solidity: 0.4 },
+          ...(colour && s.sign > 0 ? colour(scaled ? false : (scaled = true)) : {}),
+          ...(colour && s.sign < 0 ? { color: "#8a94a3" } : {}) }, // (export grey: green and red are prices here)
         ...(both ? { offset: -0.4, width: 0.4 } : {}) });
   $("consumption-panel").hidden = items.length === 0; // (shown before its width is measured for the ticks)
-  LAYOUT.margin = { ...LAYOUT.margin, r: both ? MARGIN_RIGHT.axis : MARGIN_RIGHT.none }; // (for every chart: see LAYOUT)
+  $("consumption").classList.toggle("coloured", !!colour); // (taller on a phone: the colour bar takes room)
+  // (for every chart, see LAYOUT: room for the m³ axis, or for the cost chart's unit price axis)
+  LAYOUT.margin = { ...LAYOUT.margin, r: both || price ? MARGIN_RIGHT.axis : MARGIN_RIGHT.none };
   const tiers = series.filter((s) => s.tier).map((s) => s.tier).filter((t, i, all) => all.indexOf(t) === i);
   const convention = TIER_NAMES[country];
   $("tier-note").textContent = tiers.length
@@ -355,17 +365,24 @@ function renderTable(items, series, page = 0) {
   const marks = qualityMarks(state.lastData ? state.lastData.statistics : []);
   const marked = marks.size > 0 && items.some((it) => marks.has(Date.parse(it.timeframe.start)));
   const head = marked ? ["Quality"] : []; // a column only when a bucket of the window has a mark
-  table.tHead.replaceChildren(row("th", ["Bucket start", ...series.map((s) => s.label), ...head],
-    [...series.map((s) => s.key), ...(marked ? ["quality"] : [])]));
+  // the bucket's total cost (the API's /costs of the same buckets), when the entity has a tariff
+  const d = state.lastData, cost = d && d.cost && d.aggregations === items ? d.cost : null;
+  const costs = cost ? new Map(d.costs.map((c) => [Date.parse(c.timeframe.start), c.data.total])) : null;
+  const costAt = (i) => (costs ? costs.get(Date.parse(items[i].timeframe.start)) : undefined);
+  const costHead = cost ? [`Total cost (${cost.currency})`] : [];
+  table.tHead.replaceChildren(row("th", ["Bucket start", ...series.map((s) => s.label), ...costHead, ...head],
+    [...series.map((s) => s.key), ...(cost ? ["cost.total"] : []), ...(marked ? ["quality"] : [])]));
   const totals = series.map((s) => s.values.reduce((sum, v) => (v == null ? sum : sum + v), 0));
-  const foot = row("td", ["Total", ...totals.map(fixed3), ...(marked ? [""] : [])]);
+  const foot = row("td", ["Total", ...totals.map(fixed3), ...(cost ? [money(cost.sums.total)] : []), ...(marked ? [""] : [])],
+    [], [...totals.map(() => null), ...(cost ? [cost.sums.total] : [])]);
   foot.cells[0].replaceWith(Object.assign(document.createElement("th"), { scope: "row", textContent: "Total" }));
   table.tFoot.replaceChildren(foot);
   const names = labels(items.map((it) => it.timeframe.start));
   const first = page * TABLE_ROWS, last = Math.min(items.length, first + TABLE_ROWS);
   const rows = [];
   for (let i = first; i < last; i++) { // three decimals shown; the API's value, unrounded, in data-value and the title
-    const tr = row("td", [names[i], ...series.map((s) => fixed3(s.values[i]))], [], series.map((s) => s.values[i]));
+    const tr = row("td", [names[i], ...series.map((s) => fixed3(s.values[i])), ...(cost ? [money(costAt(i))] : [])], [],
+      [...series.map((s) => s.values[i]), ...(cost ? [costAt(i)] : [])]);
     if (marked) tr.append(qualityCell(marks.get(Date.parse(items[i].timeframe.start))));
     rows.push(tr);
   }
@@ -412,6 +429,112 @@ function row(tag, cells, keys = [], values = []) {
     tr.append(cell);
   });
   return tr;
+}
+
+// -- costs (docs/semantics.md §15) -----------------------------------------------------------------------
+/** The cost components, stacked in this order (what is paid above the axis; export's credit, negative, below). */
+const COMPONENTS = [
+  { key: "import", label: "Import", color: "#1f5fbf", pattern: "", of: (d) => d.import && d.import.cost },
+  { key: "gas", label: "Gas", color: "#8a5a00", pattern: "x", of: (d) => d.gas && d.gas.cost },
+  { key: "capacity", label: "Capacity", color: "#b34700", pattern: "/", of: (d) => d.capacity && d.capacity.cost },
+  { key: "fixed", label: "Fixed", color: "#7b8794", pattern: ".", of: (d) => d.fixed && d.fixed.cost },
+  { key: "vat", label: "VAT", color: "#9c27b0", pattern: "\\", of: (d) => d.vat },
+  { key: "export", label: "Export (credit)", color: "#2e7d32", pattern: "", of: (d) => d.export && d.export.cost },
+];
+/** An amount to the cent (the API's value is in the element's data-value). */
+const money = (v) => (v == null ? "" : Math.abs(v) < 0.005 ? "0.00" : v.toFixed(2));
+const inForce = (contract, at) => { // the tariff period in force at instant `at` (ms), or null
+  let found = null;
+  for (const p of contract.periods || []) if (Date.parse(p.from) <= at) found = p;
+  return found;
+};
+/** What the cost chart draws, per slot of `slots` (at[2]: the /costs item), or null when the entity has no tariff
+ * (or every bucket is `data: {}`): the components the tariff has (VAT left out when it is 0 throughout), the
+ * total per bucket, the window's sums, and with a dynamic import price the unit price per bucket — the price in
+ * force (factor × the series' price + adder) where one price interval covers the bucket, else the bucket's
+ * energy-weighted average, import.cost / (import.energy − unpricedEnergy); both in currency/kWh, without VAT. */
+function costView(costs, slots, contract, prices) {
+  if (!contract || !costs.some((c) => Object.keys(c.data).length)) return null;
+  const item = (s) => (s.at[2] >= 0 ? costs[s.at[2]] : null);
+  const components = COMPONENTS.map((c) => ({ ...c, values: slots.map((s) => { const it = item(s); const v = it && c.of(it.data); return v == null ? null : v; }) }))
+    .filter((c) => c.values.some((v) => v != null) && (c.key !== "vat" || c.values.some((v) => v)));
+  const totals = slots.map((s) => { const it = item(s); return it && it.data.total != null ? it.data.total : null; });
+  const sum = (vs) => vs.reduce((a, v) => (v == null ? a : a + v), 0);
+  const sums = Object.fromEntries([...components.map((c) => [c.key, sum(c.values)]), ["total", sum(totals)]]);
+  const currency = (costs.find((c) => c.currency) || {}).currency || contract.currency || "";
+  let price = null;
+  if (dynamic(contract)) {
+    const kinds = new Set(), cursor = {};
+    const values = slots.map((s) => {
+      const it = item(s);
+      if (!it) return null;
+      const start = Date.parse(it.timeframe.start), end = Date.parse(it.timeframe.end);
+      const period = inForce(contract, start), id = seriesOf(period), list = (id && prices[id]) || [];
+      let k = cursor[id] || 0; // (buckets and intervals are both in time order)
+      while (k < list.length && Date.parse(list[k].end) <= start) k++;
+      cursor[id] = k;
+      const iv = list[k];
+      if (iv && Date.parse(iv.start) <= start && Date.parse(iv.end) >= end && (!period.from || inForce(contract, end - 1) === period)) {
+        kinds.add("series");
+        const { factor = 1, adder = 0 } = period.import;
+        return factor * iv.price + adder;
+      }
+      const im = it.data.import, priced = im ? im.energy - (im.unpricedEnergy || 0) : 0;
+      if (!(priced > 1e-9)) return null;
+      kinds.add("average");
+      return im.cost / priced;
+    });
+    if (values.some((v) => v != null)) {
+      price = { values, kind: kinds.size === 1 ? [...kinds][0] : "mixed",
+        name: `${kinds.has("average") ? "Average unit price" : "Unit price"} (${currency}/kWh)` };
+    }
+  }
+  return { currency, components, totals, sums, price };
+}
+/** Cheap green, dear red (the unit price of the window's buckets, min to max). */
+const PRICE_SCALE = [[0, "#1a9850"], [0.25, "#91cf60"], [0.5, "#fee08b"], [0.75, "#fc8d59"], [1, "#d73027"]];
+/** The marker of import bars coloured by the bucket's unit price (one colour bar: `withScale` on the first), the
+ * bar above the plot (it adds to the top margin only: the plot keeps the slots and margins of the others). */
+function priceColours(price, currency) {
+  const known = price.values.filter((v) => v != null);
+  const cmin = Math.min(...known), cmax = Math.max(...known), narrow = chartRoom("consumption") < 400;
+  return (withScale) => ({ color: price.values, cmin, cmax: cmax > cmin ? cmax : cmin + 0.001,
+    colorscale: PRICE_SCALE, showscale: withScale,
+    ...(withScale ? { colorbar: { orientation: "h", title: { text: `${currency}/kWh`, side: "right" }, x: 1, xanchor: "right",
+      y: 1.01, yanchor: "bottom", len: narrow ? 0.75 : 0.4, thickness: 8, nticks: narrow ? 3 : 5, tickangle: 0,
+      tickformat: ".3f", outlinewidth: 0, ticks: "outside", ticklen: 3 } } : {}) });
+}
+/** The cost chart on the consumption chart's slots: the components stacked per bucket, the total (diamonds), the
+ * unit price on its right axis; the window's sums in the panel's header. */
+function renderCosts(cost, slots) {
+  $("cost-panel").hidden = !cost;
+  if (!cost) return;
+  const x = slots.map((s) => s.x), cur = cost.currency;
+  const traces = cost.components.map((c) => ({ type: "bar", name: c.label, x, y: c.values, // (in `cur`: the axis)
+    hovertemplate: `%{y:.2f} ${cur}`, marker: { color: c.color, pattern: { shape: c.pattern, solidity: 0.5 } } })); // (export: solid, below the axis)
+  traces.push({ type: "scatter", mode: "markers", name: "Total", x, y: cost.totals, hovertemplate: `%{y:.2f} ${cur}`,
+    marker: { symbol: "diamond", size: 9, color: "#1d2430", line: { color: "#fff", width: 1 } } });
+  if (cost.price) traces.push({ type: "scatter", mode: x.length > 60 ? "lines" : "lines+markers", name: cost.price.name,
+    x, y: cost.price.values, yaxis: "y2", hovertemplate: `%{y:.4f} ${cur}/kWh`, connectgaps: false,
+    line: { color: "#d81b60", width: 2 }, marker: { size: 5, color: "#d81b60" } });
+  const items = [...cost.components.map((c) => [c.key, c.label, cost.sums[c.key]]), ["total", "Total", cost.sums.total]];
+  $("cost-totals").replaceChildren(...items.map(([key, label, v]) => {
+    const li = document.createElement("li");
+    li.dataset.key = key;
+    li.dataset.value = String(v);
+    li.append(Object.assign(document.createElement("span"), { textContent: label }), " ",
+      Object.assign(document.createElement("strong"), { textContent: `${money(v)} ${cur}` }));
+    return li;
+  }));
+  $("cost-note").textContent = `Per bucket: ${cost.components.map((c) => c.label.toLowerCase()).join(", ")} stacked`
+    + `${cost.components.some((c) => c.key === "export") ? " (export's credit below the axis)" : ""}; diamonds: the bucket's total.`
+    + (!cost.price ? "" : cost.price.kind === "series"
+      ? " Line: the unit price in force (the price series × factor + adder, without VAT), right axis."
+      : " Line: the energy-weighted average unit price of the bucket's import (import cost ÷ priced energy, without VAT), right axis.");
+  plot("costs", traces, { ...LAYOUT, barmode: "relative", xaxis: ticks(slots, chartRoom("costs")),
+    yaxis: { title: { text: cur }, zeroline: true, zerolinewidth: 2 },
+    ...(cost.price ? { yaxis2: { title: { text: `${cur}/kWh` }, overlaying: "y", side: "right", showgrid: false,
+      tickformat: ".3f", zeroline: false } } : {}) }, CONFIG);
 }
 
 const kw = (g, unit) => (g == null ? null : unit === "W" ? g / 1000 : unit === "MW" ? g * 1000 : g);
@@ -521,23 +644,61 @@ const STATISTICS = ["positiveActiveInstantaneousPower", "negativeActiveInstantan
 const QUALITY = ["quality", "gasQuality"];
 const metricsIn = (items) => [...STATISTICS, ...QUALITY].filter((m) => items.some((it) => it.data[m]));
 
-/** The aggregations and statistics of one view ({start, end, resolution}) of query q. */
+/** The entity's tariff (GET …/tariff), or null when it has none, kept per entity while the page is open (an
+ * entity without one costs no /costs request after its first view). Asked for only when its /costs `costs` are
+ * priced (a currency): a tariff-less entity is not asked (a 404 would be a console error). Any other failure: no
+ * cost panel (not the page). */
+async function contractOf(q, costs, signal) {
+  if (state.contracts.has(q.entity)) return state.contracts.get(q.entity);
+  const priced = (await costs).some((c) => c.currency);
+  const contract = !priced ? null : await api(`v1/entities/${q.entity}/tariff`, { timeZone: q.timeZone }, "json", signal)
+    .catch((error) => { if (!token() || isAbort(error)) throw error; return null; });
+  state.contracts.set(q.entity, contract);
+  return contract;
+}
+/** The price series a period prices import by (dynamic), or null. */
+const seriesOf = (period) => (period && period.import && period.import.prices) || null;
+const dynamic = (contract) => !!contract && (contract.periods || []).some((p) => seriesOf(p));
+/** The intervals of the dynamic tariff's price series over the view, when the buckets are an hour or finer (the
+ * demo's prices are hourly, then quarter-hours): {seriesId: [{start, end, price}]}; coarser buckets need none. */
+async function pricesOf(contract, q, view, signal) {
+  if (!dynamic(contract) || !(SECONDS[view.resolution] <= 3600)) return {};
+  const ids = [...new Set(contract.periods.map(seriesOf).filter(Boolean))];
+  const lists = await Promise.all(ids.map((id) => allPages(`v1/prices/${encodeURIComponent(id)}`,
+    { start: view.start, end: view.end, timeZone: q.timeZone }, signal)));
+  return Object.fromEntries(ids.map((id, k) => [id, lists[k]]));
+}
+
+/** The aggregations, statistics and costs of one view ({start, end, resolution}) of query q, fetched together
+ * (one signal): /costs has the buckets of /aggregations; it is asked for unless the entity is known to have no
+ * tariff. */
 async function fetchView(q, view, signal, metrics = [...STATISTICS, ...QUALITY]) {
   const base = `v1/entities/${q.entity}`;
   const params = { start: view.start, end: view.end, resolution: view.resolution, timeZone: q.timeZone };
-  const [aggregations, statistics] = await Promise.all([
+  const known = state.contracts.has(q.entity);
+  const costs = !known || state.contracts.get(q.entity) ? allPages(`${base}/costs`, params, signal) : Promise.resolve([]);
+  const contract = contractOf(q, costs, signal);
+  const [aggregations, statistics, costItems, prices, tariff] = await Promise.all([
     allPages(`${base}/aggregations`, params, signal),
     metrics.length ? allPages(`${base}/statistics`, { ...params, metrics: metrics.join(",") },
       signal, statisticsPageSize(view.resolution)) : [],
+    costs,
+    contract.then((c) => pricesOf(c, q, view, signal)),
+    contract,
   ]);
-  return { aggregations, statistics };
+  return { aggregations, statistics, costs: tariff ? costItems : [], contract: tariff, prices };
 }
 
-function draw(q, view, aggregations, statistics, tariff) {
-  const country = countryOf(entityOf(q.entity)), slots = sharedSlots(aggregations, statistics);
-  state.lastData = { query: q, view, aggregations, statistics, tariff, slots, country,
+/** Draw a view: `fetched` is fetchView's {aggregations, statistics, costs, contract, prices}; `tariff` the
+ * capacity tariff's months (null: keep the drawn ones). */
+function draw(q, view, fetched, tariff) {
+  const { aggregations, statistics, costs, contract, prices } = fetched;
+  const country = countryOf(entityOf(q.entity)), slots = sharedSlots(aggregations, statistics, costs);
+  const cost = costView(costs, slots, contract, prices);
+  state.lastData = { query: q, view, aggregations, statistics, tariff, slots, country, costs, contract, prices, cost,
     series: consumptionSeries(aggregations, country), zoomed: view !== state.overview.view };
-  renderConsumption(aggregations, slots, country);
+  renderConsumption(aggregations, slots, country, cost);
+  renderCosts(cost, slots);
   renderPower(statistics, slots);
   renderEv(statistics, slots);
   if (tariff) renderTariff(tariff);
@@ -565,14 +726,14 @@ async function show() {
     .then((b) => b.data, (error) => { if (!token() || isAbort(error)) throw error; return []; }); // (a panel, not the page)
   // the capacity tariff of a grid connection only; an entity of unknown type is one when it imports energy
   const grid = gridConnection(entityOf(q.entity));
-  let aggregations, statistics, tariff;
+  let fetched, tariff;
   try {
-    [{ aggregations, statistics }, tariff] = await Promise.all([fetchView(q, view, signal), grid ? tariffOf() : []]);
-    if (grid === null && aggregations.some((it) => it.data.positiveActiveEnergy)) tariff = await tariffOf();
+    [fetched, tariff] = await Promise.all([fetchView(q, view, signal), grid ? tariffOf() : []]);
+    if (grid === null && fetched.aggregations.some((it) => it.data.positiveActiveEnergy)) tariff = await tariffOf();
   } finally { if (!signal.aborted) state.showing = false; }
   if (signal.aborted) return;
-  state.overview = { query: q, view, aggregations, statistics, tariff };
-  draw(q, view, aggregations, statistics, tariff);
+  state.overview = { query: q, view, fetched, tariff };
+  draw(q, view, fetched, tariff);
   await frame(); // painted
   state.lastShow = { began, ms: performance.now() - began, resolution: view.resolution };
 }
@@ -590,15 +751,15 @@ async function zoom(range) {
   if (resolution === d.view.resolution) return; // the drawn buckets are fine enough: Plotly zooms them
   const signal = fresh(), view = { start, end, resolution };
   status("Loading…");
-  const { aggregations, statistics } = await fetchView(d.query, view, signal, metricsIn(state.overview.statistics));
+  const fetched = await fetchView(d.query, view, signal, metricsIn(state.overview.fetched.statistics));
   if (signal.aborted) return;
-  draw(d.query, view, aggregations, statistics, null);
+  draw(d.query, view, fetched, null);
 }
 function backToOverview() {
   const o = state.overview;
   if (!o || state.showing || !state.lastData || !state.lastData.zoomed) return;
   fresh(); // a zoom still loading is dropped
-  draw(o.query, o.view, o.aggregations, o.statistics, null);
+  draw(o.query, o.view, o.fetched, null);
 }
 function onRelayout(event) {
   const range = event["xaxis.range"] || (event["xaxis.range[0]"] !== undefined && [event["xaxis.range[0]"], event["xaxis.range[1]"]]);
@@ -647,7 +808,11 @@ function start() {
     syncCustom();
     if (DEFAULT_RESOLUTION[$("preset").value]) $("resolution").value = DEFAULT_RESOLUTION[$("preset").value];
   });
-  $("entity").addEventListener("change", () => { selectEntity(); guarded(show)(); });
+  $("entity").addEventListener("change", () => {
+    state.contracts.delete($("entity").value); // (its tariff is read again: it may have one by now)
+    selectEntity();
+    guarded(show)();
+  });
   $("sign-in").addEventListener("submit", guarded(async () => {
     sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
     $("token").value = "";
@@ -662,7 +827,11 @@ function start() {
   const turn = (by) => () => { const d = state.lastData; if (d) renderTable(d.aggregations, d.series, state.tablePage + by); };
   $("rows-prev").addEventListener("click", turn(-1));
   $("rows-next").addEventListener("click", turn(1));
-  for (const id of ["consumption", "power", "ev"]) {
+  $("colour-by-price").addEventListener("change", () => {
+    const d = state.lastData;
+    if (d) renderConsumption(d.aggregations, d.slots, d.country, d.cost);
+  });
+  for (const id of ["consumption", "costs", "power", "ev"]) {
     const chart = $(id);
     new MutationObserver((_, observer) => { // Plotly gives the div .on() with its first plot
       if (typeof chart.on === "function") { chart.on("plotly_relayout", onRelayout); observer.disconnect(); }
