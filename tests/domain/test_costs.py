@@ -23,7 +23,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connect_readings.domain.costs import CostInputs, Month, bucket_costs, cut_instants
+from connect_readings.domain.costs import (
+    CostInputs,
+    FinePieces,
+    Month,
+    bucket_costs,
+    coarse_cuts,
+    cut_instants,
+    dynamic_registers,
+    piece_deltas,
+)
 from connect_readings.domain.grid import Grid, month_index, month_start
 from connect_readings.domain.interval import Interval
 from connect_readings.domain.prices import PriceInterval
@@ -79,10 +88,19 @@ def brackets_of(readings: list[tuple[int, tuple[float | None, ...]]], instants: 
     return out
 
 
-def costs(readings, tariff: Tariff, edges: list[int], prices=None, months=()) -> list[dict[str, Any] | None]:
+def costs(readings, tariff: Tariff, edges: list[int], prices=None, months=(), split: bool = True
+          ) -> list[dict[str, Any] | None]:
+    """`bucket_costs` as the use case calls it (`split`: every register at the coarse cuts, the dynamically
+    priced ones at every price edge too), or with every register at every cut (the same pieces)."""
     inputs = CostInputs(tariff, prices or {}, list(months))
-    cuts = cut_instants(edges, inputs)
-    return bucket_costs(edges, cuts, brackets_of(readings, cuts), inputs)
+    if not split:
+        cuts = cut_instants(edges, inputs)
+        return bucket_costs(edges, cuts, brackets_of(readings, cuts), inputs)
+    cuts = coarse_cuts(edges, tariff)
+    fine_cuts = cut_instants(edges, inputs)
+    at_fine = brackets_of(readings, fine_cuts)
+    fine = FinePieces(fine_cuts, {k: piece_deltas(fine_cuts, at_fine[k]) for k in dynamic_registers(tariff)})
+    return bucket_costs(edges, cuts, brackets_of(readings, cuts), inputs, fine)
 
 
 def grid_edges(width: Interval, tz: ZoneInfo | None, start: int, end: int) -> list[int]:
@@ -310,9 +328,10 @@ def _match(actual: Any, expected: Any, where: str) -> None:
         assert actual == pytest.approx(expected, abs=1e-9), f"{where}: {actual} != {expected}"
 
 
+@pytest.mark.parametrize("split", [True, False], ids=["coarse+fine", "all cuts"])
 @pytest.mark.parametrize(("name", "inputs", "expect"), ROWS, ids=[row[0] for row in ROWS])
-def test_cost_rows(name: str, inputs: dict[str, Any], expect: dict[Any, Any]) -> None:
-    result = costs(**inputs)
+def test_cost_rows(name: str, inputs: dict[str, Any], expect: dict[Any, Any], split: bool) -> None:
+    result = costs(**inputs, split=split)
     if "all" in expect:
         assert len(result) == len(expect["all"])
         for k, (actual, expected) in enumerate(zip(result, expect["all"])):
@@ -340,6 +359,57 @@ def test_cut_instants_of_a_dynamic_period_only() -> None:
     tariff = Tariff("EUR", (Period(0, import_=Pricing(total=0.1)), Period(2 * H, import_=Pricing(prices="x"))))
     prices = {"x": [PriceInterval(k * H, (k + 1) * H, 0.1) for k in range(5)]}
     assert cut_instants([0, 4 * H + H // 2], CostInputs(tariff, prices, [])) == [0, 2 * H, 3 * H, 4 * H, 4 * H + H // 2]
+    assert coarse_cuts([0, 4 * H + H // 2], tariff) == [0, 2 * H, 4 * H + H // 2]
+    assert dynamic_registers(tariff) == [COL[("positiveActiveEnergy", "total")]]
+    gappy = {"x": [PriceInterval(0, H, 0.1), PriceInterval(2 * H, 3 * H, 0.2), PriceInterval(3 * H, 5 * H, 0.3)]}
+    assert cut_instants([0, 4 * H], CostInputs(Tariff("EUR", (Period(0, export=Pricing(prices="x")),)), gappy, [])
+                        ) == [0, H, 2 * H, 3 * H, 4 * H]
+
+
+def test_register_deltas_on_a_store(store: Any) -> None:
+    """The use case's reads of the dynamically priced registers at the price edges (`register_deltas`: the
+    readings exactly there, the chunked statistics reads where none is) give the clamped deltas `piece_deltas`
+    gives from brute-force brackets: instants before, across and after the coverage, a reset, a reading without
+    the register, edges between readings."""
+    import uuid
+
+    from connect_readings.domain.readings import parse_reading
+    from connect_readings.usecases.statistics import register_deltas
+
+    entity = uuid.UUID("0c05b1a2-7d1e-4f7a-9a51-3f5e2c1d0b21")
+    imp = [10.0, 12.0, 15.0, 1.0, 4.0, None, 9.0, 9.5]  # a reset (15 → 1) and a reading without import
+    exp = [0.0, 0.5, None, 1.0, 1.5, 2.0, 3.0, 3.25]
+    stamps = [J0 + k * 15 * MIN for k in range(len(imp))]
+    wire = []
+    for ts, i, e in zip(stamps, imp, exp):
+        data = {}
+        if i is not None:
+            data["positiveActiveEnergy"] = {"total": i, "unit": "kWh"}
+        if e is not None:
+            data["negativeActiveEnergy"] = {"total": e, "unit": "kWh"}
+        wire.append({"timestamp": datetime.fromtimestamp(ts / S, UTC).isoformat(), "data": data})
+    store.ingest(entity, [parse_reading(item) for item in wire])
+    continuous = []  # the store's rule: a decrease is a reset to zero, the counter goes on from before it
+    offset, previous = 0.0, None
+    for ts, i, e in zip(stamps, imp, exp):
+        if i is not None:
+            if previous is not None and i < previous:
+                offset += previous
+            previous = i
+        continuous.append(reading(ts, imp=None if i is None else (i + offset, 0), exp=None if e is None else (e, 0)))
+    registers = [POS_TOTAL, NEG_TOTAL]
+    for instants in ([J0 - H, J0 - 30 * MIN, J0 + 15 * MIN, J0 + 30 * MIN, J0 + 45 * MIN, J0 + 60 * MIN,
+                      J0 + 75 * MIN, J0 + 90 * MIN, J0 + 105 * MIN, J0 + 3 * H],  # on readings, outside at both ends
+                     [J0 - 7 * MIN, J0 + 7 * MIN, J0 + 22 * MIN, J0 + 40 * MIN, J0 + 50 * MIN, J0 + 100 * MIN,
+                      J0 + 110 * MIN],  # between readings, straddling the first one
+                     [J0 + 30 * MIN + k * 5 * MIN for k in range(10)],  # some on readings, some between
+                     [J0 + 2 * H, J0 + 3 * H], [J0 - 2 * H, J0 - H], [J0 + 105 * MIN]):
+        with store.snapshot():
+            got = register_deltas(store, entity, registers, instants)
+        brackets = brackets_of(continuous, instants)
+        for k in registers:
+            want = piece_deltas(instants, brackets[k])
+            assert got[k] == pytest.approx(want, abs=1e-9), (k, instants, got[k], want)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -596,9 +666,8 @@ STATS = dict.fromkeys(["examples", "buckets", "priced", "none", "import", "expor
 @given(scenarios())
 def test_costs_match_exact_reference(scenario: tuple) -> None:
     readings, tariff, prices, months, edges = scenario
-    inputs = CostInputs(tariff, prices, months)
-    cuts = cut_instants(edges, inputs)
-    actual = bucket_costs(edges, cuts, brackets_of(readings, cuts), inputs)
+    actual = costs(readings, tariff, edges, prices, months)
+    every_cut = costs(readings, tariff, edges, prices, months, split=False)
     expected = reference(readings, tariff, prices, months, edges)
     assert len(actual) == len(expected)
     STATS["examples"] += 1
@@ -616,6 +685,7 @@ def test_costs_match_exact_reference(scenario: tuple) -> None:
     STATS["several periods"] += len(tariff.periods) > 1
     for k, (a, e) in enumerate(zip(actual, expected)):
         _close(a, e, f"bucket {k} [{edges[k]}, {edges[k + 1]})")
+        _close(every_cut[k], e, f"bucket {k} [{edges[k]}, {edges[k + 1]}), every register at every cut")
         for amount in _amounts(a):  # served rounded to 1e-9, never -0.0
             assert round(amount, 9) == amount and math.copysign(1.0, amount) == 1.0 or amount < 0, (k, amount)
 

@@ -11,6 +11,7 @@ pool that stays empty raises `StoreBusy`. No other driver error type leaves a ba
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
@@ -29,7 +30,7 @@ from ..domain.ingest import Batch, IngestPlan, prepare
 from ..domain.readings import ENERGY_UNIT, REGISTER_COUNT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, TIERED_REGISTERS, VOLUME_REGISTERS, VOLUME_UNIT, Reading
 from ..domain.readings import gauge_values, register_values
-from ..domain.registers import Bracket, Sample
+from ..domain.registers import Bracket, ResetOffsets, Sample
 
 
 class StoreBusy(Exception):
@@ -271,6 +272,32 @@ class Store(Protocol):
     def register_series_brackets(self, entity_id: uuid.UUID, register: int, instants: Sequence[int]) -> list[Bracket]:
         """One register's readings at-or-before and at-or-after each instant (what `register_brackets` gives
         for it), by index seeks: the cost follows the instants, not the readings between them."""
+
+    def register_values_at(self, entity_id: uuid.UUID, registers: Sequence[int], instants: Sequence[int]
+                        ) -> tuple[list[int], list[list[float | None]]]:
+        """The readings exactly at any of `instants` (ascending): their timestamps, oldest first, and per
+        register of `registers` its value in each (None where the reading lacks it). One index seek per instant,
+        nothing read between them (costs' price edges, which usually fall on readings). Values are continuous
+        across resets relative to the first reading answered: only differences within one answer count."""
+
+
+def offsets_applied(offsets: ResetOffsets, stamps: Sequence[int], values: list[float | None]) -> list[float | None]:
+    """A register's `values` at ascending `stamps` (None: no value there) made continuous: each plus the reset
+    offset at its time (`ResetOffsets.at`), segment by segment between resets.
+
+    >>> offsets = ResetOffsets()
+    >>> offsets.add(20, 5.0)
+    >>> offsets_applied(offsets, [10, 20, 30], [1.0, None, 2.0])
+    [1.0, None, 7.0]
+    """
+    out = list(values)
+    resets = offsets.stamps
+    for k, total in enumerate(offsets.totals):
+        i = bisect.bisect_left(stamps, resets[k])
+        j = bisect.bisect_left(stamps, resets[k + 1]) if k + 1 < len(resets) else len(stamps)
+        if total and i < j:
+            out[i:j] = [None if v is None else v + total for v in out[i:j]]
+    return out
 
 
 def parent_gone() -> DomainError:

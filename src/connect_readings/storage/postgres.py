@@ -48,7 +48,7 @@ from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
 from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
-from .base import price_rewrite, price_series_info
+from .base import offsets_applied, price_rewrite, price_series_info
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _STORED = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}"  # a reading's columns but extra
@@ -765,6 +765,32 @@ class PostgresStore(PlannedIngest):
                     adjust.add(ts, offset)
             brackets = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
         return brackets
+
+    @_mapped
+    def register_values_at(self, entity_id: uuid.UUID, registers: Sequence[int], instants: Sequence[int]
+                        ) -> tuple[list[int], list[list[float | None]]]:
+        if not registers or not instants:
+            return [], [[] for _ in registers]
+        names = [REGISTER_COLUMNS[k] for k in registers]
+        arrays = ", ".join(f"array_agg({c} ORDER BY ts)" for c in ["ts", *names])  # one row: no tuple per reading
+        with self.snapshot(), self._reader() as cur:
+            row = cur.execute(f"SELECT {arrays} FROM readings WHERE entity_id = %(e)s AND ts = ANY(%(t)s::bigint[])",
+                              {"e": entity_id, "t": list(instants)}).fetchone()
+            if row is None or row[0] is None:
+                return [], [[] for _ in registers]
+            stamps, *values = row
+            resets = cur.execute(
+                'SELECT register, ts, "offset" FROM resets WHERE entity_id = %(e)s AND register = ANY(%(r)s) '
+                "AND ts > %(lo)s AND ts <= %(hi)s ORDER BY register, ts",
+                {"e": entity_id, "r": names, "lo": stamps[0], "hi": stamps[-1]}).fetchall()
+        for n, name in enumerate(names):
+            adjust = ResetOffsets()
+            for register, ts, offset in resets:
+                if register == name:
+                    adjust.add(ts, offset)
+            if adjust.stamps:
+                values[n] = offsets_applied(adjust, stamps, values[n])
+        return stamps, values
 
 
 # The partial index readings_quality (migration 0008): its predicate repeated word for word, then narrowed to the

@@ -40,7 +40,7 @@ from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
 from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
-from .base import price_rewrite, price_series_info
+from .base import offsets_applied, price_rewrite, price_series_info
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _FULL_ROW = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}, extra"
@@ -608,6 +608,26 @@ class SQLiteStore(PlannedIngest):
                     brackets = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
             return brackets
 
+    @_mapped
+    def register_values_at(self, entity_id: uuid.UUID, registers: Sequence[int], instants: Sequence[int]
+                        ) -> tuple[list[int], list[list[float | None]]]:
+        eid = entity_id.bytes
+        if not registers or not instants:
+            return [], [[] for _ in registers]
+        columns = ", ".join(REGISTER_COLUMNS[k] for k in registers)
+        with self.snapshot():
+            db = self.db
+            rows = db.execute(f"SELECT ts, {columns} FROM json_each(?2) AS edge CROSS JOIN readings "
+                              "ON readings.entity_id = ?1 AND readings.ts = edge.value ORDER BY ts",
+                              (eid, orjson.dumps(list(instants)))).fetchall()
+            if not rows:
+                return [], [[] for _ in registers]
+            stamps, *values = map(list, zip(*rows))
+            for n, k in enumerate(registers):
+                adjust = _reset_offsets_of(db, eid, k, stamps[0], stamps[-1])
+                if adjust is not None:
+                    values[n] = offsets_applied(adjust, stamps, values[n])
+        return stamps, values
 
 # Registers the entity on its first ingest (created: now), else bumps its version; last_seen never moves back.
 _REGISTER = (

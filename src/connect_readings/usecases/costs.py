@@ -1,25 +1,30 @@
 """Costs: a page of per-bucket costs and the cost of a window (docs/semantics.md §15, Costs).
 
-The same grid, paging and skipped empty buckets as `/aggregations`; each page asks the store for the register
-values around its bucket edges and the cuts inside them (tariff changes, price edges), for the prices its
-tariff names over the page, and, when the tariff has a capacity component, for the capacity tariff's rolling
-means of the months the page meets.
+The same grid, paging and skipped empty buckets as `/aggregations`; each page asks the store for every register
+around its bucket edges and tariff changes (`register_brackets`, as `/aggregations` at its edges), for the
+dynamically priced registers only at the price edges inside them (`cost_reads`), for the prices its tariff names
+over the page, and, when the tariff has a capacity component, for the capacity tariff's rolling means of the
+months the page meets (`rolling_means`, kept per data version).
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..domain.costs import CostInputs, Month, bucket_costs, cut_instants
+from ..domain.costs import CostInputs, FinePieces, Month, bucket_costs, coarse_cuts, cut_instants, dynamic_registers
 from ..domain.grid import month_index, month_start
+from ..domain.registers import Bracket
 from ..domain.tariffs import Tariff, parse_tariff
 from ..storage.base import Store
 from .aggregations import AggregationQuery, next_samples
 from .pages import AnsweredBucket, Evaluation, Page, bucket_id, page_of_buckets
-from .statistics import capacity_tariff
+from .statistics import capacity_tariff, register_deltas
 
 COSTS_NAMESPACE = uuid.UUID("5a0f7c1e-93b2-4d6a-b8e4-7c21d0e9f3a5")
 NO_TARIFF = Tariff("EUR", ())
@@ -48,12 +53,60 @@ def cost_inputs(store: Store, entity_id: uuid.UUID, tariff: Tariff, lo: int, hi:
         first, last = month_index(lo, tz), month_index(hi, tz)
         if month_start(last, tz) < hi:
             last += 1
-        means: dict[int, float] = {}
+        means: Mapping[int, float] = {}
         if any(p.capacity_per_kw_year is not None for p in tariff.periods):
-            means = {month_index(m.start, tz): m.tariff.rolling_mean
-                     for m in capacity_tariff(store, entity_id, lo, hi, tz)}
+            means = rolling_means(store, entity_id, first, last, lo, hi, tz)
         months = [Month(month_start(m, tz), month_start(m + 1, tz), means.get(m)) for m in range(first, last)]
     return CostInputs(tariff, prices, months)
+
+
+ROLLING_MEANS_CACHED = 64
+"""Entities × windows whose capacity rolling means stay in memory (`rolling_means`): each is a dozen floats."""
+_rolling_means: OrderedDict[tuple[Any, ...], Mapping[int, float]] = OrderedDict()
+_rolling_means_lock = threading.Lock()
+
+
+def rolling_means(store: Store, entity_id: uuid.UUID, first: int, last: int, lo: int, hi: int,
+                  tz: ZoneInfo | None) -> Mapping[int, float]:
+    """The capacity tariff's rolling mean (kW) of each local month index in [first, last) that has one: what
+    `capacity_tariff` answers for [lo, hi), which reads a year of quarter-hour peaks (the look-back) for every
+    page. Kept in a small in-process LRU keyed by the entity's data version and registration (`entity_head`:
+    an ingest or a re-registration changes the key, so a stale entry is never read), the months and the zone:
+    `python -m bench.costs` names its effect (BENCHMARKS.md, costs section)."""
+    head = store.entity_head(entity_id)
+    key = None if head is None else (entity_id, head[2], head[0], first, last, zone_key(tz))
+    if key is not None:
+        with _rolling_means_lock:
+            found = _rolling_means.get(key)
+            if found is not None:
+                _rolling_means.move_to_end(key)
+                return found
+    means = {month_index(m.start, tz): m.tariff.rolling_mean for m in capacity_tariff(store, entity_id, lo, hi, tz)}
+    if key is not None:
+        with _rolling_means_lock:
+            _rolling_means[key] = means
+            while len(_rolling_means) > ROLLING_MEANS_CACHED:
+                _rolling_means.popitem(last=False)
+    return means
+
+
+def zone_key(tz: ZoneInfo | None) -> str | None:
+    return None if tz is None else str(tz)
+
+
+def cost_reads(store: Store, entity_id: uuid.UUID, edges: list[int], inputs: CostInputs
+               ) -> tuple[list[int], list[list[Bracket]], FinePieces | None]:
+    """What `bucket_costs` reads of the registers: every register at the coarse cuts (the bucket edges and the
+    tariff changes: `register_brackets`, as `/aggregations` at its edges), and only the dynamically priced ones
+    (import and export `total`) at every price edge too (`register_deltas`: the readings exactly there, one
+    seek each, or the statistics' chunked samples / seeks where none sits on an edge)."""
+    cuts = coarse_cuts(edges, inputs.tariff)
+    brackets = store.register_brackets(entity_id, cuts)
+    registers = dynamic_registers(inputs.tariff)
+    if not registers:
+        return cuts, brackets, None
+    fine_cuts = cut_instants(edges, inputs)
+    return cuts, brackets, FinePieces(fine_cuts, register_deltas(store, entity_id, registers, fine_cuts))
 
 
 def cost_id_prefix(query: AggregationQuery) -> str:
@@ -72,12 +125,11 @@ def costs_page(store: Store, query: AggregationQuery, entity_tz: ZoneInfo | None
 
     def evaluate(edges: list[int]) -> Evaluation:
         inputs = cost_inputs(store, query.entity_id, tariff, edges[0], edges[-1], entity_tz)
-        cuts = cut_instants(edges, inputs)
-        brackets = store.register_brackets(query.entity_id, cuts)
+        cuts, brackets, fine = cost_reads(store, query.entity_id, edges, inputs)
         items = [None if data is None else CostBucket(id=bucket_id(COSTS_NAMESPACE, prefix, b0, b1), start=b0,
                                                        end=b1, currency=currency, data=data)
-                 for b0, b1, data in zip(edges, edges[1:], bucket_costs(edges, cuts, brackets, inputs))]
-        return items, next_samples(brackets, edges[-1]), len(cuts)
+                 for b0, b1, data in zip(edges, edges[1:], bucket_costs(edges, cuts, brackets, inputs, fine))]
+        return items, next_samples(brackets, edges[-1]), len(cuts) + (len(fine.cuts) if fine else 0)
 
     return page_of_buckets(query.grid, query.start, query.end, position, page_size, evaluate)
 
@@ -88,8 +140,8 @@ def costs_total(store: Store, entity_id: uuid.UUID, start: int, end: int,
     tariff = stored_tariff(store, entity_id) or NO_TARIFF
     edges = [start, end]
     inputs = cost_inputs(store, entity_id, tariff, start, end, entity_tz)
-    cuts = cut_instants(edges, inputs)
-    data = bucket_costs(edges, cuts, store.register_brackets(entity_id, cuts), inputs)[0]
+    cuts, brackets, fine = cost_reads(store, entity_id, edges, inputs)
+    data = bucket_costs(edges, cuts, brackets, inputs, fine)[0]
     return (tariff.currency if tariff.periods else None), data or {}
 
 

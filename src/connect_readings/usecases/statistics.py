@@ -130,7 +130,7 @@ def bucket_peaks(
             slices.append((i, len(instants)))
         if not instants:
             continue
-        chunks = _chunk_brackets(store, entity_id, register, instants)
+        chunks = chunk_values(store, entity_id, register, instants)
         for bucket, (i, j) in enumerate(slices):
             peak = _bucket_peak(instants, chunks, i, j, window_us)
             if peak is not None:
@@ -199,10 +199,10 @@ _Chunk = tuple[int, list[float]]
 """(index of its first instant, the register's value at instants[index:index + len]); chunks overlap by one."""
 
 
-def _chunk_brackets(store: Store, entity_id: uuid.UUID, register: int, instants: list[int]) -> list[_Chunk]:
-    """The register's value at every instant (all inside its coverage), chunk by chunk. Values are continuous
-    relative to each chunk's own base (the store's rule), so a window's energy is taken inside one chunk:
-    consecutive chunks share an instant."""
+def chunk_values(store: Store, entity_id: uuid.UUID, register: int, instants: list[int]) -> list[_Chunk]:
+    """The register's value at every instant (ascending, all inside its coverage), chunk by chunk. Values are
+    continuous relative to each chunk's own base (the store's rule), so a window's energy is taken inside one
+    chunk: consecutive chunks share an instant. Shared with the costs' price edges (`register_deltas`)."""
     chunks: list[_Chunk] = []
     n = len(instants)
     i = 0
@@ -226,6 +226,69 @@ def _chunk_brackets(store: Store, entity_id: uuid.UUID, register: int, instants:
         i += CHUNK_EDGES
         if i >= n - 1:
             return chunks
+
+
+def register_deltas(store: Store, entity_id: uuid.UUID, registers: Sequence[int], instants: Sequence[int]
+                    ) -> dict[int, list[float]]:
+    """Per register, its delta over each piece between consecutive `instants` (ascending, distinct): the
+    difference of the register clamped to its coverage at the two ends, as `registers.clamped` gives it (no
+    extrapolation: a piece outside the coverage has delta 0, one straddling an end counts from or up to that
+    reading).
+
+    The instants are clipped to each register's coverage (`register_coverage`) and read in one
+    `register_values_at` call (the readings exactly at them: one seek each); the pieces with an end that has no
+    reading there come from `chunk_values` (samples or bracket seeks, by density), each piece inside one chunk.
+    """
+    n = len(instants)
+    out: dict[int, list[float]] = {}
+    clipped: dict[int, list[int]] = {}
+    for register in registers:
+        coverage = store.register_coverage(entity_id, register)
+        if coverage is None or n < 2:
+            out[register] = [0.0] * max(n - 1, 0)
+        else:
+            first, last = coverage
+            clipped[register] = (instants if first <= instants[0] and instants[-1] <= last else
+                                 [first if t < first else last if t > last else t for t in instants])
+    if not clipped:
+        return out
+    whole = [register for register, column in clipped.items() if column is instants]  # no instant clipped
+    wanted = instants if len(whole) == len(clipped) else sorted({t for c in clipped.values() for t in c})
+    stamps, answers = store.register_values_at(entity_id, list(clipped), list(wanted))
+    for (register, column), answer in zip(clipped.items(), answers):
+        pieces: dict[int, float] = {}
+        unique = column if column is instants else list(dict.fromkeys(column))  # clipping keeps the order
+        if stamps == unique:  # the usual case: a reading at every instant (compared in C)
+            values = answer
+        else:
+            exact = {ts: v for ts, v in zip(stamps, answer) if v is not None}
+            values = list(map(exact.get, unique))
+        if None not in values:
+            deltas = [b - a for a, b in zip(values, values[1:])]
+            if len(unique) == n:
+                out[register] = deltas
+                continue
+            pieces.update(zip(unique, deltas))
+            out[register] = [pieces[a] if a != b else 0.0 for a, b in zip(column, column[1:])]
+            continue
+        pieces.clear()  # left instant → delta to the next unique instant
+        missing: list[int] = []
+        for a, b, va, vb in zip(unique, unique[1:], values, values[1:]):
+            if va is None or vb is None:
+                if not missing or missing[-1] != a:
+                    missing.append(a)
+                missing.append(b)
+            else:
+                pieces[a] = vb - va
+        if missing:
+            following = dict(zip(unique, unique[1:]))
+            for c0, chunk in chunk_values(store, entity_id, register, missing):
+                for k in range(len(chunk) - 1):
+                    a, b = missing[c0 + k], missing[c0 + k + 1]
+                    if following.get(a) == b and a not in pieces:
+                        pieces[a] = chunk[k + 1] - chunk[k]
+        out[register] = [pieces[a] if a != b else 0.0 for a, b in zip(column, column[1:])]
+    return out
 
 
 def brackets_from_samples(samples: Sequence[Sample], instants: Sequence[int]) -> list[Bracket]:
