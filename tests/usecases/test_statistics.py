@@ -290,3 +290,31 @@ def test_bucket_peak_is_the_largest_aggregation_of_a_covered_window(
         assert (got.energy, got.start, got.end) == (best.energy, best.start, best.end)
         assert abs(got.value - best.value) <= 1e-9 * 60 / w + 1e-12
 
+
+
+@pytest.mark.parametrize("page_size", [1, 2, 10_000])
+def test_a_sample_on_the_edge_after_empty_buckets_is_paged(store: Store, page_size: int) -> None:
+    """Found by the property test: a window ending 7 µs after a grid edge, its only sample on that edge, after
+    empty 5-minute buckets. Paging skipped to the window's end (the next sample counted only after the edge), so
+    small pages answered nothing where one page answered the bucket [edge, edge + 7 µs)."""
+    from connect_readings.domain.interval import parse_resolution
+    from connect_readings.domain.readings import GAUGE_SERIES
+    from connect_readings.domain.timefmt import to_micros
+    from connect_readings.usecases.statistics import StatisticsQuery, statistics_page
+
+    entity = uuid.uuid4()
+    edge = to_micros(datetime(2024, 5, 27, tzinfo=UTC))
+    store.ingest(entity, [parse_reading({"timestamp": format_datetime(edge), "data": {
+        "positiveActiveInstantaneousPower": {"total": 1000.0, "unit": "W"}}})])
+    start, end = edge - 600 * 1_000_000 + 7, edge + 7
+    query = StatisticsQuery(entity, start, end, parse_resolution("5 minutes"), None,
+                            ("positiveActiveInstantaneousPower",), 15 * 60 * 1_000_000)
+    items, position = [], start
+    with store.snapshot():
+        while position is not None:
+            page = statistics_page(store, query, position, page_size)
+            items += page.items
+            position = page.next_position
+    total = GAUGE_SERIES.index(("positiveActiveInstantaneousPower", "total"))
+    assert [(b.start, b.end) for b in items] == [(edge, end)]
+    assert items[0].gauges[total].max == 1000.0

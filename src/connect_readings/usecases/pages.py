@@ -93,8 +93,9 @@ def page_of_buckets(grid: Grid, start: int, end: int, position: int, page_size: 
 
 def skip_to(grid: Grid, end: int, position: int, upcoming: list[int]) -> int:
     """Where paging resumes after a run of empty buckets: the bucket holding the earliest of `upcoming` (the
-    next sample of anything asked for), or `end` when nothing comes."""
-    upcoming = [t for t in upcoming if t > position]
+    next sample of anything asked for, at or after `position`: a gauge sample at `position` is the next bucket's),
+    or `end` when nothing comes."""
+    upcoming = [t for t in upcoming if t >= position]
     if not upcoming:
         return end
     return max(position, grid.floor(min(upcoming)))
