@@ -35,7 +35,7 @@ from connect_readings.domain.costs import (
 )
 from connect_readings.domain.grid import Grid, month_index, month_start
 from connect_readings.domain.interval import Interval
-from connect_readings.domain.prices import PriceInterval
+from connect_readings.domain.prices import PriceColumns, PriceInterval
 from connect_readings.domain.readings import REGISTER_SERIES
 from connect_readings.domain.tariffs import GasPricing, Period, Pricing, Tariff
 
@@ -92,7 +92,7 @@ def costs(readings, tariff: Tariff, edges: list[int], prices=None, months=(), sp
           ) -> list[dict[str, Any] | None]:
     """`bucket_costs` as the use case calls it (`split`: every register at the coarse cuts, the dynamically
     priced ones at every price edge too), or with every register at every cut (the same pieces)."""
-    inputs = CostInputs(tariff, prices or {}, list(months))
+    inputs = CostInputs(tariff, {sid: PriceColumns.of(ivs) for sid, ivs in (prices or {}).items()}, list(months))
     if not split:
         cuts = cut_instants(edges, inputs)
         return bucket_costs(edges, cuts, brackets_of(readings, cuts), inputs)
@@ -358,11 +358,13 @@ def test_cost_rows(name: str, inputs: dict[str, Any], expect: dict[Any, Any], sp
 def test_cut_instants_of_a_dynamic_period_only() -> None:
     tariff = Tariff("EUR", (Period(0, import_=Pricing(total=0.1)), Period(2 * H, import_=Pricing(prices="x"))))
     prices = {"x": [PriceInterval(k * H, (k + 1) * H, 0.1) for k in range(5)]}
-    assert cut_instants([0, 4 * H + H // 2], CostInputs(tariff, prices, [])) == [0, 2 * H, 3 * H, 4 * H, 4 * H + H // 2]
+    assert cut_instants([0, 4 * H + H // 2], CostInputs(tariff, {"x": PriceColumns.of(prices["x"])}, [])
+                        ) == [0, 2 * H, 3 * H, 4 * H, 4 * H + H // 2]
     assert coarse_cuts([0, 4 * H + H // 2], tariff) == [0, 2 * H, 4 * H + H // 2]
     assert dynamic_registers(tariff) == [COL[("positiveActiveEnergy", "total")]]
     gappy = {"x": [PriceInterval(0, H, 0.1), PriceInterval(2 * H, 3 * H, 0.2), PriceInterval(3 * H, 5 * H, 0.3)]}
-    assert cut_instants([0, 4 * H], CostInputs(Tariff("EUR", (Period(0, export=Pricing(prices="x")),)), gappy, [])
+    assert cut_instants([0, 4 * H], CostInputs(Tariff("EUR", (Period(0, export=Pricing(prices="x")),)),
+                                               {"x": PriceColumns.of(gappy["x"])}, [])
                         ) == [0, H, 2 * H, 3 * H, 4 * H]
 
 

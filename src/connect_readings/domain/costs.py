@@ -22,13 +22,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .prices import PriceInterval
+from .prices import PriceColumns, PriceInterval
 from .readings import REGISTER_SERIES
 from .registers import Bracket, ClampedValue, aggregate, clamped
 from .tariffs import GasPricing, Period, Pricing, Tariff
 
 _COLUMN = {key: k for k, key in enumerate(REGISTER_SERIES)}
 _TIERS = ("t1", "t2", "t3", "t4")
+NO_PRICES = PriceColumns([], [], [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ class Month:
 @dataclass(frozen=True, slots=True)
 class CostInputs:
     tariff: Tariff
-    prices: Mapping[str, Sequence[PriceInterval]]
+    prices: Mapping[str, PriceColumns]
     """Each price series the tariff names: its intervals over the window, sorted, non-overlapping."""
     months: Sequence[Month]
     """The local calendar months the window meets, in order (capacity and fixed are pro rata of them)."""
@@ -62,7 +63,7 @@ def cut_instants(edges: Sequence[int], inputs: CostInputs) -> list[int]:
     >>> from .tariffs import Tariff, Period, Pricing
     >>> t = Tariff("EUR", (Period(0, Pricing(total=0.3), None, None, None, None, 0.0),
     ...                    Period(50, Pricing(prices="p"), None, None, None, None, 0.0)))
-    >>> cut_instants([0, 100], CostInputs(t, {"p": [PriceInterval(40, 70, 0.1)]}, []))
+    >>> cut_instants([0, 100], CostInputs(t, {"p": PriceColumns.of([PriceInterval(40, 70, 0.1)])}, []))
     [0, 50, 70, 100]
     """
     lo, hi = edges[0], edges[-1]
@@ -77,8 +78,8 @@ def cut_instants(edges: Sequence[int], inputs: CostInputs) -> list[int]:
                        if pricing is not None and pricing.prices is not None}:
             found = price_edges.get(series)
             if found is None:
-                intervals = inputs.prices.get(series, ())
-                starts, ends = [iv.start for iv in intervals], [iv.end for iv in intervals]
+                columns = inputs.prices.get(series, NO_PRICES)
+                starts, ends = columns.starts, columns.ends
                 found = price_edges[series] = (starts + ends[-1:] if starts[1:] == ends[:-1]  # contiguous
                                                else sorted(set(starts).union(ends)))
             cuts.update(found[bisect.bisect_right(found, a):bisect.bisect_left(found, b)])
@@ -150,7 +151,7 @@ class _Dynamic:
     """The fine pieces of the dynamically priced registers: which fine pieces each coarse piece holds, and each
     price series' price over every fine piece (looked up by start, searched only where no interval starts)."""
 
-    def __init__(self, cuts: Sequence[int], fine: FinePieces, prices: Mapping[str, Sequence[PriceInterval]]) -> None:
+    def __init__(self, cuts: Sequence[int], fine: FinePieces, prices: Mapping[str, PriceColumns]) -> None:
         self.fine, self.prices = fine, prices
         self.at: list[int] = []  # position of each coarse cut among the fine cuts (a superset)
         k, fine_cuts = 0, fine.cuts
@@ -163,14 +164,13 @@ class _Dynamic:
     def series(self, price_id: str) -> list[float | None]:
         units = self.units.get(price_id)
         if units is None:
-            intervals = self.prices.get(price_id, ())
-            starts = [iv.start for iv in intervals]
-            prices = [iv.price for iv in intervals]
+            columns = self.prices.get(price_id, NO_PRICES)
+            starts, prices = columns.starts, columns.prices
             pieces = self.fine.cuts[:-1]
             # A piece starting at an interval's start (the usual case: price edges are cuts) is priced by it...
             units = self.units[price_id] = list(map(dict(zip(starts, prices)).get, pieces))
             if None in units:  # ...others inside an interval (a bucket edge, a tariff change) or in a gap: search
-                ends = [iv.end for iv in intervals]
+                ends = columns.ends
                 for f in [f for f, unit in enumerate(units) if unit is None]:
                     t = pieces[f]
                     k = bisect.bisect_right(starts, t) - 1

@@ -49,6 +49,31 @@ class PriceInterval:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceColumns:
+    """Intervals of one series as three parallel columns (sorted by start, disjoint): what pricing reads.
+
+    A year of hourly prices is 8,760 intervals; columns are built from the store's rows in a few list
+    comprehensions, where as many `PriceInterval` objects cost more than the query (`python -m bench.costs`).
+
+    >>> PriceColumns.of([PriceInterval(0, 10, 0.1), PriceInterval(10, 20, -0.2)]).ends
+    [10, 20]
+    """
+
+    starts: list[int]
+    ends: list[int]
+    prices: list[float]
+
+    @classmethod
+    def of(cls, intervals: Sequence[PriceInterval]) -> PriceColumns:
+        return cls([iv.start for iv in intervals], [iv.end for iv in intervals], [iv.price for iv in intervals])
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[Sequence[Any]]) -> PriceColumns:
+        """From (start, end, price) rows as a driver returns them."""
+        return cls([int(r[0]) for r in rows], [int(r[1]) for r in rows], [float(r[2]) for r in rows])
+
+
+@dataclass(frozen=True, slots=True)
 class PriceSeries:
     price_id: str
     name: str | None

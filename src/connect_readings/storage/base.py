@@ -25,7 +25,7 @@ import orjson
 from ..domain.entities import EntityRecord
 from ..domain.errors import DomainError
 from ..domain.gauges import GaugeSummary
-from ..domain.prices import PriceInterval, PriceSeries, replace_overlapped
+from ..domain.prices import PriceColumns, PriceInterval, PriceSeries, replace_overlapped
 from ..domain.ingest import Batch, IngestPlan, prepare
 from ..domain.readings import ENERGY_UNIT, REGISTER_COUNT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, TIERED_REGISTERS, VOLUME_REGISTERS, VOLUME_UNIT, Reading
@@ -190,6 +190,9 @@ class Store(Protocol):
                         limit: int | None = None) -> list[PriceInterval]:
         """The stored intervals of a series overlapping [lo, hi), by start (those starting after `after` when
         given; at most `limit`)."""
+
+    def price_columns(self, price_id: str, lo: int, hi: int) -> PriceColumns:
+        """The intervals `price_intervals` gives for [lo, hi), as columns (what pricing a page reads)."""
 
     def put_tariff(self, entity_id: uuid.UUID, document: str, now: int) -> bool | None:
         """Replace the entity's tariff (a registered entity's; JSON as tariffs.tariff_document in UTC); returns

@@ -39,7 +39,7 @@ from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_parent_spans, gauge_spans, plan, probe_registers
 from ..domain.ingest import rebuild_tiers
-from ..domain.prices import PriceInterval, PriceSeries
+from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
@@ -531,6 +531,11 @@ class PostgresStore(PlannedIngest):
         with self._reader() as cur:
             rows = cur.execute(*price_intervals_query("%s", price_id, lo, hi, after, limit)).fetchall()
         return [PriceInterval(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+
+    @_mapped
+    def price_columns(self, price_id: str, lo: int, hi: int) -> PriceColumns:
+        with self._reader() as cur:
+            return PriceColumns.of_rows(cur.execute(*price_intervals_query("%s", price_id, lo, hi, None, None)).fetchall())
 
     @_mapped
     def put_tariff(self, entity_id: uuid.UUID, document: str, now: int) -> bool | None:

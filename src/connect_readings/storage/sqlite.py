@@ -31,7 +31,7 @@ from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_parent_spans, gauge_spans, plan, probe_registers
 from ..domain.ingest import rebuild_tiers
-from ..domain.prices import PriceInterval, PriceSeries
+from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import REGISTER_COUNT
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import COLUMN_METRICS, GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
@@ -372,6 +372,10 @@ class SQLiteStore(PlannedIngest):
         return [PriceInterval(*row) for row in self.db.execute(sql, args)]
 
     @_mapped
+    def price_columns(self, price_id: str, lo: int, hi: int) -> PriceColumns:
+        return PriceColumns.of_rows(self.db.execute(*price_intervals_query("?", price_id, lo, hi, None, None)).fetchall())
+
+    @_mapped
     def put_tariff(self, entity_id: uuid.UUID, document: str, now: int) -> bool | None:
         db = self.db
         eid = entity_id.bytes
@@ -622,7 +626,8 @@ class SQLiteStore(PlannedIngest):
                               (eid, orjson.dumps(list(instants)))).fetchall()
             if not rows:
                 return [], [[] for _ in registers]
-            stamps, *values = map(list, zip(*rows))
+            stamps = [row[0] for row in rows]
+            values = [[row[n] for row in rows] for n in range(1, len(registers) + 1)]  # faster than zip(*rows)
             for n, k in enumerate(registers):
                 adjust = _reset_offsets_of(db, eid, k, stamps[0], stamps[-1])
                 if adjust is not None:

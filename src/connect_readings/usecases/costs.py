@@ -47,7 +47,7 @@ def cost_inputs(store: Store, entity_id: uuid.UUID, tariff: Tariff, lo: int, hi:
                 tz: ZoneInfo | None) -> CostInputs:
     """What pricing [lo, hi) needs: the tariff's price series there and the local months (in the entity's
     zone `tz`) the window meets, with their capacity rolling means when the tariff charges capacity."""
-    prices = {sid: store.price_intervals(sid, lo, hi) for sid in sorted(tariff.series_ids())}
+    prices = {sid: store.price_columns(sid, lo, hi) for sid in sorted(tariff.series_ids())}
     months: list[Month] = []
     if any(p.capacity_per_kw_year is not None or p.fixed_per_year is not None for p in tariff.periods):
         first, last = month_index(lo, tz), month_index(hi, tz)
