@@ -204,12 +204,13 @@ def test_citus_distributes_the_readings_tables_by_entity_co_located() -> None:
         "SELECT create_distributed_table('series', 'entity_id', colocate_with => 'entities')",
         "SELECT create_distributed_table('gauge_blocks', 'entity_id', colocate_with => 'entities')",
         "SELECT create_distributed_table('tariffs', 'entity_id', colocate_with => 'entities')",
+        "SELECT create_distributed_table('register_edges', 'entity_id', colocate_with => 'entities')",
     ]
 
 
 def test_citus_branch_is_idempotent() -> None:
     conn = FakeConnection(distributed=("meta", "entities", "readings", "resets", "series", "gauge_blocks",
-                                         "price_series", "price_intervals", "tariffs"))
+                                         "price_series", "price_intervals", "tariffs", "register_edges"))
     assert scale_out(conn, Extensions(citus=True, timescaledb=False)) == ["CREATE EXTENSION IF NOT EXISTS citus"]
 
 

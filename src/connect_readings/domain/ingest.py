@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from operator import lt
 
+from .edges import DAY_US, merge_days, plan_edges
 from .gauges import BLOCK_US, TIERS, GaugeSummary, block_of, merge, merge_run, of_columns
 from .readings import GAUGE_COUNT, Reading, last_per_timestamp
 from .registers import Sample, reset_deltas
@@ -106,6 +107,8 @@ class Surroundings:
     """Readings stored in [lo, hi], ascending: (timestamp, register values)."""
     before: dict[int, float] = field(default_factory=dict)
     """Per register: the value of the nearest stored reading before lo that has it (absent: none)."""
+    before_ts: dict[int, int] = field(default_factory=dict)
+    """Per register in `before`: that reading's timestamp."""
     after: dict[int, Sample] = field(default_factory=dict)
     """Per register: the nearest stored reading after hi that has it (absent: none)."""
     registers: list[int] = field(default_factory=list)
@@ -118,6 +121,8 @@ class Surroundings:
     holding the batch's readings (`gauge_parent_spans`): {width: {block: summaries}}."""
     gauge_tail: dict[int, Summaries] = field(default_factory=dict)
     """Appending: per tier width, the stored summaries of its block holding the batch's first reading."""
+    edge_rows: dict[int, dict[int, bytes]] = field(default_factory=dict)
+    """Per register: its stored quarter-hour edge rows (day → row) over the days of `edge_span` (edges.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +143,8 @@ class IngestPlan:
     its gauges."""
     gauge_deletes: list[tuple[int, int]]
     """(tier width, block start) of blocks left without any gauge sample."""
+    edge_rows: list[tuple[int, int, bytes | None]]
+    """(register, UTC day, row) of quarter-hour edges to upsert; row None: delete (no edge known that day)."""
 
 
 def plan(batch: Batch, around: Surroundings) -> IngestPlan:
@@ -148,6 +155,7 @@ def plan(batch: Batch, around: Surroundings) -> IngestPlan:
     kept = [(ts, values) for ts, values in around.existing if ts not in batch_stamps]
     reset_spans: list[tuple[int, int, int]] = []
     resets: list[tuple[int, int, float]] = []
+    edge_rows: list[tuple[int, int, bytes | None]] = []
     for k in around.registers:
         after = around.after.get(k)
         stamps, values = _merged(batch, kept, k)
@@ -155,7 +163,14 @@ def plan(batch: Batch, around: Surroundings) -> IngestPlan:
             stamps.append(after[0])
             values.append(after[1])
         reset_spans.append((k, lo, after[0] if after is not None else hi))
-        resets.extend((k, ts, offset) for ts, offset in reset_deltas(stamps, values, around.before.get(k)))
+        found = reset_deltas(stamps, values, around.before.get(k))
+        resets.extend((k, ts, offset) for ts, offset in found)
+        span_lo, span_hi = edge_span(batch, around, k)
+        if k in around.before_ts:
+            stamps.insert(0, around.before_ts[k])
+            values.insert(0, around.before[k])
+        edges = plan_edges(stamps, values, dict(found), span_lo, span_hi)
+        edge_rows.extend((k, day, row) for day, row in merge_days(around.edge_rows.get(k, {}), span_lo, edges))
     blocks, deletes = plan_gauge_blocks(batch, around)
     return IngestPlan(
         rows=batch.readings,
@@ -166,7 +181,24 @@ def plan(batch: Batch, around: Surroundings) -> IngestPlan:
         resets=resets,
         gauge_blocks=blocks,
         gauge_deletes=deletes,
+        edge_rows=edge_rows,
     )
+
+
+def edge_span(batch: Batch, around: Surroundings, k: int) -> tuple[int, int]:
+    """[lo, hi] where the batch may change register k's quarter-hour edges: from its reading before the batch
+    (or the batch's start) to its first reading after it (or the batch's end). The store reads the stored edge
+    rows of these days (`Surroundings.edge_rows`) before planning."""
+    after = around.after.get(k)
+    return around.before_ts.get(k, batch.lo), after[0] if after is not None else batch.hi
+
+
+def edge_days(batch: Batch, around: Surroundings) -> tuple[int, int] | None:
+    """The UTC days [first, last] of every probed register's `edge_span` (None: no register)."""
+    spans = [edge_span(batch, around, k) for k in around.registers]
+    if not spans:
+        return None
+    return min(lo for lo, _ in spans) // DAY_US, max(hi for _, hi in spans) // DAY_US
 
 
 def gauge_spans(batch: Batch, width: int = BLOCK_US) -> list[tuple[int, int]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib import resources
@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import msgspec
 import orjson
 
+from ..domain.edges import DAY_US, QUARTER_US
 from ..domain.entities import EntityRecord
 from ..domain.errors import DomainError
 from ..domain.gauges import GaugeSummary
@@ -115,7 +116,7 @@ def overlapping_span(intervals: Sequence[PriceInterval]) -> tuple[int, int]:
 MAX_CHILDREN_LISTED = 100
 """Child ids `delete_entity` returns with a refusal (the API names one the token may see)."""
 
-ENTITY_TABLES = ("readings", "resets", "series", "gauge_blocks", "tariffs", "entities")
+ENTITY_TABLES = ("readings", "resets", "series", "gauge_blocks", "register_edges", "tariffs", "entities")
 """Every table with rows keyed by an entity (`entity_id`): what `delete_entity` empties of it, in this order
 (the `entities` row last). `meta` is the only table keyed by something else."""
 
@@ -278,10 +279,44 @@ class Store(Protocol):
 
     def register_values_at(self, entity_id: uuid.UUID, registers: Sequence[int], instants: Sequence[int]
                         ) -> tuple[list[int], list[list[float | None]]]:
-        """The readings exactly at any of `instants` (ascending): their timestamps, oldest first, and per
-        register of `registers` its value in each (None where the reading lacks it). One index seek per instant,
-        nothing read between them (costs' price edges, which usually fall on readings). Values are continuous
-        across resets relative to the first reading answered: only differences within one answer count."""
+        """Each register of `registers` at those of `instants` (ascending) where it is known without a search:
+        a stored quarter-hour edge (domain/edges.py: an instant on the 15-minute UTC grid inside the register's
+        readings) or a reading exactly there. Returns the instants with some value, oldest first, and per
+        register its value at each (None: not known there). One row per register and UTC day, and one index seek
+        per instant that no edge answers (costs' price edges usually fall on edges). Values are continuous
+        across resets relative to the first instant answered: only differences within one answer count."""
+
+
+def edges_or_readings(instants: Sequence[int], edges: Sequence[Sequence[float | None]],
+                      exact: Callable[[list[int]], tuple[list[int], list[list[float | None]]]]
+                      ) -> tuple[list[int], list[list[float | None]]]:
+    """`register_values_at` from each register's stored edges at the instants (`edges.values_at`) and, for the
+    instants where some register has none, the readings exactly there (`exact(those instants)`: their stamps and
+    values per register): the instants with some value, and per register its value at each.
+
+    >>> edges_or_readings([0, 5, 10], [[1.0, None, 3.0]], lambda ts: ([5], [[2.0]]))
+    ([0, 5, 10], [[1.0, 2.0, 3.0]])
+    """
+    missing = [t for i, t in enumerate(instants) if any(column[i] is None for column in edges)]
+    if not missing:
+        return list(instants), [list(column) for column in edges]
+    found_stamps, found = exact(missing)
+    readings = [dict(zip(found_stamps, column)) for column in found]
+    stamps: list[int] = []
+    values: list[list[float | None]] = [[] for _ in edges]
+    for i, t in enumerate(instants):
+        row = [column[i] if column[i] is not None else reading.get(t) for column, reading in zip(edges, readings)]
+        if any(v is not None for v in row):
+            stamps.append(t)
+            for column, v in zip(values, row):
+                column.append(v)
+    return stamps, values
+
+
+def edge_days_of(instants: Sequence[int]) -> tuple[int, int] | None:
+    """The UTC days [first, last] of the instants on the quarter-hour grid (None: none is)."""
+    on_grid = [t for t in instants if t % QUARTER_US == 0]
+    return (on_grid[0] // DAY_US, on_grid[-1] // DAY_US) if on_grid else None
 
 
 def offsets_applied(offsets: ResetOffsets, stamps: Sequence[int], values: list[float | None]) -> list[float | None]:

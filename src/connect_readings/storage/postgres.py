@@ -37,7 +37,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..domain.entities import EntityRecord, check_parent
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
-from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_parent_spans, gauge_spans, plan, probe_registers
+from ..domain.ingest import Batch, IngestPlan, Surroundings, edge_days, gauge_parent_spans, gauge_spans, plan, probe_registers
+from ..domain.edges import values_at as edge_values
 from ..domain.ingest import rebuild_tiers
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
@@ -47,6 +48,7 @@ from .base import StoredReading, StoreTimeout, extra_json, latest_migration, mig
 from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
 from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
+from .base import edge_days_of, edges_or_readings
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
 from .base import offsets_applied, price_rewrite, price_series_info
 
@@ -78,6 +80,15 @@ _UPSERT_BLOCKS = (
     "INSERT INTO gauge_blocks (entity_id, width, block, summaries) "
     "SELECT %(e)s, * FROM unnest(%(w)s::int8[], %(b)s::int8[], %(s)s::bytea[]) "
     "ON CONFLICT (entity_id, width, block) DO UPDATE SET summaries = excluded.summaries"
+)
+_UPSERT_EDGES = (
+    "INSERT INTO register_edges (entity_id, register, day, edges) "
+    "SELECT %(e)s, * FROM unnest(%(r)s::text[], %(d)s::int8[], %(v)s::bytea[]) "
+    "ON CONFLICT (entity_id, register, day) DO UPDATE SET edges = excluded.edges"
+)
+_DELETE_EDGES = (
+    "DELETE FROM register_edges g USING unnest(%(r)s::text[], %(d)s::int8[]) AS d(register, day) "
+    "WHERE g.entity_id = %(e)s AND g.register = d.register AND g.day = d.day"
 )
 _DELETE_BLOCKS = (
     "DELETE FROM gauge_blocks g USING unnest(%(w)s::int8[], %(b)s::int8[]) AS d(width, block) "
@@ -191,8 +202,8 @@ def probe_sql(registers: Sequence[int], appending: bool) -> str:
     for k in registers:
         c = REGISTER_COLUMNS[k]
         columns.append(
-            f"(SELECT {c} FROM readings WHERE entity_id = %(e)s AND ts BETWEEN %(first_{k})s AND %(before_{k})s "
-            f"AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1)"
+            f"(SELECT ARRAY[ts::float8, {c}] FROM readings WHERE entity_id = %(e)s "
+            f"AND ts BETWEEN %(first_{k})s AND %(before_{k})s AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1)"
         )
         if not appending:
             columns.append(
@@ -393,11 +404,17 @@ class PostgresStore(PlannedIngest):
             for k in probed:
                 before = next(values)
                 if before is not None:
-                    around.before[k] = before
+                    around.before_ts[k], around.before[k] = int(before[0]), before[1]
                 if not appending:
                     after = next(values)
                     if after is not None:
                         around.after[k] = (int(after[0]), after[1])
+        days = edge_days(batch, around)
+        if days is not None:
+            for register, day, row in cur.execute(
+                    "SELECT register, day, edges FROM register_edges WHERE entity_id = %s AND day BETWEEN %s AND %s",
+                    (entity_id, *days)).fetchall():
+                around.edge_rows.setdefault(REGISTER_INDEX[register], {})[int(day)] = bytes(row)
         return around, appending
 
     @staticmethod
@@ -431,6 +448,13 @@ class PostgresStore(PlannedIngest):
         if todo.gauge_deletes:
             cur.execute(_DELETE_BLOCKS, {"e": entity_id, "w": [w for w, _ in todo.gauge_deletes],
                                          "b": [b for _, b in todo.gauge_deletes]})
+        upserts = [(REGISTER_COLUMNS[k], day, row) for k, day, row in todo.edge_rows if row is not None]
+        if upserts:
+            cur.execute(_UPSERT_EDGES, {"e": entity_id, "r": [r for r, _, _ in upserts], "d": [d for _, d, _ in upserts],
+                                        "v": [v for _, _, v in upserts]})
+        deletes = [(REGISTER_COLUMNS[k], day) for k, day, row in todo.edge_rows if row is None]
+        if deletes:
+            cur.execute(_DELETE_EDGES, {"e": entity_id, "r": [r for r, _ in deletes], "d": [d for _, d in deletes]})
         if todo.gauge_blocks:
             cur.execute(_UPSERT_BLOCKS, {"e": entity_id, "w": [w for w, _, _ in todo.gauge_blocks],
                                          "b": [b for _, b, _ in todo.gauge_blocks],
@@ -773,17 +797,30 @@ class PostgresStore(PlannedIngest):
 
     @_mapped
     def register_values_at(self, entity_id: uuid.UUID, registers: Sequence[int], instants: Sequence[int]
-                        ) -> tuple[list[int], list[list[float | None]]]:
+                           ) -> tuple[list[int], list[list[float | None]]]:
         if not registers or not instants:
             return [], [[] for _ in registers]
         names = [REGISTER_COLUMNS[k] for k in registers]
         arrays = ", ".join(f"array_agg({c} ORDER BY ts)" for c in ["ts", *names])  # one row: no tuple per reading
         with self.snapshot(), self._reader() as cur:
-            row = cur.execute(f"SELECT {arrays} FROM readings WHERE entity_id = %(e)s AND ts = ANY(%(t)s::bigint[])",
-                              {"e": entity_id, "t": list(instants)}).fetchone()
-            if row is None or row[0] is None:
+            rows: dict[str, list[tuple[int, bytes]]] = {name: [] for name in names}
+            days = edge_days_of(instants)
+            if days is not None:
+                for name, day, row in cur.execute(
+                        "SELECT register, day, edges FROM register_edges WHERE entity_id = %s AND day BETWEEN %s AND %s "
+                        "AND register = ANY(%s)", (entity_id, *days, names)).fetchall():
+                    rows[name].append((int(day), bytes(row)))
+
+            def exact(wanted: list[int]) -> tuple[list[int], list[list[float | None]]]:
+                row = cur.execute(f"SELECT {arrays} FROM readings WHERE entity_id = %(e)s AND ts = ANY(%(t)s::bigint[])",
+                                  {"e": entity_id, "t": wanted}).fetchone()
+                if row is None or row[0] is None:
+                    return [], [[] for _ in names]
+                return row[0], list(row[1:])
+
+            stamps, values = edges_or_readings(instants, [edge_values(rows[name], instants) for name in names], exact)
+            if not stamps:
                 return [], [[] for _ in registers]
-            stamps, *values = row
             resets = cur.execute(
                 'SELECT register, ts, "offset" FROM resets WHERE entity_id = %(e)s AND register = ANY(%(r)s) '
                 "AND ts > %(lo)s AND ts <= %(hi)s ORDER BY register, ts",
@@ -916,14 +953,14 @@ def scale_out(conn: Any, extensions: Extensions | None = None) -> list[str]:
             "SELECT logicalrelid::regclass::text FROM pg_dist_partition"
             " WHERE logicalrelid IN ('meta'::regclass, 'entities'::regclass, 'readings'::regclass, 'resets'::regclass,"
             " 'series'::regclass, 'gauge_blocks'::regclass, 'price_series'::regclass, 'price_intervals'::regclass,"
-            " 'tariffs'::regclass)"
+            " 'tariffs'::regclass, 'register_edges'::regclass)"
         ).fetchall()}
         for table in ("meta", "price_series", "price_intervals"):  # small, read by every entity's costs
             if table not in done:
                 run(f"SELECT create_reference_table('{table}')")
         if "entities" not in done:
             run("SELECT create_distributed_table('entities', 'entity_id')")
-        for table in ("readings", "resets", "series", "gauge_blocks", "tariffs"):
+        for table in ("readings", "resets", "series", "gauge_blocks", "tariffs", "register_edges"):
             if table not in done:
                 run(f"SELECT create_distributed_table('{table}', 'entity_id', colocate_with => 'entities')")
     elif ext.timescaledb:

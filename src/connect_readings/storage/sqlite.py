@@ -29,7 +29,8 @@ from ..config import SQLITE_SYNCHRONOUS
 from ..domain.entities import EntityRecord, check_parent
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
-from ..domain.ingest import Batch, IngestPlan, Surroundings, gauge_parent_spans, gauge_spans, plan, probe_registers
+from ..domain.ingest import Batch, IngestPlan, Surroundings, edge_days, gauge_parent_spans, gauge_spans, plan, probe_registers
+from ..domain.edges import values_at as edge_values
 from ..domain.ingest import rebuild_tiers
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import REGISTER_COUNT
@@ -39,6 +40,7 @@ from .base import StoredReading, StoreTimeout, extra_json, latest_migration, mig
 from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
 from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
+from .base import edge_days_of, edges_or_readings
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
 from .base import offsets_applied, price_rewrite, price_series_info
 
@@ -236,10 +238,16 @@ class SQLiteStore(PlannedIngest):
         for k in around.registers:
             before = _nearest(db, eid, k, lo - 1, "<=", bounds.get(k))
             if before is not None:
-                around.before[k] = before[1]
+                around.before_ts[k], around.before[k] = before
             after = None if appending else _nearest(db, eid, k, hi + 1, ">=", bounds.get(k))
             if after is not None:
                 around.after[k] = after
+        days = edge_days(batch, around)
+        if days is not None:
+            for register, day, row in db.execute(
+                    "SELECT register, day, edges FROM register_edges WHERE entity_id = ? AND day BETWEEN ? AND ?",
+                    (eid, *days)):
+                around.edge_rows.setdefault(REGISTER_INDEX[register], {})[day] = row
         return around
 
     @staticmethod
@@ -261,6 +269,11 @@ class SQLiteStore(PlannedIngest):
         if todo.gauge_deletes:
             db.executemany("DELETE FROM gauge_blocks WHERE entity_id = ? AND width = ? AND block = ?",
                            [(eid, width, block) for width, block in todo.gauge_deletes])
+        if todo.edge_rows:
+            db.executemany("INSERT OR REPLACE INTO register_edges(entity_id, register, day, edges) VALUES (?, ?, ?, ?)",
+                           [(eid, REGISTER_COLUMNS[k], day, row) for k, day, row in todo.edge_rows if row is not None])
+            db.executemany("DELETE FROM register_edges WHERE entity_id = ? AND register = ? AND day = ?",
+                           [(eid, REGISTER_COLUMNS[k], day) for k, day, row in todo.edge_rows if row is None])
         if todo.gauge_blocks:
             db.executemany("INSERT OR REPLACE INTO gauge_blocks(entity_id, width, block, summaries) VALUES (?, ?, ?, ?)",
                            [(eid, width, block, pack_summaries(summaries)) for width, block, summaries in todo.gauge_blocks])
@@ -614,20 +627,30 @@ class SQLiteStore(PlannedIngest):
 
     @_mapped
     def register_values_at(self, entity_id: uuid.UUID, registers: Sequence[int], instants: Sequence[int]
-                        ) -> tuple[list[int], list[list[float | None]]]:
+                           ) -> tuple[list[int], list[list[float | None]]]:
         eid = entity_id.bytes
         if not registers or not instants:
             return [], [[] for _ in registers]
-        columns = ", ".join(REGISTER_COLUMNS[k] for k in registers)
+        names = [REGISTER_COLUMNS[k] for k in registers]
         with self.snapshot():
             db = self.db
-            rows = db.execute(f"SELECT ts, {columns} FROM json_each(?2) AS edge CROSS JOIN readings "
-                              "ON readings.entity_id = ?1 AND readings.ts = edge.value ORDER BY ts",
-                              (eid, orjson.dumps(list(instants)))).fetchall()
-            if not rows:
+            rows: dict[str, list[tuple[int, bytes]]] = {name: [] for name in names}
+            days = edge_days_of(instants)
+            if days is not None:
+                for name, day, row in db.execute(
+                        f"SELECT register, day, edges FROM register_edges WHERE entity_id = ? AND day BETWEEN ? AND ? "
+                        f"AND register IN ({', '.join('?' * len(names))})", (eid, *days, *names)):
+                    rows[name].append((day, row))
+
+            def exact(wanted: list[int]) -> tuple[list[int], list[list[float | None]]]:
+                found = db.execute(f"SELECT ts, {', '.join(names)} FROM json_each(?2) AS edge CROSS JOIN readings "
+                                   "ON readings.entity_id = ?1 AND readings.ts = edge.value ORDER BY ts",
+                                   (eid, orjson.dumps(wanted))).fetchall()
+                return [row[0] for row in found], [[row[n] for row in found] for n in range(1, len(names) + 1)]
+
+            stamps, values = edges_or_readings(instants, [edge_values(rows[name], instants) for name in names], exact)
+            if not stamps:
                 return [], [[] for _ in registers]
-            stamps = [row[0] for row in rows]
-            values = [[row[n] for row in rows] for n in range(1, len(registers) + 1)]  # faster than zip(*rows)
             for n, k in enumerate(registers):
                 adjust = _reset_offsets_of(db, eid, k, stamps[0], stamps[-1])
                 if adjust is not None:

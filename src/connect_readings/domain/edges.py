@@ -1,0 +1,125 @@
+"""Each register's value at every 15-minute UTC edge, kept at ingest (docs/semantics.md §5, Quarter-hour edges).
+
+Every zone's offset is a whole number of quarter-hours, so every edge of a width made of whole quarter-hours,
+and every hourly or quarter-hourly price edge, is a multiple of `QUARTER_US` since the epoch. A page that reads a
+register at thousands of such instants (a year of costs under hourly prices: 8,760) reads them from one row per
+register and UTC day (`DAY_SLOTS` doubles, NaN where unknown) instead of seeking a reading for each.
+
+What is kept is the register in the *raw frame*: `edge = continuous(e) - O(e)`, where O(e) is the sum of the
+reset offsets up to e (registers.ResetOffsets). A reader adds the offsets as it does to raw readings, so a late
+reset never rewrites the edges after it. Between two readings b < e < a of the register, with `off_a` the
+reset offset starting at a (0 without one):
+
+    edge(e) = interpolate((b.ts, b.raw), (a.ts, a.raw + off_a), e)        edge(b.ts) = b.raw
+
+Outside the register's readings (before the first, after the last) an edge is unknown (NaN). A batch changes
+the edges between the register's reading before it and the first one after it (`Surroundings.before`,
+`after`): `plan_edges` recomputes exactly those, from the same samples and resets the ingest planner uses, and
+the store merges them into the stored day rows (`merge_days`).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+
+from .registers import interpolate
+
+QUARTER_US = 900_000_000
+DAY_US = 86_400_000_000
+DAY_SLOTS = DAY_US // QUARTER_US
+NAN = math.nan
+_SWAP = sys.byteorder != "little"  # rows hold little-endian doubles on every machine
+
+
+def first_edge_at_or_after(t: int) -> int:
+    """The first quarter-hour edge at or after t.
+
+    >>> first_edge_at_or_after(1), first_edge_at_or_after(900_000_000)
+    (900000000, 900000000)
+    """
+    return -(-t // QUARTER_US) * QUARTER_US
+
+
+def on_edge(t: int) -> bool:
+    return t % QUARTER_US == 0
+
+
+def pack(values: Sequence[float]) -> bytes:
+    """A day row: DAY_SLOTS doubles, little-endian."""
+    row = array("d", values)
+    if _SWAP:
+        row.byteswap()
+    return row.tobytes()
+
+
+def unpack(blob: bytes) -> array:
+    row = array("d")
+    row.frombytes(blob)
+    if _SWAP:
+        row.byteswap()
+    return row
+
+
+def plan_edges(stamps: Sequence[int], values: Sequence[float], resets: Mapping[int, float], lo: int, hi: int
+               ) -> list[float]:
+    """The register's edges in [lo, hi] (first_edge_at_or_after(lo), then every QUARTER_US up to hi), from
+    its readings `stamps`/`values` (ascending, raw) that cover at least [lo, hi] ∩ coverage, and the reset
+    offsets starting at those readings (`resets`: ts → offset); NaN outside [stamps[0], stamps[-1]].
+
+    >>> plan_edges([600_000_000, 2_400_000_000], [10.0, 13.0], {}, 0, 2_700_000_000)
+    [nan, 10.5, 12.0, nan]
+    >>> plan_edges([0, 1_800_000_000], [10.0, 1.0], {1_800_000_000: 10.0}, 0, 1_800_000_000)  # a reset
+    [10.0, 10.5, 1.0]
+    """
+    first = first_edge_at_or_after(lo)
+    out: list[float] = []
+    n = len(stamps)
+    i = 0  # stamps[i] is the first reading at or after the edge
+    for e in range(first, hi + 1, QUARTER_US):
+        i = bisect_left(stamps, e, i)
+        if i == n or (i == 0 and stamps[0] > e):
+            out.append(NAN)
+        elif stamps[i] == e:
+            out.append(values[i])
+        else:
+            out.append(interpolate((stamps[i - 1], values[i - 1]), (stamps[i], values[i] + resets.get(stamps[i], 0.0)), e))
+    return out
+
+
+def merge_days(stored: Mapping[int, bytes], lo: int, edges: Sequence[float]) -> list[tuple[int, bytes | None]]:
+    """The day rows after writing `edges` (consecutive, the first at `first_edge_at_or_after(lo)`) over the
+    stored rows (day → row): (day, row), or (day, None) for a day left without any known edge (delete it)."""
+    first = first_edge_at_or_after(lo)
+    out: list[tuple[int, bytes | None]] = []
+    k, n = 0, len(edges)
+    while k < n:
+        e = first + k * QUARTER_US
+        day, slot = divmod(e, DAY_US)
+        slot //= QUARTER_US
+        take = min(DAY_SLOTS - slot, n - k)
+        found = stored.get(day)
+        row = unpack(found) if found is not None else array("d", [NAN]) * DAY_SLOTS
+        row[slot:slot + take] = array("d", edges[k:k + take])
+        out.append((day, pack(row) if any(v == v for v in row) else None))
+        k += take
+    return out
+
+
+def values_at(rows: Iterable[tuple[int, bytes]], instants: Sequence[int]) -> list[float | None]:
+    """The stored edge at each instant (None: not an edge, no row for its day, or unknown there), from one
+    register's day rows (day, row) covering the instants."""
+    days = {day: unpack(blob) for day, blob in rows}
+    out: list[float | None] = []
+    for t in instants:
+        day, rest = divmod(t, DAY_US)
+        row = days.get(day)
+        if row is None or rest % QUARTER_US:
+            out.append(None)
+            continue
+        v = row[rest // QUARTER_US]
+        out.append(v if v == v else None)
+    return out
