@@ -224,6 +224,26 @@ def test_negative_prices(api: ApiClient) -> None:
     expected_from_quarters(api, start, end, unit, hourly)
 
 
+def test_a_late_price_correction_is_priced_at_once(api: ApiClient) -> None:
+    """The same page asked before and after a PUT that corrects one hour: the second answer prices the hour
+    anew (the use case keeps recent price windows in memory, keyed by the series' revision)."""
+    start, end = local("2025-03-10T00:00"), local("2025-03-10T04:00")
+    meter(api, start, end)
+    price_id = put_prices(api, start, [0.1, 0.2, 0.3, 0.4])
+    put_tariff(api, {"from": "2025-01-01T00:00:00+01:00", "import": {"prices": price_id}})
+    before = get_all(api, COSTS, window(start, end, "1 hour"))
+    assert before == get_all(api, COSTS, window(start, end, "1 hour"))
+    hour = start + timedelta(hours=2)
+    response = api.put(f"/v1/prices/{price_id}", json={"unit": "EUR/kWh", "data": [
+        {"start": iso(hour), "end": iso(hour + timedelta(hours=1)), "price": 0.9}]})
+    assert response.status_code == 200, response.text
+    after = get_all(api, COSTS, window(start, end, "1 hour"))
+    assert [a["data"] for a in after if start_of(a) != hour] == [b["data"] for b in before if start_of(b) != hour]
+    [old], [new] = ([item["data"]["import"] for item in items if start_of(item) == hour] for items in (before, after))
+    assert new["energy"] == old["energy"] > 0
+    assert new["cost"] == pytest.approx(old["cost"] * 3, abs=EPS)  # 0.9 instead of 0.3
+
+
 def test_prices_in_eur_per_mwh_are_per_kwh_divided_by_1000(api: ApiClient) -> None:
     start, end = local("2025-03-10T00:00"), local("2025-03-10T06:00")
     meter(api, start, end)

@@ -18,6 +18,7 @@ Amounts are floats summed piece by piece and rounded once, to 1e-9, when served.
 from __future__ import annotations
 
 import bisect
+from operator import mul
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,7 +84,7 @@ def cut_instants(edges: Sequence[int], inputs: CostInputs) -> list[int]:
                 found = price_edges[series] = (starts + ends[-1:] if starts[1:] == ends[:-1]  # contiguous
                                                else sorted(set(starts).union(ends)))
             cuts.update(found[bisect.bisect_right(found, a):bisect.bisect_left(found, b)])
-    return sorted(t for t in cuts if lo <= t <= hi)
+    return sorted(cuts)  # all inside [lo, hi]: edges, period starts a < b <= hi, price edges inside (a, b)
 
 
 DYNAMIC_REGISTERS = {"import_": _COLUMN[("positiveActiveEnergy", "total")],
@@ -168,7 +169,8 @@ class _Dynamic:
             starts, prices = columns.starts, columns.prices
             pieces = self.fine.cuts[:-1]
             # A piece starting at an interval's start (the usual case: price edges are cuts) is priced by it...
-            units = self.units[price_id] = list(map(dict(zip(starts, prices)).get, pieces))
+            units = self.units[price_id] = (list(prices) if pieces == starts  # (every piece is an interval)
+                                            else list(map(dict(zip(starts, prices)).get, pieces)))
             if None in units:  # ...others inside an interval (a bucket edge, a tariff change) or in a gap: search
                 ends = columns.ends
                 for f in [f for f, unit in enumerate(units) if unit is None]:
@@ -187,8 +189,11 @@ class _Dynamic:
             deltas = self.fine.deltas[column]
             units = self.series(key[1])
             factor, adder = pricing.factor, pricing.adder
-            costs = [0.0 if u is None else d * (factor * u + adder) for d, u in zip(deltas, units)]
-            unpriced = [d if u is None else 0.0 for d, u in zip(deltas, units)] if None in units else []
+            if None in units:
+                costs = [0.0 if u is None else d * (factor * u + adder) for d, u in zip(deltas, units)]
+                unpriced = [d if u is None else 0.0 for d, u in zip(deltas, units)]
+            else:  # every fine piece priced (in C but the unit prices)
+                costs, unpriced = list(map(mul, deltas, [factor * u + adder for u in units])), []
             found = self.priced[key] = (costs, unpriced)
         f0, f1 = self.at[i], self.at[i + 1]
         costs, unpriced = found

@@ -25,6 +25,8 @@ import sys
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
+from operator import mod
 
 from .registers import interpolate
 
@@ -75,19 +77,16 @@ def plan_edges(stamps: Sequence[int], values: Sequence[float], resets: Mapping[i
     >>> plan_edges([0, 1_800_000_000], [10.0, 1.0], {1_800_000_000: 10.0}, 0, 1_800_000_000)  # a reset
     [10.0, 10.5, 1.0]
     """
-    first = first_edge_at_or_after(lo)
-    out: list[float] = []
-    n = len(stamps)
-    i = 0  # stamps[i] is the first reading at or after the edge
-    for e in range(first, hi + 1, QUARTER_US):
-        i = bisect_left(stamps, e, i)
-        if i == n or (i == 0 and stamps[0] > e):
-            out.append(NAN)
-        elif stamps[i] == e:
-            out.append(values[i])
-        else:
-            out.append(interpolate((stamps[i - 1], values[i - 1]), (stamps[i], values[i] + resets.get(stamps[i], 0.0)), e))
-    return out
+    edges = range(first_edge_at_or_after(lo), hi + 1, QUARTER_US)
+    out: list[float | None] = list(map(dict(zip(stamps, values)).get, edges))  # a reading on the edge (in C)
+    if None in out:
+        n = len(stamps)
+        for j in [j for j, v in enumerate(out) if v is None]:
+            e = edges[j]
+            i = bisect_left(stamps, e)  # the first reading after the edge (none sits on it)
+            out[j] = (NAN if i == 0 or i == n else
+                      interpolate((stamps[i - 1], values[i - 1]), (stamps[i], values[i] + resets.get(stamps[i], 0.0)), e))
+    return out  # type: ignore[return-value]
 
 
 def merge_days(stored: Mapping[int, bytes], lo: int, edges: Sequence[float]) -> list[tuple[int, bytes | None]]:
@@ -109,17 +108,33 @@ def merge_days(stored: Mapping[int, bytes], lo: int, edges: Sequence[float]) -> 
     return out
 
 
-def values_at(rows: Iterable[tuple[int, bytes]], instants: Sequence[int]) -> list[float | None]:
-    """The stored edge at each instant (None: not an edge, no row for its day, or unknown there), from one
-    register's day rows (day, row) covering the instants."""
-    days = {day: unpack(blob) for day, blob in rows}
-    out: list[float | None] = []
-    for t in instants:
-        day, rest = divmod(t, DAY_US)
-        row = days.get(day)
-        if row is None or rest % QUARTER_US:
-            out.append(None)
-            continue
-        v = row[rest // QUARTER_US]
-        out.append(v if v == v else None)
+def values_at(registers: Sequence[Iterable[tuple[int, bytes]]], instants: Sequence[int]) -> list[list[float | None]]:
+    """Per register, its stored edge at each instant (None: not an edge, no row for its day, or unknown there),
+    from its day rows (day, row).
+
+    >>> row = pack([float(k) for k in range(DAY_SLOTS)])
+    >>> values_at([[(1, row)], []], [DAY_US, DAY_US + 1, DAY_US + 2 * QUARTER_US, 3 * DAY_US])
+    [[0.0, None, 2.0, None], [None, None, None, None]]
+    """
+    tables = [list(rows) for rows in registers]
+    days = [day for rows in tables for day, _ in rows]
+    if not days:
+        return [[None] * len(instants) for _ in tables]
+    first, last = min(days), max(days)
+    base, end = first * DAY_US, (last + 1) * DAY_US
+    if instants and base <= instants[0] and instants[-1] < end and not any(map(mod, instants, repeat(QUARTER_US))):
+        slots = [(t - base) // QUARTER_US for t in instants]  # every instant an edge of a day read (checked in C)
+    else:
+        slots = [(t - base) // QUARTER_US if base <= t < end and not t % QUARTER_US else -1 for t in instants]
+    out: list[list[float | None]] = []
+    for rows in tables:
+        flat = array("d", [NAN]) * ((last - first + 1) * DAY_SLOTS)
+        for day, blob in rows:
+            at = (day - first) * DAY_SLOTS
+            flat[at:at + DAY_SLOTS] = unpack(blob)
+        flat.append(NAN)  # slot -1: not an edge
+        found: list[float | None] = list(map(flat.__getitem__, slots))
+        if math.isnan(sum(found)):  # some edge unknown (NaN propagates; every value is finite): None there
+            found = [v if v == v else None for v in found]
+        out.append(found)
     return out

@@ -69,8 +69,8 @@ class PriceColumns:
 
     @classmethod
     def of_rows(cls, rows: Sequence[Sequence[Any]]) -> PriceColumns:
-        """From (start, end, price) rows as a driver returns them."""
-        return cls([int(r[0]) for r in rows], [int(r[1]) for r in rows], [float(r[2]) for r in rows])
+        """From (start, end, price) rows as both drivers return them (int, int, float)."""
+        return cls([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ pool that stays empty raises `StoreBusy`. No other driver error type leaves a ba
 from __future__ import annotations
 
 import bisect
+import secrets
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
@@ -195,6 +196,9 @@ class Store(Protocol):
     def price_columns(self, price_id: str, lo: int, hi: int) -> PriceColumns:
         """The intervals `price_intervals` gives for [lo, hi), as columns (what pricing a page reads)."""
 
+    def price_revision(self, price_id: str) -> int | None:
+        """The series' revision: a number drawn anew at every `put_prices` of it (None: no such series)."""
+
     def put_tariff(self, entity_id: uuid.UUID, document: str, now: int) -> bool | None:
         """Replace the entity's tariff (a registered entity's; JSON as tariffs.tariff_document in UTC); returns
         whether it had none before, None (nothing written) when the entity is not registered (deleted since the
@@ -287,6 +291,11 @@ class Store(Protocol):
         across resets relative to the first instant answered: only differences within one answer count."""
 
 
+def new_revision() -> int:
+    """A price series' revision (`price_revision`): random, 63 bits, so it fits both engines' integers."""
+    return secrets.randbits(63)
+
+
 def edges_or_readings(instants: Sequence[int], edges: Sequence[Sequence[float | None]],
                       exact: Callable[[list[int]], tuple[list[int], list[list[float | None]]]]
                       ) -> tuple[list[int], list[list[float | None]]]:
@@ -297,9 +306,9 @@ def edges_or_readings(instants: Sequence[int], edges: Sequence[Sequence[float | 
     >>> edges_or_readings([0, 5, 10], [[1.0, None, 3.0]], lambda ts: ([5], [[2.0]]))
     ([0, 5, 10], [[1.0, 2.0, 3.0]])
     """
-    missing = [t for i, t in enumerate(instants) if any(column[i] is None for column in edges)]
-    if not missing:
+    if not any(None in column for column in edges):  # the usual case, checked in C
         return list(instants), [list(column) for column in edges]
+    missing = [t for i, t in enumerate(instants) if any(column[i] is None for column in edges)]
     found_stamps, found = exact(missing)
     readings = [dict(zip(found_stamps, column)) for column in found]
     stamps: list[int] = []

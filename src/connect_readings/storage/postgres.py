@@ -48,7 +48,7 @@ from .base import StoredReading, StoreTimeout, extra_json, latest_migration, mig
 from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
 from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
-from .base import edge_days_of, edges_or_readings
+from .base import edge_days_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
 from .base import offsets_applied, price_rewrite, price_series_info
 
@@ -523,10 +523,12 @@ class PostgresStore(PlannedIngest):
         with self._transaction(None, "BEGIN") as conn, conn.cursor() as cur:
             # The upsert locks the series' row: writes of one series run one after the other.
             row = cur.execute(
-                "INSERT INTO price_series (price_id, name, unit, currency, updated) VALUES (%s, %s, %s, %s, %s) "
+                "INSERT INTO price_series (price_id, name, unit, currency, updated, revision) "
+                "VALUES (%s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (price_id) DO UPDATE SET name = coalesce(excluded.name, price_series.name), "
-                "unit = excluded.unit, currency = excluded.currency, updated = excluded.updated RETURNING xmax = 0",
-                (pid, series.name, series.unit, series.currency, now)).fetchone()
+                "unit = excluded.unit, currency = excluded.currency, updated = excluded.updated, "
+                "revision = excluded.revision RETURNING xmax = 0",
+                (pid, series.name, series.unit, series.currency, now, new_revision())).fetchone()
             created = bool(row[0]) if row else False
             if intervals:
                 lo, hi = overlapping_span(intervals)
@@ -555,6 +557,12 @@ class PostgresStore(PlannedIngest):
         with self._reader() as cur:
             rows = cur.execute(*price_intervals_query("%s", price_id, lo, hi, after, limit)).fetchall()
         return [PriceInterval(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+
+    @_mapped
+    def price_revision(self, price_id: str) -> int | None:
+        with self._reader() as cur:
+            row = cur.execute("SELECT revision FROM price_series WHERE price_id = %s", (price_id,)).fetchone()
+        return None if row is None else int(row[0])
 
     @_mapped
     def price_columns(self, price_id: str, lo: int, hi: int) -> PriceColumns:
@@ -818,7 +826,7 @@ class PostgresStore(PlannedIngest):
                     return [], [[] for _ in names]
                 return row[0], list(row[1:])
 
-            stamps, values = edges_or_readings(instants, [edge_values(rows[name], instants) for name in names], exact)
+            stamps, values = edges_or_readings(instants, edge_values([rows[name] for name in names], instants), exact)
             if not stamps:
                 return [], [[] for _ in registers]
             resets = cur.execute(

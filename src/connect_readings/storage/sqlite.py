@@ -40,7 +40,7 @@ from .base import StoredReading, StoreTimeout, extra_json, latest_migration, mig
 from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
 from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
-from .base import edge_days_of, edges_or_readings
+from .base import edge_days_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
 from .base import offsets_applied, price_rewrite, price_series_info
 
@@ -351,10 +351,12 @@ class SQLiteStore(PlannedIngest):
         db.execute("BEGIN IMMEDIATE")
         try:
             created = db.execute("SELECT 1 FROM price_series WHERE price_id = ?", (pid,)).fetchone() is None
-            db.execute("INSERT INTO price_series(price_id, name, unit, currency, updated) VALUES (?, ?, ?, ?, ?) "
+            db.execute("INSERT INTO price_series(price_id, name, unit, currency, updated, revision) "
+                       "VALUES (?, ?, ?, ?, ?, ?) "
                        "ON CONFLICT (price_id) DO UPDATE SET name = coalesce(excluded.name, price_series.name), "
-                       "unit = excluded.unit, currency = excluded.currency, updated = excluded.updated",
-                       (pid, series.name, series.unit, series.currency, now))
+                       "unit = excluded.unit, currency = excluded.currency, updated = excluded.updated, "
+                       "revision = excluded.revision",
+                       (pid, series.name, series.unit, series.currency, now, new_revision()))
             if intervals:
                 lo, hi = overlapping_span(intervals)
                 stored = [PriceInterval(*row) for row in
@@ -383,6 +385,11 @@ class SQLiteStore(PlannedIngest):
                         limit: int | None = None) -> list[PriceInterval]:
         sql, args = price_intervals_query("?", price_id, lo, hi, after, limit)
         return [PriceInterval(*row) for row in self.db.execute(sql, args)]
+
+    @_mapped
+    def price_revision(self, price_id: str) -> int | None:
+        row = self.db.execute("SELECT revision FROM price_series WHERE price_id = ?", (price_id,)).fetchone()
+        return None if row is None else row[0]
 
     @_mapped
     def price_columns(self, price_id: str, lo: int, hi: int) -> PriceColumns:
@@ -648,7 +655,7 @@ class SQLiteStore(PlannedIngest):
                                    (eid, orjson.dumps(wanted))).fetchall()
                 return [row[0] for row in found], [[row[n] for row in found] for n in range(1, len(names) + 1)]
 
-            stamps, values = edges_or_readings(instants, [edge_values(rows[name], instants) for name in names], exact)
+            stamps, values = edges_or_readings(instants, edge_values([rows[name] for name in names], instants), exact)
             if not stamps:
                 return [], [[] for _ in registers]
             for n, k in enumerate(registers):

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..domain.costs import CostInputs, FinePieces, Month, bucket_costs, coarse_cuts, cut_instants, dynamic_registers
+from ..domain.costs import NO_PRICES, CostInputs, FinePieces, Month, bucket_costs, coarse_cuts, cut_instants
+from ..domain.costs import dynamic_registers
 from ..domain.grid import month_index, month_start
+from ..domain.prices import PriceColumns
 from ..domain.registers import Bracket
 from ..domain.tariffs import Tariff, parse_tariff
 from ..storage.base import Store
@@ -47,7 +49,7 @@ def cost_inputs(store: Store, entity_id: uuid.UUID, tariff: Tariff, lo: int, hi:
                 tz: ZoneInfo | None) -> CostInputs:
     """What pricing [lo, hi) needs: the tariff's price series there and the local months (in the entity's
     zone `tz`) the window meets, with their capacity rolling means when the tariff charges capacity."""
-    prices = {sid: store.price_columns(sid, lo, hi) for sid in sorted(tariff.series_ids())}
+    prices = {sid: price_columns(store, sid, lo, hi) for sid in sorted(tariff.series_ids())}
     months: list[Month] = []
     if any(p.capacity_per_kw_year is not None or p.fixed_per_year is not None for p in tariff.periods):
         first, last = month_index(lo, tz), month_index(hi, tz)
@@ -58,6 +60,36 @@ def cost_inputs(store: Store, entity_id: uuid.UUID, tariff: Tariff, lo: int, hi:
             means = rolling_means(store, entity_id, first, last, lo, hi, tz)
         months = [Month(month_start(m, tz), month_start(m + 1, tz), means.get(m)) for m in range(first, last)]
     return CostInputs(tariff, prices, months)
+
+
+PRICE_WINDOWS_CACHED = 16
+"""Windows of price series whose columns stay in memory (`price_columns`): a year of hourly prices is 8,760
+intervals, about 0.7 MB as Python lists."""
+_price_windows: OrderedDict[tuple[str, int, int, int], PriceColumns] = OrderedDict()
+_price_windows_lock = threading.Lock()
+
+
+def price_columns(store: Store, price_id: str, lo: int, hi: int) -> PriceColumns:
+    """The series' intervals over [lo, hi) (`store.price_columns`), kept in a small in-process LRU keyed by the
+    series' revision (`store.price_revision`, drawn anew at every write of the series, read in the page's
+    snapshot: a written series is never answered from memory). One series prices many entities, and a year
+    of them costs a page more to read than all else it reads but the registers: `python -m bench.costs` names
+    its effect (BENCHMARKS.md, costs section)."""
+    revision = store.price_revision(price_id)
+    if revision is None:
+        return NO_PRICES
+    key = (price_id, revision, lo, hi)
+    with _price_windows_lock:
+        found = _price_windows.get(key)
+        if found is not None:
+            _price_windows.move_to_end(key)
+            return found
+    found = store.price_columns(price_id, lo, hi)
+    with _price_windows_lock:
+        _price_windows[key] = found
+        while len(_price_windows) > PRICE_WINDOWS_CACHED:
+            _price_windows.popitem(last=False)
+    return found
 
 
 ROLLING_MEANS_CACHED = 64

@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections.abc import Iterable, Sequence
+from operator import sub
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -258,13 +259,13 @@ def register_deltas(store: Store, entity_id: uuid.UUID, registers: Sequence[int]
     for (register, column), answer in zip(clipped.items(), answers):
         pieces: dict[int, float] = {}
         unique = column if column is instants else list(dict.fromkeys(column))  # clipping keeps the order
-        if stamps == unique:  # the usual case: a reading at every instant (compared in C)
+        if stamps == unique:  # the usual case: a value at every instant (compared in C)
             values = answer
         else:
             exact = {ts: v for ts, v in zip(stamps, answer) if v is not None}
             values = list(map(exact.get, unique))
         if None not in values:
-            deltas = [b - a for a, b in zip(values, values[1:])]
+            deltas = list(map(sub, values[1:], values[:-1]))  # type: ignore[arg-type]
             if len(unique) == n:
                 out[register] = deltas
                 continue

@@ -10,3 +10,8 @@ CREATE TABLE register_edges (
     edges     bytea NOT NULL,
     PRIMARY KEY (entity_id, register, day)
 );
+
+-- A price series' revision: a random number drawn at every write of it (put_prices), so a reader can tell
+-- whether the prices it holds are still the stored ones (usecases/costs.price_columns) without comparing them;
+-- random rather than a counter, so a restored backup cannot repeat a revision a running reader has seen.
+ALTER TABLE price_series ADD COLUMN revision bigint NOT NULL DEFAULT 0;
