@@ -78,6 +78,8 @@ def plan_edges(stamps: Sequence[int], values: Sequence[float], resets: Mapping[i
     [10.0, 10.5, 1.0]
     """
     edges = range(first_edge_at_or_after(lo), hi + 1, QUARTER_US)
+    if len(stamps) == len(edges) and stamps == list(edges):  # a reading on every edge, none between (in C)
+        return list(values)
     out: list[float | None] = list(map(dict(zip(stamps, values)).get, edges))  # a reading on the edge (in C)
     if None in out:
         n = len(stamps)
@@ -102,8 +104,10 @@ def merge_days(stored: Mapping[int, bytes], lo: int, edges: Sequence[float]) -> 
         take = min(DAY_SLOTS - slot, n - k)
         found = stored.get(day)
         row = unpack(found) if found is not None else array("d", [NAN]) * DAY_SLOTS
-        row[slot:slot + take] = array("d", edges[k:k + take])
-        out.append((day, pack(row) if any(v == v for v in row) else None))
+        part = array("d", edges[k:k + take])
+        row[slot:slot + take] = part
+        known = not math.isnan(sum(part)) or any(v == v for v in row)  # (NaN propagates through the sum)
+        out.append((day, pack(row) if known else None))
         k += take
     return out
 
