@@ -26,7 +26,8 @@ from connect_readings.storage.base import migrations
 from connect_readings.storage.postgres import PostgresStore
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-TABLES = ("meta", "entities", "readings", "resets", "series", "gauge_blocks", "price_series", "price_intervals", "tariffs")
+TABLES = ("meta", "entities", "readings", "resets", "series", "gauge_blocks", "register_edges", "price_series",
+          "price_intervals", "tariffs")
 
 
 def server_url() -> str:

@@ -20,10 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import PRINCIPAL_KEY
 from .errors import on_unexpected
+from . import logs
 from .logs import REQUEST_ID
 from .metrics import Metrics
 
-access_log = logging.getLogger("connect_readings.access")
+access_log = logging.getLogger(logs.ACCESS_LOGGER)
 REQUEST_ID_KEY = "connect_readings.request_id"
 _ID_SHAPE = re.compile(rb"[A-Za-z0-9._:+/=-]{1,128}").fullmatch
 UNMATCHED = "unmatched"
@@ -82,7 +83,7 @@ class Observe:
             if metrics is not None:
                 metrics.in_progress.dec()
                 metrics.request(scope["method"], template, status, seconds)
-            if self.log_requests and access_log.isEnabledFor(logging.INFO):
+            if self.log_requests and (logs.direct_access is not None or access_log.isEnabledFor(logging.INFO)):
                 _log(scope, rid, template, status, seconds)
             REQUEST_ID.reset(context)
 
@@ -96,8 +97,11 @@ def _log(scope: Scope, rid: str, template: str, status: int, seconds: float) -> 
         except ValueError:
             entity = None  # not an id: the client's text is not repeated
     ms = round(seconds * 1000, 3)
-    access_log.info("%s %s %s %.1f ms", scope["method"], template, status or "-", ms, extra={"fields": {
-        "request_id": rid, "method": scope["method"], "route": template, "path": scope["path"],
-        "status": status or None, "duration_ms": ms, "entity_id": entity,
-        "subject": principal.subject if principal is not None else None,
-    }})
+    fields = {"request_id": rid, "method": scope["method"], "route": template, "path": scope["path"],
+              "status": status or None, "duration_ms": ms, "entity_id": entity,
+              "subject": principal.subject if principal is not None else None}
+    message = f"{scope['method']} {template} {status or '-'} {ms:.1f} ms"
+    if logs.direct_access is not None:
+        logs.direct_access(message, fields)
+    else:
+        access_log.info("%s", message, extra={"fields": fields})

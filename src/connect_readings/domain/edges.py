@@ -66,50 +66,89 @@ def unpack(blob: bytes) -> array:
     return row
 
 
+MAX_GAP_US = 3_600_000_000
+"""Edges are kept only between readings at most an hour apart: so a batch writes at most four edges per reading
+whatever its data (monthly readings would otherwise fill 2,880 edges each), and every dense series (hourly or
+finer) has all of them. An edge between readings further apart stays unknown and is read by seeking them."""
+
+
 def plan_edges(stamps: Sequence[int], values: Sequence[float], resets: Mapping[int, float], lo: int, hi: int
-               ) -> list[float]:
-    """The register's edges in [lo, hi] (first_edge_at_or_after(lo), then every QUARTER_US up to hi), from
-    its readings `stamps`/`values` (ascending, raw) that cover at least [lo, hi] ∩ coverage, and the reset
-    offsets starting at those readings (`resets`: ts → offset); NaN outside [stamps[0], stamps[-1]].
+               ) -> tuple[list[int], list[float]]:
+    """The register's known edges in [lo, hi], as (edges, their values) ascending, from its readings `stamps`/`values`
+    (ascending, raw) that cover at least [lo, hi] ∩ coverage, and the reset offsets starting at those readings
+    (`resets`: ts → offset): an edge with a reading on it, or between two readings at most MAX_GAP_US apart.
 
     >>> plan_edges([600_000_000, 2_400_000_000], [10.0, 13.0], {}, 0, 2_700_000_000)
-    [nan, 10.5, 12.0, nan]
+    ([900000000, 1800000000], [10.5, 12.0])
     >>> plan_edges([0, 1_800_000_000], [10.0, 1.0], {1_800_000_000: 10.0}, 0, 1_800_000_000)  # a reset
-    [10.0, 10.5, 1.0]
+    ([0, 900000000, 1800000000], [10.0, 10.5, 1.0])
+    >>> plan_edges([0, 7_200_000_000], [1.0, 2.0], {}, 0, 7_200_000_000)  # two hours apart: the ends only
+    ([0, 7200000000], [1.0, 2.0])
     """
     edges = range(first_edge_at_or_after(lo), hi + 1, QUARTER_US)
     if len(stamps) == len(edges) and stamps == list(edges):  # a reading on every edge, none between (in C)
-        return list(values)
-    out: list[float | None] = list(map(dict(zip(stamps, values)).get, edges))  # a reading on the edge (in C)
-    if None in out:
-        n = len(stamps)
-        for j in [j for j, v in enumerate(out) if v is None]:
-            e = edges[j]
-            i = bisect_left(stamps, e)  # the first reading after the edge (none sits on it)
-            out[j] = (NAN if i == 0 or i == n else
-                      interpolate((stamps[i - 1], values[i - 1]), (stamps[i], values[i] + resets.get(stamps[i], 0.0)), e))
-    return out  # type: ignore[return-value]
+        return list(edges), list(values)
+    n = len(stamps)
+    out: list[tuple[int, float]] = []
+    if len(edges) <= n:  # dense readings: a search per edge
+        i = 0
+        for e in edges:
+            i = bisect_left(stamps, e, i)
+            if i < n and stamps[i] == e:
+                out.append((e, values[i]))
+            elif 0 < i < n and stamps[i] - stamps[i - 1] <= MAX_GAP_US:
+                out.append((e, _between(stamps, values, resets, i, e)))
+        return [e for e, _ in out], [v for _, v in out]
+    for i in range(bisect_left(stamps, lo), n):  # sparse readings: a walk over them
+        t = stamps[i]
+        if t > hi:
+            break
+        if t % QUARTER_US == 0:
+            out.append((t, values[i]))
+        if i + 1 < n and stamps[i + 1] - t <= MAX_GAP_US:
+            following = stamps[i + 1]
+            out.extend((e, _between(stamps, values, resets, i + 1, e))
+                       for e in range(first_edge_at_or_after(t + 1), min(following, hi + 1), QUARTER_US))
+    return [e for e, _ in out], [v for _, v in out]
 
 
-def merge_days(stored: Mapping[int, bytes], lo: int, edges: Sequence[float]) -> list[tuple[int, bytes | None]]:
-    """The day rows after writing `edges` (consecutive, the first at `first_edge_at_or_after(lo)`) over the
-    stored rows (day → row): (day, row), or (day, None) for a day left without any known edge (delete it)."""
-    first = first_edge_at_or_after(lo)
-    out: list[tuple[int, bytes | None]] = []
-    k, n = 0, len(edges)
-    while k < n:
-        e = first + k * QUARTER_US
-        day, slot = divmod(e, DAY_US)
-        slot //= QUARTER_US
-        take = min(DAY_SLOTS - slot, n - k)
-        found = stored.get(day)
-        row = unpack(found) if found is not None else array("d", [NAN]) * DAY_SLOTS
-        part = array("d", edges[k:k + take])
-        row[slot:slot + take] = part
-        known = not math.isnan(sum(part)) or any(v == v for v in row)  # (NaN propagates through the sum)
-        out.append((day, pack(row) if known else None))
-        k += take
-    return out
+def _between(stamps: Sequence[int], values: Sequence[float], resets: Mapping[int, float], i: int, e: int) -> float:
+    """The edge e strictly between readings i - 1 and i (raw frame: the reset offset starting at i added)."""
+    return interpolate((stamps[i - 1], values[i - 1]), (stamps[i], values[i] + resets.get(stamps[i], 0.0)), e)
+
+
+def merge_days(stored: Mapping[int, bytes], lo: int, hi: int, known: tuple[Sequence[int], Sequence[float]]
+               ) -> list[tuple[int, bytes | None]]:
+    """The day rows after recomputing the edges in [lo, hi]: the stored rows (day → row) meeting it with their
+    edges there cleared, then the `known` ones (from `plan_edges`) written; (day, row), or (day, None) for a
+    day left without any known edge (delete it)."""
+    rows: dict[int, array] = {}
+    for day, blob in stored.items():
+        if day * DAY_US <= hi and lo < (day + 1) * DAY_US:
+            row = rows[day] = unpack(blob)
+            a = max(0, -(-(lo - day * DAY_US) // QUARTER_US))
+            b = min(DAY_SLOTS - 1, (hi - day * DAY_US) // QUARTER_US)
+            if a <= b:
+                row[a:b + 1] = array("d", [NAN]) * (b + 1 - a)
+    written: set[int] = set()  # days given a known edge (finite): kept without looking at their row
+    stamps, values = known
+    i, n = 0, len(stamps)
+    while i < n:  # a day at a time; a run of consecutive edges (the usual case) as one slice
+        day = stamps[i] // DAY_US
+        j = bisect_left(stamps, (day + 1) * DAY_US, i)
+        row = rows.get(day)
+        if row is None:
+            row = rows[day] = array("d", [NAN]) * DAY_SLOTS
+        first = (stamps[i] - day * DAY_US) // QUARTER_US
+        if stamps[j - 1] - stamps[i] == (j - 1 - i) * QUARTER_US:
+            row[first:first + j - i] = array("d", values[i:j])
+        else:
+            for e, v in zip(stamps[i:j], values[i:j]):
+                row[(e - day * DAY_US) // QUARTER_US] = v
+        written.add(day)
+        i = j
+    return [(day, pack(row) if day in written or any(v == v for v in row) else None)
+            for day, row in sorted(rows.items())]
 
 
 def values_at(registers: Sequence[Iterable[tuple[int, bytes]]], instants: Sequence[int]) -> list[list[float | None]]:
@@ -125,6 +164,9 @@ def values_at(registers: Sequence[Iterable[tuple[int, bytes]]], instants: Sequen
     if not days:
         return [[None] * len(instants) for _ in tables]
     first, last = min(days), max(days)
+    if last - first + 1 > 4 * len(days) + 32:  # rows far apart (sparse data): no array over the days between
+        found = [{day: unpack(blob) for day, blob in rows} for rows in tables]
+        return [[_edge(by_day, t) for t in instants] for by_day in found]
     base, end = first * DAY_US, (last + 1) * DAY_US
     if instants and base <= instants[0] and instants[-1] < end and not any(map(mod, instants, repeat(QUARTER_US))):
         slots = [(t - base) // QUARTER_US for t in instants]  # every instant an edge of a day read (checked in C)
@@ -142,3 +184,12 @@ def values_at(registers: Sequence[Iterable[tuple[int, bytes]]], instants: Sequen
             found = [v if v == v else None for v in found]
         out.append(found)
     return out
+
+
+def _edge(by_day: Mapping[int, array], t: int) -> float | None:
+    day, rest = divmod(t, DAY_US)
+    row = by_day.get(day)
+    if row is None or rest % QUARTER_US:
+        return None
+    v = row[rest // QUARTER_US]
+    return v if v == v else None

@@ -169,8 +169,9 @@ def plan(batch: Batch, around: Surroundings) -> IngestPlan:
         if k in around.before_ts:
             stamps.insert(0, around.before_ts[k])
             values.insert(0, around.before[k])
-        edges = plan_edges(stamps, values, dict(found), span_lo, span_hi)
-        edge_rows.extend((k, day, row) for day, row in merge_days(around.edge_rows.get(k, {}), span_lo, edges))
+        known = plan_edges(stamps, values, dict(found), span_lo, span_hi)
+        edge_rows.extend((k, day, row) for day, row in merge_days(around.edge_rows.get(k, {}), span_lo, span_hi,
+                                                                  known))
     blocks, deletes = plan_gauge_blocks(batch, around)
     return IngestPlan(
         rows=batch.readings,

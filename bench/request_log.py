@@ -1,0 +1,65 @@
+"""The request log's cost on the hot page: the same server with `CONNECT_READINGS_REQUEST_LOG` on and off.
+
+    python -m bench.request_log                  # 5 rounds of 8 s each way, wrk -t2 -c32
+    python -m bench.request_log --rounds 3 --seconds 5 --log-format json
+
+Two `connect-readings serve --workers 1` on the demo household database (`datasets.household_db`), page cache
+on (the hot page is a cache hit: what is left is HTTP, the middleware and the log line), one with the request
+log, one without, each writing its log to a file; per round both are loaded in turn (order flipped every
+round) with `wrk` on the hot page (`datasets.HOT_QUERY`: a day of quarter-hours, 25 per page). Printed: req/s
+of each round and the median of the rounds' ratios on ÷ off (target, issue 22: ≥ 0.95).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from .common import HOST, Server, cli_executable, ensure_tools, free_port, log, run_wrk, token
+from .datasets import HOT_QUERY, household_db
+
+
+def serve(name: str, db: object, request_log: bool, log_format: str) -> Server:
+    port = free_port()
+    return Server(name, [cli_executable(), "serve", "--host", HOST, "--port", str(port), "--database", str(db),
+                         "--workers", "1"], port,
+                  env={"CONNECT_READINGS_REQUEST_LOG": "true" if request_log else "false",
+                       "CONNECT_READINGS_LOG_FORMAT": log_format})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--log-format", default="text", choices=("text", "json"))
+    args = parser.parse_args()
+    ensure_tools(need_wrk=True)
+    from connect_readings.demo import HOUSEHOLD
+
+    db = household_db()
+    path = f"/v1/entities/{HOUSEHOLD}/aggregations?{HOT_QUERY}"
+    bearer = token()
+    ratios: list[float] = []
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    with serve("log-on", db, True, args.log_format) as on, serve("log-off", db, False, args.log_format) as off:
+        servers = {True: on, False: off}
+        for rnd in range(args.rounds):
+            order = (True, False) if rnd % 2 == 0 else (False, True)
+            got: dict[bool, float] = {}
+            for logged in order:
+                run_wrk(servers[logged].url(path), bearer, 2)  # warm
+                result = run_wrk(servers[logged].url(path), bearer, args.seconds)
+                if result.non_2xx or result.socket_errors:
+                    raise RuntimeError(f"{result.non_2xx} non-2xx, socket errors {result.socket_errors}")
+                got[logged] = result.requests_per_s
+                rates[logged].append(result.requests_per_s)
+            ratios.append(got[True] / got[False])
+            log(f"round {rnd + 1}: log on {got[True]:,.0f} req/s, off {got[False]:,.0f} req/s, "
+                f"ratio {ratios[-1]:.3f}")
+    print(f"request log ({args.log_format}) on / off: median ratio {statistics.median(ratios):.3f} "
+          f"(rounds {min(ratios):.3f}–{max(ratios):.3f}); median req/s on {statistics.median(rates[True]):,.0f}, "
+          f"off {statistics.median(rates[False]):,.0f} (target ≥ 0.95)")
+
+
+if __name__ == "__main__":
+    main()
