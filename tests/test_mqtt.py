@@ -220,6 +220,38 @@ format = "reading"
         store.close()
 
 
+def test_settings_from_variables_and_json_log_lines(tmp_path: Path, prefix: str, publisher: Publisher) -> None:
+    """Every option is a setting: the process runs from CONNECT_READINGS_MQTT_* alone, and every line it logs
+    is JSON under CONNECT_READINGS_LOG_FORMAT=json (before, the MQTT options were flags only and the log plain)."""
+    entity = uuid.uuid4()
+    config = write_config(tmp_path / "mqtt.toml", f"[[topics]]\npattern = \"{prefix}/{{entityId}}\"\nformat = \"reading\"\n")
+    db = tmp_path / "env.db"
+    env = {**os.environ, "CONNECT_READINGS_MQTT_BROKER": BROKER, "CONNECT_READINGS_MQTT_CONFIG": str(config),
+           "CONNECT_READINGS_DATABASE": str(db), "CONNECT_READINGS_MQTT_CLIENT_ID": f"crtest-{prefix}",
+           "CONNECT_READINGS_MQTT_SESSION_EXPIRY_S": "60", "CONNECT_READINGS_MQTT_BATCH_MS": "20",
+           "CONNECT_READINGS_MQTT_STATS_INTERVAL_S": "0.5", "CONNECT_READINGS_LOG_FORMAT": "json"}
+    log_path = tmp_path / "mqtt.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen([sys.executable, "-m", "connect_readings.cli", "mqtt"], env=env, stdout=log_file,
+                                   stderr=subprocess.STDOUT)
+        STARTED.append(process)
+        wait_for(lambda: "connected to" in log_path.read_text() or process.poll() is not None, 20)
+        publisher.publish_many([(f"{prefix}/{entity}", orjson.dumps(reading(i))) for i in range(5)])
+        wait_for(lambda: count(db, entity) == 5, 20, log_path.read_text)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, log_path.read_text()
+    lines = [orjson.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    assert lines and all(line["logger"].startswith("connect_readings") for line in lines)
+    assert any("connected to" in line["message"] for line in lines)
+    assert any(line["message"].startswith("stopped: ") for line in lines)
+    bad = CliRunner().invoke(main, ["mqtt"], env={"CONNECT_READINGS_MQTT_BROKER": BROKER,
+                                                  "CONNECT_READINGS_MQTT_CONFIG": str(config),
+                                                  "CONNECT_READINGS_MQTT_BATCH_MS": "0"})
+    assert bad.exit_code == 1 and "CONNECT_READINGS_MQTT_BATCH_MS=0 must be between 1 and 60000" in bad.output
+    missing = CliRunner().invoke(main, ["mqtt", "--config", str(config)], env={"CONNECT_READINGS_MQTT_BROKER": ""})
+    assert missing.exit_code == 2 and "--broker" in missing.output
+
+
 def test_bad_payloads_are_logged_and_skipped(tmp_path: Path, prefix: str, publisher: Publisher) -> None:
     """Each bad message is one log line (topic, reason), is acknowledged, and stops nothing."""
     entity = uuid.uuid4()

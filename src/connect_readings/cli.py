@@ -32,19 +32,35 @@ def settings_options(*names: str) -> Callable[[Callable[..., Any]], Callable[...
             field = Settings.__dataclass_fields__[name]
             kind = setting_type(name)
             shown = "" if field.default is None else f" [default: {_shown(field.default)}]"
-            command = click.option(
-                f"--{name.replace('_', '-')}", name, default=None, type=str if kind is tuple else kind,
-                help=f"{field.metadata['help']}{shown} (env {env_name(name)})",
-            )(command)
+            flags = [*FLAG_ALIASES.get(name, ()), f"--{name.replace('_', '-')}"]
+            if kind is bool and name in FLAG_ALIASES:  # `--tls`: a switch, as it always was
+                option = click.option(*flags, name, is_flag=True, flag_value=True, default=None,
+                                      help=f"{field.metadata['help']} (env {env_name(name)})")
+            else:
+                option = click.option(*flags, name, default=None, type=str if kind is tuple else kind,
+                                      help=f"{field.metadata['help']}{shown} (env {env_name(name)})")
+            command = option(command)
         return command
     return decorate
+
+
+FLAG_ALIASES: dict[str, tuple[str, ...]] = {
+    "mqtt_broker": ("--broker",), "mqtt_config": ("--config",), "mqtt_client_id": ("--client-id",),
+    "mqtt_share_group": ("--share-group",), "mqtt_batch_readings": ("--batch-readings",),
+    "mqtt_batch_ms": ("--batch-ms",), "mqtt_session_expiry_s": ("--session-expiry",),
+    "mqtt_username": ("--username",), "mqtt_password": ("--password",), "mqtt_tls": ("--tls",),
+    "mqtt_ca_file": ("--ca-file",), "mqtt_stats_interval_s": ("--stats-interval",),
+    "mqtt_max_payload_bytes": ("--max-payload-bytes",),
+}
+"""The flags the MQTT settings had before they were settings (`connect-readings mqtt --broker …`), kept."""
+MQTT_SETTINGS = tuple(name for name in Settings.__dataclass_fields__ if name.startswith("mqtt_"))
 
 
 def _shown(value: object) -> str:
     return ",".join(value) if isinstance(value, tuple) else str(value)
 
 
-SERVER_SETTINGS = tuple(name for name in Settings.__dataclass_fields__)
+SERVER_SETTINGS = tuple(name for name in Settings.__dataclass_fields__ if not name.startswith("mqtt_"))
 
 
 def _settings(flags: dict[str, Any]) -> Settings:
@@ -55,14 +71,19 @@ def _settings(flags: dict[str, Any]) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _say_database(settings: Settings, flags: dict[str, Any]) -> None:
+def _say_database(settings: Settings, flags: dict[str, Any], say: Callable[[str], None] | None = None) -> None:
     """One line on stderr naming the database, when the command line did not: every command's default is the
-    same file (DEFAULT_DATABASE, in the working directory), so `demo`, `token`, `import` and `serve` meet."""
+    same file (DEFAULT_DATABASE, in the working directory), so `demo`, `token`, `import` and `serve` meet.
+    `say`: where the line goes instead (a logger, so that a JSON log holds nothing else)."""
     if flags.get("database") is not None:
         return
     given = os.environ.get(env_name("database"))
     source = f"from {env_name('database')}" if given else f"the default; --database or {env_name('database')} for another"
-    click.echo(f"using the database {_without_password(settings.database)} ({source})", err=True)
+    line = f"using the database {_without_password(settings.database)} ({source})"
+    if say is not None:
+        say(line)
+    else:
+        click.echo(line, err=True)
 
 
 def _without_password(database: str) -> str:
@@ -519,58 +540,39 @@ def migrate(**flags: Any) -> None:
 
 
 @main.command()
-@click.option("--broker", required=True, envvar="CONNECT_READINGS_MQTT_BROKER", show_envvar=True,
-              help="mqtt://[user:password@]host[:1883] or mqtts://… (TLS)")
-@click.option("--config", "config_file", required=True, type=click.Path(path_type=Path),
-              help="TOML file of [[topics]]: topic pattern or topic → entity, and payload format")
-@click.option("--client-id", default=None, help="MQTT client id of the persistent session; each process needs its "
-              "own  [default: connect-readings-<hostname>]")
-@click.option("--share-group", default=None, help="subscribe as $share/NAME/…: processes of one group split the messages")
-@click.option("--batch-readings", default=5000, show_default=True, type=click.IntRange(1, 100_000),
-              help="commit once a batch holds this many readings (or messages)")
-@click.option("--batch-ms", default=200, show_default=True, type=click.IntRange(1, 60_000),
-              help="commit a batch at the latest this long after its first message")
-@click.option("--session-expiry", default=86400, show_default=True, type=click.IntRange(0, 2**32 - 1),
-              help="seconds the broker keeps our session and queues messages while we are away")
-@click.option("--username", default=None, envvar="CONNECT_READINGS_MQTT_USERNAME", show_envvar=True,
-              help="broker user name (overrides the URL's)")
-@click.option("--password", default=None, envvar="CONNECT_READINGS_MQTT_PASSWORD", show_envvar=True,
-              help="broker password (overrides the URL's)")
-@click.option("--tls", is_flag=True, help="TLS (as an mqtts:// URL)")
-@click.option("--ca-file", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="CA certificates to verify the broker with (default: the system's)")
-@click.option("--stats-interval", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600),
-              help="seconds between progress log lines")
-@click.option("--max-payload-bytes", default=16 * 1024 * 1024, show_default=True, type=click.IntRange(1, 268_435_455),
-              envvar="CONNECT_READINGS_MQTT_MAX_PAYLOAD_BYTES", show_envvar=True,
-              help="a larger message is rejected unread (logged, counted, acknowledged)")
-@settings_options("database", "metrics_port", "metrics_host", "max_batch")
-def mqtt(broker: str, config_file: Path, client_id: str | None, share_group: str | None, batch_readings: int,
-         batch_ms: int, session_expiry: int, username: str | None, password: str | None, tls: bool,
-         ca_file: str | None, stats_interval: float, max_payload_bytes: int, **flags: Any) -> None:
-    """Ingest readings from an MQTT broker (QoS 1, persistent session; acknowledged after commit)."""
+@settings_options(*MQTT_SETTINGS, "database", "metrics_port", "metrics_host", "max_batch", "log_format")
+def mqtt(**flags: Any) -> None:
+    """Ingest readings from an MQTT broker (QoS 1, persistent session; acknowledged after commit).
+
+    Every option is a setting (`CONNECT_READINGS_MQTT_*`, config.py); --broker and --config are required."""
     import dataclasses
-    import logging
 
     from .ingest import mqtt as ingest
+    from .logs import configure_process_logging
     from .storage import open_store
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
     settings = _settings(flags)
-    _say_database(settings, flags)
+    configure_process_logging(settings.log_format)
+    for name, flag in (("mqtt_broker", "--broker"), ("mqtt_config", "--config")):
+        if getattr(settings, name) is None:
+            raise click.UsageError(f"Missing option '{flag}' (or {env_name(name)}).")
+    if settings.mqtt_ca_file is not None and not Path(settings.mqtt_ca_file).is_file():
+        raise click.BadParameter(f"no such file: {settings.mqtt_ca_file}", param_hint="'--ca-file'")
+    _say_database(settings, flags, ingest.log.info)
     try:
-        address = ingest.parse_broker(broker, tls)
-        if username is not None or password is not None:
-            address = dataclasses.replace(address, username=username or address.username,
-                                          password=password if password is not None else address.password)
-        ingest.check_share_group(share_group)
+        address = ingest.parse_broker(settings.mqtt_broker, settings.mqtt_tls)
+        if settings.mqtt_username is not None or settings.mqtt_password is not None:
+            address = dataclasses.replace(
+                address, username=settings.mqtt_username or address.username,
+                password=settings.mqtt_password if settings.mqtt_password is not None else address.password)
+        ingest.check_share_group(settings.mqtt_share_group)
         options = ingest.Options(
-            broker=address, rules=ingest.load_config(config_file), database=settings.database,
-            client_id=client_id or ingest.default_client_id(), share_group=share_group,
-            batch_readings=batch_readings, batch_ms=batch_ms, session_expiry_s=session_expiry, ca_file=ca_file,
-            max_batch=settings.max_batch, stats_s=stats_interval, metrics_port=settings.metrics_port,
-            metrics_host=settings.metrics_host, max_payload_bytes=max_payload_bytes)
+            broker=address, rules=ingest.load_config(Path(settings.mqtt_config)), database=settings.database,
+            client_id=settings.mqtt_client_id or ingest.default_client_id(), share_group=settings.mqtt_share_group,
+            batch_readings=settings.mqtt_batch_readings, batch_ms=settings.mqtt_batch_ms,
+            session_expiry_s=settings.mqtt_session_expiry_s, ca_file=settings.mqtt_ca_file,
+            max_batch=settings.max_batch, stats_s=settings.mqtt_stats_interval_s, metrics_port=settings.metrics_port,
+            metrics_host=settings.metrics_host, max_payload_bytes=settings.mqtt_max_payload_bytes)
         store = open_store(settings.database)
         try:
             process = ingest.Ingest(options, store)

@@ -106,6 +106,26 @@ class Settings:
         (), "addresses or networks (CIDR) of reverse proxies whose X-Forwarded-Host, -Proto and -Prefix are "
             "honoured, comma-separated; none by default")
 
+    # -- `connect-readings mqtt` (ingest/mqtt.py); every other command ignores them --------------------------
+    mqtt_broker: str | None = _setting(None, "mqtt://[user:password@]host[:1883] or mqtts://… (TLS)")
+    mqtt_config: str | None = _setting(
+        None, "TOML file of [[topics]]: topic pattern or topic → entity, and payload format")
+    mqtt_client_id: str | None = _setting(
+        None, "MQTT client id of the persistent session; each process needs its own (default: "
+              "connect-readings-<hostname>)")
+    mqtt_share_group: str | None = _setting(None, "subscribe as $share/NAME/…: processes of one group split the messages")
+    mqtt_batch_readings: int = _setting(5000, "commit once a batch holds this many readings (or messages), 1–100000")
+    mqtt_batch_ms: int = _setting(200, "commit a batch at the latest this long after its first message, 1–60000")
+    mqtt_session_expiry_s: int = _setting(
+        86400, "seconds the broker keeps our session and queues messages while we are away")
+    mqtt_username: str | None = _setting(None, "broker user name (overrides the URL's)")
+    mqtt_password: str | None = _setting(None, "broker password (overrides the URL's)")
+    mqtt_tls: bool = _setting(False, "TLS (as an mqtts:// URL)")
+    mqtt_ca_file: str | None = _setting(None, "CA certificates to verify the broker with (default: the system's)")
+    mqtt_stats_interval_s: float = _setting(10.0, "seconds between progress log lines, 0.1–3600")
+    mqtt_max_payload_bytes: int = _setting(
+        16 * 1024 * 1024, "a larger message is rejected unread (logged, counted, acknowledged)")
+
     def __post_init__(self) -> None:
         """Settings of the store checked (and a level put in capitals) here, so a bad value stops every command
         before it starts a worker."""
@@ -128,6 +148,10 @@ class Settings:
                                      "IANA time zone (e.g. Europe/Brussels)") from None
         if self.sqlite_cache_mib < 0:
             raise ValueError(f"{env_name('sqlite_cache_mib')}={self.sqlite_cache_mib} must be 0 or more")
+        for name, lo, hi in MQTT_RANGES:
+            value = getattr(self, name)
+            if not lo <= value <= hi:
+                raise ValueError(f"{env_name(name)}={value} must be between {lo} and {hi}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: object) -> "Settings":
@@ -153,8 +177,16 @@ class Settings:
         return env
 
 
+MQTT_RANGES = (("mqtt_batch_readings", 1, 100_000), ("mqtt_batch_ms", 1, 60_000),
+               ("mqtt_session_expiry_s", 0, 2**32 - 1), ("mqtt_stats_interval_s", 0.1, 3600),
+               ("mqtt_max_payload_bytes", 1, 268_435_455))
+"""(setting, least, most) of the MQTT settings: MQTT 5's own bounds, and what keeps a batch in memory."""
+
+
 def env_name(setting: str) -> str:
-    """>>> env_name("jwt_secret")
+    """The variable of a setting.
+
+    >>> env_name("jwt_secret")
     'CONNECT_READINGS_JWT_SECRET'
     """
     return ENV_PREFIX + setting.upper()

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from connect_readings.api.logs import JsonFormatter, TextFormatter
+from connect_readings.logs import JsonFormatter, TextFormatter
 
 from ..conftest import ENTITY, ApiClient, energy, make_token
 

@@ -52,7 +52,7 @@ from .pagecache import CachedPage, PageCache
 from . import operations
 from .prices import routes as price_routes
 from .auth import PRINCIPAL_KEY
-from .logs import configure_logging
+from ..logs import configure_logging
 from .metrics import Metrics
 
 T = TypeVar("T")

@@ -20,8 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import PRINCIPAL_KEY
 from .errors import on_unexpected
-from . import logs
-from .logs import REQUEST_ID
+from .. import logs
+from ..logs import REQUEST_ID
 from .metrics import Metrics
 
 access_log = logging.getLogger(logs.ACCESS_LOGGER)

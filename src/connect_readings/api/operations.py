@@ -23,7 +23,7 @@ from ..storage.base import Store
 from . import metrics as metrics_module
 from .auth import Authenticator
 from .errors import error_response, log
-from .logs import formatter
+from ..logs import formatter
 from .observe import Observe
 from .offload import ThreadPool
 from .ratelimit import PrincipalLimits

@@ -118,3 +118,11 @@ def configure_logging(log_format: str) -> None:
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
             for existing in logging.getLogger(name).handlers:
                 existing.setFormatter(chosen)
+
+
+def configure_process_logging(log_format: str) -> None:
+    """Every logger of a command's process (`connect-readings mqtt`) to stderr in `log_format`, from INFO up:
+    the root logger's handler, unless it has one already (`logging.basicConfig`)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter(log_format))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
