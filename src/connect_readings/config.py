@@ -53,6 +53,10 @@ class Settings:
         None, "HS256 secret (at least 32 bytes); when unset, one is generated once and kept in the database")
     jwt_public_key_file: str | None = _setting(None, "PEM file of RS256/ES256 public keys or certificates")
     jwt_jwks_file: str | None = _setting(None, "JWKS file of public keys, selected by the token's kid")
+    jwt_jwks_url: str | None = _setting(
+        None, "JWKS URL of public keys (an identity provider's jwks_uri), selected by the token's kid; read at start "
+              "and again every jwt_jwks_refresh_s, or when a token names a kid it lacks (at most every 30 s)")
+    jwt_jwks_refresh_s: float = _setting(300.0, "seconds between two reads of jwt_jwks_url")
     jwt_issuer: str | None = _setting(None, "required `iss` claim")
     jwt_audience: str | None = _setting(None, "required `aud` claim")
     jwt_algorithms: tuple[str, ...] = _setting(

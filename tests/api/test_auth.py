@@ -429,6 +429,88 @@ def test_jwks_two_keys_and_rotation_by_kid(tmp_path: Path, keys: dict[str, Any])
         assert_401(_get(client, sign(keys["rsa1"], "RS256", kid="2024-01")))
 
 
+class JwksServer:
+    """A real HTTP server on 127.0.0.1 answering GET /jwks.json with `document` (changeable), counting requests."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        import http.server
+        import threading
+
+        self.document, self.requests = document, 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+                outer.requests += 1
+                body = json.dumps(outer.document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_jwks_url_keys_rotate_without_a_restart(keys: dict[str, Any]) -> None:
+    """A provider's JWKS URL (PyJWKClient over real HTTP): read at start; a token naming a kid the set lacks is
+    refused and makes the set be read again (off the caller's thread), after which that kid is accepted; a kid
+    retired from the set stops working at the next read; made-up kids cannot make it read more than once per
+    `min_refetch_s`."""
+    from connect_readings.api.auth import Authenticator, JwksUrl
+    from connect_readings.api.errors import ApiError
+
+    server = JwksServer({"keys": [_jwk(keys["rsa1"], "2024-01")]})
+    url = JwksUrl(server.url, refresh_s=3600, min_refetch_s=0.3)
+    try:
+        auth = Authenticator(jwks_url=url)
+        assert server.requests == 1 and set(url.keys) == {"2024-01"}
+        assert auth.authenticate("Bearer " + sign(keys["rsa1"], "RS256", kid="2024-01")).scopes
+        server.document = {"keys": [_jwk(keys["rsa2"], "2024-07")]}  # rotated at the provider
+        new = "Bearer " + sign(keys["rsa2"], "RS256", kid="2024-07")
+        with pytest.raises(ApiError) as refused:
+            auth.authenticate(new)
+        assert refused.value.status == 401
+        deadline = time.monotonic() + 5
+        while "2024-07" not in url.keys and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert auth.authenticate(new).scopes and set(url.keys) == {"2024-07"}
+        with pytest.raises(ApiError):  # the retired key
+            auth.authenticate("Bearer " + sign(keys["rsa1"], "RS256", kid="2024-01", sub="other"))
+        time.sleep(0.4)
+        before = server.requests
+        for k in range(50):  # made-up kids, as fast as they come
+            with pytest.raises(ApiError):
+                auth.authenticate("Bearer " + sign(keys["rsa_attacker"], "RS256", kid=f"made-up-{k}"))
+        time.sleep(0.5)
+        assert 1 <= server.requests - before <= 3
+    finally:
+        url.close()
+        server.close()
+
+
+def test_jwks_url_through_the_app_and_an_unreadable_url_stops_it(tmp_path: Path, keys: dict[str, Any]) -> None:
+    server = JwksServer({"keys": [_jwk(keys["ec1"], "ec-1")]})
+    try:
+        with _client(tmp_path, jwt_jwks_url=server.url) as client:
+            assert _get(client, sign(keys["ec1"], "ES256", kid="ec-1")).status_code == 404  # authenticated
+            assert_401(_get(client, sign(keys["ec2"], "ES256", kid="ec-1")))
+            assert_401(_get(client, sign(SECRET, "HS256")))  # keys configured: no generated secret
+    finally:
+        server.close()
+    with pytest.raises(ValueError, match="cannot read the JWKS at http://127.0.0.1:9/"):
+        _client(tmp_path, jwt_jwks_url="http://127.0.0.1:9/jwks.json")
+
+
 def test_jwks_with_private_members_only_keeps_public_keys(tmp_path: Path, keys: dict[str, Any]) -> None:
     path = _write_file(tmp_path, "jwks.json", json.dumps({"keys": [_jwk(keys["rsa1"], "a", public=False)]}))
     with _client(tmp_path, jwt_jwks_file=path) as client:

@@ -41,7 +41,7 @@ from ..storage import open_store
 from ..storage.base import Store, StoreBusy, StoreTimeout
 from ..wire import encode
 from . import csv_export, params, web
-from .auth import ENTITIES_WRITE_SCOPE, READ_SCOPE, WRITE_SCOPE, Authenticator, Principal, require_scope
+from .auth import ENTITIES_WRITE_SCOPE, READ_SCOPE, WRITE_SCOPE, Authenticator, JwksUrl, Principal, require_scope
 from ..ingest.batch import parse_batch
 from .body import limited_body, require_json
 from .edge import PUBLIC_BASE_KEY, Edge, HostPolicy
@@ -82,12 +82,14 @@ class Api:
         self.settings = settings
         self.store = store
         secret = settings.jwt_secret
-        if secret is None and not (settings.jwt_public_key_file or settings.jwt_jwks_file):
+        if secret is None and not (settings.jwt_public_key_file or settings.jwt_jwks_file or settings.jwt_jwks_url):
             secret = store.meta_value("jwt_secret", secrets.token_urlsafe(32))
         self.auth = Authenticator(
             secret=secret,
             public_key_pem=_read(settings.jwt_public_key_file),
             jwks_json=_read(settings.jwt_jwks_file),
+            jwks_url=(JwksUrl(settings.jwt_jwks_url, settings.jwt_jwks_refresh_s)
+                      if settings.jwt_jwks_url else None),
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             algorithms=settings.jwt_algorithms,
@@ -102,6 +104,8 @@ class Api:
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         yield
+        if self.auth.jwks_url is not None:
+            self.auth.jwks_url.close()
         # Shutdown: requests are finished or cancelled by now; store calls they started still run in the
         # threads (each to its commit or rollback), so wait for them before the process exits.
         if not await self.threads.drain(self.settings.shutdown_timeout_s):

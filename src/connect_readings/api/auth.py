@@ -1,7 +1,7 @@
 """Bearer JWT → Principal (docs/semantics.md §8).
 
-HS256 with a shared secret, or RS256/ES256 with public keys from a PEM file or a JWKS file (selected by
-`kid`, so keys can rotate). The algorithm comes from an allow-list and decides which key is used: a public
+HS256 with a shared secret, or RS256/ES256 with public keys from a PEM file, a JWKS file or a JWKS URL
+(selected by `kid`, so keys can rotate; a URL's set is fetched again as they do). The algorithm comes from an allow-list and decides which key is used: a public
 key is never tried as an HMAC secret, an RSA key never verifies an ES256 token (nor the reverse), keys
 embedded in the token (`jwk`, `jku`, `x5u`, `x5c`) are ignored, and `none` is never accepted.
 
@@ -10,7 +10,7 @@ the token itself must be the JWS compact serialization exactly (RFC 7515: base64
 stray bits in a part's last character), so one token has one spelling. A principal's identity, which the rate
 limits count, comes from the verified token, never from the header's text.
 
-Nothing here logs, and no error message repeats the token.
+Nothing here logs a token, and no error message repeats one.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import hashlib
 import json
 import math
 import re
+import logging
 import secrets
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -37,6 +39,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from ..domain.errors import quoted
 from .errors import ApiError
 
+log = logging.getLogger("connect_readings.auth")
 READ_SCOPE = "readings:read"
 WRITE_SCOPE = "readings:write"
 ENTITIES_WRITE_SCOPE = "entities:write"
@@ -76,6 +79,7 @@ class Authenticator:
         secret: str | None = None,
         public_key_pem: str | None = None,
         jwks_json: str | None = None,
+        jwks_url: "JwksUrl | None" = None,
         issuer: str | None = None,
         audience: str | None = None,
         algorithms: tuple[str, ...] = SUPPORTED_ALGORITHMS,
@@ -96,7 +100,9 @@ class Authenticator:
         # Keys without a kid (PEM file): per family, every key is tried in turn.
         self.pem_keys: dict[str, list[Any]] = _pem_keys(public_key_pem) if public_key_pem else {}
         # Keys with a kid (JWKS file): kid → (family, key).
-        self.jwks: dict[str, tuple[str, Any]] = _jwks(jwks_json) if jwks_json else {}
+        self.file_jwks: dict[str, tuple[str, Any]] = _jwks(jwks_json) if jwks_json else {}
+        # Keys of a JWKS URL (kid → (family, key)), refreshed by their own thread.
+        self.jwks_url = jwks_url
         # Verified tokens, so a client repeating its token costs a dict lookup instead of a signature check
         # (≈ 22 µs of a hot-page request, `python -m bench.asgi_profile`).
         # Only tokens whose exp (and nbf) are plain numbers get here, so expiry is re-checked on every hit.
@@ -172,6 +178,11 @@ class Authenticator:
             raise _unauthorized("the bearer token's signature does not verify")
         raise _unauthorized("no key of this server matches the token")  # pragma: no cover (keys_for raises)
 
+    @property
+    def jwks(self) -> dict[str, tuple[str, Any]]:
+        """kid → (family, key): the JWKS URL's keys as last fetched, else the JWKS file's."""
+        return self.jwks_url.keys if self.jwks_url is not None else self.file_jwks
+
     def _keys_for(self, alg: str, kid: Any) -> list[Any]:
         family = _FAMILY[alg]
         if family == "HS":
@@ -180,6 +191,8 @@ class Authenticator:
             return [self.secret]
         if kid is not None:
             if not isinstance(kid, str) or kid not in self.jwks:
+                if self.jwks_url is not None and isinstance(kid, str):
+                    self.jwks_url.ask()  # perhaps a rotated key: fetch the set again (throttled, off this thread)
                 if self.jwks or not self.pem_keys.get(family):
                     raise _unauthorized("no public key for this token (unknown 'kid')")
                 return self.pem_keys[family]  # a kid the PEM keys cannot name: try them
@@ -330,7 +343,53 @@ def _pem_blocks(text: str) -> list[tuple[str, bytes]]:
     return blocks
 
 
-def _jwks(text: str) -> dict[str, tuple[str, Any]]:
+class JwksUrl:
+    """The keys of a JWKS URL (an identity provider's `jwks_uri`), fetched with PyJWT's `PyJWKClient` in a
+    thread of their own, never on the event loop: at start (a server that cannot read them does not start),
+    every `refresh_s`, and when a token names a kid the set lacks (`ask`: a key was rotated in), at most once
+    per `min_refetch_s`, so tokens with made-up kids cannot make the server hammer the provider. A failed
+    refresh keeps the keys it had. The token naming a new kid is refused until its key has arrived."""
+
+    def __init__(self, url: str, refresh_s: float = 300.0, min_refetch_s: float = 30.0, timeout_s: float = 10.0
+                 ) -> None:
+        self.url = url
+        self.client = jwt.PyJWKClient(url, cache_jwk_set=False, timeout=timeout_s)
+        self.refresh_s, self.min_refetch_s = refresh_s, min_refetch_s
+        self.fetched = 0
+        """How many times the set was fetched (read by the tests)."""
+        try:
+            self.keys = self._fetch()
+        except Exception as exc:  # PyJWKClientError, a JWKS this server cannot use (ValueError)
+            raise ValueError(f"cannot read the JWKS at {url}: {exc}") from None
+        self._wanted = threading.Event()
+        self._stopped = threading.Event()
+        threading.Thread(target=self._run, name="jwks-refresh", daemon=True).start()
+
+    def ask(self) -> None:
+        self._wanted.set()
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._wanted.set()
+
+    def _fetch(self) -> dict[str, tuple[str, Any]]:
+        self.fetched += 1
+        return _jwks(self.client.fetch_data())
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            self._wanted.wait(self.refresh_s)
+            if self._stopped.is_set():
+                return
+            self._wanted.clear()
+            try:
+                self.keys = self._fetch()  # (one assignment: readers see the old set or the new one)
+            except Exception as exc:
+                log.warning("JWKS refresh from %s failed, keeping %d keys: %s", self.url, len(self.keys), exc)
+            self._stopped.wait(self.min_refetch_s)
+
+
+def _jwks(document: str | Any) -> dict[str, tuple[str, Any]]:
     """kid → (family, public key) for every key this server can use.
 
     An identity provider's JWKS often holds more than that (encryption keys, PS256 or ES384 keys for other
@@ -338,7 +397,8 @@ def _jwks(text: str) -> dict[str, tuple[str, Any]]:
     ours but does not fit the key, a weak RSA key, or a duplicate kid is a configuration error.
     """
     keys: dict[str, tuple[str, Any]] = {}
-    document = json.loads(text)
+    if isinstance(document, str):
+        document = json.loads(document)
     entries = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise ValueError("the JWKS file must be an object with a 'keys' array")
