@@ -2,6 +2,7 @@
 
     python -m bench.request_log                  # 5 rounds of 8 s each way, wrk -t2 -c32
     python -m bench.request_log --rounds 3 --seconds 5 --log-format json
+    python -m bench.request_log --lines          # µs per access line, in-process: direct vs through `logging`
 
 Two `connect-readings serve --workers 1` on the demo household database (`datasets.household_db`), page cache
 on (the hot page is a cache hit: what is left is HTTP, the middleware and the log line), one with the request
@@ -27,12 +28,46 @@ def serve(name: str, db: object, request_log: bool, log_format: str) -> Server:
                        "CONNECT_READINGS_LOG_FORMAT": log_format})
 
 
+def lines(n: int = 20_000) -> None:
+    """µs to log one request's line (observe._log into /dev/null), as the server writes it (`AccessLines`) and
+    through Python `logging` (a record, the formatter, the handler), for both formats; best of 3."""
+    import logging
+    import os
+    import time
+
+    from connect_readings import logs
+    from connect_readings.api import observe
+
+    scope = {"method": "GET", "path": "/v1/entities/2b9a1f0e-3c4d-4e5f-8a9b-0c1d2e3f4a5b/aggregations",
+             "path_params": {"entityId": "2b9a1f0e-3c4d-4e5f-8a9b-0c1d2e3f4a5b"}}
+    app_log = logging.getLogger("connect_readings")
+    for log_format in ("text", "json"):
+        handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115 (closed with the process)
+        handler.setFormatter(logs.formatter(log_format))
+        app_log.handlers[:], app_log.propagate = [handler], False
+        app_log.setLevel(logging.INFO)
+        for label, direct in (("logging", None), ("direct", logs.AccessLines(handler, log_format))):
+            logs.direct_access = direct
+            best = float("inf")
+            for _ in range(3):
+                began = time.perf_counter()
+                for _ in range(n):
+                    observe._log(scope, "0123456789abcdef0123456789abcdef", "/v1/entities/{entityId}/aggregations",
+                                 200, 0.0012)
+                best = min(best, (time.perf_counter() - began) / n * 1e6)
+            print(f"{log_format:4} {label:7} {best:5.1f} µs per request line")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--log-format", default="text", choices=("text", "json"))
+    parser.add_argument("--lines", action="store_true", help="only the in-process cost of a line")
     args = parser.parse_args()
+    if args.lines:
+        lines()
+        return
     ensure_tools(need_wrk=True)
     from connect_readings.demo import HOUSEHOLD
 

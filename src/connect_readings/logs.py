@@ -22,8 +22,14 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("connect_readings_request_id", d
 _PLAIN = re.compile(r"[\w.:/{}@+=-]*").fullmatch
 
 
+_second: list[Any] = [None, ""]  # the last whole second formatted, and its text (one line in thousands asks anew)
+
+
 def _time(created: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created * 1000) % 1000:03d}Z"
+    whole = int(created)
+    if whole != _second[0]:
+        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
+    return f"{_second[1]}.{int(created * 1000) % 1000:03d}Z"
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -42,8 +48,10 @@ def json_line(created: float, level: str, logger: str, message: str, fields: dic
     return orjson.dumps(line, default=str).decode()
 
 
-def text_line(created: float, level: str, logger: str, message: str, fields: dict[str, Any]) -> str:
-    """One text line: `time LEVEL logger: message key=value…`, a value quoted unless plain (no forged lines).
+def text_line(created: float, level: str, logger: str, message: str, fields: dict[str, Any],
+              plain: frozenset[str] = frozenset()) -> str:
+    """One text line: `time LEVEL logger: message key=value…`, a value quoted unless plain (no forged lines);
+    the fields named in `plain` are known to be (the caller built or checked them).
 
     >>> text_line(0.0, "INFO", "connect_readings.access", "GET / 200", {"path": "/a b", "subject": None})
     '1970-01-01T00:00:00.000Z INFO connect_readings.access: GET / 200 path="/a b"'
@@ -53,7 +61,7 @@ def text_line(created: float, level: str, logger: str, message: str, fields: dic
         if value is None:
             continue
         text = str(value)
-        parts.append(f"{key}={text if _PLAIN(text) else orjson.dumps(text).decode()}")
+        parts.append(f"{key}={text if key in plain or _PLAIN(text) else orjson.dumps(text).decode()}")
     return " ".join(parts)
 
 
@@ -80,10 +88,12 @@ class AccessLines:
 
     def __init__(self, handler: logging.StreamHandler, log_format: str) -> None:  # type: ignore[type-arg]
         self.handler = handler
-        self.line = json_line if log_format == "json" else text_line
+        self.json = log_format == "json"
 
-    def __call__(self, message: str, fields: dict[str, Any]) -> None:
-        text = self.line(time.time(), "INFO", ACCESS_LOGGER, message, fields) + "\n"
+    def __call__(self, message: str, fields: dict[str, Any], plain: frozenset[str] = frozenset()) -> None:
+        now = time.time()
+        text = (json_line(now, "INFO", ACCESS_LOGGER, message, fields) if self.json else
+                text_line(now, "INFO", ACCESS_LOGGER, message, fields, plain)) + "\n"
         with self.handler.lock:  # type: ignore[union-attr]
             self.handler.stream.write(text)
             self.handler.stream.flush()

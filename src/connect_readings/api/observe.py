@@ -27,6 +27,10 @@ from .metrics import Metrics
 access_log = logging.getLogger(logs.ACCESS_LOGGER)
 REQUEST_ID_KEY = "connect_readings.request_id"
 _ID_SHAPE = re.compile(rb"[A-Za-z0-9._:+/=-]{1,128}").fullmatch
+_CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
+PLAIN_FIELDS = frozenset(("request_id", "route", "status", "duration_ms", "entity_id"))
+"""Access-log fields never quoted in a text line: built here (route, status, duration), or checked (a request
+id has _ID_SHAPE's characters, an entity id is canonical); method, path and subject come from the client."""
 UNMATCHED = "unmatched"
 """The route label of a request that matched no route (a 404, or refused before routing)."""
 
@@ -91,7 +95,7 @@ class Observe:
 def _log(scope: Scope, rid: str, template: str, status: int, seconds: float) -> None:
     principal = scope.get(PRINCIPAL_KEY)
     entity = (scope.get("path_params") or {}).get("entityId")
-    if entity is not None:
+    if entity is not None and not _CANONICAL_ID(entity):
         try:
             entity = str(uuid.UUID(entity))
         except ValueError:
@@ -102,6 +106,6 @@ def _log(scope: Scope, rid: str, template: str, status: int, seconds: float) -> 
               "subject": principal.subject if principal is not None else None}
     message = f"{scope['method']} {template} {status or '-'} {ms:.1f} ms"
     if logs.direct_access is not None:
-        logs.direct_access(message, fields)
+        logs.direct_access(message, fields, PLAIN_FIELDS)
     else:
         access_log.info("%s", message, extra={"fields": fields})
