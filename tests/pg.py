@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -126,8 +127,15 @@ def with_database(server: str, name: str) -> str:
 
 
 def _drop(server: str, name: str) -> None:
-    with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    for attempt in range(10):
+        try:
+            with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            return
+        except psycopg.errors.ObjectInUse:  # Citus: the database's maintenance daemon may still be starting
+            if attempt == 9:
+                raise
+            time.sleep(0.5)
 
 
 def _redacted(url: str) -> str:

@@ -8,6 +8,7 @@ server as well and skip (or, with CI set, fail) the same way when there is none.
 from __future__ import annotations
 
 import random
+import re
 import secrets
 import threading
 import uuid
@@ -143,7 +144,7 @@ class CatalogueAnswers:
         self.preload = preload
         self.rows: list[tuple[Any, ...]] = []
 
-    def execute(self, statement: str, params: Any = None) -> "CatalogueAnswers":
+    def execute(self, statement: str, params: Any = None) -> CatalogueAnswers:
         if "pg_available_extensions" in statement:
             self.rows = list(self.available.items())
         elif "shared_preload_libraries" in statement:
@@ -201,9 +202,25 @@ def many_readings(pg: PostgresStore) -> list[uuid.UUID]:
 
 
 def plan(store: PostgresStore, statement: str, params: dict[str, Any]) -> str:
+    """The plan, with Citus' shard names (readings_102008, readings_pkey_102008) and TimescaleDB's chunk names
+    (_hyper_1_2_chunk, "1_2_readings_pkey") spelled as their table's and index's own."""
     with store.connection() as conn:  # the store's own session settings
         rows = conn.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + statement, params)
-        return "\n".join(row[0] for row in rows.fetchall())
+        text = "\n".join(row[0] for row in rows.fetchall())
+    text = re.sub(r'"\d+_\d+_(\w+)"', r"\1", text)
+    text = re.sub(r"_hyper_\d+_\d+_chunk", "readings", text)
+    return re.sub(r"\b(readings|resets|series)(_pkey)?_\d{6,}\b", r"\1\2", text)
+
+
+def no_scans(text: str) -> None:
+    """Only index seeks into readings; on Citus, whose shards of series and resets hold an entity or two each,
+    their shards may be read whole (as a plain server reads a small table), and the query is one task."""
+    if "Citus Adaptive" in text:
+        assert "Task Count: 1" in text, text
+        assert not re.search(r"(Seq Scan|Bitmap Heap Scan) on readings\b", text), text
+    else:
+        assert "Seq Scan" not in text and "Bitmap" not in text, text
+    assert "Sort" not in text, text
 
 
 def test_boundary_query_is_index_seeks_only(pg: PostgresStore, many_readings: list[uuid.UUID]) -> None:
@@ -211,8 +228,9 @@ def test_boundary_query_is_index_seeks_only(pg: PostgresStore, many_readings: li
     text = plan(pg, BRACKETS_SQL, {"e": many_readings[7], "t": edges})
     assert "Index Scan Backward using readings_pkey on readings" in text
     assert "Index Scan using readings_pkey on readings" in text
-    assert "Index Scan using resets_pkey on resets" in text
-    assert "Seq Scan" not in text and "Bitmap" not in text and "Sort" not in text, text
+    if "Citus Adaptive" not in text:
+        assert "Index Scan using resets_pkey on resets" in text
+    no_scans(text)
     # the two neighbour seeks per edge run once per edge, never more
     assert text.count("(actual rows=1 loops=26)") >= 2, text
 
@@ -221,7 +239,7 @@ def test_fallback_for_a_sparse_register_is_a_seek_not_a_scan(pg: PostgresStore, 
     """Gas is on every 50th reading only: the neighbour lacks it, the nearest reading with gas is sought."""
     edges = [T0 + 7 * MINUTE + i * 60 * MINUTE for i in range(26)]
     text = plan(pg, BRACKETS_SQL, {"e": many_readings[3], "t": edges})
-    assert "Seq Scan" not in text and "Bitmap" not in text and "Sort" not in text, text
+    no_scans(text)
     assert "One-Time Filter" in text  # the fallback seeks are gated on "the neighbour lacks it"
 
 

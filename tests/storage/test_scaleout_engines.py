@@ -9,17 +9,23 @@ and API suites, these included, on each. On a plain server only the detection te
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 
 from connect_readings.domain.readings import Reading, parse_reading
 from connect_readings.domain.timefmt import format_datetime
 from connect_readings.storage.base import ENTITY_TABLES
-from connect_readings.storage.postgres import HYPERTABLE_CHUNK_US, Extensions, PostgresStore, detect_extensions, scale_out
+from connect_readings.storage.postgres import (
+    HYPERTABLE_CHUNK_US,
+    Extensions,
+    PostgresStore,
+    detect_extensions,
+    scale_out,
+)
 
 from ..pg import make_postgres_store, server_url
 
@@ -125,8 +131,8 @@ def test_citus_single_entity_read_routes_to_one_shard(citus: PostgresStore) -> N
     for statement in (
         "SELECT * FROM readings WHERE entity_id = %(e)s AND ts >= %(lo)s AND ts < %(hi)s ORDER BY ts LIMIT 10",
         "SELECT * FROM readings WHERE entity_id = %(e)s ORDER BY ts DESC LIMIT 1",
-        "SELECT r.ts, s.first_ts FROM readings r JOIN series s ON s.entity_id = r.entity_id "
-        "WHERE r.entity_id = %(e)s AND s.register = 'positiveActiveEnergy' ORDER BY r.ts LIMIT 5",
+        ("SELECT r.ts, s.first_ts FROM readings r JOIN series s ON s.entity_id = r.entity_id "
+         "WHERE r.entity_id = %(e)s AND s.register = 'positiveActiveEnergy' ORDER BY r.ts LIMIT 5"),
     ):
         text = explain(citus, statement, {"e": entity, "lo": T0, "hi": T0 + 50 * MINUTE})
         assert "Custom Scan (Citus Adaptive)" in text, text
@@ -163,7 +169,7 @@ def test_timescaledb_chunks_and_pruning(timescaledb: PostgresStore) -> None:
     assert chunks >= 3
     text = explain(timescaledb, f"SELECT * FROM readings WHERE entity_id = '{entity}' "
                                 f"AND ts >= {T0 + DAY} AND ts < {T0 + 2 * DAY} ORDER BY ts")
-    assert text.count("_hyper_") == 1, text  # one day: one chunk scanned, the others excluded
+    assert len(set(re.findall(r"_hyper_\d+_\d+_chunk\b", text))) == 1, text  # one day: one chunk, others excluded
     assert len(timescaledb.readings(entity, T0, T0 + 21 * DAY, 1_000)) == 4 * 21
 
 
