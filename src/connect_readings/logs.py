@@ -22,14 +22,19 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("connect_readings_request_id", d
 _PLAIN = re.compile(r"[\w.:/{}@+=-]*").fullmatch
 
 
-_second: list[Any] = [None, ""]  # the last whole second formatted, and its text (one line in thousands asks anew)
+_second: tuple[int, str] = (-1, "")
+"""The last whole second formatted and its text (one line in thousands asks anew): one tuple, read once, so a
+thread never pairs one second with another's text."""
 
 
 def _time(created: float) -> str:
-    whole = int(created)
-    if whole != _second[0]:
-        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
-    return f"{_second[1]}.{int(created * 1000) % 1000:03d}Z"
+    global _second
+    whole, text = _second
+    if whole != int(created):
+        whole = int(created)
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        _second = (whole, text)
+    return f"{text}.{int(created * 1000) % 1000:03d}Z"
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Bearer JWT → Principal (docs/semantics.md §8).
 
 HS256 with a shared secret, or RS256/ES256 with public keys from a PEM file, a JWKS file or a JWKS URL
-(selected by `kid`, so keys can rotate; a URL's set is fetched again as they do). The algorithm comes from an allow-list and decides which key is used: a public
-key is never tried as an HMAC secret, an RSA key never verifies an ES256 token (nor the reverse), keys
+(selected by `kid`, so keys can rotate; a URL's set is fetched again as they do). The algorithm comes from an
+allow-list and decides which key is used: a public key is never tried as an HMAC secret, an RSA key never verifies an ES256 token (nor the reverse), keys
 embedded in the token (`jwk`, `jku`, `x5u`, `x5c`) are ignored, and `none` is never accepted.
 
 The Authorization header's scheme is case-insensitive and may be followed by any run of spaces (RFC 7235);
@@ -20,8 +20,8 @@ import binascii
 import hashlib
 import json
 import math
-import re
 import logging
+import re
 import secrets
 import threading
 import time
@@ -355,8 +355,6 @@ class JwksUrl:
         self.url = url
         self.client = jwt.PyJWKClient(url, cache_jwk_set=False, timeout=timeout_s)
         self.refresh_s, self.min_refetch_s = refresh_s, min_refetch_s
-        self.fetched = 0
-        """How many times the set was fetched (read by the tests)."""
         try:
             self.keys = self._fetch()
         except Exception as exc:  # PyJWKClientError, a JWKS this server cannot use (ValueError)
@@ -373,7 +371,6 @@ class JwksUrl:
         self._wanted.set()
 
     def _fetch(self) -> dict[str, tuple[str, Any]]:
-        self.fetched += 1
         return _jwks(self.client.fetch_data())
 
     def _run(self) -> None:

@@ -18,9 +18,9 @@ Amounts are floats summed piece by piece and rounded once, to 1e-9, when served.
 from __future__ import annotations
 
 import bisect
-from operator import mul
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import mul
 from typing import Any
 
 from .prices import PriceColumns, PriceInterval

@@ -46,10 +46,6 @@ def first_edge_at_or_after(t: int) -> int:
     return -(-t // QUARTER_US) * QUARTER_US
 
 
-def on_edge(t: int) -> bool:
-    return t % QUARTER_US == 0
-
-
 def pack(values: Sequence[float]) -> bytes:
     """A day row: DAY_SLOTS doubles, little-endian."""
     row = array("d", values)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,11 +62,34 @@ def cost_inputs(store: Store, entity_id: uuid.UUID, tariff: Tariff, lo: int, hi:
     return CostInputs(tariff, prices, months)
 
 
+class Kept:
+    """A small in-process LRU of what a page reads, shared by the store threads: an entry is found only under
+    the key it was kept with, so each use puts the version of what it keeps into the key."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        """The entry kept under `key` (now the most recent), or None."""
+        with self.lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self.lock:
+            self.entries[key] = value
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+
 PRICE_WINDOWS_CACHED = 16
 """Windows of price series whose columns stay in memory (`price_columns`): a year of hourly prices is 8,760
 intervals, about 0.7 MB as Python lists."""
-_price_windows: OrderedDict[tuple[str, int, int, int], PriceColumns] = OrderedDict()
-_price_windows_lock = threading.Lock()
+_price_windows = Kept(PRICE_WINDOWS_CACHED)
 
 
 def price_columns(store: Store, price_id: str, lo: int, hi: int) -> PriceColumns:
@@ -79,23 +102,16 @@ def price_columns(store: Store, price_id: str, lo: int, hi: int) -> PriceColumns
     if revision is None:
         return NO_PRICES
     key = (price_id, revision, lo, hi)
-    with _price_windows_lock:
-        found = _price_windows.get(key)
-        if found is not None:
-            _price_windows.move_to_end(key)
-            return found
-    found = store.price_columns(price_id, lo, hi)
-    with _price_windows_lock:
-        _price_windows[key] = found
-        while len(_price_windows) > PRICE_WINDOWS_CACHED:
-            _price_windows.popitem(last=False)
+    found = _price_windows.get(key)
+    if found is None:
+        found = store.price_columns(price_id, lo, hi)
+        _price_windows.put(key, found)
     return found
 
 
 ROLLING_MEANS_CACHED = 64
 """Entities × windows whose capacity rolling means stay in memory (`rolling_means`): each is a dozen floats."""
-_rolling_means: OrderedDict[tuple[Any, ...], Mapping[int, float]] = OrderedDict()
-_rolling_means_lock = threading.Lock()
+_rolling_means = Kept(ROLLING_MEANS_CACHED)
 
 
 def rolling_means(store: Store, entity_id: uuid.UUID, first: int, last: int, lo: int, hi: int,
@@ -107,18 +123,12 @@ def rolling_means(store: Store, entity_id: uuid.UUID, first: int, last: int, lo:
     `python -m bench.costs` names its effect (BENCHMARKS.md, costs section)."""
     head = store.entity_head(entity_id)
     key = None if head is None else (entity_id, head[2], head[0], first, last, zone_key(tz))
-    if key is not None:
-        with _rolling_means_lock:
-            found = _rolling_means.get(key)
-            if found is not None:
-                _rolling_means.move_to_end(key)
-                return found
+    found = None if key is None else _rolling_means.get(key)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
     means = {month_index(m.start, tz): m.tariff.rolling_mean for m in capacity_tariff(store, entity_id, lo, hi, tz)}
     if key is not None:
-        with _rolling_means_lock:
-            _rolling_means[key] = means
-            while len(_rolling_means) > ROLLING_MEANS_CACHED:
-                _rolling_means.popitem(last=False)
+        _rolling_means.put(key, means)
     return means
 
 

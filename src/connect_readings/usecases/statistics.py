@@ -26,8 +26,8 @@ from __future__ import annotations
 import bisect
 import uuid
 from collections.abc import Iterable, Sequence
-from operator import sub
 from dataclasses import dataclass, field
+from operator import sub
 from zoneinfo import ZoneInfo
 
 from ..domain.demand import US_PER_MINUTE, MonthPeak, MonthTariff, Peak, capacity_months, demand_grid, largest_window
