@@ -272,6 +272,34 @@ def test_the_autumn_clock_change_day(api: ApiClient) -> None:
                                                               abs=EPS * len(finer))
 
 
+@pytest.mark.parametrize(("zone", "day", "length", "quarters"), [
+    ("Europe/Brussels", "2025-03-30", timedelta(hours=23), 92),  # spring forward: 02:00 → 03:00
+    ("Australia/Lord_Howe", "2025-04-06", timedelta(hours=24, minutes=30), 98),  # back by 30 minutes at 02:00
+    ("Australia/Lord_Howe", "2025-10-05", timedelta(hours=23, minutes=30), 94),  # forward by 30 minutes
+])
+def test_clock_change_days_read_through_the_quarter_hour_edges(api: ApiClient, zone: str, day: str,
+                                                                length: timedelta, quarters: int) -> None:
+    """Days of a spring change and of a 30-minute change, asked in their zone: UTC-hourly prices cut the local
+    buckets (in Lord Howe every local hour edge after a change is half past a UTC hour), each cut read from the
+    stored quarter-hour edges; every bucket's cost is its quarter-hours' /aggregations × their hour's price, and
+    the day is the sum of its hours and of its quarter-hours (a last half hour without a price is unpriced)."""
+    tz = ZoneInfo(zone)
+    start = datetime.fromisoformat(day).replace(tzinfo=tz).astimezone(UTC)
+    end = (datetime.fromisoformat(day) + timedelta(days=1)).replace(tzinfo=tz).astimezone(UTC)
+    assert end - start == length
+    on_the_hour = start.replace(minute=0)  # prices on UTC hours (+10:30's midnight is half past one)
+    unit = dynamic_case(api, on_the_hour, end, lambda k: round(0.04 + 0.009 * ((k * 7) % 13), 4))
+    asked = {"timeZone": zone}
+    [whole] = get_all(api, COSTS, window(start, end, "1 day", **asked))
+    hourly = get_all(api, COSTS, window(start, end, "1 hour", **asked))
+    quarter_hours = get_all(api, COSTS, window(start, end, "15 minutes", **asked))
+    assert len(quarter_hours) == quarters
+    expected_from_quarters(api, start, end, unit, [whole, *hourly, *quarter_hours])
+    for finer in (hourly, quarter_hours):
+        assert whole["data"]["import"]["cost"] == pytest.approx(sum(b["data"]["import"]["cost"] for b in finer),
+                                                                abs=EPS * len(finer))
+
+
 # -- tariff changes, capacity, fixed, VAT, export, gas -------------------------------------------------------
 def test_a_tariff_change_at_local_midnight_inside_a_month_bucket(api: ApiClient) -> None:
     start, end = local("2025-01-01T00:00"), local("2025-02-01T00:00")
