@@ -27,7 +27,7 @@ from connect_readings.storage.base import migrations
 from connect_readings.storage.postgres import PostgresStore
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-TABLES = ("meta", "entities", "readings", "resets", "series", "gauge_blocks", "register_edges", "price_series",
+TABLES = ("meta", "entities", "readings", "resets", "series", "gauge_blocks", "register_edge_blocks", "price_series",
           "price_intervals", "tariffs")
 
 

@@ -3,7 +3,8 @@
 Every zone's offset is a whole number of quarter-hours, so every edge of a width made of whole quarter-hours,
 and every hourly or quarter-hourly price edge, is a multiple of `QUARTER_US` since the epoch. A page that reads a
 register at thousands of such instants (a year of costs under hourly prices: 8,760) reads them from one row per
-register and UTC day (`DAY_SLOTS` doubles, NaN where unknown) instead of seeking a reading for each.
+register and span of `ROW_DAYS` UTC days (`ROW_SLOTS` doubles, NaN where unknown) instead of seeking a reading
+for each: a year of daily buckets reads 23 rows per register.
 
 What is kept is the register in the *raw frame*: `edge = continuous(e) - O(e)`, where O(e) is the sum of the
 reset offsets up to e (registers.ResetOffsets). A reader adds the offsets as it does to raw readings, so a late
@@ -15,7 +16,7 @@ reset offset starting at a (0 without one):
 Outside the register's readings (before the first, after the last) an edge is unknown (NaN). A batch changes
 the edges between the register's reading before it and the first one after it (`Surroundings.before`,
 `after`): `plan_edges` recomputes exactly those, from the same samples and resets the ingest planner uses, and
-the store merges them into the stored day rows (`merge_days`).
+the store merges them into the stored rows (`merge_rows`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ from .registers import interpolate
 
 QUARTER_US = 900_000_000
 DAY_US = 86_400_000_000
-DAY_SLOTS = DAY_US // QUARTER_US
+ROW_DAYS = 16
+"""UTC days per stored row. Rows of one day (96 edges) made a year of daily buckets read 366 rows per register,
+the larger part of the page; 16 days (1,536 edges, 12 KiB) read 23, while a batch still rewrites few bytes per
+register (`python -m bench.edge_rows`, BENCHMARKS.md "Aggregations from the edges")."""
+ROW_US = ROW_DAYS * DAY_US
+ROW_SLOTS = ROW_US // QUARTER_US
 NAN = math.nan
 _SWAP = sys.byteorder != "little"  # rows hold little-endian doubles on every machine
 
@@ -47,7 +53,7 @@ def first_edge_at_or_after(t: int) -> int:
 
 
 def pack(values: Sequence[float]) -> bytes:
-    """A day row: DAY_SLOTS doubles, little-endian."""
+    """A stored row: ROW_SLOTS doubles, little-endian (the row `t // ROW_US` holds the edges of [row, row + 1) × ROW_US)."""
     row = array("d", values)
     if _SWAP:
         row.byteswap()
@@ -113,67 +119,85 @@ def _between(stamps: Sequence[int], values: Sequence[float], resets: Mapping[int
     return interpolate((stamps[i - 1], values[i - 1]), (stamps[i], values[i] + resets.get(stamps[i], 0.0)), e)
 
 
-def merge_days(stored: Mapping[int, bytes], lo: int, hi: int, known: tuple[Sequence[int], Sequence[float]]
+def merge_rows(stored: Mapping[int, bytes], lo: int, hi: int, known: tuple[Sequence[int], Sequence[float]]
                ) -> list[tuple[int, bytes | None]]:
-    """The day rows after recomputing the edges in [lo, hi]: the stored rows (day → row) meeting it with their
-    edges there cleared, then the `known` ones (from `plan_edges`) written; (day, row), or (day, None) for a
-    day left without any known edge (delete it)."""
+    """The rows after recomputing the edges in [lo, hi]: the stored rows (key → row) meeting it with their
+    edges there cleared, then the `known` ones (from `plan_edges`) written; (key, row), or (key, None) for a
+    row left without any known edge (delete it)."""
     rows: dict[int, array] = {}
-    for day, blob in stored.items():
-        if day * DAY_US <= hi and lo < (day + 1) * DAY_US:
-            row = rows[day] = unpack(blob)
-            a = max(0, -(-(lo - day * DAY_US) // QUARTER_US))
-            b = min(DAY_SLOTS - 1, (hi - day * DAY_US) // QUARTER_US)
+    for key, blob in stored.items():
+        if key * ROW_US <= hi and lo < (key + 1) * ROW_US:
+            row = rows[key] = unpack(blob)
+            a = max(0, -(-(lo - key * ROW_US) // QUARTER_US))
+            b = min(ROW_SLOTS - 1, (hi - key * ROW_US) // QUARTER_US)
             if a <= b:
                 row[a:b + 1] = array("d", [NAN]) * (b + 1 - a)
-    written: set[int] = set()  # days given a known edge (finite): kept without looking at their row
+    written: set[int] = set()  # rows given a known edge (finite): kept without looking at them
     stamps, values = known
     i, n = 0, len(stamps)
-    while i < n:  # a day at a time; a run of consecutive edges (the usual case) as one slice
-        day = stamps[i] // DAY_US
-        j = bisect_left(stamps, (day + 1) * DAY_US, i)
-        row = rows.get(day)
+    while i < n:  # a row at a time; a run of consecutive edges (the usual case) as one slice
+        key = stamps[i] // ROW_US
+        j = bisect_left(stamps, (key + 1) * ROW_US, i)
+        row = rows.get(key)
         if row is None:
-            row = rows[day] = array("d", [NAN]) * DAY_SLOTS
-        first = (stamps[i] - day * DAY_US) // QUARTER_US
+            row = rows[key] = array("d", [NAN]) * ROW_SLOTS
+        first = (stamps[i] - key * ROW_US) // QUARTER_US
         if stamps[j - 1] - stamps[i] == (j - 1 - i) * QUARTER_US:
             row[first:first + j - i] = array("d", values[i:j])
         else:
             for e, v in zip(stamps[i:j], values[i:j]):
-                row[(e - day * DAY_US) // QUARTER_US] = v
-        written.add(day)
+                row[(e - key * ROW_US) // QUARTER_US] = v
+        written.add(key)
         i = j
-    return [(day, pack(row) if day in written or any(v == v for v in row) else None)
-            for day, row in sorted(rows.items())]
+    return [(key, pack(row) if key in written or any(v == v for v in row) else None)
+            for key, row in sorted(rows.items())]
+
+
+def rows_of_days(day_rows: Iterable[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """Rows of one UTC day each (96 edges: migration 0009's layout) as rows of ROW_DAYS days (migration 0010).
+
+    >>> day = pack([1.0] * (DAY_US // QUARTER_US))
+    >>> [(key, len(row) // 8) for key, row in rows_of_days([(ROW_DAYS + 1, day)])]
+    [(1, 1536)]
+    """
+    per_day = DAY_US // QUARTER_US
+    rows: dict[int, array] = {}
+    for day, blob in day_rows:
+        key, nth = divmod(day, ROW_DAYS)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = array("d", [NAN]) * ROW_SLOTS
+        row[nth * per_day:(nth + 1) * per_day] = unpack(blob)
+    return [(key, pack(row)) for key, row in sorted(rows.items())]
 
 
 def values_at(registers: Sequence[Iterable[tuple[int, bytes]]], instants: Sequence[int]) -> list[list[float | None]]:
-    """Per register, its stored edge at each instant (None: not an edge, no row for its day, or unknown there),
-    from its day rows (day, row).
+    """Per register, its stored edge at each instant (None: not an edge, no row holding it, or unknown there),
+    from its stored rows (key, row).
 
-    >>> row = pack([float(k) for k in range(DAY_SLOTS)])
-    >>> values_at([[(1, row)], []], [DAY_US, DAY_US + 1, DAY_US + 2 * QUARTER_US, 3 * DAY_US])
+    >>> row = pack([float(k) for k in range(ROW_SLOTS)])
+    >>> values_at([[(1, row)], []], [ROW_US, ROW_US + 1, ROW_US + 2 * QUARTER_US, 3 * ROW_US])
     [[0.0, None, 2.0, None], [None, None, None, None]]
     """
     tables = [list(rows) for rows in registers]
-    days = [day for rows in tables for day, _ in rows]
-    if not days:
+    keys = [key for rows in tables for key, _ in rows]
+    if not keys:
         return [[None] * len(instants) for _ in tables]
-    first, last = min(days), max(days)
-    if last - first + 1 > 4 * len(days) + 32:  # rows far apart (sparse data): no array over the days between
-        found = [{day: unpack(blob) for day, blob in rows} for rows in tables]
-        return [[_edge(by_day, t) for t in instants] for by_day in found]
-    base, end = first * DAY_US, (last + 1) * DAY_US
+    first, last = min(keys), max(keys)
+    if last - first + 1 > 4 * len(keys) + 32:  # rows far apart (sparse data): no array over the keys between
+        found = [{key: unpack(blob) for key, blob in rows} for rows in tables]
+        return [[_edge(by_key, t) for t in instants] for by_key in found]
+    base, end = first * ROW_US, (last + 1) * ROW_US
     if instants and base <= instants[0] and instants[-1] < end and not any(map(mod, instants, repeat(QUARTER_US))):
-        slots = [(t - base) // QUARTER_US for t in instants]  # every instant an edge of a day read (checked in C)
+        slots = [(t - base) // QUARTER_US for t in instants]  # every instant an edge of a row read (checked in C)
     else:
         slots = [(t - base) // QUARTER_US if base <= t < end and not t % QUARTER_US else -1 for t in instants]
     out: list[list[float | None]] = []
     for rows in tables:
-        flat = array("d", [NAN]) * ((last - first + 1) * DAY_SLOTS)
-        for day, blob in rows:
-            at = (day - first) * DAY_SLOTS
-            flat[at:at + DAY_SLOTS] = unpack(blob)
+        flat = array("d", [NAN]) * ((last - first + 1) * ROW_SLOTS)
+        for key, blob in rows:
+            at = (key - first) * ROW_SLOTS
+            flat[at:at + ROW_SLOTS] = unpack(blob)
         flat.append(NAN)  # slot -1: not an edge
         found: list[float | None] = list(map(flat.__getitem__, slots))
         if math.isnan(sum(found)):  # some edge unknown (NaN propagates; every value is finite): None there
@@ -182,9 +206,9 @@ def values_at(registers: Sequence[Iterable[tuple[int, bytes]]], instants: Sequen
     return out
 
 
-def _edge(by_day: Mapping[int, array], t: int) -> float | None:
-    day, rest = divmod(t, DAY_US)
-    row = by_day.get(day)
+def _edge(by_key: Mapping[int, array], t: int) -> float | None:
+    key, rest = divmod(t, ROW_US)
+    row = by_key.get(key)
     if row is None or rest % QUARTER_US:
         return None
     v = row[rest // QUARTER_US]

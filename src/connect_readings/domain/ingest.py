@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from operator import lt
 
-from .edges import DAY_US, merge_days, plan_edges
+from .edges import ROW_US, merge_rows, plan_edges
 from .gauges import BLOCK_US, TIERS, GaugeSummary, block_of, merge, merge_run, of_columns
 from .readings import GAUGE_COUNT, Reading, last_per_timestamp
 from .registers import Sample, reset_deltas
@@ -122,7 +122,7 @@ class Surroundings:
     gauge_tail: dict[int, Summaries] = field(default_factory=dict)
     """Appending: per tier width, the stored summaries of its block holding the batch's first reading."""
     edge_rows: dict[int, dict[int, bytes]] = field(default_factory=dict)
-    """Per register: its stored quarter-hour edge rows (day → row) over the days of `edge_span` (edges.py)."""
+    """Per register: its stored quarter-hour edge rows (key → row) meeting its `edge_span` (edges.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +144,8 @@ class IngestPlan:
     gauge_deletes: list[tuple[int, int]]
     """(tier width, block start) of blocks left without any gauge sample."""
     edge_rows: list[tuple[int, int, bytes | None]]
-    """(register, UTC day, row) of quarter-hour edges to upsert; row None: delete (no edge known that day)."""
+    """(register, row key, row) of quarter-hour edges to upsert (edges.ROW_US); row None: delete (no edge known in
+    the row)."""
 
 
 def plan(batch: Batch, around: Surroundings) -> IngestPlan:
@@ -170,7 +171,7 @@ def plan(batch: Batch, around: Surroundings) -> IngestPlan:
             stamps.insert(0, around.before_ts[k])
             values.insert(0, around.before[k])
         known = plan_edges(stamps, values, dict(found), span_lo, span_hi)
-        edge_rows.extend((k, day, row) for day, row in merge_days(around.edge_rows.get(k, {}), span_lo, span_hi,
+        edge_rows.extend((k, key, row) for key, row in merge_rows(around.edge_rows.get(k, {}), span_lo, span_hi,
                                                                   known))
     blocks, deletes = plan_gauge_blocks(batch, around)
     return IngestPlan(
@@ -189,17 +190,17 @@ def plan(batch: Batch, around: Surroundings) -> IngestPlan:
 def edge_span(batch: Batch, around: Surroundings, k: int) -> tuple[int, int]:
     """[lo, hi] where the batch may change register k's quarter-hour edges: from its reading before the batch
     (or the batch's start) to its first reading after it (or the batch's end). The store reads the stored edge
-    rows of these days (`Surroundings.edge_rows`) before planning."""
+    rows meeting it (`Surroundings.edge_rows`) before planning."""
     after = around.after.get(k)
     return around.before_ts.get(k, batch.lo), after[0] if after is not None else batch.hi
 
 
-def edge_days(batch: Batch, around: Surroundings) -> tuple[int, int] | None:
-    """The UTC days [first, last] of every probed register's `edge_span` (None: no register)."""
+def edge_row_keys(batch: Batch, around: Surroundings) -> tuple[int, int] | None:
+    """The keys [first, last] of the edge rows meeting every probed register's `edge_span` (None: no register)."""
     spans = [edge_span(batch, around, k) for k in around.registers]
     if not spans:
         return None
-    return min(lo for lo, _ in spans) // DAY_US, max(hi for _, hi in spans) // DAY_US
+    return min(lo for lo, _ in spans) // ROW_US, max(hi for _, hi in spans) // ROW_US
 
 
 def gauge_spans(batch: Batch, width: int = BLOCK_US) -> list[tuple[int, int]]:

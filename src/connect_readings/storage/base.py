@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import msgspec
 import orjson
 
-from ..domain.edges import DAY_US, QUARTER_US
+from ..domain.edges import QUARTER_US, ROW_US
 from ..domain.entities import EntityRecord
 from ..domain.errors import DomainError
 from ..domain.gauges import GaugeSummary
@@ -117,7 +117,7 @@ def overlapping_span(intervals: Sequence[PriceInterval]) -> tuple[int, int]:
 MAX_CHILDREN_LISTED = 100
 """Child ids `delete_entity` returns with a refusal (the API names one the token may see)."""
 
-ENTITY_TABLES = ("readings", "resets", "series", "gauge_blocks", "register_edges", "tariffs", "entities")
+ENTITY_TABLES = ("readings", "resets", "series", "gauge_blocks", "register_edge_blocks", "tariffs", "entities")
 """Every table with rows keyed by an entity (`entity_id`): what `delete_entity` empties of it, in this order
 (the `entities` row last). `meta` is the only table keyed by something else."""
 
@@ -322,10 +322,10 @@ def edges_or_readings(instants: Sequence[int], edges: Sequence[Sequence[float | 
     return stamps, values
 
 
-def edge_days_of(instants: Sequence[int]) -> tuple[int, int] | None:
-    """The UTC days [first, last] of the instants on the quarter-hour grid (None: none is)."""
+def edge_row_keys_of(instants: Sequence[int]) -> tuple[int, int] | None:
+    """The keys [first, last] of the edge rows holding the instants on the quarter-hour grid (None: none is)."""
     on_grid = [t for t in instants if t % QUARTER_US == 0]
-    return (on_grid[0] // DAY_US, on_grid[-1] // DAY_US) if on_grid else None
+    return (on_grid[0] // ROW_US, on_grid[-1] // ROW_US) if on_grid else None
 
 
 def offsets_applied(offsets: ResetOffsets, stamps: Sequence[int], values: list[float | None]) -> list[float | None]:
@@ -370,6 +370,9 @@ class PlannedIngest:
 
 GAUGE_BLOCKS_MIGRATION = 5
 """The migration that created `gauge_blocks`: the stores fill it from the stored readings right after it."""
+EDGE_BLOCKS_MIGRATION = 10
+"""The migration that created `register_edge_blocks`: the stores move the day rows of `register_edges` into it
+(`edges.rows_of_days`) right after it, then drop that table."""
 
 
 _encode_summaries = msgspec.msgpack.Encoder().encode

@@ -37,18 +37,18 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..domain.entities import EntityRecord, check_parent
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
-from ..domain.ingest import Batch, IngestPlan, Surroundings, edge_days, gauge_parent_spans, gauge_spans, plan, probe_registers
-from ..domain.edges import values_at as edge_values
+from ..domain.ingest import Batch, IngestPlan, Surroundings, edge_row_keys, gauge_parent_spans, gauge_spans, plan, probe_registers
+from ..domain.edges import rows_of_days, values_at as edge_values
 from ..domain.ingest import rebuild_tiers
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, stored_row
-from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
+from .base import EDGE_BLOCKS_MIGRATION, GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
 from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
-from .base import edge_days_of, edges_or_readings, new_revision
+from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
 from .base import offsets_applied, price_rewrite, price_series_info
 
@@ -82,13 +82,13 @@ _UPSERT_BLOCKS = (
     "ON CONFLICT (entity_id, width, block) DO UPDATE SET summaries = excluded.summaries"
 )
 _UPSERT_EDGES = (
-    "INSERT INTO register_edges (entity_id, register, day, edges) "
+    "INSERT INTO register_edge_blocks (entity_id, register, block, edges) "
     "SELECT %(e)s, * FROM unnest(%(r)s::text[], %(d)s::int8[], %(v)s::bytea[]) "
-    "ON CONFLICT (entity_id, register, day) DO UPDATE SET edges = excluded.edges"
+    "ON CONFLICT (entity_id, register, block) DO UPDATE SET edges = excluded.edges"
 )
 _DELETE_EDGES = (
-    "DELETE FROM register_edges g USING unnest(%(r)s::text[], %(d)s::int8[]) AS d(register, day) "
-    "WHERE g.entity_id = %(e)s AND g.register = d.register AND g.day = d.day"
+    "DELETE FROM register_edge_blocks g USING unnest(%(r)s::text[], %(d)s::int8[]) AS d(register, block) "
+    "WHERE g.entity_id = %(e)s AND g.register = d.register AND g.block = d.block"
 )
 _DELETE_BLOCKS = (
     "DELETE FROM gauge_blocks g USING unnest(%(w)s::int8[], %(b)s::int8[]) AS d(width, block) "
@@ -117,6 +117,12 @@ _DELETE_RESETS = (
 _INSERT_RESETS = (
     'INSERT INTO resets (entity_id, register, ts, "offset") SELECT %(e)s, register, ts, o '
     "FROM unnest(%(regs)s::text[], %(ts)s::bigint[], %(offsets)s::float8[]) AS u(register, ts, o)"
+)
+# The entity's registers (edges NULL) and their stored edge rows in blocks [lo, hi] (register_brackets).
+_SERIES_AND_EDGES = (
+    "SELECT register, NULL::bigint, NULL::bytea FROM series WHERE entity_id = %(e)s "
+    "UNION ALL SELECT register, block, edges FROM register_edge_blocks WHERE entity_id = %(e)s "
+    "AND block BETWEEN %(lo)s AND %(hi)s"
 )
 # Widen each register's series bounds to the batch's first/last reading having it (they never shrink).
 _WIDEN_SERIES = (
@@ -409,12 +415,12 @@ class PostgresStore(PlannedIngest):
                     after = next(values)
                     if after is not None:
                         around.after[k] = (int(after[0]), after[1])
-        days = edge_days(batch, around)
-        if days is not None:
-            for register, day, row in cur.execute(
-                    "SELECT register, day, edges FROM register_edges WHERE entity_id = %s AND day BETWEEN %s AND %s",
-                    (entity_id, *days)).fetchall():
-                around.edge_rows.setdefault(REGISTER_INDEX[register], {})[int(day)] = bytes(row)
+        keys = edge_row_keys(batch, around)
+        if keys is not None:
+            for register, block, row in cur.execute(
+                    "SELECT register, block, edges FROM register_edge_blocks WHERE entity_id = %s "
+                    "AND block BETWEEN %s AND %s", (entity_id, *keys)).fetchall():
+                around.edge_rows.setdefault(REGISTER_INDEX[register], {})[int(block)] = bytes(row)
         return around, appending
 
     @staticmethod
@@ -448,11 +454,11 @@ class PostgresStore(PlannedIngest):
         if todo.gauge_deletes:
             cur.execute(_DELETE_BLOCKS, {"e": entity_id, "w": [w for w, _ in todo.gauge_deletes],
                                          "b": [b for _, b in todo.gauge_deletes]})
-        upserts = [(REGISTER_COLUMNS[k], day, row) for k, day, row in todo.edge_rows if row is not None]
+        upserts = [(REGISTER_COLUMNS[k], block, row) for k, block, row in todo.edge_rows if row is not None]
         if upserts:
             cur.execute(_UPSERT_EDGES, {"e": entity_id, "r": [r for r, _, _ in upserts], "d": [d for _, d, _ in upserts],
                                         "v": [v for _, _, v in upserts]})
-        deletes = [(REGISTER_COLUMNS[k], day) for k, day, row in todo.edge_rows if row is None]
+        deletes = [(REGISTER_COLUMNS[k], block) for k, block, row in todo.edge_rows if row is None]
         if deletes:
             cur.execute(_DELETE_EDGES, {"e": entity_id, "r": [r for r, _ in deletes], "d": [d for _, d in deletes]})
         if todo.gauge_blocks:
@@ -812,12 +818,12 @@ class PostgresStore(PlannedIngest):
         arrays = ", ".join(f"array_agg({c} ORDER BY ts)" for c in ["ts", *names])  # one row: no tuple per reading
         with self.snapshot(), self._reader() as cur:
             rows: dict[str, list[tuple[int, bytes]]] = {name: [] for name in names}
-            days = edge_days_of(instants)
-            if days is not None:
-                for name, day, row in cur.execute(
-                        "SELECT register, day, edges FROM register_edges WHERE entity_id = %s AND day BETWEEN %s AND %s "
-                        "AND register = ANY(%s)", (entity_id, *days, names)).fetchall():
-                    rows[name].append((int(day), bytes(row)))
+            keys = edge_row_keys_of(instants)
+            if keys is not None:
+                for name, block, row in cur.execute(
+                        "SELECT register, block, edges FROM register_edge_blocks WHERE entity_id = %s "
+                        "AND block BETWEEN %s AND %s AND register = ANY(%s)", (entity_id, *keys, names)).fetchall():
+                    rows[name].append((int(block), bytes(row)))
 
             def exact(wanted: list[int]) -> tuple[list[int], list[list[float | None]]]:
                 row = cur.execute(f"SELECT {arrays} FROM readings WHERE entity_id = %(e)s AND ts = ANY(%(t)s::bigint[])",
@@ -900,6 +906,8 @@ def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> in
                     conn.execute(text)
                     if number == GAUGE_BLOCKS_MIGRATION:
                         _rebuild_gauge_blocks(conn)
+                    if number == EDGE_BLOCKS_MIGRATION:
+                        _move_edge_rows(conn)
                     conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
                     version = number
             scale_out(conn)
@@ -928,6 +936,18 @@ def _rebuild_gauge_blocks(conn: psycopg.Connection) -> None:
             conn.execute(_UPSERT_BLOCKS, {"e": entity_id, "w": widths, "b": blocks, "s": packed})
             conn.execute(_WIDEN_SERIES, {"e": entity_id, "regs": [GAUGE_COLUMNS[k] for k in bounds],
                                          "first": [b[0] for b in bounds.values()], "last": [b[1] for b in bounds.values()]})
+
+
+def _move_edge_rows(conn: psycopg.Connection) -> None:
+    """The day rows of `register_edges` (migration 0009) into rows of edges.ROW_DAYS days, then that table dropped."""
+    pairs = conn.execute("SELECT DISTINCT entity_id, register FROM register_edges").fetchall()
+    for entity_id, register in pairs:
+        days = conn.execute("SELECT day, edges FROM register_edges WHERE entity_id = %s AND register = %s ORDER BY day",
+                            (entity_id, register)).fetchall()
+        moved = rows_of_days((int(day), bytes(row)) for day, row in days)
+        conn.execute(_UPSERT_EDGES, {"e": entity_id, "r": [register] * len(moved), "d": [block for block, _ in moved],
+                                     "v": [row for _, row in moved]})
+    conn.execute("DROP TABLE register_edges")
 
 
 # -- Citus / TimescaleDB ---------------------------------------------------------------------------------
@@ -961,14 +981,14 @@ def scale_out(conn: Any, extensions: Extensions | None = None) -> list[str]:
             "SELECT logicalrelid::regclass::text FROM pg_dist_partition"
             " WHERE logicalrelid IN ('meta'::regclass, 'entities'::regclass, 'readings'::regclass, 'resets'::regclass,"
             " 'series'::regclass, 'gauge_blocks'::regclass, 'price_series'::regclass, 'price_intervals'::regclass,"
-            " 'tariffs'::regclass, 'register_edges'::regclass)"
+            " 'tariffs'::regclass, 'register_edge_blocks'::regclass)"
         ).fetchall()}
         for table in ("meta", "price_series", "price_intervals"):  # small, read by every entity's costs
             if table not in done:
                 run(f"SELECT create_reference_table('{table}')")
         if "entities" not in done:
             run("SELECT create_distributed_table('entities', 'entity_id')")
-        for table in ("readings", "resets", "series", "gauge_blocks", "tariffs", "register_edges"):
+        for table in ("readings", "resets", "series", "gauge_blocks", "tariffs", "register_edge_blocks"):
             if table not in done:
                 run(f"SELECT create_distributed_table('{table}', 'entity_id', colocate_with => 'entities')")
     elif ext.timescaledb:

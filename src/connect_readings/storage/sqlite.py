@@ -29,18 +29,18 @@ from ..config import SQLITE_SYNCHRONOUS
 from ..domain.entities import EntityRecord, check_parent
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
-from ..domain.ingest import Batch, IngestPlan, Surroundings, edge_days, gauge_parent_spans, gauge_spans, plan, probe_registers
-from ..domain.edges import values_at as edge_values
+from ..domain.ingest import Batch, IngestPlan, Surroundings, edge_row_keys, gauge_parent_spans, gauge_spans, plan, probe_registers
+from ..domain.edges import rows_of_days, values_at as edge_values
 from ..domain.ingest import rebuild_tiers
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import REGISTER_COUNT
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import COLUMN_METRICS, GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, stored_row
-from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
+from .base import EDGE_BLOCKS_MIGRATION, GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
 from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
-from .base import edge_days_of, edges_or_readings, new_revision
+from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
 from .base import offsets_applied, price_rewrite, price_series_info
 
@@ -158,6 +158,8 @@ class SQLiteStore(PlannedIngest):
                         db.execute(statement)
                     if number == GAUGE_BLOCKS_MIGRATION:
                         _rebuild_gauge_blocks(db)
+                    if number == EDGE_BLOCKS_MIGRATION:
+                        _move_edge_rows(db)
                     db.execute(f"PRAGMA user_version = {int(number)}")
                     version = number
             db.execute("COMMIT")
@@ -242,12 +244,12 @@ class SQLiteStore(PlannedIngest):
             after = None if appending else _nearest(db, eid, k, hi + 1, ">=", bounds.get(k))
             if after is not None:
                 around.after[k] = after
-        days = edge_days(batch, around)
-        if days is not None:
-            for register, day, row in db.execute(
-                    "SELECT register, day, edges FROM register_edges WHERE entity_id = ? AND day BETWEEN ? AND ?",
-                    (eid, *days)):
-                around.edge_rows.setdefault(REGISTER_INDEX[register], {})[day] = row
+        keys = edge_row_keys(batch, around)
+        if keys is not None:
+            for register, block, row in db.execute(
+                    "SELECT register, block, edges FROM register_edge_blocks WHERE entity_id = ? AND block BETWEEN ? AND ?",
+                    (eid, *keys)):
+                around.edge_rows.setdefault(REGISTER_INDEX[register], {})[block] = row
         return around
 
     @staticmethod
@@ -270,10 +272,11 @@ class SQLiteStore(PlannedIngest):
             db.executemany("DELETE FROM gauge_blocks WHERE entity_id = ? AND width = ? AND block = ?",
                            [(eid, width, block) for width, block in todo.gauge_deletes])
         if todo.edge_rows:
-            db.executemany("INSERT OR REPLACE INTO register_edges(entity_id, register, day, edges) VALUES (?, ?, ?, ?)",
-                           [(eid, REGISTER_COLUMNS[k], day, row) for k, day, row in todo.edge_rows if row is not None])
-            db.executemany("DELETE FROM register_edges WHERE entity_id = ? AND register = ? AND day = ?",
-                           [(eid, REGISTER_COLUMNS[k], day) for k, day, row in todo.edge_rows if row is None])
+            db.executemany("INSERT OR REPLACE INTO register_edge_blocks(entity_id, register, block, edges) "
+                           "VALUES (?, ?, ?, ?)",
+                           [(eid, REGISTER_COLUMNS[k], block, row) for k, block, row in todo.edge_rows if row is not None])
+            db.executemany("DELETE FROM register_edge_blocks WHERE entity_id = ? AND register = ? AND block = ?",
+                           [(eid, REGISTER_COLUMNS[k], block) for k, block, row in todo.edge_rows if row is None])
         if todo.gauge_blocks:
             db.executemany("INSERT OR REPLACE INTO gauge_blocks(entity_id, width, block, summaries) VALUES (?, ?, ?, ?)",
                            [(eid, width, block, pack_summaries(summaries)) for width, block, summaries in todo.gauge_blocks])
@@ -641,13 +644,6 @@ class SQLiteStore(PlannedIngest):
         names = [REGISTER_COLUMNS[k] for k in registers]
         with self.snapshot():
             db = self.db
-            rows: dict[str, list[tuple[int, bytes]]] = {name: [] for name in names}
-            days = edge_days_of(instants)
-            if days is not None:
-                for name, day, row in db.execute(
-                        f"SELECT register, day, edges FROM register_edges WHERE entity_id = ? AND day BETWEEN ? AND ? "
-                        f"AND register IN ({', '.join('?' * len(names))})", (eid, *days, *names)):
-                    rows[name].append((day, row))
 
             def exact(wanted: list[int]) -> tuple[list[int], list[list[float | None]]]:
                 found = db.execute(f"SELECT ts, {', '.join(names)} FROM json_each(?2) AS edge CROSS JOIN readings "
@@ -655,7 +651,7 @@ class SQLiteStore(PlannedIngest):
                                    (eid, orjson.dumps(wanted))).fetchall()
                 return [row[0] for row in found], [[row[n] for row in found] for n in range(1, len(names) + 1)]
 
-            stamps, values = edges_or_readings(instants, edge_values([rows[name] for name in names], instants), exact)
+            stamps, values = edges_or_readings(instants, edge_values(_edge_rows(db, eid, names, instants), instants), exact)
             if not stamps:
                 return [], [[] for _ in registers]
             for n, k in enumerate(registers):
@@ -758,6 +754,19 @@ def _series_bounds(db: sqlite3.Connection, eid: bytes, index: dict[str, int] = R
     }
 
 
+def _edge_rows(db: sqlite3.Connection, eid: bytes, names: Sequence[str], instants: Sequence[int]
+               ) -> list[list[tuple[int, bytes]]]:
+    """Per register named, its stored edge rows (block, row) holding the instants (edges.py)."""
+    rows: dict[str, list[tuple[int, bytes]]] = {name: [] for name in names}
+    keys = edge_row_keys_of(instants)
+    if keys is not None and names:
+        for name, block, row in db.execute(
+                f"SELECT register, block, edges FROM register_edge_blocks WHERE entity_id = ? AND block BETWEEN ? "
+                f"AND ? AND register IN ({', '.join('?' * len(names))})", (eid, *keys, *names)):
+            rows[name].append((block, row))
+    return [rows[name] for name in names]
+
+
 def _nearest(
     db: sqlite3.Connection, eid: bytes, k: int | str, t: int, op: str, bounds: tuple[int, int] | None
 ) -> Sample | None:
@@ -803,6 +812,17 @@ def _rebuild_gauge_blocks(db: sqlite3.Connection) -> None:
                              max(bounds[k][1], summary.tail[0]) if k in bounds else summary.tail[0])
         db.executemany("INSERT INTO gauge_blocks(entity_id, width, block, summaries) VALUES (?, ?, ?, ?)", blocks)
         db.executemany(_WIDEN_SERIES, [(eid, GAUGE_COLUMNS[k], first, last) for k, (first, last) in bounds.items()])
+
+
+def _move_edge_rows(db: sqlite3.Connection) -> None:
+    """The day rows of `register_edges` (migration 0009) into rows of edges.ROW_DAYS days, then that table dropped."""
+    pairs = db.execute("SELECT DISTINCT entity_id, register FROM register_edges").fetchall()
+    for eid, register in pairs:
+        days = db.execute("SELECT day, edges FROM register_edges WHERE entity_id = ? AND register = ? ORDER BY day",
+                          (eid, register))
+        db.executemany("INSERT INTO register_edge_blocks(entity_id, register, block, edges) VALUES (?, ?, ?, ?)",
+                       [(eid, register, block, row) for block, row in rows_of_days(days)])
+    db.execute("DROP TABLE register_edges")
 
 
 def _statements(sql: str) -> list[str]:
