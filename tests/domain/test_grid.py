@@ -625,3 +625,22 @@ def test_docstring_examples() -> None:
 
     for module in (grid, registers, timefmt):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), w=st.one_of(st.sampled_from([DAY, DAY + 1, 25 * HOUR, 36 * HOUR, 2 * DAY - 1]),
+                                   st.integers(DAY, 2 * DAY - 1)),
+       tz=st.sampled_from(ZONES[1:] + [ZoneInfo("Pacific/Apia"), ZoneInfo("America/St_Johns")]),
+       count=st.integers(1, 200))
+def test_fixed_widths_of_a_day_or_more_step_as_next_does(data: st.DataObject, w: int, tz: ZoneInfo, count: int) -> None:
+    """The arithmetic steps of `_iter_tz_fixed` (far from transitions) give exactly the buckets `next` finds one by
+    one; around Apia's skipped day (2011-12-30) too."""
+    near = instants(tz) if tz in TRANSITIONS else st.integers(T_MIN, T_MAX)
+    start = data.draw(st.one_of(near, st.integers(at("2011-12-01T00:00Z"), at("2012-01-31T00:00Z"))))
+    end = start + count * w
+    g = Grid(micros(w), tz)
+    stepped, b = [], g.floor(start)
+    while b < end:
+        stepped.append((b, g.next(b)))
+        b = stepped[-1][1]
+    assert list(g.buckets(start, end)) == stepped

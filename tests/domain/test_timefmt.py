@@ -93,3 +93,33 @@ def test_every_listed_zone_loads_and_utc_is_exactly_the_fixed_zero_zones() -> No
             always_zero.add(name)
     places = {name for name in always_zero if "/" in name and not name.startswith("Etc/")}  # e.g. Africa/Lome
     assert always_zero - places == set(UTC_NAMES)
+
+
+# format_datetimes: rows written by hand (clock changes of several zones, a historic local-mean-time offset with
+# seconds), and a property against datetime's own isoformat for any ascending instants in any zone.
+FORMATTED = [
+    ("Europe/Brussels", [1_729_990_800_000_000 - 1, 1_729_990_800_000_000],  # 2024-10-27T01:00Z: 03:00 → 02:00
+     ["2024-10-27T02:59:59.999999+02:00", "2024-10-27T02:00:00+01:00"]),
+    ("Australia/Lord_Howe", [1_743_865_199_000_000, 1_743_865_200_000_000],  # 2025-04-06T15:00Z: 02:00 → 01:30
+     ["2025-04-06T01:59:59+11:00", "2025-04-06T01:30:00+10:30"]),
+    ("America/St_Johns", [1_710_048_600_000_000], ["2024-03-10T03:00:00-02:30"]),  # 05:30Z, after spring forward
+    ("Africa/Monrovia", [0], ["1969-12-31T23:15:30-00:44:30"]),  # local mean time until 1972: seconds in the offset
+    ("Asia/Kathmandu", [1_704_067_200_000_000], ["2024-01-01T05:45:00+05:45"]),
+]
+
+
+@pytest.mark.parametrize(("zone", "instants", "expected"), FORMATTED)
+def test_format_datetimes_rows(zone: str, instants: list[int], expected: list[str]) -> None:
+    assert timefmt.format_datetimes(instants, ZoneInfo(zone)) == expected
+    assert [format_datetime(us, ZoneInfo(zone)) for us in instants] == expected
+
+
+@given(st.sampled_from(["Europe/Brussels", "Australia/Lord_Howe", "America/St_Johns", "Africa/Monrovia",
+                        "Pacific/Chatham", "America/Sao_Paulo", "UTC"]),
+       st.lists(st.integers(MIN_US, MAX_US - 1), min_size=1, max_size=40))
+def test_format_datetimes_matches_datetime(zone: str, instants: list[int]) -> None:
+    instants.sort()
+    tz = ZoneInfo(zone)
+    expected = [(datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us)).astimezone(tz)
+                .isoformat(timespec="microseconds" if us % 1_000_000 else "seconds") for us in instants]
+    assert timefmt.format_datetimes(instants, tz) == expected

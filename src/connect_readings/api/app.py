@@ -327,7 +327,7 @@ class Api:
         page, found = self.cached_page(
             (agg_query, w.position, size, version, head.created),
             lambda: aggregations.aggregation_page(self.store, agg_query, w.position, size),
-            lambda items: orjson.dumps([encode.aggregation(entity, bucket, tz) for bucket in items]))
+            lambda items: orjson.dumps(encode.aggregations(entity, items, tz)))
         if self.metrics is not None:
             self.metrics.aggregation_page(found, self.pages)
         return self.paged(request, page.items, page.next_position, w, size)

@@ -137,7 +137,7 @@ def aggregations(api: Serving, request: Request, entity_id: uuid.UUID, tz: ZoneI
 
     def chunk(position: int) -> tuple[Rows, int | None]:
         page = aggregation_page(api.store, agg_query, position, CHUNK)
-        return [csv_rows.aggregation_row(encode.aggregation(entity, b, tz)) for b in page.items], page.next_position
+        return [csv_rows.aggregation_row(item) for item in encode.aggregations(entity, page.items, tz)], page.next_position
 
     kind = f"aggregations-{resolution_label(width)}"
     return stream(api, request, csv_rows.AGGREGATION_COLUMNS, chunk, start, filename(entity_id, kind, start, end))

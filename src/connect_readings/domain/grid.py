@@ -372,6 +372,8 @@ def _iter_subday(start: int, end: int, w: int, tz: tzinfo) -> Iterator[tuple[int
 # --------------------------------------------------------------------------------------
 
 DAY = US_PER_DAY
+_TZ_FIXED_CHUNK = 64
+"""Buckets of a day or more `Grid._iter_tz_fixed` checks against one zone model."""
 
 
 class Grid:
@@ -448,6 +450,8 @@ class Grid:
             return _iter_utc_months(start, end, months)
         if fixed and fixed < DAY:
             return _iter_subday(start, end, fixed, tz)
+        if fixed and fixed < _DOMINANCE:
+            return self._iter_tz_fixed(start, end)
         return self._iter_generic(start, end)
 
     def _iter_generic(self, start: int, end: int) -> Iterator[tuple[int, int]]:
@@ -458,6 +462,25 @@ class Grid:
             n = self.next(b)
             yield b, n
             b = n
+
+    def _iter_tz_fixed(self, start: int, end: int) -> Iterator[tuple[int, int]]:
+        """`_iter_generic` for widths of a day up to ``_DOMINANCE`` in a zone: far (``_DOMINANCE``) from any
+        transition the offset is constant, so the next edge is the bucket's start plus the width; only near
+        one is it searched (`next`). A year of daily buckets searches four of them instead of 365."""
+        if start >= end:
+            return
+        w, tz = self.fixed, self.tz
+        assert tz is not None
+        b = self.floor(start)
+        while b < end:
+            zone = _zone(tz, b - _DOMINANCE, b + _TZ_FIXED_CHUNK * w + _DOMINANCE)
+            starts = zone.starts
+            limit = b + _TZ_FIXED_CHUNK * w
+            while b < end and b < limit:
+                i = bisect_left(starts, b - _DOMINANCE)
+                n = b + w if i == len(starts) or starts[i] > b + w + _DOMINANCE else self.next(b)
+                yield b, n
+                b = n
 
     def edges(self, start: int, end: int) -> list[int]:
         """Every edge ``e`` with ``start <= e <= end``, ascending (demand windows are pairs of them).

@@ -11,7 +11,8 @@ window telescope exactly into the window's total.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from operator import sub
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .readings import REGISTER_SERIES, TIER_FIELDS, TIERED_REGISTERS, ENERGY_UNIT, VOLUME_UNIT
@@ -151,6 +152,48 @@ def bucket_deltas(edges: Sequence[int], brackets: Sequence[Bracket]) -> list[flo
             deltas.append(rounded_delta(right[1] - left[1]))  # type: ignore[index]
         left = right
     return deltas
+
+
+def edge_deltas(instants: Sequence[int], registers: Sequence[int], columns: Sequence[Sequence[float | None]],
+                brackets_at: Callable[[list[int]], Sequence[Sequence[Bracket]]]
+                ) -> tuple[list[list[float | None] | None], list[Bracket] | None]:
+    """Per register (REGISTER_SERIES order; None: the entity has none) the consumption between consecutive instants,
+    as `bucket_deltas` gives it: from the stored edges of the entity's `registers` (`columns`, continuous, None
+    where unknown) for a bucket whose two ends every register knows, else from the readings around its ends
+    (`brackets_at(those ends)`, one call). Also the brackets of the last instant when it was asked (for paging).
+
+    >>> edge_deltas([0, 10, 20], [0], [[1.0, 2.5, None]], lambda ts: [[((5, 2.0), (15, 3.0)), ((15, 3.0), None)]]
+    ...             )[0][0]
+    [1.5, 0.5]
+    """
+    n = len(instants)
+    result: list[list[float | None] | None] = [None] * len(REGISTER_SERIES)
+    if not any(None in column for column in columns):  # every edge known (the usual case), checked in C
+        for k, column in zip(registers, columns):  # rounded_delta, inlined: 1,825 calls on a year page
+            result[k] = [round(d, 9) if d > 0.0 else 0.0 for d in map(sub, column[1:], column)]  # type: ignore[arg-type]
+        return result, None
+    known = [all(column[i] is not None for column in columns) for i in range(n)]
+    seek = [not (known[i] and known[i + 1]) for i in range(n - 1)]
+    asked = [t for i, t in enumerate(instants) if (i < n - 1 and seek[i]) or (i and seek[i - 1])]
+    brackets = brackets_at(asked)
+    at = {t: j for j, t in enumerate(asked)}
+    for k, column in zip(registers, columns):
+        deltas: list[float | None] = []
+        i = 0
+        while i < n - 1:
+            if not seek[i]:
+                deltas.append(rounded_delta(column[i + 1] - column[i]))  # type: ignore[operator]
+                i += 1
+                continue
+            j = i
+            while j < n - 1 and seek[j]:
+                j += 1  # buckets i..j-1 read from the brackets of instants i..j
+            lo = at[instants[i]]
+            deltas.extend(bucket_deltas(instants[i:j + 1], brackets[k][lo:lo + j + 1 - i]))
+            i = j
+        result[k] = deltas
+    last = [column[-1] for column in brackets] if asked and asked[-1] == instants[-1] else None
+    return result, last
 
 
 def aggregate(edges: Sequence[int], brackets_per_register: Sequence[Sequence[Bracket]]) -> list[dict[str, Any]]:

@@ -290,6 +290,12 @@ class Store(Protocol):
         per instant that no edge answers (costs' price edges usually fall on edges). Values are continuous
         across resets relative to the first instant answered: only differences within one answer count."""
 
+    def register_edges(self, entity_id: uuid.UUID, instants: Sequence[int]) -> tuple[list[int], list[list[float | None]]]:
+        """The entity's registers (REGISTER_SERIES indexes, ascending) and, per register, its stored quarter-hour
+        edge at each instant (ascending; None: not on the grid, outside the register's readings, or between two
+        more than an hour apart: domain/edges.py). Values are continuous across the resets after the first
+        instant: only differences within one answer count. Reads rows, never seeks readings."""
+
 
 def new_revision() -> int:
     """A price series' revision (`price_revision`): random, 63 bits, so it fits both engines' integers."""
@@ -323,7 +329,11 @@ def edges_or_readings(instants: Sequence[int], edges: Sequence[Sequence[float | 
 
 
 def edge_row_keys_of(instants: Sequence[int]) -> tuple[int, int] | None:
-    """The keys [first, last] of the edge rows holding the instants on the quarter-hour grid (None: none is)."""
+    """The keys [first, last] of the edge rows holding the instants on the quarter-hour grid (None: none is).
+
+    >>> edge_row_keys_of([1, ROW_US, 3 * ROW_US + QUARTER_US, 3 * ROW_US + QUARTER_US + 1])
+    (1, 3)
+    """
     on_grid = [t for t in instants if t % QUARTER_US == 0]
     return (on_grid[0] // ROW_US, on_grid[-1] // ROW_US) if on_grid else None
 

@@ -118,11 +118,15 @@ _INSERT_RESETS = (
     'INSERT INTO resets (entity_id, register, ts, "offset") SELECT %(e)s, register, ts, o '
     "FROM unnest(%(regs)s::text[], %(ts)s::bigint[], %(offsets)s::float8[]) AS u(register, ts, o)"
 )
-# The entity's registers (edges NULL) and their stored edge rows in blocks [lo, hi] (register_brackets).
-_SERIES_AND_EDGES = (
-    "SELECT register, NULL::bigint, NULL::bytea FROM series WHERE entity_id = %(e)s "
-    "UNION ALL SELECT register, block, edges FROM register_edge_blocks WHERE entity_id = %(e)s "
-    "AND block BETWEEN %(lo)s AND %(hi)s"
+# register_edges, one round trip: the entity's registers (kind 0), their stored edge rows in blocks [lo, hi]
+# (kind 1: block, edges) and their resets in (first, last] (kind 2: ts, offset).
+_SERIES_EDGES_RESETS = (
+    "SELECT 0 AS kind, register, NULL::bigint AS at, NULL::bytea AS edges, NULL::float8 AS o FROM series "
+    "WHERE entity_id = %(e)s "
+    "UNION ALL SELECT 1, register, block, edges, NULL FROM register_edge_blocks WHERE entity_id = %(e)s "
+    "AND block BETWEEN %(lo)s AND %(hi)s "
+    'UNION ALL SELECT 2, register, ts, NULL, "offset" FROM resets WHERE entity_id = %(e)s '
+    "AND ts > %(first)s AND ts <= %(last)s"
 )
 # Widen each register's series bounds to the batch's first/last reading having it (they never shrink).
 _WIDEN_SERIES = (
@@ -808,6 +812,35 @@ class PostgresStore(PlannedIngest):
                     adjust.add(ts, offset)
             brackets = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
         return brackets
+
+    @_mapped
+    def register_edges(self, entity_id: uuid.UUID, instants: Sequence[int]) -> tuple[list[int], list[list[float | None]]]:
+        keys = edge_row_keys_of(instants) or (0, -1)  # (0, -1): no row
+        first, last = (instants[0], instants[-1]) if instants else (0, -1)
+        with self._reader() as cur:
+            found = cur.execute(_SERIES_EDGES_RESETS, {"e": entity_id, "lo": keys[0], "hi": keys[1], "first": first,
+                                                       "last": last}).fetchall()
+        rows: dict[int, list[tuple[int, bytes]]] = {}
+        resets: dict[int, list[tuple[int, float]]] = {}
+        for kind, name, at, edges, offset in found:
+            k = REGISTER_INDEX.get(name)
+            if k is None:
+                continue  # a gauge's series
+            if kind == 0:
+                rows.setdefault(k, [])
+            elif kind == 1:
+                rows.setdefault(k, []).append((int(at), bytes(edges)))
+            else:
+                resets.setdefault(k, []).append((int(at), offset))
+        registers = sorted(rows)
+        columns = edge_values([rows[k] for k in registers], instants)
+        for n, k in enumerate(registers):
+            if k in resets:
+                adjust = ResetOffsets()
+                for ts, offset in sorted(resets[k]):
+                    adjust.add(ts, offset)
+                columns[n] = offsets_applied(adjust, instants, columns[n])
+        return registers, columns
 
     @_mapped
     def register_values_at(self, entity_id: uuid.UUID, registers: Sequence[int], instants: Sequence[int]

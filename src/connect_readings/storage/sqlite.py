@@ -636,6 +636,21 @@ class SQLiteStore(PlannedIngest):
             return brackets
 
     @_mapped
+    def register_edges(self, entity_id: uuid.UUID, instants: Sequence[int]) -> tuple[list[int], list[list[float | None]]]:
+        eid = entity_id.bytes
+        with self.snapshot():
+            db = self.db
+            registers = sorted(_series_bounds(db, eid))
+            if not instants:
+                return registers, [[] for _ in registers]
+            columns = edge_values(_edge_rows(db, eid, [REGISTER_COLUMNS[k] for k in registers], instants), instants)
+            for k, adjust in _reset_offsets(db, eid, instants[0], instants[-1]).items():
+                if k in registers:
+                    n = registers.index(k)
+                    columns[n] = offsets_applied(adjust, instants, columns[n])
+        return registers, columns
+
+    @_mapped
     def register_values_at(self, entity_id: uuid.UUID, registers: Sequence[int], instants: Sequence[int]
                            ) -> tuple[list[int], list[list[float | None]]]:
         eid = entity_id.bytes

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from ..domain.grid import Grid
 from ..domain.interval import Interval
-from ..domain.registers import aggregate
+from ..domain.registers import Bracket, aggregate_columns, edge_deltas
 from ..domain.timefmt import zone_name
 from ..storage.base import Store
 from .pages import AnsweredBucket, Evaluation, Page, bucket_id, page_of_buckets
@@ -60,13 +60,22 @@ def aggregation_page(store: Store, query: AggregationQuery, position: int, page_
     prefix = aggregation_id_prefix(query)
 
     def evaluate(edges: list[int]) -> Evaluation:
-        brackets = store.register_brackets(query.entity_id, edges)
-        values = aggregate(edges, brackets)
+        values, last = consumption(store, query.entity_id, edges)
         items = [Bucket(id=bucket_id(AGGREGATION_NAMESPACE, prefix, b0, b1), start=b0, end=b1, data=data)
                  if data else None for b0, b1, data in zip(edges, edges[1:], values)]
-        return items, next_samples(brackets, edges[-1]), len(edges)
+        return items, next_samples([[bracket] for bracket in last or ()], edges[-1]), len(edges)
 
     return page_of_buckets(query.grid, query.start, query.end, position, page_size, evaluate)
+
+
+def consumption(store: Store, entity_id: uuid.UUID, edges: list[int]) -> tuple[list[dict[str, Any]], list[Bracket] | None]:
+    """AggregationData of each bucket between consecutive edges, from the stored quarter-hour edges where they
+    know both ends of a bucket, else from the readings around its ends (`registers.edge_deltas`); and the brackets
+    of the last edge when they were read (paging resumes from them after empty buckets). A bucket read from the
+    edges always has coverage, so a run of empty buckets always ends in brackets."""
+    registers, columns = store.register_edges(entity_id, edges)
+    deltas, last = edge_deltas(edges, registers, columns, lambda instants: store.register_brackets(entity_id, instants))
+    return aggregate_columns(deltas, len(edges) - 1), last
 
 
 def next_samples(brackets: list[list[Any]], position: int) -> list[int]:
@@ -77,8 +86,7 @@ def next_samples(brackets: list[list[Any]], position: int) -> list[int]:
 
 def aggregation_total(store: Store, entity_id: uuid.UUID, start: int, end: int) -> dict[str, Any]:
     """Consumption over an arbitrary window: the same value rules as one bucket."""
-    edges = [start, end]
-    return aggregate(edges, store.register_brackets(entity_id, edges))[0]
+    return consumption(store, entity_id, [start, end])[0][0]
 
 
 def total_id(entity_id: uuid.UUID, start: int, end: int) -> uuid.UUID:

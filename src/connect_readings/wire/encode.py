@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,20 +15,24 @@ from ..domain.entities import EntityRecord
 from ..domain.gauges import gauge_statistics
 from ..domain.grid import month_label
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, reading_id
-from ..domain.timefmt import format_datetime
+from ..domain.timefmt import format_datetime, format_datetimes
 from ..usecases.aggregations import Bucket
 from ..usecases.costs import CostBucket
 from ..usecases.statistics import CapacityMonth, StatisticsBucket
 from ..storage.base import IngestResult, StoredReading
 
 
-def aggregation(entity: str, bucket: Bucket, tz: ZoneInfo | None) -> dict[str, Any]:
-    return {
-        "data": bucket.data,
-        "entityId": entity,
-        "id": bucket.id,
-        "timeframe": {"start": format_datetime(bucket.start, tz), "end": format_datetime(bucket.end, tz)},
-    }
+def aggregations(entity: str, buckets: Sequence[Bucket], tz: ZoneInfo | None) -> list[dict[str, Any]]:
+    """A page's AggregationResult items; each instant formatted once (a bucket's end is the next one's start)."""
+    text = instant_texts([t for bucket in buckets for t in (bucket.start, bucket.end)], tz)
+    return [{"data": bucket.data, "entityId": entity, "id": bucket.id,
+             "timeframe": {"start": text[bucket.start], "end": text[bucket.end]}} for bucket in buckets]
+
+
+def instant_texts(instants: Sequence[int], tz: ZoneInfo | None) -> dict[int, str]:
+    """{instant: its RFC 3339 text} of ascending (or repeated) instants."""
+    distinct = sorted(set(instants))
+    return dict(zip(distinct, format_datetimes(distinct, tz)))
 
 
 def cost(entity: str, bucket: CostBucket, tz: ZoneInfo | None) -> dict[str, Any]:
