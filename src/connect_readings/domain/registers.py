@@ -218,16 +218,15 @@ def aggregate_columns(columns: Sequence[Sequence[float | None] | None], n: int) 
         if totals is None:
             continue
         t1, t2, t3, t4 = (columns[k] or [None] * n for _, k in fields[:4])
-        for i, total in enumerate(totals):
+        for row, a, b, c, d, total in zip(data, t1, t2, t3, t4, totals):  # zip: no indexing per bucket
             if total is not None:
-                data[i][metric] = {"t1": t1[i], "t2": t2[i], "t3": t3[i], "t4": t4[i], "total": total,
-                                   "unit": ENERGY_UNIT}
+                row[metric] = {"t1": a, "t2": b, "t3": c, "t4": d, "total": total, "unit": ENERGY_UNIT}
     for metric, k in _VOLUME_LAYOUT:
         values = columns[k]
         if values is not None:
-            for i, value in enumerate(values):
+            for row, value in zip(data, values):
                 if value is not None:
-                    data[i][metric] = {"value": value, "unit": VOLUME_UNIT}
+                    row[metric] = {"value": value, "unit": VOLUME_UNIT}
     return data
 
 
