@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import secrets
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib import resources
@@ -336,6 +336,21 @@ def edge_row_keys_of(instants: Sequence[int]) -> tuple[int, int] | None:
     """
     on_grid = [t for t in instants if t % QUARTER_US == 0]
     return (on_grid[0] // ROW_US, on_grid[-1] // ROW_US) if on_grid else None
+
+
+def reset_offsets(resets: Iterable[tuple[Any, int, float]], lo: int, hi: int) -> dict[Any, ResetOffsets]:
+    """The reset offsets of each register (keyed as `resets` name it: an index or a column name) from rows
+    (register, ts, offset) in any order, keeping those with lo < ts <= hi: continuous values relative to lo,
+    the one frame every read answers in.
+
+    >>> {k: v.totals for k, v in reset_offsets([(0, 30, 2.0), (0, 10, 1.0), (4, 5, 9.0)], 5, 30).items()}
+    {0: [1.0, 3.0]}
+    """
+    offsets: dict[Any, ResetOffsets] = {}
+    for register, ts, offset in sorted(resets, key=lambda row: row[1]):
+        if lo < ts <= hi:
+            offsets.setdefault(register, ResetOffsets()).add(ts, offset)
+    return offsets
 
 
 def offsets_applied(offsets: ResetOffsets, stamps: Sequence[int], values: list[float | None]) -> list[float | None]:

@@ -42,7 +42,7 @@ from ..domain.edges import rows_of_days, values_at as edge_values
 from ..domain.ingest import rebuild_tiers
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
-from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
+from ..domain.registers import Bracket, Sample, with_offsets
 from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, stored_row
 from .base import EDGE_BLOCKS_MIGRATION, GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
@@ -50,7 +50,7 @@ from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
-from .base import offsets_applied, price_rewrite, price_series_info
+from .base import offsets_applied, price_rewrite, price_series_info, reset_offsets
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _STORED = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}"  # a reading's columns but extra
@@ -739,12 +739,8 @@ class PostgresStore(PlannedIngest):
             if a_ts is not None:
                 samples[k][i][1] = (a_ts, a_v)
         stamps = [s[0] for per_register in samples for pair in per_register for s in pair if s is not None]
-        offsets: dict[int, ResetOffsets] = {}
-        if stamps:  # offsets relative to the earliest sample, exactly as the embedded backend
-            lo, hi = min(stamps), max(stamps)
-            for reg, ts, offset in sorted(resets):
-                if lo < ts <= hi:
-                    offsets.setdefault(reg, ResetOffsets()).add(ts, offset)
+        # offsets relative to the earliest sample, exactly as the embedded backend
+        offsets = reset_offsets(resets, min(stamps), max(stamps)) if stamps else {}
         result: list[list[Bracket]] = []
         for k in range(REGISTER_COUNT):
             adjust = offsets.get(k)
@@ -782,11 +778,9 @@ class PostgresStore(PlannedIngest):
             for kind, ts, value in found.fetchall():
                 (rows if kind == 0 else resets).append((ts, value))
         if len(rows) > 1 and resets:
-            adjust = ResetOffsets()
-            for ts, offset in resets:
-                if rows[0][0] < ts <= rows[-1][0]:
-                    adjust.add(ts, offset)
-            rows = adjust.applied(rows)
+            adjust = reset_offsets(((register, ts, offset) for ts, offset in resets), rows[0][0], rows[-1][0])
+            if register in adjust:
+                rows = adjust[register].applied(rows)
         return rows
 
     @_mapped
@@ -805,12 +799,9 @@ class PostgresStore(PlannedIngest):
                 resets.append((b_ts, b_v))
         stamps = [s[0] for pair in brackets for s in pair if s is not None]
         if stamps and resets:
-            lo, hi = min(stamps), max(stamps)
-            adjust = ResetOffsets()
-            for ts, offset in sorted(resets):
-                if lo < ts <= hi:
-                    adjust.add(ts, offset)
-            brackets = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
+            adjust = reset_offsets(((register, ts, offset) for ts, offset in resets), min(stamps), max(stamps))
+            if register in adjust:
+                brackets = [(with_offsets(b, adjust[register]), with_offsets(a, adjust[register])) for b, a in brackets]
         return brackets
 
     @_mapped
@@ -821,7 +812,7 @@ class PostgresStore(PlannedIngest):
             found = cur.execute(_SERIES_EDGES_RESETS, {"e": entity_id, "lo": keys[0], "hi": keys[1], "first": first,
                                                        "last": last}).fetchall()
         rows: dict[int, list[tuple[int, bytes]]] = {}
-        resets: dict[int, list[tuple[int, float]]] = {}
+        resets: list[tuple[int, int, float]] = []
         for kind, name, at, edges, offset in found:
             k = REGISTER_INDEX.get(name)
             if k is None:
@@ -831,14 +822,12 @@ class PostgresStore(PlannedIngest):
             elif kind == 1:
                 rows.setdefault(k, []).append((int(at), bytes(edges)))
             else:
-                resets.setdefault(k, []).append((int(at), offset))
+                resets.append((k, int(at), offset))
         registers = sorted(rows)
         columns = edge_values([rows[k] for k in registers], instants)
-        for n, k in enumerate(registers):
-            if k in resets:
-                adjust = ResetOffsets()
-                for ts, offset in sorted(resets[k]):
-                    adjust.add(ts, offset)
+        for k, adjust in reset_offsets(resets, first, last).items():
+            if k in rows:
+                n = registers.index(k)
                 columns[n] = offsets_applied(adjust, instants, columns[n])
         return registers, columns
 
@@ -872,13 +861,9 @@ class PostgresStore(PlannedIngest):
                 'SELECT register, ts, "offset" FROM resets WHERE entity_id = %(e)s AND register = ANY(%(r)s) '
                 "AND ts > %(lo)s AND ts <= %(hi)s ORDER BY register, ts",
                 {"e": entity_id, "r": names, "lo": stamps[0], "hi": stamps[-1]}).fetchall()
-        for n, name in enumerate(names):
-            adjust = ResetOffsets()
-            for register, ts, offset in resets:
-                if register == name:
-                    adjust.add(ts, offset)
-            if adjust.stamps:
-                values[n] = offsets_applied(adjust, stamps, values[n])
+        for name, adjust in reset_offsets(resets, stamps[0], stamps[-1]).items():
+            n = names.index(name)
+            values[n] = offsets_applied(adjust, stamps, values[n])
         return stamps, values
 
 

@@ -42,7 +42,7 @@ from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
-from .base import offsets_applied, price_rewrite, price_series_info
+from .base import offsets_applied, price_rewrite, price_series_info, reset_offsets
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _FULL_ROW = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}, extra"
@@ -803,13 +803,10 @@ def _nearest(
 
 
 def _reset_offsets(db: sqlite3.Connection, eid: bytes, lo: int, hi: int) -> dict[int, ResetOffsets]:
-    offsets: dict[int, ResetOffsets] = {}
-    for name, ts, offset in db.execute(
-        'SELECT register, ts, "offset" FROM resets WHERE entity_id = ? AND ts > ? AND ts <= ? ORDER BY register, ts',
-        (eid, lo, hi),
-    ):
-        offsets.setdefault(REGISTER_INDEX[name], ResetOffsets()).add(ts, offset)
-    return offsets
+    """Every register's reset offsets in (lo, hi] (base.reset_offsets)."""
+    return reset_offsets(((REGISTER_INDEX[name], ts, offset) for name, ts, offset in db.execute(
+        'SELECT register, ts, "offset" FROM resets WHERE entity_id = ? AND ts > ? AND ts <= ?', (eid, lo, hi))
+        if name in REGISTER_INDEX), lo, hi)
 
 
 def _rebuild_gauge_blocks(db: sqlite3.Connection) -> None:
@@ -892,12 +889,6 @@ def _register_bounds(db: sqlite3.Connection, eid: bytes, register: int) -> tuple
 
 def _reset_offsets_of(db: sqlite3.Connection, eid: bytes, register: int, lo: int, hi: int) -> ResetOffsets | None:
     """The register's resets in (lo, hi], or None when there is none (the usual case)."""
-    offsets: ResetOffsets | None = None
-    for ts, offset in db.execute(
-        'SELECT ts, "offset" FROM resets WHERE entity_id = ? AND register = ? AND ts > ? AND ts <= ? ORDER BY ts',
-        (eid, REGISTER_COLUMNS[register], lo, hi),
-    ):
-        if offsets is None:
-            offsets = ResetOffsets()
-        offsets.add(ts, offset)
-    return offsets
+    return reset_offsets(((register, ts, offset) for ts, offset in db.execute(
+        'SELECT ts, "offset" FROM resets WHERE entity_id = ? AND register = ? AND ts > ? AND ts <= ?',
+        (eid, REGISTER_COLUMNS[register], lo, hi))), lo, hi).get(register)
