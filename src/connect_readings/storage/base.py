@@ -393,11 +393,6 @@ class PlannedIngest:
         raise NotImplementedError
 
 
-GAUGE_BLOCKS_MIGRATION = 5
-"""The migration that created `gauge_blocks`: the stores fill it from the stored readings right after it."""
-EDGE_BLOCKS_MIGRATION = 10
-"""The migration that created `register_edge_blocks`: the stores move the day rows of `register_edges` into it
-(`edges.rows_of_days`) right after it, then drop that table."""
 
 
 _encode_summaries = msgspec.msgpack.Encoder().encode

@@ -38,16 +38,16 @@ from ..domain.entities import EntityRecord, check_parent
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Surroundings, edge_row_keys, gauge_parent_spans, gauge_spans, plan, probe_registers
-from ..domain.edges import rows_of_days, values_at as edge_values
-from ..domain.ingest import rebuild_tiers
+from ..domain.edges import values_at as edge_values
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
 from ..domain.registers import Bracket, Sample, with_offsets
 from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
-from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, stored_row
-from .base import EDGE_BLOCKS_MIGRATION, GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
+from .base import StoredReading, StoreTimeout, extra_json, latest_migration, stored_row
+from .base import pack_summaries, unpack_summaries
 from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
+from .migrate import apply_pending
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
 from .base import offsets_applied, price_rewrite, price_series_info, reset_offsets
@@ -918,54 +918,28 @@ def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> in
                 "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
             row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-            version = int(row[0]) if row else 0
-            for number, text in migrations("postgres"):
-                if number > version:
-                    conn.execute(text)
-                    if number == GAUGE_BLOCKS_MIGRATION:
-                        _rebuild_gauge_blocks(conn)
-                    if number == EDGE_BLOCKS_MIGRATION:
-                        _move_edge_rows(conn)
-                    conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
-                    version = number
+            version = apply_pending("postgres", int(row[0]) if row else 0, _Sql(conn), conn.execute,
+                                    lambda number: conn.execute("INSERT INTO schema_version (version) VALUES (%s)",
+                                                                (number,)))
             scale_out(conn)
     return version
 
 
-def _rebuild_gauge_blocks(conn: psycopg.Connection) -> None:
-    """Block summaries and series bounds of the gauges stored before they existed (migration 0005 moved them
-    into columns)."""
-    any_gauge = " OR ".join(f"{c} IS NOT NULL" for c in GAUGE_COLUMNS)
-    for (entity_id,) in conn.execute("SELECT entity_id FROM entities").fetchall():
-        rows = conn.execute(
-            f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = %s AND ({any_gauge}) ORDER BY ts", (entity_id,))
-        bounds: dict[int, tuple[int, int]] = {}
-        widths: list[int] = []
-        blocks: list[int] = []
-        packed: list[bytes] = []
-        for width, block, summaries in rebuild_tiers((row[0], tuple(row[1:])) for row in rows):
-            widths.append(width)
-            blocks.append(block)
-            packed.append(pack_summaries(summaries))
-            for k, summary in summaries.items():
-                bounds[k] = (min(bounds[k][0], summary.head[0]) if k in bounds else summary.head[0],
-                             max(bounds[k][1], summary.tail[0]) if k in bounds else summary.tail[0])
-        if blocks:
-            conn.execute(_UPSERT_BLOCKS, {"e": entity_id, "w": widths, "b": blocks, "s": packed})
-            conn.execute(_WIDEN_SERIES, {"e": entity_id, "regs": [GAUGE_COLUMNS[k] for k in bounds],
-                                         "first": [b[0] for b in bounds.values()], "last": [b[1] for b in bounds.values()]})
+class _Sql:
+    """storage.migrate's view of the connection: its `?` placeholders as psycopg's."""
 
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
 
-def _move_edge_rows(conn: psycopg.Connection) -> None:
-    """The day rows of `register_edges` (migration 0009) into rows of edges.ROW_DAYS days, then that table dropped."""
-    pairs = conn.execute("SELECT DISTINCT entity_id, register FROM register_edges").fetchall()
-    for entity_id, register in pairs:
-        days = conn.execute("SELECT day, edges FROM register_edges WHERE entity_id = %s AND register = %s ORDER BY day",
-                            (entity_id, register)).fetchall()
-        moved = rows_of_days((int(day), bytes(row)) for day, row in days)
-        conn.execute(_UPSERT_EDGES, {"e": entity_id, "r": [register] * len(moved), "d": [block for block, _ in moved],
-                                     "v": [row for _, row in moved]})
-    conn.execute("DROP TABLE register_edges")
+    def rows(self, statement: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return self.conn.execute(statement.replace("?", "%s"), args).fetchall()
+
+    def run_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.conn.cursor().executemany(statement.replace("?", "%s"), rows)
+
+    def run(self, statement: str) -> None:
+        self.conn.execute(statement)
 
 
 # -- Citus / TimescaleDB ---------------------------------------------------------------------------------

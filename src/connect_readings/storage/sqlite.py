@@ -30,16 +30,16 @@ from ..domain.entities import EntityRecord, check_parent
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Surroundings, edge_row_keys, gauge_parent_spans, gauge_spans, plan, probe_registers
-from ..domain.edges import rows_of_days, values_at as edge_values
-from ..domain.ingest import rebuild_tiers
+from ..domain.edges import values_at as edge_values
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import REGISTER_COUNT
 from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import COLUMN_METRICS, GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
-from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, stored_row
-from .base import EDGE_BLOCKS_MIGRATION, GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
+from .base import StoredReading, StoreTimeout, extra_json, latest_migration, stored_row
+from .base import pack_summaries, unpack_summaries
 from .base import QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
+from .migrate import apply_pending
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
 from .base import offsets_applied, price_rewrite, price_series_info, reset_offsets
@@ -151,17 +151,9 @@ class SQLiteStore(PlannedIngest):
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            for number, sql in migrations("sqlite"):
-                if number > version:
-                    for statement in _statements(sql):
-                        db.execute(statement)
-                    if number == GAUGE_BLOCKS_MIGRATION:
-                        _rebuild_gauge_blocks(db)
-                    if number == EDGE_BLOCKS_MIGRATION:
-                        _move_edge_rows(db)
-                    db.execute(f"PRAGMA user_version = {int(number)}")
-                    version = number
+            version = apply_pending("sqlite", db.execute("PRAGMA user_version").fetchone()[0], _Sql(db),
+                                    lambda text: [db.execute(statement) for statement in _statements(text)],
+                                    lambda number: db.execute(f"PRAGMA user_version = {int(number)}"))
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -809,32 +801,20 @@ def _reset_offsets(db: sqlite3.Connection, eid: bytes, lo: int, hi: int) -> dict
         if name in REGISTER_INDEX), lo, hi)
 
 
-def _rebuild_gauge_blocks(db: sqlite3.Connection) -> None:
-    """Block summaries and series bounds of the gauges stored before they existed (migration 0005 moved them
-    into columns)."""
-    any_gauge = " OR ".join(f"{c} IS NOT NULL" for c in GAUGE_COLUMNS)
-    for (eid,) in db.execute("SELECT entity_id FROM entities").fetchall():
-        rows = db.execute(f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = ? AND ({any_gauge}) ORDER BY ts", (eid,))
-        bounds: dict[int, tuple[int, int]] = {}
-        blocks = []
-        for width, block, summaries in rebuild_tiers((row[0], row[1:]) for row in rows):
-            blocks.append((eid, width, block, pack_summaries(summaries)))
-            for k, summary in summaries.items():
-                bounds[k] = (min(bounds[k][0], summary.head[0]) if k in bounds else summary.head[0],
-                             max(bounds[k][1], summary.tail[0]) if k in bounds else summary.tail[0])
-        db.executemany("INSERT INTO gauge_blocks(entity_id, width, block, summaries) VALUES (?, ?, ?, ?)", blocks)
-        db.executemany(_WIDEN_SERIES, [(eid, GAUGE_COLUMNS[k], first, last) for k, (first, last) in bounds.items()])
+class _Sql:
+    """storage.migrate's view of the connection."""
 
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
 
-def _move_edge_rows(db: sqlite3.Connection) -> None:
-    """The day rows of `register_edges` (migration 0009) into rows of edges.ROW_DAYS days, then that table dropped."""
-    pairs = db.execute("SELECT DISTINCT entity_id, register FROM register_edges").fetchall()
-    for eid, register in pairs:
-        days = db.execute("SELECT day, edges FROM register_edges WHERE entity_id = ? AND register = ? ORDER BY day",
-                          (eid, register))
-        db.executemany("INSERT INTO register_edge_blocks(entity_id, register, block, edges) VALUES (?, ?, ?, ?)",
-                       [(eid, register, block, row) for block, row in rows_of_days(days)])
-    db.execute("DROP TABLE register_edges")
+    def rows(self, statement: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return self.db.execute(statement, args).fetchall()
+
+    def run_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.db.executemany(statement, rows)
+
+    def run(self, statement: str) -> None:
+        self.db.execute(statement)
 
 
 def _statements(sql: str) -> list[str]:
