@@ -353,6 +353,17 @@ def reset_offsets(resets: Iterable[tuple[Any, int, float]], lo: int, hi: int) ->
     return offsets
 
 
+def columns_made_continuous(stamps: Sequence[int], keys: Sequence[Any], columns: list[list[float | None]],
+                            offsets: dict[Any, ResetOffsets]) -> list[list[float | None]]:
+    """Columns of register values at ascending `stamps`, column n that of register `keys[n]`, each made
+    continuous with its register's `offsets` (from `reset_offsets`; a register without any is left as it is)."""
+    for key, adjust in offsets.items():
+        if key in keys:
+            n = keys.index(key)
+            columns[n] = offsets_applied(adjust, stamps, columns[n])
+    return columns
+
+
 def offsets_applied(offsets: ResetOffsets, stamps: Sequence[int], values: list[float | None]) -> list[float | None]:
     """A register's `values` at ascending `stamps` (None: no value there) made continuous: each plus the reset
     offset at its time (`ResetOffsets.at`), segment by segment between resets.

@@ -50,7 +50,7 @@ from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gon
 from .migrate import apply_pending
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
-from .base import offsets_applied, price_rewrite, price_series_info, reset_offsets
+from .base import columns_made_continuous, price_rewrite, price_series_info, reset_offsets
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _STORED = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}"  # a reading's columns but extra
@@ -825,11 +825,7 @@ class PostgresStore(PlannedIngest):
                 resets.append((k, int(at), offset))
         registers = sorted(rows)
         columns = edge_values([rows[k] for k in registers], instants)
-        for k, adjust in reset_offsets(resets, first, last).items():
-            if k in rows:
-                n = registers.index(k)
-                columns[n] = offsets_applied(adjust, instants, columns[n])
-        return registers, columns
+        return registers, columns_made_continuous(instants, registers, columns, reset_offsets(resets, first, last))
 
     @_mapped
     def register_values_at(self, entity_id: uuid.UUID, registers: Sequence[int], instants: Sequence[int]
@@ -861,10 +857,7 @@ class PostgresStore(PlannedIngest):
                 'SELECT register, ts, "offset" FROM resets WHERE entity_id = %(e)s AND register = ANY(%(r)s) '
                 "AND ts > %(lo)s AND ts <= %(hi)s ORDER BY register, ts",
                 {"e": entity_id, "r": names, "lo": stamps[0], "hi": stamps[-1]}).fetchall()
-        for name, adjust in reset_offsets(resets, stamps[0], stamps[-1]).items():
-            n = names.index(name)
-            values[n] = offsets_applied(adjust, stamps, values[n])
-        return stamps, values
+        return stamps, columns_made_continuous(stamps, names, values, reset_offsets(resets, stamps[0], stamps[-1]))
 
 
 # The partial index readings_quality (migration 0008): its predicate repeated word for word, then narrowed to the

@@ -42,7 +42,7 @@ from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gon
 from .migrate import apply_pending
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
-from .base import offsets_applied, price_rewrite, price_series_info, reset_offsets
+from .base import columns_made_continuous, price_rewrite, price_series_info, reset_offsets
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _FULL_ROW = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}, extra"
@@ -636,11 +636,8 @@ class SQLiteStore(PlannedIngest):
             if not instants:
                 return registers, [[] for _ in registers]
             columns = edge_values(_edge_rows(db, eid, [REGISTER_COLUMNS[k] for k in registers], instants), instants)
-            for k, adjust in _reset_offsets(db, eid, instants[0], instants[-1]).items():
-                if k in registers:
-                    n = registers.index(k)
-                    columns[n] = offsets_applied(adjust, instants, columns[n])
-        return registers, columns
+            return registers, columns_made_continuous(instants, registers, columns,
+                                                      _reset_offsets(db, eid, instants[0], instants[-1]))
 
     @_mapped
     def register_values_at(self, entity_id: uuid.UUID, registers: Sequence[int], instants: Sequence[int]
@@ -661,11 +658,8 @@ class SQLiteStore(PlannedIngest):
             stamps, values = edges_or_readings(instants, edge_values(_edge_rows(db, eid, names, instants), instants), exact)
             if not stamps:
                 return [], [[] for _ in registers]
-            for n, k in enumerate(registers):
-                adjust = _reset_offsets_of(db, eid, k, stamps[0], stamps[-1])
-                if adjust is not None:
-                    values[n] = offsets_applied(adjust, stamps, values[n])
-        return stamps, values
+            offsets = _reset_offsets(db, eid, stamps[0], stamps[-1])
+        return stamps, columns_made_continuous(stamps, list(registers), values, offsets)
 
 # Registers the entity on its first ingest (created: now), else bumps its version; last_seen never moves back.
 _REGISTER = (
