@@ -297,6 +297,17 @@ class Store(Protocol):
         instant: only differences within one answer count. Reads rows, never seeks readings."""
 
 
+ENTITY_COLUMNS = "entity_id, type, name, brand, identifier, parent_id, properties, time_zone, created, last_seen"
+"""What `entity_record` reads, in its order."""
+
+
+def entity_record(row: Sequence[Any], as_uuid: Callable[[Any], uuid.UUID]) -> EntityRecord:
+    """An entity from a row of ENTITY_COLUMNS; `as_uuid` turns the driver's ids into UUIDs (SQLite keeps bytes)."""
+    return EntityRecord(as_uuid(row[0]), row[1], row[2], row[3], row[4], None if row[5] is None else as_uuid(row[5]),
+                        None if row[6] is None else orjson.loads(row[6]), row[7], int(row[8]),
+                        None if row[9] is None else int(row[9]))
+
+
 def new_revision() -> int:
     """A price series' revision (`price_revision`): random, 63 bits, so it fits both engines' integers."""
     return secrets.randbits(63)

@@ -46,7 +46,7 @@ from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, 
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, stored_row
 from .base import pack_summaries, unpack_summaries
 from .base import QualityMark, quality_mark
-from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
+from .base import ENTITY_COLUMNS, ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, entity_record, parent_gone
 from .migrate import apply_pending
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
@@ -100,7 +100,6 @@ _LOCK_ENTITY = (
     "INSERT INTO entities (entity_id, created, last_seen) VALUES (%s, %s, %s) ON CONFLICT (entity_id) "
     "DO UPDATE SET version = entities.version + 1, last_seen = GREATEST(entities.last_seen, excluded.last_seen)"
 )
-_ENTITY = "entity_id, type, name, brand, identifier, parent_id, properties, time_zone, created, last_seen"
 # pg_advisory_xact_lock key: the PUTs that set a parent take it, one at a time, before their cycle check, so the
 # check sees every such PUT committed before it and none can commit between it and the write (READ COMMITTED:
 # each statement after the lock reads what was committed before it was granted).
@@ -487,8 +486,8 @@ class PostgresStore(PlannedIngest):
     @_mapped
     def entity(self, entity_id: uuid.UUID) -> EntityRecord | None:
         with self._reader() as cur:
-            row = cur.execute(f"SELECT {_ENTITY} FROM entities WHERE entity_id = %s", (entity_id,)).fetchone()
-        return None if row is None else _entity_record(row)
+            row = cur.execute(f"SELECT {ENTITY_COLUMNS} FROM entities WHERE entity_id = %s", (entity_id,)).fetchone()
+        return None if row is None else entity_record(row, _same_uuid)
 
     @_mapped
     def entities(self, after: uuid.UUID | None, limit: int, visible: Collection[uuid.UUID] | None = None
@@ -497,13 +496,13 @@ class PostgresStore(PlannedIngest):
         with self._reader() as cur:
             if visible is None:
                 rows = cur.execute(
-                    f"SELECT {_ENTITY} FROM entities WHERE entity_id > %s OR (%s AND entity_id = %s) "
+                    f"SELECT {ENTITY_COLUMNS} FROM entities WHERE entity_id > %s OR (%s AND entity_id = %s) "
                     "ORDER BY entity_id LIMIT %s", (low, after is None, low, limit)).fetchall()
             else:
                 rows = cur.execute(
-                    f"SELECT {_ENTITY} FROM entities WHERE entity_id = ANY(%s) AND (entity_id > %s OR %s) "
+                    f"SELECT {ENTITY_COLUMNS} FROM entities WHERE entity_id = ANY(%s) AND (entity_id > %s OR %s) "
                     "ORDER BY entity_id LIMIT %s", (list(visible), low, after is None, limit)).fetchall()
-        return [_entity_record(row) for row in rows]
+        return [entity_record(row, _same_uuid) for row in rows]
 
     @_mapped
     def put_entity(self, record: EntityRecord) -> tuple[EntityRecord, bool]:
@@ -520,11 +519,11 @@ class PostgresStore(PlannedIngest):
                 "type = excluded.type, name = excluded.name, brand = excluded.brand, "
                 "identifier = excluded.identifier, parent_id = excluded.parent_id, "
                 "properties = excluded.properties, time_zone = excluded.time_zone "
-                f"RETURNING {_ENTITY}, xmax = 0",
+                f"RETURNING {ENTITY_COLUMNS}, xmax = 0",
                 (record.entity_id, record.type, record.name, record.brand, record.identifier, record.parent_id,
                  properties, record.time_zone, record.created)).fetchone()
         assert row is not None
-        return _entity_record(row), bool(row[-1])
+        return entity_record(row, _same_uuid), bool(row[-1])
 
     # -- costs: price series and tariffs (docs/semantics.md §15) -----------------------------------------
     @_mapped
@@ -880,10 +879,8 @@ def _mapped_block() -> Iterator[None]:
         raise StoreBusy("the database is unavailable or every connection is in use") from exc
 
 
-def _entity_record(row: Sequence[Any]) -> EntityRecord:
-    return EntityRecord(row[0], row[1], row[2], row[3], row[4], row[5],
-                        None if row[6] is None else orjson.loads(row[6]), row[7], int(row[8]),
-                        None if row[9] is None else int(row[9]))
+def _same_uuid(value: uuid.UUID) -> uuid.UUID:
+    return value  # psycopg reads uuid columns as UUIDs
 
 
 def _parent_of(cur: psycopg.Cursor, entity_id: uuid.UUID) -> uuid.UUID | None:

@@ -38,7 +38,7 @@ from .base import COLUMN_METRICS, GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, 
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, stored_row
 from .base import pack_summaries, unpack_summaries
 from .base import QualityMark, quality_mark
-from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
+from .base import ENTITY_COLUMNS, ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, entity_record, parent_gone
 from .migrate import apply_pending
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
@@ -287,17 +287,17 @@ class SQLiteStore(PlannedIngest):
 
     @_mapped
     def entity(self, entity_id: uuid.UUID) -> EntityRecord | None:
-        row = self.db.execute(f"SELECT {_ENTITY} FROM entities WHERE entity_id = ?", (entity_id.bytes,)).fetchone()
-        return None if row is None else _entity_record(row)
+        row = self.db.execute(f"SELECT {ENTITY_COLUMNS} FROM entities WHERE entity_id = ?", (entity_id.bytes,)).fetchone()
+        return None if row is None else entity_record(row, _uuid)
 
     @_mapped
     def entities(self, after: uuid.UUID | None, limit: int, visible: Collection[uuid.UUID] | None = None
                  ) -> list[EntityRecord]:
         low = after.bytes if after is not None else b""
         if visible is None:
-            rows = self.db.execute(f"SELECT {_ENTITY} FROM entities WHERE entity_id > ? ORDER BY entity_id LIMIT ?",
+            rows = self.db.execute(f"SELECT {ENTITY_COLUMNS} FROM entities WHERE entity_id > ? ORDER BY entity_id LIMIT ?",
                                    (low, limit)).fetchall()
-            return [_entity_record(row) for row in rows]
+            return [entity_record(row, _uuid) for row in rows]
         found: list[EntityRecord] = []
         wanted = sorted(e for e in visible if after is None or e > after)
         for i in range(0, len(wanted), 500):
@@ -305,9 +305,9 @@ class SQLiteStore(PlannedIngest):
                 break
             chunk = [e.bytes for e in wanted[i:i + 500]]
             rows = self.db.execute(
-                f"SELECT {_ENTITY} FROM entities WHERE entity_id IN ({', '.join('?' * len(chunk))}) "
+                f"SELECT {ENTITY_COLUMNS} FROM entities WHERE entity_id IN ({', '.join('?' * len(chunk))}) "
                 "ORDER BY entity_id LIMIT ?", (*chunk, limit - len(found))).fetchall()
-            found.extend(_entity_record(row) for row in rows)
+            found.extend(entity_record(row, _uuid) for row in rows)
         return found
 
     @_mapped
@@ -330,13 +330,13 @@ class SQLiteStore(PlannedIngest):
                 db.execute("INSERT INTO entities(entity_id, type, name, brand, identifier, parent_id, properties, "
                            "time_zone, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (record.entity_id.bytes, *fields, record.created))
-            row = db.execute(f"SELECT {_ENTITY} FROM entities WHERE entity_id = ?", (record.entity_id.bytes,)).fetchone()
+            row = db.execute(f"SELECT {ENTITY_COLUMNS} FROM entities WHERE entity_id = ?", (record.entity_id.bytes,)).fetchone()
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        return _entity_record(row), not existed
+        return entity_record(row, _uuid), not existed
 
     # -- costs: price series and tariffs (docs/semantics.md §15) -----------------------------------------
     @_mapped
@@ -666,13 +666,8 @@ _REGISTER = (
     "INSERT INTO entities(entity_id, created, last_seen) VALUES (?, ?, ?) ON CONFLICT(entity_id) DO UPDATE SET "
     "version = version + 1, last_seen = max(coalesce(last_seen, excluded.last_seen), excluded.last_seen)"
 )
-_ENTITY = "entity_id, type, name, brand, identifier, parent_id, properties, time_zone, created, last_seen"
-
-
-def _entity_record(row: Sequence[Any]) -> EntityRecord:
-    return EntityRecord(
-        uuid.UUID(bytes=row[0]), row[1], row[2], row[3], row[4], None if row[5] is None else uuid.UUID(bytes=row[5]),
-        None if row[6] is None else orjson.loads(row[6]), row[7], row[8], row[9])
+def _uuid(value: bytes) -> uuid.UUID:
+    return uuid.UUID(bytes=value)
 
 
 def _parent_of(db: sqlite3.Connection, entity_id: uuid.UUID) -> uuid.UUID | None:
