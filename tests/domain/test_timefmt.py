@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connect_readings.domain import timefmt
@@ -114,6 +114,7 @@ def test_format_datetimes_rows(zone: str, instants: list[int], expected: list[st
     assert [format_datetime(us, ZoneInfo(zone)) for us in instants] == expected
 
 
+@settings(deadline=None)
 @given(st.sampled_from(["Europe/Brussels", "Australia/Lord_Howe", "America/St_Johns", "Africa/Monrovia",
                         "Pacific/Chatham", "America/Sao_Paulo", "UTC"]),
        st.lists(st.integers(MIN_US, MAX_US - 1), min_size=1, max_size=40))

@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from .errors import DomainError, quoted
@@ -132,12 +132,7 @@ def format_datetimes(instants: Sequence[int], tz: ZoneInfo | None = None) -> lis
 
 def _wall_text(us: int) -> str:
     """Wall-clock µs since 1970-01-01T00:00 as RFC 3339 without an offset; fraction only when non-zero."""
-    day, rest = divmod(us, _DAY_US)
-    seconds, fraction = divmod(rest, 1_000_000)
-    minutes, second = divmod(seconds, 60)
-    hour, minute = divmod(minutes, 60)
-    text = f"{date.fromordinal(_EPOCH_ORDINAL + day).isoformat()}T{hour:02d}:{minute:02d}:{second:02d}"
-    return f"{text}.{fraction:06d}" if fraction else text
+    return (_WALL_EPOCH + timedelta(microseconds=us)).isoformat()
 
 
 @lru_cache(maxsize=256)
@@ -149,7 +144,7 @@ def _offset_text(offset: int) -> str:
     return f"{sign}{hour:02d}:{minute:02d}" + (f":{second:02d}" if second else "")
 
 
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_WALL_EPOCH = datetime(1970, 1, 1)
 
 
 # A page formats two instants per bucket, mostly the same ones request after request: remembered, which
