@@ -47,10 +47,10 @@ from .base import StoredReading, StoreTimeout, extra_json, latest_migration, sto
 from .base import pack_summaries, unpack_summaries
 from .base import QualityMark, quality_mark
 from .base import ENTITY_COLUMNS, ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, entity_record, parent_gone
-from .migrate import apply_pending
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
 from .base import columns_made_continuous, price_rewrite, price_series_info, reset_offsets
+from .migrate import apply_pending
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
 _STORED = f"{_ROW}, {', '.join(GAUGE_COLUMNS)}"  # a reading's columns but extra
