@@ -704,3 +704,30 @@ def test_the_stats_line_reports_lag_only_for_recent_readings() -> None:
     assert re.fullmatch(r"2\.[5-9] s", stats.lag_text()), stats.lag_text()
     stats.newest = 1_716_802_200_000_000  # 2024-05-27T09:30:00Z
     assert stats.lag_text() == "n/a (history: newest reading 2024-05-27T09:30:00Z)"
+
+
+def test_messages_not_committed_are_not_acknowledged(tmp_path: Path, prefix: str, publisher: Publisher) -> None:
+    """PUBACK only after the commit: messages received while SQLite's lock is held elsewhere are neither
+    committed nor acknowledged, so after a SIGKILL the next process with the session receives them again."""
+    import sqlite3
+
+    entity = uuid.uuid4()
+    config = _pattern_config(tmp_path, prefix)
+    db = tmp_path / "unacked.db"
+    client_id = f"crtest-{prefix}"
+    first = Ingest(tmp_path, config, db, client_id, "--batch-ms", "20")
+    lock = sqlite3.connect(db, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        publisher.publish_many([(f"{prefix}/{entity}", orjson.dumps(reading(i))) for i in range(50)])
+        time.sleep(1.5)  # (received within ms; the writer waits for the lock)
+        first.kill()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert count(db, entity) == 0
+    second = Ingest(tmp_path, config, db, client_id, "--batch-ms", "20")
+    wait_for(lambda: count(db, entity) == 50, 20, lambda: first.log() + second.log())
+    time.sleep(0.3)
+    log = second.stop()
+    assert "session resumed" in log and second.totals()["messages"] == 50, log
