@@ -179,13 +179,20 @@ def run(workdir: Path, port: int, name: str, fmt: str, messages: list[tuple[str,
     _wait(lambda: reader.execute("SELECT count(*) FROM readings").fetchone()[0] >= expected, 600, 0.05)
     elapsed = time.perf_counter() - began
     reader.close()
+    cpu = [cpu_seconds(process.pid) for process in procs]
     for process in procs:
         process.send_signal(signal.SIGTERM)
-    for process, log_path in zip(procs, logs):
+    for process, log_path, seconds in zip(procs, logs, cpu):
         process.wait(60)
         line = log_path.read_text().rsplit("stopped: ", 1)[-1].strip().splitlines()[0]
-        log(f"  {log_path.stem}: {line}")
+        log(f"  {log_path.stem}: {line}; {seconds:.2f} CPU s (start-up included)")
     return elapsed
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process so far: unlike its rate, hardly moved by other load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait(condition: Callable[[], bool], timeout: float, every: float = 0.05) -> None:

@@ -731,3 +731,50 @@ def test_messages_not_committed_are_not_acknowledged(tmp_path: Path, prefix: str
     time.sleep(0.3)
     log = second.stop()
     assert "session resumed" in log and second.totals()["messages"] == 50, log
+
+
+def _private_broker(directory: Path, port: int) -> subprocess.Popen[bytes]:
+    """A Mosquitto of this test's own on `port`, keeping its sessions in `directory` across a restart."""
+    import shutil
+
+    conf = directory / "mosquitto.conf"
+    conf.write_text(("user root\n" if os.geteuid() == 0 else "") +
+                    f"listener {port} {HOST}\nallow_anonymous true\npersistence true\n"
+                    f"persistence_location {directory}/\nmax_queued_messages 0\n")
+    process = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: _listening(port), 10)
+    return process
+
+
+def test_a_lost_connection_is_taken_up_again(tmp_path: Path, prefix: str, broker: str) -> None:
+    """The broker restarts (its sessions kept on disk): the process reconnects to the same session and goes on;
+    what was published before, during and after is stored once."""
+    entity = uuid.uuid4()
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+    mosquitto = _private_broker(tmp_path, port)
+    db = tmp_path / "reconnect.db"
+    try:
+        ingest = Ingest(tmp_path, _pattern_config(tmp_path, prefix), db, f"crtest-{prefix}", "--batch-ms", "20",
+                        broker=f"mqtt://{HOST}:{port}")
+        publisher = Publisher(port)
+        publisher.publish_many([(f"{prefix}/{entity}", orjson.dumps(reading(i))) for i in range(100)])
+        publisher.close()
+        wait_for(lambda: count(db, entity) == 100, 20, ingest.log)
+        mosquitto.terminate()  # (SIGTERM: the broker saves its sessions)
+        mosquitto.wait(10)
+        wait_for(lambda: "disconnected from the broker" in ingest.log(), 10, ingest.log)
+        mosquitto = _private_broker(tmp_path, port)
+        wait_for(lambda: ingest.log().count("(session resumed)") == 1, 20, ingest.log)
+        publisher = Publisher(port)
+        publisher.publish_many([(f"{prefix}/{entity}", orjson.dumps(reading(i))) for i in range(100, 200)])
+        publisher.close()
+        wait_for(lambda: count(db, entity) == 200, 20, ingest.log)
+        time.sleep(0.3)
+        ingest.stop()
+        assert ingest.totals()["messages"] == 200 and count(db, entity) == 200
+    finally:
+        mosquitto.terminate()
+        mosquitto.wait(10)
