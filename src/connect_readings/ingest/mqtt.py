@@ -559,7 +559,10 @@ class Ingest:
 
     def _on_disconnect(self, client: Any, packet: Any, exc: Any = None) -> None:
         self.connection += 1  # the lost connection's packet ids are not acknowledged on the next one
-        if not self.stopping.is_set():
+        handler = client._package_handler
+        if handler._permanent_failure:  # a reconnect refused for good (a bad password…): gmqtt gives up, so do we
+            self._fail(f"the broker refused the connection: {handler._error}")
+        elif not self.stopping.is_set():
             log.warning("disconnected from the broker; reconnecting in %d s", RECONNECT_DELAY_S)
 
     def _on_publish(self, mid: int, payload: bytes, topic: str, properties: Any) -> None:
