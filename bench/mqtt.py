@@ -175,17 +175,18 @@ def run(workdir: Path, port: int, name: str, fmt: str, messages: list[tuple[str,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait(lambda: any("connected to" in p.read_text() for p in logs), 30)
     began = time.perf_counter()
+    cpu_began = [cpu_seconds(process.pid) for process in procs]
     reader = sqlite3.connect(db)
     _wait(lambda: reader.execute("SELECT count(*) FROM readings").fetchone()[0] >= expected, 600, 0.05)
     elapsed = time.perf_counter() - began
     reader.close()
-    cpu = [cpu_seconds(process.pid) for process in procs]
+    cpu = [cpu_seconds(process.pid) - before for process, before in zip(procs, cpu_began)]
     for process in procs:
         process.send_signal(signal.SIGTERM)
     for process, log_path, seconds in zip(procs, logs, cpu):
         process.wait(60)
         line = log_path.read_text().rsplit("stopped: ", 1)[-1].strip().splitlines()[0]
-        log(f"  {log_path.stem}: {line}; {seconds:.2f} CPU s (start-up included)")
+        log(f"  {log_path.stem}: {line}; {seconds:.2f} CPU s while timed")
     return elapsed
 
 
