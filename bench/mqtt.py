@@ -11,6 +11,9 @@ runs from the first process's "connected" log line until the SQLite database hol
   (b) one process, p1 telegrams → SQLite, and its ratio to (a);
   (c) two processes in one share group, and their ratio to (b);
   (d) JSON readings: `reading` (one per message) and `readings` (batches of 100), readings per second.
+
+With `--base REV` only (d) `reading` runs, `--rounds` times, each round this tree's subscriber and REV's (its
+src/ from `git archive`, first on PYTHONPATH) in turns, the order flipped every other round.
 """
 
 from __future__ import annotations
@@ -141,8 +144,9 @@ def publish_all(port: int, messages: list[tuple[str, bytes]]) -> float:
 
 # -- one end-to-end run ----------------------------------------------------------------------------------------
 def run(workdir: Path, port: int, name: str, fmt: str, messages: list[tuple[str, bytes]], expected: int,
-        processes: int = 1, extra: tuple[str, ...] = ()) -> float:
-    """Pre-load, start `processes` subscribers, and time until the database holds `expected` readings."""
+        processes: int = 1, extra: tuple[str, ...] = (), source: Path | None = None) -> float:
+    """Pre-load, start `processes` subscribers (of `source`, a src/ directory, if given), and time until the
+    database holds `expected` readings."""
     run_dir = workdir / name
     run_dir.mkdir()
     db = run_dir / "bench.db"
@@ -151,8 +155,9 @@ def run(workdir: Path, port: int, name: str, fmt: str, messages: list[tuple[str,
     group = f"g{name}" if processes > 1 else None
     topic_filter = (f"$share/{group}/" if group else "") + f"{name}/+"
     client_ids = [f"bench-{name}-{i}" for i in range(processes)]
+    env = {**os.environ, "PYTHONPATH": str(source)} if source else None
     subprocess.run([sys.executable, "-m", "connect_readings.cli", "migrate", "--database", str(db)], check=True,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, env=env)
     for client_id in client_ids:
         create_session(port, client_id, topic_filter)
     published = publish_all(port, messages)
@@ -163,24 +168,32 @@ def run(workdir: Path, port: int, name: str, fmt: str, messages: list[tuple[str,
         args = [sys.executable, "-m", "connect_readings.cli", "mqtt", "--broker", f"mqtt://{HOST}:{port}",
                 "--config", str(config), "--database", str(db), "--client-id", client_id,
                 "--session-expiry", str(SESSION_EXPIRY_S), *(("--share-group", group) if group else ()), *extra]
-        procs.append(subprocess.Popen(args, stdout=log_path.open("wb"), stderr=subprocess.STDOUT))
+        procs.append(subprocess.Popen(args, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, env=env))
         if os.environ.get("BENCH_PROFILE"):  # py-spy's collapsed stacks per process, into that directory
             subprocess.Popen(["py-spy", "record", "--format", "raw", "-o",
                               f"{os.environ['BENCH_PROFILE']}/{client_id}.txt", "--pid", str(procs[-1].pid)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait(lambda: any("connected to" in p.read_text() for p in logs), 30)
     began = time.perf_counter()
+    cpu_began = [cpu_seconds(process.pid) for process in procs]
     reader = sqlite3.connect(db)
     _wait(lambda: reader.execute("SELECT count(*) FROM readings").fetchone()[0] >= expected, 600, 0.05)
     elapsed = time.perf_counter() - began
     reader.close()
+    cpu = [cpu_seconds(process.pid) - before for process, before in zip(procs, cpu_began)]
     for process in procs:
         process.send_signal(signal.SIGTERM)
-    for process, log_path in zip(procs, logs):
+    for process, log_path, seconds in zip(procs, logs, cpu):
         process.wait(60)
         line = log_path.read_text().rsplit("stopped: ", 1)[-1].strip().splitlines()[0]
-        log(f"  {log_path.stem}: {line}")
+        log(f"  {log_path.stem}: {line}; {seconds:.2f} CPU s while timed")
     return elapsed
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process so far: unlike its rate, hardly moved by other load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait(condition: Callable[[], bool], timeout: float, every: float = 0.05) -> None:
@@ -203,16 +216,45 @@ def readings_json(count: int, entities: list[uuid.UUID]) -> list[tuple[int, byte
     return out
 
 
+def base_source(workdir: Path, rev: str) -> Path:
+    """`rev`'s src/ directory, unpacked from `git archive`."""
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "src"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive.stdout, check=True)
+    return workdir / "src"
+
+
+def compare_reading(workdir: Path, port: int, meters: list[uuid.UUID], count: int, base: Path, rounds: int) -> None:
+    """(d) `reading`, this tree's subscriber against `base`'s, in turns; each round's rates and their ratio."""
+    docs = readings_json(count, meters)
+    ratios = []
+    for index in range(rounds):
+        rates = {}
+        for label in ("head", "base") if index % 2 == 0 else ("base", "head"):
+            name = f"{label}{index}"
+            messages = [(f"{name}/{meters[m]}", doc) for m, doc in docs]
+            elapsed = run(workdir, port, name, "reading", messages, count, source=base if label == "base" else None)
+            rates[label] = count / elapsed
+        ratios.append(rates["head"] / rates["base"])
+        log(f"round {index + 1}: `reading` head {rates['head']:,.0f} readings/s, base {rates['base']:,.0f}/s, "
+            f"{ratios[-1]:.2f}×")
+    log(f"median head ÷ base over {rounds} rounds: {sorted(ratios)[len(ratios) // 2]:.2f}×")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--telegrams", type=int, default=20_000, help="P1 telegrams per end-to-end run")
     parser.add_argument("--readings", type=int, default=100_000, help="JSON readings per end-to-end run")
     parser.add_argument("--meters", type=int, default=8, help="entities (topics) the messages are spread over")
+    parser.add_argument("--base", help="a git revision: compare (d) `reading` of this tree with it, nothing else")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the --base comparison")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-mqtt-"))
     broker, port = start_mosquitto(workdir)
     try:
         meters = [uuid.uuid4() for _ in range(args.meters)]
+        if args.base:
+            compare_reading(workdir, port, meters, args.readings, base_source(workdir, args.base), args.rounds)
+            return
         per_meter = args.telegrams // args.meters
         telegrams = belgian_telegrams(per_meter)
         # The parser is timed just before and just after (b), and (a) is their mean: the machine is shared.

@@ -704,3 +704,77 @@ def test_the_stats_line_reports_lag_only_for_recent_readings() -> None:
     assert re.fullmatch(r"2\.[5-9] s", stats.lag_text()), stats.lag_text()
     stats.newest = 1_716_802_200_000_000  # 2024-05-27T09:30:00Z
     assert stats.lag_text() == "n/a (history: newest reading 2024-05-27T09:30:00Z)"
+
+
+def test_messages_not_committed_are_not_acknowledged(tmp_path: Path, prefix: str, publisher: Publisher) -> None:
+    """PUBACK only after the commit: messages received while SQLite's lock is held elsewhere are neither
+    committed nor acknowledged, so after a SIGKILL the next process with the session receives them again."""
+    import sqlite3
+
+    entity = uuid.uuid4()
+    config = _pattern_config(tmp_path, prefix)
+    db = tmp_path / "unacked.db"
+    client_id = f"crtest-{prefix}"
+    first = Ingest(tmp_path, config, db, client_id, "--batch-ms", "20")
+    lock = sqlite3.connect(db, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        publisher.publish_many([(f"{prefix}/{entity}", orjson.dumps(reading(i))) for i in range(50)])
+        time.sleep(1.5)  # (received within ms; the writer waits for the lock)
+        first.kill()
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert count(db, entity) == 0
+    second = Ingest(tmp_path, config, db, client_id, "--batch-ms", "20")
+    wait_for(lambda: count(db, entity) == 50, 20, lambda: first.log() + second.log())
+    time.sleep(0.3)
+    log = second.stop()
+    assert "session resumed" in log and second.totals()["messages"] == 50, log
+
+
+def _private_broker(directory: Path, port: int) -> subprocess.Popen[bytes]:
+    """A Mosquitto of this test's own on `port`, keeping its sessions in `directory` across a restart."""
+    import shutil
+
+    conf = directory / "mosquitto.conf"
+    conf.write_text(("user root\n" if os.geteuid() == 0 else "") +
+                    f"listener {port} {HOST}\nallow_anonymous true\npersistence true\n"
+                    f"persistence_location {directory}/\nmax_queued_messages 0\n")
+    process = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: _listening(port), 10)
+    return process
+
+
+def test_a_lost_connection_is_taken_up_again(tmp_path: Path, prefix: str, broker: str) -> None:
+    """The broker restarts (its sessions kept on disk): the process reconnects to the same session and goes on;
+    what was published before, during and after is stored once."""
+    entity = uuid.uuid4()
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+    mosquitto = _private_broker(tmp_path, port)
+    db = tmp_path / "reconnect.db"
+    try:
+        ingest = Ingest(tmp_path, _pattern_config(tmp_path, prefix), db, f"crtest-{prefix}", "--batch-ms", "20",
+                        broker=f"mqtt://{HOST}:{port}")
+        publisher = Publisher(port)
+        publisher.publish_many([(f"{prefix}/{entity}", orjson.dumps(reading(i))) for i in range(100)])
+        publisher.close()
+        wait_for(lambda: count(db, entity) == 100, 20, ingest.log)
+        mosquitto.terminate()  # (SIGTERM: the broker saves its sessions)
+        mosquitto.wait(10)
+        wait_for(lambda: "disconnected from the broker" in ingest.log(), 10, ingest.log)
+        mosquitto = _private_broker(tmp_path, port)
+        wait_for(lambda: ingest.log().count("(session resumed)") == 1, 20, ingest.log)
+        publisher = Publisher(port)
+        publisher.publish_many([(f"{prefix}/{entity}", orjson.dumps(reading(i))) for i in range(100, 200)])
+        publisher.close()
+        wait_for(lambda: count(db, entity) == 200, 20, ingest.log)
+        time.sleep(0.3)
+        ingest.stop()
+        assert ingest.totals()["messages"] == 200 and count(db, entity) == 200
+    finally:
+        mosquitto.terminate()
+        mosquitto.wait(10)

@@ -1,25 +1,30 @@
 """`connect-readings mqtt`: readings from an MQTT broker into the store, at least once.
 
-Two threads. paho's network thread hands each raw message to the writer thread, which decodes and validates it
-(the same parsers as the HTTP API and the file import), commits once it holds N readings or the first message
-is T ms old (one `store.ingest` per entity, the same planner as HTTP), and only then acknowledges the
-messages, in the order they arrived (MQTT 5 §4.6). A message is therefore PUBACKed only after its readings
-are committed: kill -9 at any moment loses nothing, the broker redelivers what was not acknowledged, and
-ingest is idempotent. A bad message (invalid JSON, reading or telegram; a topic segment that is no UUID) is
-logged and skipped, and acknowledged in its turn like the others. A message larger than --max-payload-bytes
-is rejected on arrival, in `on_message`: logged, its payload dropped unread, and acknowledged in its turn.
+Two threads. The network thread (gmqtt on an asyncio loop of its own) hands each raw message, with its packet
+id, to the writer thread, which decodes and validates it (the same parsers as the HTTP API and the file
+import), commits once it holds N readings or the first message is T ms old (one `store.ingest` per entity, the
+same planner as HTTP), and only then has the network thread acknowledge the batch's messages, in the order they
+arrived (MQTT 5 §4.6), in one write. A message is therefore PUBACKed only after its readings are committed:
+kill -9 at any moment loses nothing, the broker redelivers what was not acknowledged, and ingest is idempotent.
+A bad message (invalid JSON, reading or telegram; a topic segment that is no UUID) is logged and skipped, and
+acknowledged in its turn like the others. A message larger than --max-payload-bytes is rejected on arrival,
+in `_hand_over`: logged, its payload dropped unread, and acknowledged in its turn.
 
 Backpressure: the CONNECT's Receive Maximum caps the messages the broker has in flight to us, and at most one
 full chunk waits for the writer (a chunk: `--batch-readings` messages or CHUNK_BYTES of payload, whichever
-comes first); while it waits, `on_message` blocks, so paho stops reading the socket.
+comes first); while it waits, `_hand_over` blocks the network thread's loop, so nothing more is read.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import logging
 import signal
 import socket
 import ssl
+import struct
 import threading
 import time
 import tomllib
@@ -47,6 +52,11 @@ is ~5.3 MB and must not be lost."""
 MAX_TELEGRAM_BYTES = 64 * 1024
 """A `p1` message larger than this is no telegram (a real one is 1-3 KB) and is rejected unread, whatever
 --max-payload-bytes says: decoding a 4 MB line cost the writer seconds (~0.5 s per MiB)."""
+RECONNECT_DELAY_S = 2
+"""Seconds between attempts to reconnect after the connection is lost."""
+PUBACK = 0x4002_0000
+"""A PUBACK as a big-endian 32-bit word, OR the packet id: type 4, remaining length 2, the id; reason Success
+and no properties are left out (MQTT 5 §3.4.2.1)."""
 CHUNK_BYTES = 16 * 1024 * 1024
 """Payload bytes of one chunk handed to the writer (a larger message is a chunk of its own). --batch-readings
 (5000) telegrams of 1-3 KB fit, so the bound does not cut ordinary chunks short."""
@@ -344,7 +354,7 @@ class Batcher:
                 if self.closed:
                     return False
                 if self.full is not None:
-                    self.cond.wait()  # backpressure: paho's thread waits here, reading nothing more
+                    self.cond.wait()  # backpressure: the network thread waits here, reading nothing more
                 elif self.current and self.current_bytes + size > self.chunk_bytes:
                     self._complete()  # full in bytes: hand it over, and wait until the writer takes it
                 else:
@@ -484,76 +494,113 @@ class Ingest:
         self.batcher = Batcher(options.batch_readings, options.batch_ms, CHUNK_BYTES)
         self.stats = Stats()
         self.parsers = {fmt: payload_parser(fmt, options.max_batch, store) for fmt in {r.format for r in options.rules}}
-        self.rule_cache: dict[str, TopicRule | None] = {}
-        self.connection = 0  # counts CONNACKs: packet ids are only meaningful within one connection
+        self.route_cache: dict[str, tuple[TopicRule | None, uuid.UUID | DomainError | None]] = {}
+        self.connection = 0  # counts CONNACKs and losses (network thread): packet ids name a message only
+        # within one connection
         self.stopping = threading.Event()
         self.failure: str | None = None
-        self.client = self._client()
+        self.client: Any = None  # the network thread's, as are `loop`, `closing` and `network` (set in run)
+        self.loop: asyncio.AbstractEventLoop
+        self.closing: asyncio.Event
+        self.network: threading.Thread
         self.writer = threading.Thread(target=self._write_loop, name="mqtt-writer", daemon=True)
 
-    # network thread ------------------------------------------------------------------------------------
+    # network thread (asyncio) ----------------------------------------------------------------------------
     def _client(self) -> Any:
-        import paho.mqtt.client as mqtt
+        """A gmqtt client for the persistent session; QoS-1 messages reach `_on_publish` with their packet id."""
+        import gmqtt
 
+        logging.getLogger("gmqtt").setLevel(logging.WARNING)  # (its INFO lines: every connection made, every SUBACK)
         o = self.options
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=mqtt.MQTTv5)
-        client.manual_ack_set(True)
+        client = gmqtt.Client(o.client_id, clean_session=False, optimistic_acknowledgement=False,
+                              session_expiry_interval=o.session_expiry_s, receive_maximum=o.receive_maximum)
         if o.broker.username is not None:
-            client.username_pw_set(o.broker.username, o.broker.password)
-        if o.broker.tls:
-            client.tls_set_context(ssl.create_default_context(cafile=o.ca_file))
-        client.reconnect_delay_set(1, 30)
+            client.set_auth_credentials(o.broker.username, o.broker.password)
+        client.set_config({"reconnect_delay": RECONNECT_DELAY_S})
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        # gmqtt's public way to acknowledge later (a coroutine per message) costs a Task each and as much as paho
+        # (BENCHMARKS.md, "MQTT client"): its handler's QoS-1 step is replaced, so no PUBACK is sent for us and
+        # the writer acknowledges a whole batch in one write (_send_acks).
+        client._package_handler._handle_qos_1_publish_packet = self._on_publish
         return client
 
-    def _connect_properties(self) -> Any:
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
+    async def _network(self, started: concurrent.futures.Future[None]) -> None:
+        """The network thread's loop: connect (the outcome into `started`), serve until closing, disconnect."""
+        self.loop = asyncio.get_running_loop()
+        self.closing = asyncio.Event()
+        self.client = self._client()
+        o = self.options
+        tls = ssl.create_default_context(cafile=o.ca_file) if o.broker.tls else False
+        try:
+            await self.client.connect(o.broker.host, o.broker.port, ssl=tls, keepalive=o.keepalive_s)
+            started.set_result(None)
+        except Exception as exc:
+            started.set_exception(exc)
+        await self.closing.wait()
+        with contextlib.suppress(Exception):  # (after a refused connection there may be nothing to close)
+            await self.client.disconnect()
 
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.options.session_expiry_s
-        props.ReceiveMaximum = self.options.receive_maximum
-        return props
-
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        if reason.is_failure:
-            self._fail(f"the broker refused the connection: {reason}")
-            return
-        from paho.mqtt.subscribeoptions import SubscribeOptions
+    def _on_connect(self, client: Any, session_present: int, result: int, properties: Any) -> None:
+        import gmqtt
 
         self.connection += 1
         log.info("connected to %s:%d as %s (session %s)", self.options.broker.host, self.options.broker.port,
-                 self.options.client_id, "resumed" if flags.session_present else "new")
-        client.subscribe([(f, SubscribeOptions(qos=1)) for f in self.options.subscriptions()])
+                 self.options.client_id, "resumed" if session_present else "new")
+        client.subscribe([gmqtt.Subscription(f, qos=1) for f in self.options.subscriptions()])
 
-    def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: list[Any], properties: Any) -> None:
-        refused = [(f, str(r)) for f, r in zip(self.options.subscriptions(), reasons) if r.is_failure]
+    def _on_subscribe(self, client: Any, mid: int, codes: Sequence[int], properties: Any) -> None:
+        refused = [(f, code) for f, code in zip(self.options.subscriptions(), codes) if code >= 0x80]
         if refused:
-            self._fail("the broker refused the subscription(s) " + ", ".join(f"{f} ({r})" for f, r in refused))
+            self._fail("the broker refused the subscription(s) " +
+                       ", ".join(f"{f} (reason code 0x{code:02X})" for f, code in refused))
 
-    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        if not self.stopping.is_set():
-            log.warning("disconnected from the broker (%s); reconnecting", reason)
+    def _on_disconnect(self, client: Any, packet: Any, exc: Any = None) -> None:
+        self.connection += 1  # the lost connection's packet ids are not acknowledged on the next one
+        handler = client._package_handler
+        if handler._permanent_failure:  # a reconnect refused for good (a bad password…): gmqtt gives up, so do we
+            self._fail(f"the broker refused the connection: {handler._error}")
+        elif not self.stopping.is_set():
+            log.warning("disconnected from the broker; reconnecting in %d s", RECONNECT_DELAY_S)
 
-    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+    def _on_publish(self, mid: int, payload: bytes, topic: str, properties: Any) -> None:
+        """A QoS-1 message, with its packet id: handed to the writer, which acknowledges it after its commit."""
+        self._hand_over(mid, 1, topic, payload)
+
+    def _on_message(self, client: Any, topic: str, payload: bytes, qos: int, properties: Any) -> None:
+        """A QoS-0 message (published so): nothing to acknowledge. A QoS-1 one here means the hook in
+        `_client` no longer holds (another gmqtt): stop rather than never acknowledge."""
+        if qos:
+            self._fail("gmqtt delivered a QoS-1 message without its packet id: this gmqtt version is unsupported")
+            return
+        self._hand_over(0, 0, topic, payload)
+
+    def _hand_over(self, mid: int, qos: int, topic: str, payload: bytes | None) -> None:
         """Hand the raw message to the writer (blocking while it is a chunk behind); one larger than
         --max-payload-bytes is rejected here, its payload dropped unread: the writer only acknowledges it."""
         if self.stopping.is_set():
             return  # not acknowledged: the broker keeps it for our session and redelivers it
-        payload = message.payload
-        if len(payload) > self.options.max_payload_bytes:
+        size = len(payload or b"")
+        if size > self.options.max_payload_bytes:
             log.warning("rejected topic=%s reason=PayloadTooLarge: the message has %d bytes; at most %d are read "
-                        "(--max-payload-bytes)", message.topic, len(payload), self.options.max_payload_bytes)
+                        "(--max-payload-bytes)", topic, size, self.options.max_payload_bytes)
             payload = None  # (acknowledged in its turn, after the messages before it: MQTT 5 §4.6)
-        elif len(payload) > MAX_TELEGRAM_BYTES and (rule := self._rule(message.topic)) is not None \
-                and rule.format == "p1":
+        elif size > MAX_TELEGRAM_BYTES and (rule := self._route(topic)[0]) is not None and rule.format == "p1":
             log.warning("rejected topic=%s reason=PayloadTooLarge: the message has %d bytes; a P1 telegram has at "
-                        "most %d", message.topic, len(payload), MAX_TELEGRAM_BYTES)
+                        "most %d", topic, size, MAX_TELEGRAM_BYTES)
             payload = None
-        self.batcher.add((self.connection, message.mid, message.qos, message.topic, payload))
+        self.batcher.add((self.connection, mid, qos, topic, payload))
+
+    def _send_acks(self, acks: list[tuple[int, int, int]]) -> None:
+        """The PUBACKs of a committed batch, in arrival order, in one write. A message of an earlier connection
+        is not acknowledged: its packet id may now name another message; the broker redelivers it (if the
+        session survived) and the new copy is acknowledged."""
+        current = self.connection
+        packets = [PUBACK | mid for connection, mid, qos in acks if qos and connection == current]
+        if packets:
+            self.client._connection.send_package(struct.pack(f"!{len(packets)}I", *packets))
 
     # writer thread ----------------------------------------------------------------------------------------
     def _write_loop(self) -> None:
@@ -580,12 +627,13 @@ class Ingest:
         """(entity, readings) of a message; (None, []) for a bad one, logged in one line (topic, reason)."""
         if payload is None:
             return None, []  # too large: rejected, and logged, on arrival
-        rule = self._rule(topic)
+        rule, entity = self._route(topic)
         if rule is None:
             log.warning("rejected topic=%s reason=no [[topics]] entry matches it", topic)
             return None, []
         try:
-            entity = rule.entity_of(topic)
+            if isinstance(entity, DomainError):
+                raise entity
             readings = self.parsers[rule.format](entity, payload)
         except DomainError as exc:
             log.warning("rejected topic=%s reason=%s: %s", topic, exc.code, exc.message)
@@ -595,30 +643,32 @@ class Ingest:
             return None, []
         return (entity, readings) if readings else (None, [])
 
-    def _rule(self, topic: str) -> TopicRule | None:
-        """The first [[topics]] entry whose filter matches (remembered per topic: a fleet repeats its topics)."""
+    def _route(self, topic: str) -> tuple[TopicRule | None, uuid.UUID | DomainError | None]:
+        """The first [[topics]] entry whose filter matches and the topic's entity (or why it has none), remembered
+        per topic: a fleet repeats its topics, and parsing the UUID again cost ~5 % of a `reading` message."""
         try:
-            return self.rule_cache[topic]
+            return self.route_cache[topic]
         except KeyError:
             pass
         from paho.mqtt.client import topic_matches_sub
 
         rule = next((r for r in self.options.rules if topic_matches_sub(r.filter, topic)), None)
-        if len(self.rule_cache) >= 100_000:
-            self.rule_cache.clear()
-        self.rule_cache[topic] = rule
-        return rule
+        entity: uuid.UUID | DomainError | None = None
+        if rule is not None:
+            try:
+                entity = rule.entity_of(topic)
+            except DomainError as exc:
+                entity = exc
+        if len(self.route_cache) >= 100_000:
+            self.route_cache.clear()
+        self.route_cache[topic] = rule, entity
+        return rule, entity
 
     def _commit_and_ack(self, batch: Batch) -> bool:
-        """Commit, then acknowledge every message of the batch in arrival order; False if given up."""
+        """Commit, then have the network thread acknowledge the batch's messages; False if given up."""
         if not self._commit(batch):
             return False
-        ack, current = self.client.ack, self.connection
-        for connection, mid, qos in batch.acks:
-            # A message of an earlier connection is not acknowledged: its packet id may now name another
-            # message. The broker redelivers it (if the session survived) and the new copy is acknowledged.
-            if connection == current:
-                ack(mid, qos)
+        self.loop.call_soon_threadsafe(self._send_acks, batch.acks)
         return True
 
     def _commit(self, batch: Batch) -> bool:
@@ -647,19 +697,26 @@ class Ingest:
 
     def run(self) -> None:
         """Connect, consume until SIGTERM/SIGINT (or a fatal error), then commit, acknowledge and disconnect."""
+        import gmqtt
+
         o = self.options
         if o.metrics_port:
             self.stats.prom = PromMetrics(self.stats, self.batcher)
             self.stats.prom.serve(o.metrics_port, o.metrics_host)
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self.network = threading.Thread(target=asyncio.run, args=(self._network(started),), name="mqtt-network",
+                                        daemon=True)
+        self.writer.start()  # first: a resumed session's messages come with the CONNACK, a full chunk waits for it
+        self.network.start()
         try:
-            self.client.connect(o.broker.host, o.broker.port, o.keepalive_s, clean_start=False,
-                                properties=self._connect_properties())
+            started.result()
+        except gmqtt.MQTTConnectError as exc:
+            self._fail(f"the broker refused the connection: {exc}")
         except (OSError, ssl.SSLError) as exc:
+            self._stop()
             raise ConfigError(f"cannot connect to the broker {o.broker.host}:{o.broker.port}: {exc}") from None
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: self.stopping.set())
-        self.writer.start()
-        self.client.loop_start()
         last = time.monotonic()
         previous = self.stats.snapshot()
         while not self.stopping.wait(min(1.0, o.stats_s)):
@@ -668,12 +725,17 @@ class Ingest:
                 last = time.monotonic()
         self._shutdown()
 
-    def _shutdown(self) -> None:
-        """Stop taking messages, commit and acknowledge what was received, then disconnect cleanly."""
+    def _stop(self) -> None:
+        """Stop taking messages, commit and acknowledge what was received, then disconnect cleanly (the
+        network thread runs what was queued for it first: the writer's PUBACKs reach the broker before)."""
         self.batcher.close()
         self.writer.join()
-        self.client.disconnect()  # queued after the PUBACKs: they reach the broker first
-        self.client.loop_stop()
+        self.loop.call_soon_threadsafe(self.closing.set)
+        self.network.join()
+
+    def _shutdown(self) -> None:
+        """Stop, and log the totals."""
+        self._stop()
         m, r, rej, b, commit_s, _ = self.stats.snapshot()
         log.info("stopped: messages %d, readings %d, rejected %d, batches %d, mean commit %.1f ms",
                  m, r, rej, b, 1000 * commit_s / max(b, 1))
