@@ -114,12 +114,28 @@ def reads(store: PostgresStore) -> dict[str, Callable[[], object]]:
             "month × 15 min (seeks)": seeks(utc_month, 2880), "month × 1 day (seeks)": seeks(daily, 30)}
 
 
+def explain(name: str, store: PostgresStore) -> None:
+    """The readings page's plan with its values (a custom plan) and as a prepared statement's generic plan."""
+    query = ("SELECT * FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s ORDER BY ts LIMIT 1001")
+    args = (HOUSEHOLD, *MONTH)
+    with store.connection() as conn:
+        for mode in ("force_custom_plan", "force_generic_plan"):
+            conn.execute(f"SET plan_cache_mode = {mode}")
+            conn.execute("DEALLOCATE ALL")
+            for _ in range(3):  # planned, then (generic) reused
+                lines = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query, args, prepare=True)]
+            times = [line.strip() for line in lines if line.strip().startswith(("Planning Time", "Execution Time"))]
+            log(f"{name} {mode}: {'; '.join(times)}; {lines[0].strip()} … {len(lines)} lines")
+        conn.execute("RESET plan_cache_mode")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.engines", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--per-round", type=int, default=5)
+    parser.add_argument("--explain", action="store_true", help="also EXPLAIN ANALYZE the readings page on each")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     data = [parse_reading(item) for item in household(T0, T0 + args.days * DAY)]
@@ -139,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{name}: {len(data):,} readings in {time.perf_counter() - t:.0f} s")
         with stores["timescaledb"].connection() as conn:
             chunks = conn.execute("SELECT count(*) FROM timescaledb_information.chunks").fetchone()[0]
+        if args.explain:
+            for name, store in stores.items():
+                explain(name, store)
         calls = {name: reads(store) for name, store in stores.items()}
         figures: dict[str, dict[str, list[float]]] = {key: {name: [] for name in stores} for key in calls["postgres"]}
         for rnd in range(args.rounds):
