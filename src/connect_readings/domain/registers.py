@@ -11,7 +11,7 @@ window telescope exactly into the window's total.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from operator import sub
 from typing import Any
 
@@ -127,14 +127,20 @@ def value_at(t: int, bracket: Bracket) -> float:
     return interpolate(before, after, t)
 
 
-def rounded_delta(delta: float) -> float:
-    """An energy or volume as served: rounded to nano-units, which hides float noise (0.1 + 0.2) without
-    changing any metered digit; a delta negative by noise only is 0.
+def rounded_deltas(deltas: Iterable[float]) -> list[float]:
+    """Energies or volumes as served: rounded to nano-units, which hides float noise (0.1 + 0.2) without
+    changing any metered digit; a delta negative by noise only is 0. (A list at a time: a year of daily
+    buckets rounds 1,825 values, and a call per value cost a fifth of it.)
 
-    >>> rounded_delta(0.30000000000000004), rounded_delta(-1e-17)
-    (0.3, 0.0)
+    >>> rounded_deltas([0.30000000000000004, -1e-17])
+    [0.3, 0.0]
     """
-    return round(delta, 9) if delta > 0.0 else 0.0
+    return [round(delta, 9) if delta > 0.0 else 0.0 for delta in deltas]
+
+
+def rounded_delta(delta: float) -> float:
+    """One `rounded_deltas`."""
+    return rounded_deltas((delta,))[0]
 
 
 def bucket_deltas(edges: Sequence[int], brackets: Sequence[Bracket]) -> list[float | None]:
@@ -170,7 +176,7 @@ def edge_deltas(instants: Sequence[int], registers: Sequence[int], columns: Sequ
     result: list[list[float | None] | None] = [None] * len(REGISTER_SERIES)
     if not any(None in column for column in columns):  # every edge known (the usual case), checked in C
         for k, column in zip(registers, columns):
-            result[k] = list(map(rounded_delta, map(sub, column[1:], column)))  # type: ignore[arg-type]
+            result[k] = rounded_deltas(map(sub, column[1:], column))  # type: ignore[arg-type]
         return result, None
     known = [all(column[i] is not None for column in columns) for i in range(n)]
     seek = [not (known[i] and known[i + 1]) for i in range(n - 1)]
