@@ -8,7 +8,8 @@
 # Settings (environment):
 #   ENGINES            folder of the source archives (citus-13.2.2.tar.gz, timescaledb-2.25.0.tar.gz, unmodified
 #                      `git archive` exports of the release tags), relative to the repository root or absolute;
-#                      needed only when an extension is to be built
+#                      needed only when an extension is to be built; unset, the folder holding the Citus
+#                      archive within three levels of the checkout's parent, if any
 #   SCALEOUT_ENGINES   which engines to test: "citus timescaledb" (default), "citus" or "timescaledb"
 #   SCALEOUT_BUILD     "auto" (build when the extension is missing, default), "never", or "force" (rebuild)
 #   SCALEOUT_KEEP      set to keep the clusters' folder (logs) after the run; they are stopped anyway
@@ -25,6 +26,13 @@ ENGINES=${ENGINES:-}
 case "$ENGINES" in /* | "") ;; *) ENGINES="$ROOT/$ENGINES" ;; esac
 CITUS_VERSION=13.2.2
 TIMESCALEDB_VERSION=2.25.0
+if [ -z "$ENGINES" ]; then
+    # Unset: the folder near the checkout that holds the Citus archive, if there is one (CI lays the archives
+    # beside its clone); searched only by the file's name, three levels below the checkout's parent.
+    found=$(find "$(dirname "$ROOT")" -maxdepth 3 -name "citus-$CITUS_VERSION.tar.gz" -not -path "$ROOT/*" \
+        -print -quit 2>/dev/null || true)
+    [ -n "$found" ] && ENGINES=$(dirname "$found")
+fi
 CITUS_ARCHIVE="$ENGINES/citus-$CITUS_VERSION.tar.gz"
 TIMESCALEDB_ARCHIVE="$ENGINES/timescaledb-$TIMESCALEDB_VERSION.tar.gz"
 SCALEOUT_ENGINES=${SCALEOUT_ENGINES:-citus timescaledb}
