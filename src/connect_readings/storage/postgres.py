@@ -22,12 +22,16 @@ affect, and timestamptz would store the same 8 bytes at the same µs resolution 
 from __future__ import annotations
 
 import functools
+import struct
+import sys
 import time
 import uuid
+from array import array
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import orjson
@@ -38,7 +42,7 @@ from ..domain.entities import EntityRecord, check_parent
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Surroundings, edge_days, gauge_parent_spans, gauge_spans, plan, probe_registers
-from ..domain.edges import values_at as edge_values
+from ..domain.edges import DAY_US, values_at as edge_values
 from ..domain.ingest import rebuild_tiers
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
@@ -46,7 +50,7 @@ from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, migrations, stored_row
 from .base import GAUGE_BLOCKS_MIGRATION, pack_summaries, unpack_summaries
-from .base import QualityMark, quality_mark
+from .base import COLUMN_METRICS, QualityMark, quality_mark
 from .base import ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, parent_gone
 from .base import edge_days_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
@@ -125,6 +129,147 @@ _WIDEN_SERIES = (
     "ON CONFLICT (entity_id, register) DO UPDATE SET first_ts = least(series.first_ts, excluded.first_ts), "
     "last_ts = greatest(series.last_ts, excluded.last_ts)"
 )
+
+
+# -- ingest: the one read of an appending batch, and the COPY buffer -----------------------------------------
+@functools.lru_cache(maxsize=1024)
+def _append_read_sql(registers: tuple[int, ...], gauges: bool) -> str:
+    """Everything `plan` needs when a batch appends, in one statement (one snapshot, one round trip, one shard):
+
+      kind 0  the entity's series bounds (name, a = first_ts, b = last_ts);
+      kind 1  its latest reading (a = ts; NULL: none): the batch appends when it is before the batch's first;
+      kind 2  per register of the batch having series bounds: the nearest reading before the batch that has it
+              (a = register index, b = ts, v = value; `probe_sql`'s seek, inside the register's bounds);
+      kind 3  the stored edge rows (name, a = day, blob) over the days of `edge_days`: from the earliest of the
+              batch's first reading and those readings to the batch's last;
+      kind 4  with gauges: per tier, the stored summaries of the block holding the batch's first reading
+              (a = width, blob).
+    Read after the entity lock (a statement of its own, before this one). When the batch turns out not to append,
+    kinds 2-4 are ignored and `_surroundings` reads what that case needs.
+    """
+    parts = ["SELECT 0 AS kind, register AS name, first_ts AS a, last_ts AS b, NULL::float8 AS v, NULL::bytea AS blob "
+             "FROM s",
+             "SELECT 1, NULL, (SELECT max(ts) FROM readings WHERE entity_id = %(e)s), NULL, NULL, NULL"]
+    head = "WITH s AS MATERIALIZED (SELECT register, first_ts, last_ts FROM series WHERE entity_id = %(e)s)"
+    if registers:
+        probes = " UNION ALL ".join(
+            f"SELECT {k} AS k, b.ts, b.v FROM s CROSS JOIN LATERAL (SELECT ts, {c} AS v FROM readings "
+            f"WHERE entity_id = %(e)s AND ts BETWEEN s.first_ts AND least(%(lo)s::int8 - 1, s.last_ts) "
+            f"AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1) b WHERE s.register = '{c}'"
+            for k, c in ((k, REGISTER_COLUMNS[k]) for k in registers))
+        head += f", p AS MATERIALIZED ({probes})"
+        parts.append("SELECT 2, NULL, k, ts, v, NULL FROM p")
+        first_day = (f"(SELECT (x - mod(mod(x, {DAY_US}) + {DAY_US}, {DAY_US})) / {DAY_US} "  # floor, as Python's //
+                     "FROM (SELECT least(%(lo)s::int8, (SELECT min(ts) FROM p)) AS x) m)")
+        parts.append(f"SELECT 3, register, day, NULL, NULL, edges FROM register_edges WHERE entity_id = %(e)s "
+                     f"AND day BETWEEN {first_day} AND %(hi_day)s::int8")
+    if gauges:
+        parts.append("SELECT 4, NULL, width, NULL, NULL, summaries FROM gauge_blocks WHERE entity_id = %(e)s "
+                     "AND (width, block) IN (SELECT * FROM unnest(%(w)s::int8[], %(b)s::int8[]))")
+    return head + "\n" + "\nUNION ALL ".join(parts)
+
+
+def _append_read_params(entity_id: uuid.UUID, batch: Batch) -> dict[str, Any]:
+    params: dict[str, Any] = {"e": entity_id, "lo": batch.lo, "hi_day": batch.hi // DAY_US}
+    if batch.gauges_present:
+        params["w"] = list(TIERS)
+        params["b"] = [block_of(batch.lo, width) for width in TIERS]
+    return params
+
+
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = b"\xff\xff"
+_NULL_FIELD = struct.pack(">i", -1)
+_F8_FIELD = struct.Struct(">id")
+_I8_FIELD = struct.Struct(">iq")
+_FIELD_8 = struct.pack(">i", 8)
+_SWAP = sys.byteorder == "little"
+
+
+def _column_bytes(code: str, values: Sequence[Any]) -> bytes:
+    """A column's values as big-endian 8-byte words (int8 'q' or float8 'd'), converted in C."""
+    column = array(code, values)
+    if _SWAP:
+        column.byteswap()
+    return column.tobytes()
+
+
+def _copy_payload(batch: Batch, todo: IngestPlan, entity: bytes | None) -> bytes:
+    """The plan's rows as one binary COPY stream (`_COPY_READINGS` with `entity`, the uuid's 16 bytes, else
+    `_COPY_STAGING`): byte for byte what `copy.write_row` writes with the types of `_READINGS_TYPES` /
+    `_STAGING_TYPES`, built a column at a time rather than a value at a time.
+
+    Rows sharing which columns are NULL have one fixed layout: a template row (field count, lengths, NULLs, the
+    entity) repeated, then each non-NULL column's big-endian bytes laid into it with strided slice assignments.
+    A batch's readings usually all have the same registers and gauges: one layout. A reading with metrics kept in
+    `extra` (JSON text) is encoded on its own.
+    """
+    rows = todo.rows
+    n = len(rows)
+    if rows is batch.readings:
+        stamps: Sequence[int] = batch.stamps
+        columns: list[Sequence[Any]] = [*batch.columns, *batch.gauge_columns]
+    else:
+        stamps = [r.ts for r in rows]
+        columns = [*zip(*[r.registers for r in rows]), *zip(*[r.gauges for r in rows])] if rows else []
+    prefix = struct.pack(">h", 2 + REGISTER_COUNT + GAUGE_COUNT + (entity is not None))  # ts, …, extra
+    if entity is not None:
+        prefix += struct.pack(">i", 16) + entity
+    out = bytearray(_COPY_SIGNATURE)
+    with_extra = [i for i, r in enumerate(rows) if not r.data.keys() <= COLUMN_METRICS]
+    plain = list(range(n)) if not with_extra else sorted(set(range(n)) - set(with_extra))
+    full, empty, mixed = [], [], []
+    for c, column in enumerate(columns):
+        nulls = column.count(None)
+        (full if nulls == 0 else empty if nulls == n else mixed).append(c)
+    groups: dict[tuple[bool, ...], list[int]] = {}
+    if mixed:
+        keys = list(zip(*[[v is None for v in columns[c]] for c in mixed]))
+        for i in plain:
+            groups.setdefault(keys[i], []).append(i)
+    elif plain:
+        groups[()] = plain
+    pieces: list[bytes] = [b""] * n  # (several layouts, or a reading with extra: rows put back in their order)
+    for key, index in groups.items():
+        m = len(index)
+        nulls = set(empty) | {c for c, null in zip(mixed, key) if null}
+        template = bytearray(prefix) + _FIELD_8
+        offsets = [(len(template), "q", stamps)]
+        template += bytes(8)
+        for c, column in enumerate(columns):
+            if c in nulls:
+                template += _NULL_FIELD
+            else:
+                template += _FIELD_8
+                offsets.append((len(template), "d", column))
+                template += bytes(8)
+        template += _NULL_FIELD  # extra
+        width = len(template)
+        block = bytearray(bytes(template) * m)
+        pick = None if m == n else itemgetter(*index) if m > 1 else (lambda seq, i=index[0]: (seq[i],))
+        for offset, code, values in offsets:
+            data = _column_bytes(code, values if pick is None else pick(values))
+            for j in range(8):
+                block[offset + j::width] = data[j::8]
+        if m == n:
+            out += block
+        else:
+            view = bytes(block)
+            for k, i in enumerate(index):
+                pieces[i] = view[k * width:(k + 1) * width]
+    for i in with_extra:
+        r = rows[i]
+        row = bytearray(prefix)
+        row += _I8_FIELD.pack(8, r.ts)
+        for v in (*r.registers, *r.gauges):
+            row += _NULL_FIELD if v is None else _F8_FIELD.pack(8, v)
+        extra = extra_json(r)
+        row += _NULL_FIELD if extra is None else struct.pack(">i", len(extra)) + extra
+        pieces[i] = bytes(row)
+    if len(groups) != 1 or with_extra:
+        out += b"".join(pieces)
+    out += _COPY_TRAILER
+    return bytes(out)
 
 
 def _brackets_sql() -> str:
@@ -346,51 +491,79 @@ class PostgresStore(PlannedIngest):
         return None if row is None else row[0]
 
     # -- ingest -------------------------------------------------------------------------------------
+    # Round trips per batch, appending (the usual case): 1. one pipeline: BEGIN, the deadline, the entity lock and
+    # ONE read of everything the planner needs (`_append_read_sql`); 2. the rows COPYed in one binary buffer built
+    # column-wise (`_copy_payload`); 3. one pipeline: every other write and COMMIT. A batch that does not append
+    # reads the rest in `_surroundings` (stored readings in its span, neighbours after it) and upserts its rows.
     @_mapped
     def _ingest_batch(self, entity_id: uuid.UUID, batch: Batch, deadline: float | None) -> IngestPlan:
-        with self._transaction(deadline, "BEGIN") as conn, conn.cursor() as cur:
-            cur.execute(_LOCK_ENTITY, (entity_id, time.time_ns() // 1000, batch.hi))
-            around, appending = self._surroundings(cur, entity_id, batch)
-            todo = plan(batch, around)
-            self._execute(cur, entity_id, batch, todo, appending)
+        wait = self.busy_timeout_s if deadline is None else max(0.0, min(self.busy_timeout_s, deadline - time.monotonic()))
+        with self._pool.connection(timeout=max(wait, 0.001)) as conn:
+            try:
+                with conn.pipeline(), conn.cursor() as cur, conn.cursor() as read:
+                    cur.execute("BEGIN")
+                    if deadline is not None:
+                        remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
+                        cur.execute("SELECT set_config('statement_timeout', %s, true)", (f"{remaining_ms}ms",))
+                    cur.execute(_LOCK_ENTITY, (entity_id, time.time_ns() // 1000, batch.hi))
+                    read.execute(_append_read_sql(tuple(batch.present), bool(batch.gauges_present)),
+                                 _append_read_params(entity_id, batch))
+                    found = read.fetchall()
+                with conn.cursor() as cur:
+                    around, appending = self._surroundings(cur, entity_id, batch, found)
+                    todo = plan(batch, around)
+                    self._execute(cur, entity_id, batch, todo, appending)
+            except BaseException:
+                if not conn.closed:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except psycopg.Error:
+                        pass  # a broken connection: the pool discards it
+                raise
         return todo
 
-    def _surroundings(self, cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch) -> tuple[Surroundings, bool]:
+    def _surroundings(self, cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch,
+                      found: list[tuple[Any, ...]]) -> tuple[Surroundings, bool]:
+        """What the planner needs, from the rows of `_append_read_sql` (read as if the batch appends: it does when
+        nothing is stored at or after its first reading); otherwise read here, in more round trips."""
         lo, hi = batch.lo, batch.hi
         bounds: dict[int, tuple[int, int]] = {}
         last = None
-        for name, first_ts, last_ts in cur.execute(_SERIES_AND_LAST, {"e": entity_id}).fetchall():
-            if name in REGISTER_INDEX:
-                bounds[REGISTER_INDEX[name]] = (first_ts, last_ts)
-            else:
-                last = first_ts
+        for kind, name, a, b, _, _ in found:
+            if kind == 0:
+                if name in REGISTER_INDEX:
+                    bounds[REGISTER_INDEX[name]] = (a, b)
+            elif kind == 1:
+                last = a
         appending = last is None or last < lo
         around = Surroundings(registers=probe_registers(batch, bounds, appending))
-        if not appending:
-            around.existing = [
-                (row[0], tuple(row[1:])) for row in cur.execute(
-                    f"SELECT {_ROW} FROM readings WHERE entity_id = %s AND ts BETWEEN %s AND %s ORDER BY ts",
-                    (entity_id, lo, hi),
-                ).fetchall()
-            ]
-            if batch.gauges_present or cur.execute(
-                    "SELECT 1 FROM gauge_blocks WHERE entity_id = %s LIMIT 1", (entity_id,)).fetchone():
-                around.gauge_rows = [
-                    (row[0], tuple(row[1:])) for span_lo, span_hi in gauge_spans(batch) for row in cur.execute(
-                        f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s ORDER BY ts",
-                        (entity_id, span_lo, span_hi)).fetchall()]
-                spans = gauge_parent_spans(batch)
-                for width, block, value in cur.execute(
-                        "SELECT g.width, g.block, g.summaries FROM gauge_blocks g, unnest(%s::int8[], %s::int8[]) AS s(lo, hi) "
-                        "WHERE g.entity_id = %s AND g.width < %s AND g.block >= s.lo AND g.block < s.hi",
-                        ([lo_ for lo_, _ in spans], [hi_ for _, hi_ in spans], entity_id, TIERS[-1])).fetchall():
-                    around.gauge_children.setdefault(width, {})[block] = unpack_summaries(value)
-        elif batch.gauges_present:
-            for width, value in cur.execute(
-                    "SELECT width, summaries FROM gauge_blocks WHERE entity_id = %s AND (width, block) IN "
-                    "(SELECT * FROM unnest(%s::int8[], %s::int8[]))",
-                    (entity_id, list(TIERS), [block_of(lo, width) for width in TIERS])).fetchall():
-                around.gauge_tail[width] = unpack_summaries(value)
+        if appending:
+            for kind, name, a, b, v, blob in found:
+                if kind == 2:
+                    around.before_ts[a], around.before[a] = b, v
+                elif kind == 3:
+                    around.edge_rows.setdefault(REGISTER_INDEX[name], {})[a] = bytes(blob)
+                elif kind == 4:
+                    around.gauge_tail[a] = unpack_summaries(blob)
+            return around, appending
+        around.existing = [
+            (row[0], tuple(row[1:])) for row in cur.execute(
+                f"SELECT {_ROW} FROM readings WHERE entity_id = %s AND ts BETWEEN %s AND %s ORDER BY ts",
+                (entity_id, lo, hi),
+            ).fetchall()
+        ]
+        if batch.gauges_present or cur.execute(
+                "SELECT 1 FROM gauge_blocks WHERE entity_id = %s LIMIT 1", (entity_id,)).fetchone():
+            around.gauge_rows = [
+                (row[0], tuple(row[1:])) for span_lo, span_hi in gauge_spans(batch) for row in cur.execute(
+                    f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s ORDER BY ts",
+                    (entity_id, span_lo, span_hi)).fetchall()]
+            spans = gauge_parent_spans(batch)
+            for width, block, value in cur.execute(
+                    "SELECT g.width, g.block, g.summaries FROM gauge_blocks g, unnest(%s::int8[], %s::int8[]) AS s(lo, hi) "
+                    "WHERE g.entity_id = %s AND g.width < %s AND g.block >= s.lo AND g.block < s.hi",
+                    ([lo_ for lo_, _ in spans], [hi_ for _, hi_ in spans], entity_id, TIERS[-1])).fetchall():
+                around.gauge_children.setdefault(width, {})[block] = unpack_summaries(value)
         probed = [k for k in around.registers if k in bounds]
         if probed:
             params: dict[str, Any] = {"e": entity_id}
@@ -405,10 +578,9 @@ class PostgresStore(PlannedIngest):
                 before = next(values)
                 if before is not None:
                     around.before_ts[k], around.before[k] = int(before[0]), before[1]
-                if not appending:
-                    after = next(values)
-                    if after is not None:
-                        around.after[k] = (int(after[0]), after[1])
+                after = next(values)
+                if after is not None:
+                    around.after[k] = (int(after[0]), after[1])
         days = edge_days(batch, around)
         if days is not None:
             for register, day, row in cur.execute(
@@ -423,42 +595,42 @@ class PostgresStore(PlannedIngest):
             # Nothing stored at or after the batch, and the entity lock keeps it so: no conflict is possible,
             # so the rows go straight into the table.
             with cur.copy(_COPY_READINGS) as copy:
-                copy.set_types(_READINGS_TYPES)
-                for reading in todo.rows:
-                    copy.write_row((entity_id, reading.ts, *reading.registers, *reading.gauges, _extra_text(reading)))
+                copy.write(_copy_payload(batch, todo, entity_id.bytes))
         else:
             with cur.copy(_COPY_STAGING) as copy:
-                copy.set_types(_STAGING_TYPES)
-                for reading in todo.rows:
-                    copy.write_row((reading.ts, *reading.registers, *reading.gauges, _extra_text(reading)))
-            cur.execute(_UPSERT_READINGS, (entity_id,))
-        if todo.reset_spans:
-            regs, los, his = zip(*todo.reset_spans)
-            cur.execute(_DELETE_RESETS, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
-                                         "lo": list(los), "hi": list(his)})
-        if todo.resets:
-            regs, stamps, offsets = zip(*todo.resets)
-            cur.execute(_INSERT_RESETS, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
-                                         "ts": list(stamps), "offsets": [float(o) for o in offsets]})
-        widen = [(REGISTER_COLUMNS[k], first, last) for k, first, last in todo.widen]
-        widen += [(GAUGE_COLUMNS[k], first, last) for k, first, last in todo.gauge_widen]
-        if widen:
-            names, firsts, lasts = zip(*widen)
-            cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": list(names), "first": list(firsts), "last": list(lasts)})
-        if todo.gauge_deletes:
-            cur.execute(_DELETE_BLOCKS, {"e": entity_id, "w": [w for w, _ in todo.gauge_deletes],
-                                         "b": [b for _, b in todo.gauge_deletes]})
-        upserts = [(REGISTER_COLUMNS[k], day, row) for k, day, row in todo.edge_rows if row is not None]
-        if upserts:
-            cur.execute(_UPSERT_EDGES, {"e": entity_id, "r": [r for r, _, _ in upserts], "d": [d for _, d, _ in upserts],
-                                        "v": [v for _, _, v in upserts]})
-        deletes = [(REGISTER_COLUMNS[k], day) for k, day, row in todo.edge_rows if row is None]
-        if deletes:
-            cur.execute(_DELETE_EDGES, {"e": entity_id, "r": [r for r, _ in deletes], "d": [d for _, d in deletes]})
-        if todo.gauge_blocks:
-            cur.execute(_UPSERT_BLOCKS, {"e": entity_id, "w": [w for w, _, _ in todo.gauge_blocks],
-                                         "b": [b for _, b, _ in todo.gauge_blocks],
-                                         "s": [pack_summaries(summaries) for _, _, summaries in todo.gauge_blocks]})
+                copy.write(_copy_payload(batch, todo, None))
+        with cur.connection.pipeline():  # every other write and the COMMIT: one round trip
+            if not appending:
+                cur.execute(_UPSERT_READINGS, (entity_id,))
+            if todo.reset_spans:
+                regs, los, his = zip(*todo.reset_spans)
+                cur.execute(_DELETE_RESETS, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
+                                             "lo": list(los), "hi": list(his)})
+            if todo.resets:
+                regs, stamps, offsets = zip(*todo.resets)
+                cur.execute(_INSERT_RESETS, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
+                                             "ts": list(stamps), "offsets": [float(o) for o in offsets]})
+            widen = [(REGISTER_COLUMNS[k], first, last) for k, first, last in todo.widen]
+            widen += [(GAUGE_COLUMNS[k], first, last) for k, first, last in todo.gauge_widen]
+            if widen:
+                names, firsts, lasts = zip(*widen)
+                cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": list(names), "first": list(firsts),
+                                            "last": list(lasts)})
+            if todo.gauge_deletes:
+                cur.execute(_DELETE_BLOCKS, {"e": entity_id, "w": [w for w, _ in todo.gauge_deletes],
+                                             "b": [b for _, b in todo.gauge_deletes]})
+            upserts = [(REGISTER_COLUMNS[k], day, row) for k, day, row in todo.edge_rows if row is not None]
+            if upserts:
+                cur.execute(_UPSERT_EDGES, {"e": entity_id, "r": [r for r, _, _ in upserts],
+                                            "d": [d for _, d, _ in upserts], "v": [v for _, _, v in upserts]})
+            deletes = [(REGISTER_COLUMNS[k], day) for k, day, row in todo.edge_rows if row is None]
+            if deletes:
+                cur.execute(_DELETE_EDGES, {"e": entity_id, "r": [r for r, _ in deletes], "d": [d for _, d in deletes]})
+            if todo.gauge_blocks:
+                cur.execute(_UPSERT_BLOCKS, {"e": entity_id, "w": [w for w, _, _ in todo.gauge_blocks],
+                                             "b": [b for _, b, _ in todo.gauge_blocks],
+                                             "s": [pack_summaries(summaries) for _, _, summaries in todo.gauge_blocks]})
+            cur.execute("COMMIT")
 
     # -- reads --------------------------------------------------------------------------------------
     @_mapped

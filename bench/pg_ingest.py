@@ -1,0 +1,216 @@
+"""PostgreSQL and Citus ingest over HTTP, in one run: `connect-readings serve` on a PostgreSQL URL, loaded by
+`bench.ingest_client` (N senders, one entity each, batches in time order), rounds alternating the configurations.
+
+    python -m bench.pg_ingest [--senders 20] [--batches 10] [--batch-size 1000] [--workers 2] [--rounds 3]
+                              [--base-src DIR] [--citus] [--server URL]
+
+Configurations (each a fresh, migrated database whose tables are truncated before every run):
+  pg        the server at --server (default postgresql://postgres@127.0.0.1:5432/postgres, the machine's own);
+  --citus   also starts throwaway servers under $TMPDIR as scripts/scaleout.sh does (fsync off, synchronous_commit
+            off): `plain` (PostgreSQL, no extension) and a 3-node Citus cluster (coordinator + 2 workers), so
+            Citus / plain compares servers with the same settings; stopped at exit;
+  --base-src  a second tree's `src` folder (e.g. `git archive <commit> src | tar -x -C /tmp/base`): every
+            configuration runs with that tree's code as well ("before") beside this one's ("after").
+Prints one JSON line per run and a table of medians with the per-round ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from .common import HOST, REPO, SECRET, Server, cli_executable, free_port, log, token
+
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+TABLES = ("entities", "readings", "resets", "series", "gauge_blocks", "register_edges")
+
+
+def with_db(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+class Cluster:
+    """Throwaway servers (initdb'd under one temporary folder), stopped and removed by `stop`."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="connect-readings-pg-ingest."))
+        os.chmod(self.root, 0o755)
+        self.dirs: list[Path] = []
+        self.as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self.as_pg:
+            shutil.chown(self.root, "postgres")
+
+    def node(self, name: str, preload: str) -> int:
+        port = free_port()
+        path = self.root / name
+        subprocess.run([*self.as_pg, str(PG_BIN / "initdb"), "-D", str(path), "-U", "postgres", "--auth=trust",
+                        "-E", "UTF8", "--locale=C.UTF-8"], check=True, stdout=subprocess.DEVNULL)
+        conf = (f"listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{path}'\n"
+                f"shared_preload_libraries = '{preload}'\nmax_connections = 300\nmax_prepared_transactions = 300\n"
+                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+        if preload == "citus":
+            conf += "citus.enable_create_database_propagation = on\n"
+        subprocess.run([*self.as_pg, "tee", "-a", str(path / "postgresql.conf")], input=conf.encode(), check=True,
+                       stdout=subprocess.DEVNULL)
+        self.dirs.append(path)
+        subprocess.run([*self.as_pg, str(PG_BIN / "pg_ctl"), "-D", str(path), "-l", str(self.root / f"{name}.log"),
+                        "-w", "-t", "60", "start"], check=True, stdout=subprocess.DEVNULL)
+        log(f"{name} up on {HOST}:{port} ({preload or 'no extension'})")
+        return port
+
+    def citus(self) -> int:
+        """A coordinator and 2 workers; the extension and node list in template1, as scripts/scaleout.sh does."""
+        ports = [self.node(name, "citus") for name in ("citus-coordinator", "citus-worker1", "citus-worker2")]
+        for port in ports:
+            for db in ("template1", "postgres"):
+                with psycopg.connect(f"postgresql://postgres@{HOST}:{port}/{db}", autocommit=True) as conn:
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS citus")
+        for db in ("template1", "postgres"):
+            with psycopg.connect(f"postgresql://postgres@{HOST}:{ports[0]}/{db}", autocommit=True) as conn:
+                conn.execute("SELECT citus_set_coordinator_host(%s, %s)", (HOST, ports[0]))
+                for port in ports[1:]:
+                    conn.execute("SELECT citus_add_node(%s, %s)", (HOST, port))
+        for port in ports:
+            with psycopg.connect(f"postgresql://postgres@{HOST}:{port}/postgres", autocommit=True) as conn:
+                conn.execute("ALTER DATABASE template1 ALLOW_CONNECTIONS false")
+                for _ in range(50):
+                    if conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                    "WHERE datname = 'template1' AND pid <> pg_backend_pid()").fetchone()[0] == 0:
+                        break
+                    time.sleep(0.2)
+        return ports[0]
+
+    def stop(self) -> None:
+        for path in self.dirs:
+            subprocess.run([*self.as_pg, str(PG_BIN / "pg_ctl"), "-D", str(path), "-m", "immediate", "-w", "stop"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def create_database(server: str) -> str:
+    name = f"connect_readings_pg_ingest_{os.getpid()}_{int(time.time() * 1000) % 1_000_000}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return with_db(server, name)
+
+
+def drop_database(server: str, url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def run_once(url: str, src: str | None, args: argparse.Namespace) -> dict:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE " + ", ".join(TABLES))
+        conn.execute("CHECKPOINT")
+    port = free_port()
+    env = {"CONNECT_READINGS_DATABASE": url, "CONNECT_READINGS_WORKERS": str(args.workers),
+           "CONNECT_READINGS_REQUEST_LOG": "false", "CONNECT_READINGS_MAX_BATCH": str(max(10_000, args.batch_size))}
+    if args.store_threads:
+        env["CONNECT_READINGS_STORE_THREADS"] = str(args.store_threads)
+    if src:
+        env["PYTHONPATH"] = src
+        argv = [sys.executable, "-c", "from connect_readings.cli import main; main()"]
+    else:
+        argv = [cli_executable()]
+    server = Server("pg-ingest", [*argv, "serve", "--host", HOST, "--port", str(port)], port, env)
+    try:
+        if args.profile:
+            spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.pid),
+                                    "--subprocesses", "--rate", "200", "--format", "raw", "--output", args.profile,
+                                    "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out = subprocess.run([sys.executable, "-m", "bench.ingest_client", "--port", str(port), "--token", token(),
+                              "--senders", str(args.senders), "--batches", str(args.batches),
+                              "--batch-size", str(args.batch_size)], cwd=REPO, check=True, capture_output=True,
+                             text=True).stdout
+        if args.profile:
+            spy.send_signal(2)
+            spy.wait()
+    finally:
+        server.stop()
+    result = json.loads(out.strip().splitlines()[-1])
+    if result["errors"]:
+        raise SystemExit(f"ingest errors: {result['errors']}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--senders", type=int, default=20)
+    parser.add_argument("--batches", type=int, default=10, help="per sender")
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--store-threads", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--base-src", help="the 'before' tree's src folder")
+    parser.add_argument("--citus", action="store_true", help="also throwaway plain and Citus servers")
+    parser.add_argument("--only", help="comma-separated engines among pg, plain, citus")
+    parser.add_argument("--profile", help="py-spy raw output of the last run (one configuration)")
+    args = parser.parse_args()
+    assert SECRET
+
+    cluster = Cluster() if args.citus else None
+    servers: dict[str, str] = {"pg": args.server}
+    databases: dict[str, str] = {}
+    try:
+        if cluster is not None:
+            servers["plain"] = f"postgresql://postgres@{HOST}:{cluster.node('plain', '')}/postgres"
+            servers["citus"] = f"postgresql://postgres@{HOST}:{cluster.citus()}/postgres"
+        if args.only:
+            servers = {k: v for k, v in servers.items() if k in args.only.split(",")}
+        for engine, server in servers.items():
+            databases[engine] = create_database(server)
+            subprocess.run([sys.executable, "-c", "import sys; from connect_readings.storage.postgres import "
+                            "migrate_database; migrate_database(sys.argv[1])", databases[engine]], check=True)
+        trees = [("after", None)] + ([("before", args.base_src)] if args.base_src else [])
+        configs = [(engine, tree, src) for engine in databases for tree, src in trees]
+        results: dict[tuple[str, str], list[float]] = {(e, t): [] for e, t, _ in configs}
+        for n in range(args.rounds):
+            order = configs if n % 2 == 0 else configs[::-1]
+            for engine, tree, src in order:
+                result = run_once(databases[engine], src, args)
+                results[(engine, tree)].append(result["readings_per_s"])
+                print(json.dumps({"round": n, "engine": engine, "tree": tree, **{
+                    k: result[k] for k in ("readings", "seconds", "readings_per_s", "batch_ms_p50", "batch_ms_max")}}),
+                    flush=True)
+        print(f"\n{args.senders} senders x {args.batches} batches of {args.batch_size:,} readings, "
+              f"{args.workers} server workers, {args.rounds} rounds\n")
+        for (engine, tree), rates in results.items():
+            print(f"{engine:6} {tree:7} median {statistics.median(rates):>10,.0f} readings/s   rounds "
+                  + ", ".join(f"{r:,.0f}" for r in rates))
+
+        def ratio(a: tuple[str, str], b: tuple[str, str]) -> None:
+            if a in results and b in results:
+                rs = [x / y for x, y in zip(results[a], results[b])]
+                print(f"{a[0]} {a[1]} / {b[0]} {b[1]}: median {statistics.median(rs):.2f} (rounds "
+                      + ", ".join(f"{r:.2f}" for r in rs) + ")")
+        for engine in databases:
+            ratio((engine, "after"), (engine, "before"))
+        for tree, _ in trees:
+            ratio(("citus", tree), ("plain", tree))
+    finally:
+        for engine, url in databases.items():
+            try:
+                drop_database(servers[engine], url)
+            except psycopg.Error as exc:
+                log(f"could not drop {url}: {exc}")
+        if cluster is not None:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
