@@ -95,7 +95,7 @@ class Cluster:
     def stop(self) -> None:
         for path in self.dirs:
             subprocess.run([*self.as_pg, str(PG_BIN / "pg_ctl"), "-D", str(path), "-m", "immediate", "-w", "stop"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -147,6 +147,51 @@ def run_once(url: str, src: str | None, args: argparse.Namespace) -> dict:
     return result
 
 
+def explain_ingest(url: str) -> None:
+    """EXPLAIN of every statement of an ingest (Citus: where each runs), inside an ingest-like transaction (so with
+    its SET LOCALs on Citus), on a database holding two batches of one entity."""
+    from connect_readings.domain.ingest import prepare
+    from connect_readings.domain.readings import REGISTER_COUNT, parse_reading
+    from connect_readings.storage import postgres as pg
+
+    from .datagen import Household, SECOND, entity_uuid, wire_readings
+
+    store = pg.PostgresStore(url)
+    entity = entity_uuid("explain", 1)
+    meter = Household(1_704_067_200 * SECOND, 10 * SECOND, seed=901)
+    batches = [[parse_reading(x) for x in wire_readings(meter.block(1000))] for _ in range(3)]
+    store.ingest(entity, batches[0])
+    store.ingest(entity, batches[1])
+    batch = prepare(batches[2], REGISTER_COUNT)
+    assert batch is not None
+
+    def values(statement: tuple[str, str, str], row: tuple) -> tuple[str, list]:
+        return pg._values_sql(*statement, 1), [entity, *row]
+
+    statements = {
+        "entity lock": (pg._LOCK_ENTITY, (entity, 1, batch.hi)),
+        "append read": (pg._append_read_sql(tuple(batch.present), False), pg._append_read_params(entity, batch)),
+        "delete replaced readings": (pg._DELETE_READINGS, (entity, batch.lo, batch.hi, batch.stamps)),
+        "delete resets": (pg._DELETE_RESETS, {"e": entity, "regs": ["positive_t1"], "lo": [1], "hi": [2]}),
+        "insert resets": values(pg._INSERT_RESETS, ("positive_t1", 1, 2.0)),
+        "widen series": values(pg._INSERT_SERIES, ("positive_t1", 1, 2)),
+        "upsert edges": values(pg._INSERT_EDGES, ("positive_t1", 1, b"x")),
+        "delete edges": (pg._DELETE_EDGES, {"e": entity, "r": ["positive_t1"], "d": [1]}),
+        "upsert gauge blocks": values(pg._INSERT_BLOCKS, (900_000_000, 1, b"x")),
+        "delete gauge blocks": (pg._DELETE_BLOCKS, {"e": entity, "w": [1], "b": [1]}),
+    }
+    with store.connection() as conn:
+        for label, (statement, params) in statements.items():
+            conn.execute("BEGIN")
+            if store._citus:
+                for setting in pg._WORKER_SETTINGS:
+                    conn.execute(setting)
+            rows = conn.execute("EXPLAIN (COSTS OFF) " + statement, params).fetchall()
+            conn.execute("ROLLBACK")
+            print(f"--- {label}\n" + "\n".join(row[0] for row in rows))
+    store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -160,6 +205,7 @@ def main() -> None:
     parser.add_argument("--citus", action="store_true", help="also throwaway plain and Citus servers")
     parser.add_argument("--only", help="comma-separated engines among pg, plain, citus")
     parser.add_argument("--profile", help="py-spy raw output of the last run (one configuration)")
+    parser.add_argument("--explain", action="store_true", help="print the EXPLAIN of the ingest statements instead")
     args = parser.parse_args()
     assert SECRET
 
@@ -174,8 +220,13 @@ def main() -> None:
             servers = {k: v for k, v in servers.items() if k in args.only.split(",")}
         for engine, server in servers.items():
             databases[engine] = create_database(server)
-            subprocess.run([sys.executable, "-c", "import sys; from connect_readings.storage.postgres import "
-                            "migrate_database; migrate_database(sys.argv[1])", databases[engine]], check=True)
+            migrate = "import sys; from connect_readings.storage.postgres import migrate_database; migrate_database(sys.argv[1])"
+            subprocess.run([sys.executable, "-c", migrate, databases[engine]], check=True)
+        if args.explain:
+            for engine, url in databases.items():
+                print(f"===== {engine}")
+                explain_ingest(url)
+            return
         trees = [("after", None)] + ([("before", args.base_src)] if args.base_src else [])
         configs = [(engine, tree, src) for engine in databases for tree, src in trees]
         results: dict[tuple[str, str], list[float]] = {(e, t): [] for e, t, _ in configs}

@@ -1,5 +1,5 @@
 """The PostgreSQL ingest's COPY buffer (`_copy_payload`, built a column at a time) is byte for byte what psycopg's
-own binary `copy.write_row` writes for the same rows, with the types the COPY statements declare: for batches of
+own binary `copy.write_row` writes for the same rows, with the types the COPY statement declares: for batches of
 one layout (the usual case), of several (registers present in some readings only), with gauges, with metrics kept
 in `extra` (JSON text, non-ASCII too), of one reading, and for a plan whose rows are not the batch's own."""
 
@@ -18,21 +18,23 @@ from psycopg.pq import Format
 from connect_readings.domain.ingest import IngestPlan, prepare
 from connect_readings.domain.readings import REGISTER_COUNT, Reading, parse_reading
 from connect_readings.domain.timefmt import format_datetime
-from connect_readings.storage.postgres import _READINGS_TYPES, _STAGING_TYPES, _copy_payload, _extra_text
+from connect_readings.storage.postgres import (
+    _READINGS_TYPES,
+    _copy_payload,
+    _extra_text,
+)
 
 T0 = 1_716_768_000_000_000
 ENTITY = uuid.UUID("6f1c3a52-7d41-4e0f-9a6b-5c2d8e9f1a70")
 
 
-def reference(rows: list[Reading], entity: uuid.UUID | None) -> bytes:
+def reference(rows: list[Reading], entity: uuid.UUID) -> bytes:
     transformer = Transformer()
     formatter = BinaryFormatter(transformer)
-    names = _READINGS_TYPES if entity is not None else _STAGING_TYPES
-    transformer.set_dumper_types([types.get(name).oid for name in names], Format.BINARY)
+    transformer.set_dumper_types([types.get(name).oid for name in _READINGS_TYPES], Format.BINARY)
     out = bytearray()
     for r in rows:
-        head = (entity,) if entity is not None else ()
-        out += formatter.write_row((*head, r.ts, *r.registers, *r.gauges, _extra_text(r)))
+        out += formatter.write_row((entity, r.ts, *r.registers, *r.gauges, _extra_text(r)))
     out += formatter.end()
     return bytes(out)
 
@@ -60,14 +62,12 @@ def plan_of(rows: list[Reading]) -> IngestPlan:
 
 @pytest.mark.parametrize("kind", ["plain", "mixed", "gauges", "extra", "all"])
 @pytest.mark.parametrize("count", [1, 2, 7, 1000])
-@pytest.mark.parametrize("entity", [ENTITY, None], ids=["readings", "staging"])
-def test_copy_payload_is_what_write_row_writes(kind: str, count: int, entity: uuid.UUID | None) -> None:
+def test_copy_payload_is_what_write_row_writes(kind: str, count: int) -> None:
     rng = random.Random(f"{kind}{count}")
     batch = prepare([reading(T0 + n * 10_000_000, rng, kind) for n in range(count)], REGISTER_COUNT)
     assert batch is not None
     todo = plan_of(batch.readings)
-    payload = _copy_payload(batch, todo, None if entity is None else entity.bytes)
-    assert payload == reference(batch.readings, entity)
+    assert _copy_payload(batch, todo, ENTITY.bytes) == reference(batch.readings, ENTITY)
     # rows that are not the batch's own (read from the readings, not the batch's columns)
     subset = batch.readings[::2]
-    assert _copy_payload(batch, plan_of(subset), None) == reference(subset, None)
+    assert _copy_payload(batch, plan_of(subset), ENTITY.bytes) == reference(subset, ENTITY)

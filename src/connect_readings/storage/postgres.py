@@ -65,30 +65,12 @@ MIGRATION_LOCK = 0x636F6E6E656374  # pg_advisory_xact_lock key: concurrent start
 HYPERTABLE_CHUNK_US = 7 * 86_400_000_000  # TimescaleDB chunk: one week of bigint µs
 T = TypeVar("T")
 
-_STAGING = "readings_staging"
-_STAGING_DDL = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (ts bigint NOT NULL, "
-    + ", ".join(f"{c} double precision" for c in (*REGISTER_COLUMNS, *GAUGE_COLUMNS))
-    + ", extra text) ON COMMIT DELETE ROWS"
-)
-_STAGING_TYPES = ["int8"] + ["float8"] * (REGISTER_COUNT + GAUGE_COUNT) + ["text"]
-_COPY_STAGING = f"COPY {_STAGING} ({_STORED}, extra) FROM STDIN (FORMAT BINARY)"
 _READINGS_TYPES = ["uuid", "int8"] + ["float8"] * (REGISTER_COUNT + GAUGE_COUNT) + ["text"]  # json as its text
 _COPY_READINGS = f"COPY readings (entity_id, {_STORED}, extra) FROM STDIN (FORMAT BINARY)"
-_UPSERT_READINGS = (
-    f"INSERT INTO readings (entity_id, {_STORED}, extra) SELECT %s, {_STORED}, extra::json FROM {_STAGING} "
-    "ON CONFLICT (entity_id, ts) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in (*REGISTER_COLUMNS, *GAUGE_COLUMNS, "extra"))
-)
 _UPSERT_BLOCKS = (
     "INSERT INTO gauge_blocks (entity_id, width, block, summaries) "
     "SELECT %(e)s, * FROM unnest(%(w)s::int8[], %(b)s::int8[], %(s)s::bytea[]) "
     "ON CONFLICT (entity_id, width, block) DO UPDATE SET summaries = excluded.summaries"
-)
-_UPSERT_EDGES = (
-    "INSERT INTO register_edges (entity_id, register, day, edges) "
-    "SELECT %(e)s, * FROM unnest(%(r)s::text[], %(d)s::int8[], %(v)s::bytea[]) "
-    "ON CONFLICT (entity_id, register, day) DO UPDATE SET edges = excluded.edges"
 )
 _DELETE_EDGES = (
     "DELETE FROM register_edges g USING unnest(%(r)s::text[], %(d)s::int8[]) AS d(register, day) "
@@ -109,18 +91,9 @@ _ENTITY = "entity_id, type, name, brand, identifier, parent_id, properties, time
 # check sees every such PUT committed before it and none can commit between it and the write (READ COMMITTED:
 # each statement after the lock reads what was committed before it was granted).
 PARENT_LOCK = 0x636F6E6E656370
-# The entity's registers with their bounds, and (register '') its latest reading.
-_SERIES_AND_LAST = (
-    "SELECT register, first_ts, last_ts FROM series WHERE entity_id = %(e)s "
-    "UNION ALL SELECT '', max(ts), NULL FROM readings WHERE entity_id = %(e)s"
-)
 _DELETE_RESETS = (
     "DELETE FROM resets r USING unnest(%(regs)s::text[], %(lo)s::bigint[], %(hi)s::bigint[]) AS s(register, lo, hi) "
     "WHERE r.entity_id = %(e)s AND r.register = s.register AND r.ts BETWEEN s.lo AND s.hi"
-)
-_INSERT_RESETS = (
-    'INSERT INTO resets (entity_id, register, ts, "offset") SELECT %(e)s, register, ts, o '
-    "FROM unnest(%(regs)s::text[], %(ts)s::bigint[], %(offsets)s::float8[]) AS u(register, ts, o)"
 )
 # Widen each register's series bounds to the batch's first/last reading having it (they never shrink).
 _WIDEN_SERIES = (
@@ -147,8 +120,8 @@ def _append_read_sql(registers: tuple[int, ...], gauges: bool) -> str:
     Read after the entity lock (a statement of its own, before this one). When the batch turns out not to append,
     kinds 2-4 are ignored and `_surroundings` reads what that case needs.
     """
-    parts = ["SELECT 0 AS kind, register AS name, first_ts AS a, last_ts AS b, NULL::float8 AS v, NULL::bytea AS blob "
-             "FROM s",
+    parts = [("SELECT 0 AS kind, register AS name, first_ts AS a, last_ts AS b, NULL::float8 AS v, NULL::bytea AS blob "
+              "FROM s"),
              "SELECT 1, NULL, (SELECT max(ts) FROM readings WHERE entity_id = %(e)s), NULL, NULL, NULL"]
     head = "WITH s AS MATERIALIZED (SELECT register, first_ts, last_ts FROM series WHERE entity_id = %(e)s)"
     if registers:
@@ -194,10 +167,10 @@ def _column_bytes(code: str, values: Sequence[Any]) -> bytes:
     return column.tobytes()
 
 
-def _copy_payload(batch: Batch, todo: IngestPlan, entity: bytes | None) -> bytes:
-    """The plan's rows as one binary COPY stream (`_COPY_READINGS` with `entity`, the uuid's 16 bytes, else
-    `_COPY_STAGING`): byte for byte what `copy.write_row` writes with the types of `_READINGS_TYPES` /
-    `_STAGING_TYPES`, built a column at a time rather than a value at a time.
+def _copy_payload(batch: Batch, todo: IngestPlan, entity: bytes) -> bytes:
+    """The plan's rows as one binary COPY stream for `_COPY_READINGS` (`entity`: the uuid's 16 bytes): byte for
+    byte what `copy.write_row` writes with the types of `_READINGS_TYPES`, built a column at a time rather than a
+    value at a time (write_row dumps each value in Python: ~3 µs a reading, most of the ingest's own CPU).
 
     Rows sharing which columns are NULL have one fixed layout: a template row (field count, lengths, NULLs, the
     entity) repeated, then each non-NULL column's big-endian bytes laid into it with strided slice assignments.
@@ -212,9 +185,7 @@ def _copy_payload(batch: Batch, todo: IngestPlan, entity: bytes | None) -> bytes
     else:
         stamps = [r.ts for r in rows]
         columns = [*zip(*[r.registers for r in rows]), *zip(*[r.gauges for r in rows])] if rows else []
-    prefix = struct.pack(">h", 2 + REGISTER_COUNT + GAUGE_COUNT + (entity is not None))  # ts, …, extra
-    if entity is not None:
-        prefix += struct.pack(">i", 16) + entity
+    prefix = struct.pack(">hi", 3 + REGISTER_COUNT + GAUGE_COUNT, 16) + entity  # entity, ts, …, extra
     out = bytearray(_COPY_SIGNATURE)
     with_extra = [i for i, r in enumerate(rows) if not r.data.keys() <= COLUMN_METRICS]
     plain = list(range(n)) if not with_extra else sorted(set(range(n)) - set(with_extra))
@@ -270,6 +241,37 @@ def _copy_payload(batch: Batch, todo: IngestPlan, entity: bytes | None) -> bytes
         out += b"".join(pieces)
     out += _COPY_TRAILER
     return bytes(out)
+
+
+# Ingest's small writes as multi-row VALUES with the entity a parameter of every row: on Citus a multi-row INSERT
+# routes to the entity's shard (an INSERT … SELECT FROM unnest(…) is evaluated on the coordinator and its rows
+# pulled there, then pushed to the shard as an intermediate result), and it plans under generic plans too.
+_INSERT_SERIES = ("INSERT INTO series (entity_id, register, first_ts, last_ts)", "(%s, %s, %s::int8, %s::int8)",
+                  (" ON CONFLICT (entity_id, register) DO UPDATE SET first_ts = least(series.first_ts, excluded.first_ts), "
+                   "last_ts = greatest(series.last_ts, excluded.last_ts)"))
+_INSERT_RESETS = ('INSERT INTO resets (entity_id, register, ts, "offset")', "(%s, %s, %s::int8, %s::float8)", "")
+_INSERT_EDGES = ("INSERT INTO register_edges (entity_id, register, day, edges)", "(%s, %s, %s::int8, %s::bytea)",
+                 " ON CONFLICT (entity_id, register, day) DO UPDATE SET edges = excluded.edges")
+_INSERT_BLOCKS = ("INSERT INTO gauge_blocks (entity_id, width, block, summaries)", "(%s, %s::int8, %s::int8, %s::bytea)",
+                  " ON CONFLICT (entity_id, width, block) DO UPDATE SET summaries = excluded.summaries")
+# On Citus, the session's planner settings (`_configure`) for the shards' statements too: SET LOCAL, propagated.
+_WORKER_SETTINGS = ("SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_seqscan = off", "SET LOCAL jit = off")
+_VALUES_ROWS = 4_000  # rows per statement: 4 parameters a row stay under the protocol's 65,535
+# A batch that does not append: the stored readings it replaces are deleted, then its rows COPYed in (what the
+# upsert of a whole reading comes to; a COPY routes to the shard on Citus, an INSERT … SELECT would not).
+_DELETE_READINGS = "DELETE FROM readings WHERE entity_id = %s AND ts BETWEEN %s AND %s AND ts = ANY(%s::int8[])"
+
+
+@functools.lru_cache(maxsize=256)
+def _values_sql(head: str, row: str, tail: str, count: int) -> str:
+    return f"{head} VALUES {', '.join([row] * count)}{tail}"
+
+
+def _insert_values(cur: psycopg.Cursor, statement: tuple[str, str, str], entity_id: uuid.UUID,
+                   rows: Sequence[tuple[Any, ...]]) -> None:
+    for start in range(0, len(rows), _VALUES_ROWS):
+        chunk = rows[start:start + _VALUES_ROWS]
+        cur.execute(_values_sql(*statement, len(chunk)), [v for row in chunk for v in (entity_id, *row)])
 
 
 def _brackets_sql() -> str:
@@ -378,6 +380,8 @@ def _mapped(method: Callable[..., T]) -> Callable[..., T]:
 
 
 class PostgresStore(PlannedIngest):
+    _citus = False  # the server has Citus (set by `_configure`)
+
     def __init__(
         self, url: str, *, busy_timeout_s: float = 30.0, min_size: int = 1, max_size: int = 16,
         connect_timeout_s: int = CONNECT_TIMEOUT_S,
@@ -409,11 +413,23 @@ class PostgresStore(PlannedIngest):
             # jit_above_cost: compiling it would take seconds for a query that runs in a millisecond.
             "jit": "off",
         }
+        row = conn.execute("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')").fetchone()
+        citus = bool(row and row[0])
+        if citus:
+            # Citus plans a statement whose distribution key is a parameter only knowing its value (a custom plan),
+            # but for its fast path (one table; no join, CTE, UNION, INSERT … SELECT): it gives the generic plans of
+            # the others a prohibitive cost so that `auto` never keeps them, and under force_generic_plan (set for the
+            # server, database or role) they fail: "could not create distributed plan … parameters in SQL functions".
+            settings["plan_cache_mode"] = "auto"
+            # The settings above stay on the coordinator (Citus sends no SET to its workers, where the shards'
+            # statements are planned); with this, the SET LOCALs of a transaction reach every worker it uses
+            # (`_WORKER_SETTINGS`, sent by the ingest's transactions).
+            settings["citus.propagate_set_commands"] = "local"
+        self._citus = citus
         conn.execute(
             "SELECT " + ", ".join("set_config(%s, %s, false)" for _ in settings),
             [item for pair in settings.items() for item in pair],
         )
-        conn.execute(_STAGING_DDL)
 
     def connection(self) -> AbstractContextManager[psycopg.Connection]:
         """A pooled connection with this store's session settings (maintenance, EXPLAIN, tests)."""
@@ -502,6 +518,9 @@ class PostgresStore(PlannedIngest):
             try:
                 with conn.pipeline(), conn.cursor() as cur, conn.cursor() as read:
                     cur.execute("BEGIN")
+                    if self._citus:
+                        for statement in _WORKER_SETTINGS:
+                            cur.execute(statement)
                     if deadline is not None:
                         remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
                         cur.execute("SELECT set_config('statement_timeout', %s, true)", (f"{remaining_ms}ms",))
@@ -591,45 +610,37 @@ class PostgresStore(PlannedIngest):
 
     @staticmethod
     def _execute(cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch, todo: IngestPlan, appending: bool) -> None:
-        if appending:
-            # Nothing stored at or after the batch, and the entity lock keeps it so: no conflict is possible,
-            # so the rows go straight into the table.
-            with cur.copy(_COPY_READINGS) as copy:
-                copy.write(_copy_payload(batch, todo, entity_id.bytes))
-        else:
-            with cur.copy(_COPY_STAGING) as copy:
-                copy.write(_copy_payload(batch, todo, None))
+        if not appending and todo.rows:
+            # The stored readings at the batch's timestamps go, then the batch's rows are COPYed in: each replaces
+            # the whole stored reading with its timestamp, as an upsert of every column would.
+            cur.execute(_DELETE_READINGS, (entity_id, batch.lo, batch.hi, [r.ts for r in todo.rows]))
+        # Appending, nothing is stored at or after the batch, and the entity lock keeps it so: no conflict.
+        with cur.copy(_COPY_READINGS) as copy:
+            copy.write(_copy_payload(batch, todo, entity_id.bytes))
         with cur.connection.pipeline():  # every other write and the COMMIT: one round trip
-            if not appending:
-                cur.execute(_UPSERT_READINGS, (entity_id,))
             if todo.reset_spans:
                 regs, los, his = zip(*todo.reset_spans)
                 cur.execute(_DELETE_RESETS, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
                                              "lo": list(los), "hi": list(his)})
             if todo.resets:
-                regs, stamps, offsets = zip(*todo.resets)
-                cur.execute(_INSERT_RESETS, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
-                                             "ts": list(stamps), "offsets": [float(o) for o in offsets]})
+                _insert_values(cur, _INSERT_RESETS, entity_id,
+                               [(REGISTER_COLUMNS[k], ts, float(offset)) for k, ts, offset in todo.resets])
             widen = [(REGISTER_COLUMNS[k], first, last) for k, first, last in todo.widen]
             widen += [(GAUGE_COLUMNS[k], first, last) for k, first, last in todo.gauge_widen]
             if widen:
-                names, firsts, lasts = zip(*widen)
-                cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": list(names), "first": list(firsts),
-                                            "last": list(lasts)})
+                _insert_values(cur, _INSERT_SERIES, entity_id, widen)
             if todo.gauge_deletes:
                 cur.execute(_DELETE_BLOCKS, {"e": entity_id, "w": [w for w, _ in todo.gauge_deletes],
                                              "b": [b for _, b in todo.gauge_deletes]})
             upserts = [(REGISTER_COLUMNS[k], day, row) for k, day, row in todo.edge_rows if row is not None]
             if upserts:
-                cur.execute(_UPSERT_EDGES, {"e": entity_id, "r": [r for r, _, _ in upserts],
-                                            "d": [d for _, d, _ in upserts], "v": [v for _, _, v in upserts]})
+                _insert_values(cur, _INSERT_EDGES, entity_id, upserts)
             deletes = [(REGISTER_COLUMNS[k], day) for k, day, row in todo.edge_rows if row is None]
             if deletes:
                 cur.execute(_DELETE_EDGES, {"e": entity_id, "r": [r for r, _ in deletes], "d": [d for _, d in deletes]})
             if todo.gauge_blocks:
-                cur.execute(_UPSERT_BLOCKS, {"e": entity_id, "w": [w for w, _, _ in todo.gauge_blocks],
-                                             "b": [b for _, b, _ in todo.gauge_blocks],
-                                             "s": [pack_summaries(summaries) for _, _, summaries in todo.gauge_blocks]})
+                _insert_values(cur, _INSERT_BLOCKS, entity_id, [(w, b, pack_summaries(summaries))
+                                                                for w, b, summaries in todo.gauge_blocks])
             cur.execute("COMMIT")
 
     # -- reads --------------------------------------------------------------------------------------
