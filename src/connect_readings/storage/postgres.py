@@ -31,6 +31,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from typing import Any, TypeVar
 
@@ -187,11 +188,18 @@ def _copy_payload(batch: Batch, todo: IngestPlan, entity: bytes) -> bytes:
         columns = [*zip(*[r.registers for r in rows]), *zip(*[r.gauges for r in rows])] if rows else []
     prefix = struct.pack(">hi", 3 + REGISTER_COUNT + GAUGE_COUNT, 16) + entity  # entity, ts, …, extra
     out = bytearray(_COPY_SIGNATURE)
-    with_extra = [i for i, r in enumerate(rows) if not r.data.keys() <= COLUMN_METRICS]
+    if COLUMN_METRICS.issuperset(chain.from_iterable([r.data for r in rows])):  # the usual batch, checked in C
+        with_extra: list[int] = []
+    else:
+        with_extra = [i for i, r in enumerate(rows) if not r.data.keys() <= COLUMN_METRICS]
     plain = list(range(n)) if not with_extra else sorted(set(range(n)) - set(with_extra))
+    if rows is batch.readings:  # the batch knows which registers and gauges it has at all
+        present = {*batch.present, *(REGISTER_COUNT + k for k in batch.gauges_present)}
+    else:
+        present = set(range(len(columns)))
     full, empty, mixed = [], [], []
     for c, column in enumerate(columns):
-        nulls = column.count(None)
+        nulls = column.count(None) if c in present else n
         (full if nulls == 0 else empty if nulls == n else mixed).append(c)
     groups: dict[tuple[bool, ...], list[int]] = {}
     if mixed:
