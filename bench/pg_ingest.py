@@ -25,7 +25,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -154,7 +156,7 @@ def explain_ingest(url: str) -> None:
     from connect_readings.domain.readings import REGISTER_COUNT, parse_reading
     from connect_readings.storage import postgres as pg
 
-    from .datagen import Household, SECOND, entity_uuid, wire_readings
+    from .datagen import SECOND, Household, entity_uuid, wire_readings
 
     store = pg.PostgresStore(url)
     entity = entity_uuid("explain", 1)
@@ -192,6 +194,92 @@ def explain_ingest(url: str) -> None:
     store.close()
 
 
+def breakdown(url: str, entities: int = 20, batches: int = 10, size: int = 1000) -> None:
+    """Where a batch's time goes, in-process, one thread, appending (the HTTP client's bodies, parsed first): wall
+    and Python CPU per batch, the backend's CPU (the coordinator's on Citus), and wall ms in each phase."""
+    import psycopg.cursor
+
+    from connect_readings.ingest.batch import parse_batch
+    from connect_readings.storage import postgres as pg
+
+    from .ingest_client import bodies
+
+    parsed = [[parse_batch(body, 10_000) for body in bodies(i, batches, size)] for i in range(entities)]
+    spent: dict[str, float] = {}
+
+    def timed(name: str, fn: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - began
+        return call
+
+    patches = [(pg, "plan", "plan (the planner)"), (pg, "_copy_payload", "COPY buffer built"),
+               (psycopg.Copy, "finish", "COPY sent and inserted"),
+               (psycopg.cursor.Cursor, "fetchall", "lock + read (1st round trip)"),
+               (pg.PostgresStore, "_ingest_batch", "whole transaction")]
+    saved = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in patches]
+    execute = pg.PostgresStore.__dict__["_execute"]
+    store = pg.PostgresStore(url, min_size=1, max_size=1)
+    try:
+        for owner, attr, name in patches:
+            setattr(owner, attr, timed(name, getattr(owner, attr)))
+        pg.PostgresStore._execute = staticmethod(timed("writes: COPY, pipeline, COMMIT", execute.__func__))
+        tick = os.sysconf("SC_CLK_TCK")
+
+        def stat(pid: int) -> list[str]:
+            return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+        with store.connection() as conn:
+            pid = conn.info.backend_pid
+            local = conn.info.host in ("127.0.0.1", "localhost", "::1") and Path(f"/proc/{pid}/stat").exists()
+            postmasters = {int(stat(pid)[1])} if local else set()
+            if local and store._citus:  # the workers' servers too (same machine)
+                for host, port in conn.execute("SELECT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' "
+                                               "AND groupid > 0").fetchall():
+                    with psycopg.connect(with_db(url, "postgres").replace(f":{conn.info.port}/", f":{port}/")) as node:
+                        postmasters.add(int(stat(node.info.backend_pid)[1]))
+
+        def backend_cpu() -> float:
+            if not local:
+                return float("nan")
+            fields = stat(pid)
+            return (int(fields[11]) + int(fields[12])) / tick
+
+        def servers_cpu() -> float:  # every process of the server(s): backends, workers' backends, WAL writer, …
+            total = 0
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    try:
+                        fields = stat(int(entry.name))
+                    except OSError:
+                        continue
+                    if int(entry.name) in postmasters or int(fields[1]) in postmasters:
+                        total += int(fields[11]) + int(fields[12])
+            return total / tick
+
+        store.ingest(uuid.UUID(int=10**6), parsed[0][0])  # (warm: connection, first plans)
+        spent.clear()
+        cpu, every, py, wall = backend_cpu(), servers_cpu(), time.process_time(), time.perf_counter()
+        for b in range(batches):
+            for i in range(entities):
+                store.ingest(uuid.UUID(int=i + 1), parsed[i][b], time.monotonic() + 30)
+        n = entities * batches
+        wall, py, cpu = (time.perf_counter() - wall) / n, (time.process_time() - py) / n, (backend_cpu() - cpu) / n
+        every = (servers_cpu() - every) / n
+    finally:
+        for owner, attr, original in saved:
+            setattr(owner, attr, original)
+        pg.PostgresStore._execute = execute
+        store.close()
+    print(f"per batch of {size:,} ({n} batches, one thread): wall {wall * 1e3:.2f} ms, Python CPU {py * 1e3:.2f} ms "
+          f"(incl. prepare and plan), backend CPU {cpu * 1e3:.2f} ms, all server processes' CPU {every * 1e3:.2f} ms")
+    for name, seconds in spent.items():
+        print(f"  {name:34} {seconds / n * 1e3:6.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -206,6 +294,7 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated engines among pg, plain, citus")
     parser.add_argument("--profile", help="py-spy raw output of the last run (one configuration)")
     parser.add_argument("--explain", action="store_true", help="print the EXPLAIN of the ingest statements instead")
+    parser.add_argument("--breakdown", action="store_true", help="in-process per-batch phases instead (`breakdown`)")
     args = parser.parse_args()
     assert SECRET
 
@@ -222,10 +311,16 @@ def main() -> None:
             databases[engine] = create_database(server)
             migrate = "import sys; from connect_readings.storage.postgres import migrate_database; migrate_database(sys.argv[1])"
             subprocess.run([sys.executable, "-c", migrate, databases[engine]], check=True)
-        if args.explain:
-            for engine, url in databases.items():
-                print(f"===== {engine}")
-                explain_ingest(url)
+        if args.explain or args.breakdown:
+            for n in range(args.rounds if args.breakdown else 1):
+                for engine, url in databases.items():
+                    print(f"===== {engine}" + (f", round {n}" if args.breakdown else ""), flush=True)
+                    if args.explain:
+                        explain_ingest(url)
+                    else:
+                        with psycopg.connect(url, autocommit=True) as conn:
+                            conn.execute("TRUNCATE " + ", ".join(TABLES))
+                        breakdown(url)
             return
         trees = [("after", None)] + ([("before", args.base_src)] if args.base_src else [])
         configs = [(engine, tree, src) for engine in databases for tree, src in trees]

@@ -7,11 +7,13 @@ nothing is converted on the hot paths, comparisons are exact integer ones that n
 affect, and timestamptz would store the same 8 bytes at the same µs resolution anyway.
 
 - ingest: one transaction per batch; the entity row is upserted first, which locks it, so batches of one
-  entity serialise exactly like SQLite's single writer while different entities proceed in parallel. When
-  nothing is stored in the batch's time span yet (appending, the usual case) the rows are COPYed (binary)
-  straight into `readings`; otherwise into a per-connection temp table, then one INSERT … ON CONFLICT DO
-  UPDATE. What to write (rows, resets, series bounds) is decided by the planner, `domain/ingest.py`; this
-  module only reads what it asks for and executes its plan.
+  entity serialise exactly like SQLite's single writer while different entities proceed in parallel. Appending
+  (nothing stored at or after the batch's first reading, the usual case), three round trips: the lock and one
+  read of all the planner needs (pipelined), the rows COPYed (binary, one buffer built column-wise) straight
+  into `readings`, and the other writes with the COMMIT (pipelined). Late data: the readings it replaces are
+  deleted, then the rows COPYed the same way. What to write (rows, resets, series bounds) is decided by the
+  planner, `domain/ingest.py`; this module only reads what it asks for and executes its plan. On Citus every
+  one of these statements routes to the entity's shard.
 - register_brackets: ONE statement for all instants of a page (so one round trip and one snapshot): two
   LATERAL `ORDER BY ts DESC/ASC LIMIT 1` index seeks per instant, a gated fallback seek per register only
   when the neighbouring reading lacks that register, and the resets of the span, via UNION ALL.
