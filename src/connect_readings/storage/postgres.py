@@ -520,7 +520,8 @@ class PostgresStore(PlannedIngest):
     # Round trips per batch, appending (the usual case): 1. one pipeline: BEGIN, the deadline, the entity lock and
     # ONE read of everything the planner needs (`_append_read_sql`); 2. the rows COPYed in one binary buffer built
     # column-wise (`_copy_payload`); 3. one pipeline: every other write and COMMIT. A batch that does not append
-    # reads the rest in `_surroundings` (stored readings in its span, neighbours after it) and upserts its rows.
+    # reads the rest in `_surroundings` (stored readings in its span, neighbours after it), deletes the readings
+    # it replaces and COPYs its rows the same way.
     @_mapped
     def _ingest_batch(self, entity_id: uuid.UUID, batch: Batch, deadline: float | None) -> IngestPlan:
         wait = self.busy_timeout_s if deadline is None else max(0.0, min(self.busy_timeout_s, deadline - time.monotonic()))
