@@ -14,10 +14,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 
-from connect_readings.domain.readings import Reading, parse_reading
+from connect_readings.domain.gauges import TIERS
+from connect_readings.domain.ingest import prepare
+from connect_readings.domain.readings import REGISTER_COUNT, Reading, parse_reading
 from connect_readings.domain.timefmt import format_datetime
+from connect_readings.storage import postgres
 from connect_readings.storage.base import ENTITY_TABLES
 from connect_readings.storage.postgres import (
     HYPERTABLE_CHUNK_US,
@@ -147,6 +151,95 @@ def test_citus_scale_out_is_idempotent(citus: PostgresStore) -> None:
     with citus.connection() as conn:
         assert scale_out(conn) == ["CREATE EXTENSION IF NOT EXISTS citus"]
         assert detect_extensions(conn).citus
+
+
+def mixed(ts: int, n: int) -> Reading:
+    """A reading with two tiers, gas every 4th, gauges every 3rd: every kind of ingest write."""
+    data: dict[str, Any] = {"positiveActiveEnergy": {"t1": 100.0 + n, "t2": 50.0 + n / 2, "total": 150.0 + 1.5 * n,
+                                                    "unit": "kWh"}}
+    if n % 4 == 0:
+        data["positiveGasVolume"] = {"value": 10.0 + n / 10, "unit": "m3"}
+    if n % 3 == 0:
+        data["instantaneousVoltage"] = {"l1": 230.0 + n % 7, "unit": "V"}
+    return parse_reading({"timestamp": format_datetime(ts), "data": data})
+
+
+def test_citus_ingest_writes_route_to_the_entitys_shard(citus: PostgresStore) -> None:
+    """Every statement of an ingest runs on the entity's shard alone (router plans, one task): no INSERT … SELECT
+    whose rows are pulled to the coordinator; the rows themselves are COPYed, which Citus routes by entity_id."""
+    entity = uuid.uuid4()
+    citus.ingest(entity, [mixed(T0 + i * MINUTE, i) for i in range(100)])
+    batch = prepare([mixed(T0 + (100 + i) * MINUTE, i) for i in range(50)], REGISTER_COUNT)
+    assert batch is not None
+
+    def values(statement: tuple[str, str, str], row: tuple[Any, ...]) -> tuple[str, list[Any]]:
+        return postgres._values_sql(*statement, 2), [entity, *row, entity, *row]
+
+    statements = [
+        (postgres._LOCK_ENTITY, (entity, 1, batch.hi)),
+        (postgres._append_read_sql(tuple(batch.present), True), {**postgres._append_read_params(entity, batch)}),
+        (postgres._DELETE_READINGS, (entity, batch.lo, batch.hi, batch.stamps)),
+        (postgres._DELETE_RESETS, {"e": entity, "regs": ["positive_t1"], "lo": [1], "hi": [2]}),
+        values(postgres._INSERT_RESETS, ("positive_t1", 1, 2.0)),
+        values(postgres._INSERT_SERIES, ("positive_t1", 1, 2)),
+        values(postgres._INSERT_EDGES, ("positive_t1", 1, b"x")),
+        (postgres._DELETE_EDGES, {"e": entity, "r": ["positive_t1"], "d": [1]}),
+        values(postgres._INSERT_BLOCKS, (900_000_000, 0, b"x")),
+        (postgres._DELETE_BLOCKS, {"e": entity, "w": [1], "b": [1]}),
+    ]
+    for statement, params in statements:
+        text = explain(citus, statement, params)
+        assert "Custom Scan (Citus Adaptive)" in text and "Task Count: 1" in text, (statement, text)
+        assert "pull to coordinator" not in text and "INSERT ... SELECT" not in text, (statement, text)
+
+
+def test_citus_ingest_and_reads_under_generic_plans(citus: PostgresStore) -> None:
+    """With plan_cache_mode = force_generic_plan set for the server, database or role, Citus cannot plan a
+    statement whose entity is a parameter unless it is a single-table one ("could not create distributed plan");
+    the store's sessions plan as `auto` (where Citus keeps custom plans): ingest and reads answer as usual."""
+    url = citus.url
+    with psycopg.connect(url, autocommit=True, options="-c plan_cache_mode=force_generic_plan") as conn:
+        conn.execute("BEGIN")
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="could not create distributed plan"):
+            conn.execute(postgres.BRACKETS_SQL, {"e": uuid.uuid4(), "t": [T0]}, prepare=True)
+        conn.execute("ROLLBACK")
+    generic = PostgresStore(url + "?options=-c%20plan_cache_mode%3Dforce_generic_plan", min_size=1, max_size=2)
+    try:
+        with generic.connection() as conn:
+            assert conn.execute("SELECT reset_val, setting FROM pg_settings WHERE name = 'plan_cache_mode'"
+                                ).fetchone() == ("force_generic_plan", "auto")
+        entity, twin = uuid.uuid4(), uuid.uuid4()
+        batches = [[mixed(T0 + (b * 60 + i) * MINUTE, b * 60 + i) for i in range(60)] for b in range(3)]
+        late = [mixed(T0 + (30 + 2 * i) * MINUTE, 1_000 + i) for i in range(40)]  # replaces and inserts
+        for _ in range(6):  # past psycopg's prepare threshold: named statements, planned once each
+            for store, who in ((generic, entity), (citus, twin)):
+                for batch in (*batches, late):
+                    store.ingest(who, batch)
+        instants = [T0 + k * 17 * MINUTE for k in range(12)]
+        for _ in range(6):
+            assert generic.register_brackets(entity, instants) == citus.register_brackets(twin, instants)
+            assert generic.readings(entity, T0, T0 + DAY, 1_000) == citus.readings(twin, T0, T0 + DAY, 1_000)
+            for width in TIERS:
+                assert generic.gauge_blocks(entity, width, T0, T0 + DAY) == citus.gauge_blocks(twin, width, T0, T0 + DAY)
+    finally:
+        generic.close()
+
+
+def test_citus_session_settings_reach_the_workers(citus: PostgresStore) -> None:
+    """The store's planner settings are set on the coordinator, where Citus keeps them; an ingest's transaction
+    sends them as SET LOCAL, which Citus propagates to the workers that plan the shards' statements."""
+    entity = uuid.uuid4()
+    citus.ingest(entity, [energy(T0, 1.0)])
+    on_worker = ("SELECT current_setting('enable_seqscan'), current_setting('enable_bitmapscan'), "
+                 "current_setting('jit') FROM series WHERE entity_id = %s LIMIT 1")
+    with citus.connection() as conn:
+        assert conn.execute("SELECT current_setting('enable_seqscan'), current_setting('citus.propagate_set_commands')"
+                            ).fetchone() == ("off", "local")
+        conn.execute("BEGIN")
+        for statement in postgres._WORKER_SETTINGS:
+            conn.execute(statement)
+        assert conn.execute(on_worker, (entity,)).fetchone() == ("off", "off", "off")
+        conn.execute("ROLLBACK")
 
 
 # -- TimescaleDB -----------------------------------------------------------------------------------------------

@@ -7,11 +7,13 @@ nothing is converted on the hot paths, comparisons are exact integer ones that n
 affect, and timestamptz would store the same 8 bytes at the same µs resolution anyway.
 
 - ingest: one transaction per batch; the entity row is upserted first, which locks it, so batches of one
-  entity serialise exactly like SQLite's single writer while different entities proceed in parallel. When
-  nothing is stored in the batch's time span yet (appending, the usual case) the rows are COPYed (binary)
-  straight into `readings`; otherwise into a per-connection temp table, then one INSERT … ON CONFLICT DO
-  UPDATE. What to write (rows, resets, series bounds) is decided by the planner, `domain/ingest.py`; this
-  module only reads what it asks for and executes its plan.
+  entity serialise exactly like SQLite's single writer while different entities proceed in parallel. Appending
+  (nothing stored at or after the batch's first reading, the usual case), three round trips: the lock and one
+  read of all the planner needs (pipelined), the rows COPYed (binary, one buffer built column-wise) straight
+  into `readings`, and the other writes with the COMMIT (pipelined). Late data: the readings it replaces are
+  deleted, then the rows COPYed the same way. What to write (rows, resets, series bounds) is decided by the
+  planner, `domain/ingest.py`; this module only reads what it asks for and executes its plan. On Citus every
+  one of these statements routes to the entity's shard.
 - register_brackets: ONE statement for all instants of a page (so one round trip and one snapshot): two
   LATERAL `ORDER BY ts DESC/ASC LIMIT 1` index seeks per instant, a gated fallback seek per register only
   when the neighbouring reading lacks that register, and the resets of the span, via UNION ALL.
@@ -22,12 +24,17 @@ affect, and timestamptz would store the same 8 bytes at the same µs resolution 
 from __future__ import annotations
 
 import functools
+import struct
+import sys
 import time
 import uuid
+from array import array
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import orjson
@@ -38,14 +45,14 @@ from ..domain.entities import EntityRecord, check_parent
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Surroundings, edge_row_keys, gauge_parent_spans, gauge_spans, plan, probe_registers
-from ..domain.edges import values_at as edge_values
+from ..domain.edges import ROW_US, values_at as edge_values
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
 from ..domain.registers import Bracket, Sample, with_offsets
 from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, stored_row
 from .base import pack_summaries, unpack_summaries
-from .base import QualityMark, quality_mark
+from .base import COLUMN_METRICS, QualityMark, quality_mark
 from .base import ENTITY_COLUMNS, ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, entity_record, parent_gone
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
@@ -61,31 +68,8 @@ MIGRATION_LOCK = 0x636F6E6E656374  # pg_advisory_xact_lock key: concurrent start
 HYPERTABLE_CHUNK_US = 7 * 86_400_000_000  # TimescaleDB chunk: one week of bigint µs
 T = TypeVar("T")
 
-_STAGING = "readings_staging"
-_STAGING_DDL = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (ts bigint NOT NULL, "
-    + ", ".join(f"{c} double precision" for c in (*REGISTER_COLUMNS, *GAUGE_COLUMNS))
-    + ", extra text) ON COMMIT DELETE ROWS"
-)
-_STAGING_TYPES = ["int8"] + ["float8"] * (REGISTER_COUNT + GAUGE_COUNT) + ["text"]
-_COPY_STAGING = f"COPY {_STAGING} ({_STORED}, extra) FROM STDIN (FORMAT BINARY)"
 _READINGS_TYPES = ["uuid", "int8"] + ["float8"] * (REGISTER_COUNT + GAUGE_COUNT) + ["text"]  # json as its text
 _COPY_READINGS = f"COPY readings (entity_id, {_STORED}, extra) FROM STDIN (FORMAT BINARY)"
-_UPSERT_READINGS = (
-    f"INSERT INTO readings (entity_id, {_STORED}, extra) SELECT %s, {_STORED}, extra::json FROM {_STAGING} "
-    "ON CONFLICT (entity_id, ts) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in (*REGISTER_COLUMNS, *GAUGE_COLUMNS, "extra"))
-)
-_UPSERT_BLOCKS = (
-    "INSERT INTO gauge_blocks (entity_id, width, block, summaries) "
-    "SELECT %(e)s, * FROM unnest(%(w)s::int8[], %(b)s::int8[], %(s)s::bytea[]) "
-    "ON CONFLICT (entity_id, width, block) DO UPDATE SET summaries = excluded.summaries"
-)
-_UPSERT_EDGES = (
-    "INSERT INTO register_edge_blocks (entity_id, register, block, edges) "
-    "SELECT %(e)s, * FROM unnest(%(r)s::text[], %(d)s::int8[], %(v)s::bytea[]) "
-    "ON CONFLICT (entity_id, register, block) DO UPDATE SET edges = excluded.edges"
-)
 _DELETE_EDGES = (
     "DELETE FROM register_edge_blocks g USING unnest(%(r)s::text[], %(d)s::int8[]) AS d(register, block) "
     "WHERE g.entity_id = %(e)s AND g.register = d.register AND g.block = d.block"
@@ -104,18 +88,9 @@ _LOCK_ENTITY = (
 # check sees every such PUT committed before it and none can commit between it and the write (READ COMMITTED:
 # each statement after the lock reads what was committed before it was granted).
 PARENT_LOCK = 0x636F6E6E656370
-# The entity's registers with their bounds, and (register '') its latest reading.
-_SERIES_AND_LAST = (
-    "SELECT register, first_ts, last_ts FROM series WHERE entity_id = %(e)s "
-    "UNION ALL SELECT '', max(ts), NULL FROM readings WHERE entity_id = %(e)s"
-)
 _DELETE_RESETS = (
     "DELETE FROM resets r USING unnest(%(regs)s::text[], %(lo)s::bigint[], %(hi)s::bigint[]) AS s(register, lo, hi) "
     "WHERE r.entity_id = %(e)s AND r.register = s.register AND r.ts BETWEEN s.lo AND s.hi"
-)
-_INSERT_RESETS = (
-    'INSERT INTO resets (entity_id, register, ts, "offset") SELECT %(e)s, register, ts, o '
-    "FROM unnest(%(regs)s::text[], %(ts)s::bigint[], %(offsets)s::float8[]) AS u(register, ts, o)"
 )
 # register_edges, one round trip: the entity's registers (kind 0), their stored edge rows in blocks [lo, hi]
 # (kind 1: block, edges) and their resets in (first, last] (kind 2: ts, offset).
@@ -127,13 +102,183 @@ _SERIES_EDGES_RESETS = (
     'UNION ALL SELECT 2, register, ts, NULL, "offset" FROM resets WHERE entity_id = %(e)s '
     "AND ts > %(first)s AND ts <= %(last)s"
 )
-# Widen each register's series bounds to the batch's first/last reading having it (they never shrink).
-_WIDEN_SERIES = (
-    "INSERT INTO series (entity_id, register, first_ts, last_ts) SELECT %(e)s, register, f, l "
-    "FROM unnest(%(regs)s::text[], %(first)s::bigint[], %(last)s::bigint[]) AS u(register, f, l) "
-    "ON CONFLICT (entity_id, register) DO UPDATE SET first_ts = least(series.first_ts, excluded.first_ts), "
-    "last_ts = greatest(series.last_ts, excluded.last_ts)"
-)
+
+
+# -- ingest: the one read of an appending batch, and the COPY buffer -----------------------------------------
+@functools.lru_cache(maxsize=1024)
+def _append_read_sql(registers: tuple[int, ...], gauges: bool) -> str:
+    """Everything `plan` needs when a batch appends, in one statement (one snapshot, one round trip, one shard):
+
+      kind 0  the entity's series bounds (name, a = first_ts, b = last_ts);
+      kind 1  its latest reading (a = ts; NULL: none): the batch appends when it is before the batch's first;
+      kind 2  per register of the batch having series bounds: the nearest reading before the batch that has it
+              (a = register index, b = ts, v = value; `probe_sql`'s seek, inside the register's bounds);
+      kind 3  the stored edge rows (name, a = block, blob) over the blocks of `edge_row_keys`: from the earliest of the
+              batch's first reading and those readings to the batch's last;
+      kind 4  with gauges: per tier, the stored summaries of the block holding the batch's first reading
+              (a = width, blob).
+    Read after the entity lock (a statement of its own, before this one). When the batch turns out not to append,
+    kinds 2-4 are ignored and `_surroundings` reads what that case needs.
+    """
+    parts = [("SELECT 0 AS kind, register AS name, first_ts AS a, last_ts AS b, NULL::float8 AS v, NULL::bytea AS blob "
+              "FROM s"),
+             "SELECT 1, NULL, (SELECT max(ts) FROM readings WHERE entity_id = %(e)s), NULL, NULL, NULL"]
+    head = "WITH s AS MATERIALIZED (SELECT register, first_ts, last_ts FROM series WHERE entity_id = %(e)s)"
+    if registers:
+        probes = " UNION ALL ".join(
+            f"SELECT {k} AS k, b.ts, b.v FROM s CROSS JOIN LATERAL (SELECT ts, {c} AS v FROM readings "
+            f"WHERE entity_id = %(e)s AND ts BETWEEN s.first_ts AND least(%(lo)s::int8 - 1, s.last_ts) "
+            f"AND {c} IS NOT NULL ORDER BY ts DESC LIMIT 1) b WHERE s.register = '{c}'"
+            for k, c in ((k, REGISTER_COLUMNS[k]) for k in registers))
+        head += f", p AS MATERIALIZED ({probes})"
+        parts.append("SELECT 2, NULL, k, ts, v, NULL FROM p")
+        first_block = (f"(SELECT (x - mod(mod(x, {ROW_US}) + {ROW_US}, {ROW_US})) / {ROW_US} "  # floor, as Python's //
+                       "FROM (SELECT least(%(lo)s::int8, (SELECT min(ts) FROM p)) AS x) m)")
+        parts.append(f"SELECT 3, register, block, NULL, NULL, edges FROM register_edge_blocks WHERE entity_id = %(e)s "
+                     f"AND block BETWEEN {first_block} AND %(hi_block)s::int8")
+    if gauges:
+        parts.append("SELECT 4, NULL, width, NULL, NULL, summaries FROM gauge_blocks WHERE entity_id = %(e)s "
+                     "AND (width, block) IN (SELECT * FROM unnest(%(w)s::int8[], %(b)s::int8[]))")
+    return head + "\n" + "\nUNION ALL ".join(parts)
+
+
+def _append_read_params(entity_id: uuid.UUID, batch: Batch) -> dict[str, Any]:
+    params: dict[str, Any] = {"e": entity_id, "lo": batch.lo, "hi_block": batch.hi // ROW_US}
+    if batch.gauges_present:
+        params["w"] = list(TIERS)
+        params["b"] = [block_of(batch.lo, width) for width in TIERS]
+    return params
+
+
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = b"\xff\xff"
+_NULL_FIELD = struct.pack(">i", -1)
+_F8_FIELD = struct.Struct(">id")
+_I8_FIELD = struct.Struct(">iq")
+_FIELD_8 = struct.pack(">i", 8)
+_SWAP = sys.byteorder == "little"
+
+
+def _column_bytes(code: str, values: Sequence[Any]) -> bytes:
+    """A column's values as big-endian 8-byte words (int8 'q' or float8 'd'), converted in C."""
+    column = array(code, values)
+    if _SWAP:
+        column.byteswap()
+    return column.tobytes()
+
+
+def _copy_payload(batch: Batch, todo: IngestPlan, entity: bytes) -> bytes:
+    """The plan's rows as one binary COPY stream for `_COPY_READINGS` (`entity`: the uuid's 16 bytes): byte for
+    byte what `copy.write_row` writes with the types of `_READINGS_TYPES`, built a column at a time rather than a
+    value at a time (write_row dumps each value in Python: ~3 µs a reading, most of the ingest's own CPU).
+
+    Rows sharing which columns are NULL have one fixed layout: a template row (field count, lengths, NULLs, the
+    entity) repeated, then each non-NULL column's big-endian bytes laid into it with strided slice assignments.
+    A batch's readings usually all have the same registers and gauges: one layout. A reading with metrics kept in
+    `extra` (JSON text) is encoded on its own.
+    """
+    rows = todo.rows
+    n = len(rows)
+    if rows is batch.readings:
+        stamps: Sequence[int] = batch.stamps
+        columns: list[Sequence[Any]] = [*batch.columns, *batch.gauge_columns]
+    else:
+        stamps = [r.ts for r in rows]
+        columns = [*zip(*[r.registers for r in rows]), *zip(*[r.gauges for r in rows])] if rows else []
+    prefix = struct.pack(">hi", 3 + REGISTER_COUNT + GAUGE_COUNT, 16) + entity  # entity, ts, …, extra
+    out = bytearray(_COPY_SIGNATURE)
+    if COLUMN_METRICS.issuperset(chain.from_iterable([r.data for r in rows])):  # the usual batch, checked in C
+        with_extra: list[int] = []
+    else:
+        with_extra = [i for i, r in enumerate(rows) if not r.data.keys() <= COLUMN_METRICS]
+    plain = list(range(n)) if not with_extra else sorted(set(range(n)) - set(with_extra))
+    if rows is batch.readings:  # the batch knows which registers and gauges it has at all
+        present = {*batch.present, *(REGISTER_COUNT + k for k in batch.gauges_present)}
+    else:
+        present = set(range(len(columns)))
+    full, empty, mixed = [], [], []
+    for c, column in enumerate(columns):
+        nulls = column.count(None) if c in present else n
+        (full if nulls == 0 else empty if nulls == n else mixed).append(c)
+    groups: dict[tuple[bool, ...], list[int]] = {}
+    if mixed:
+        keys = list(zip(*[[v is None for v in columns[c]] for c in mixed]))
+        for i in plain:
+            groups.setdefault(keys[i], []).append(i)
+    elif plain:
+        groups[()] = plain
+    pieces: list[bytes] = [b""] * n  # (several layouts, or a reading with extra: rows put back in their order)
+    for key, index in groups.items():
+        m = len(index)
+        nulls = set(empty) | {c for c, null in zip(mixed, key) if null}
+        template = bytearray(prefix) + _FIELD_8
+        offsets = [(len(template), "q", stamps)]
+        template += bytes(8)
+        for c, column in enumerate(columns):
+            if c in nulls:
+                template += _NULL_FIELD
+            else:
+                template += _FIELD_8
+                offsets.append((len(template), "d", column))
+                template += bytes(8)
+        template += _NULL_FIELD  # extra
+        width = len(template)
+        block = bytearray(bytes(template) * m)
+        pick = None if m == n else itemgetter(*index) if m > 1 else (lambda seq, i=index[0]: (seq[i],))
+        for offset, code, values in offsets:
+            data = _column_bytes(code, values if pick is None else pick(values))
+            for j in range(8):
+                block[offset + j::width] = data[j::8]
+        if m == n:
+            out += block
+        else:
+            view = bytes(block)
+            for k, i in enumerate(index):
+                pieces[i] = view[k * width:(k + 1) * width]
+    for i in with_extra:
+        r = rows[i]
+        row = bytearray(prefix)
+        row += _I8_FIELD.pack(8, r.ts)
+        for v in (*r.registers, *r.gauges):
+            row += _NULL_FIELD if v is None else _F8_FIELD.pack(8, v)
+        extra = extra_json(r)
+        row += _NULL_FIELD if extra is None else struct.pack(">i", len(extra)) + extra
+        pieces[i] = bytes(row)
+    if len(groups) != 1 or with_extra:
+        out += b"".join(pieces)
+    out += _COPY_TRAILER
+    return bytes(out)
+
+
+# Ingest's small writes as multi-row VALUES with the entity a parameter of every row: on Citus a multi-row INSERT
+# routes to the entity's shard (an INSERT … SELECT FROM unnest(…) is evaluated on the coordinator and its rows
+# pulled there, then pushed to the shard as an intermediate result), and it plans under generic plans too.
+_INSERT_SERIES = ("INSERT INTO series (entity_id, register, first_ts, last_ts)", "(%s, %s, %s::int8, %s::int8)",
+                  (" ON CONFLICT (entity_id, register) DO UPDATE SET first_ts = least(series.first_ts, excluded.first_ts), "
+                   "last_ts = greatest(series.last_ts, excluded.last_ts)"))
+_INSERT_RESETS = ('INSERT INTO resets (entity_id, register, ts, "offset")', "(%s, %s, %s::int8, %s::float8)", "")
+_INSERT_EDGES = ("INSERT INTO register_edge_blocks (entity_id, register, block, edges)", "(%s, %s, %s::int8, %s::bytea)",
+                 " ON CONFLICT (entity_id, register, block) DO UPDATE SET edges = excluded.edges")
+_INSERT_BLOCKS = ("INSERT INTO gauge_blocks (entity_id, width, block, summaries)", "(%s, %s::int8, %s::int8, %s::bytea)",
+                  " ON CONFLICT (entity_id, width, block) DO UPDATE SET summaries = excluded.summaries")
+# On Citus, the session's planner settings (`_configure`) for the shards' statements too: SET LOCAL, propagated.
+_WORKER_SETTINGS = ("SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_seqscan = off", "SET LOCAL jit = off")
+_VALUES_ROWS = 4_000  # rows per statement: 4 parameters a row stay under the protocol's 65,535
+# A batch that does not append: the stored readings it replaces are deleted, then its rows COPYed in (what the
+# upsert of a whole reading comes to; a COPY routes to the shard on Citus, an INSERT … SELECT would not).
+_DELETE_READINGS = "DELETE FROM readings WHERE entity_id = %s AND ts BETWEEN %s AND %s AND ts = ANY(%s::int8[])"
+
+
+@functools.lru_cache(maxsize=256)
+def _values_sql(head: str, row: str, tail: str, count: int) -> str:
+    return f"{head} VALUES {', '.join([row] * count)}{tail}"
+
+
+def _insert_values(cur: psycopg.Cursor, statement: tuple[str, str, str], entity_id: uuid.UUID,
+                   rows: Sequence[tuple[Any, ...]]) -> None:
+    for start in range(0, len(rows), _VALUES_ROWS):
+        chunk = rows[start:start + _VALUES_ROWS]
+        cur.execute(_values_sql(*statement, len(chunk)), [v for row in chunk for v in (entity_id, *row)])
 
 
 def _brackets_sql() -> str:
@@ -242,6 +387,8 @@ def _mapped(method: Callable[..., T]) -> Callable[..., T]:
 
 
 class PostgresStore(PlannedIngest):
+    _citus = False  # the server has Citus (set by `_configure`)
+
     def __init__(
         self, url: str, *, busy_timeout_s: float = 30.0, min_size: int = 1, max_size: int = 16,
         connect_timeout_s: int = CONNECT_TIMEOUT_S,
@@ -273,11 +420,23 @@ class PostgresStore(PlannedIngest):
             # jit_above_cost: compiling it would take seconds for a query that runs in a millisecond.
             "jit": "off",
         }
+        row = conn.execute("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')").fetchone()
+        citus = bool(row and row[0])
+        if citus:
+            # Citus plans a statement whose distribution key is a parameter only knowing its value (a custom plan),
+            # but for its fast path (one table; no join, CTE, UNION, INSERT … SELECT): it gives the generic plans of
+            # the others a prohibitive cost so that `auto` never keeps them, and under force_generic_plan (set for the
+            # server, database or role) they fail: "could not create distributed plan … parameters in SQL functions".
+            settings["plan_cache_mode"] = "auto"
+            # The settings above stay on the coordinator (Citus sends no SET to its workers, where the shards'
+            # statements are planned); with this, the SET LOCALs of a transaction reach every worker it uses
+            # (`_WORKER_SETTINGS`, sent by the ingest's transactions).
+            settings["citus.propagate_set_commands"] = "local"
+        self._citus = citus
         conn.execute(
             "SELECT " + ", ".join("set_config(%s, %s, false)" for _ in settings),
             [item for pair in settings.items() for item in pair],
         )
-        conn.execute(_STAGING_DDL)
 
     def connection(self) -> AbstractContextManager[psycopg.Connection]:
         """A pooled connection with this store's session settings (maintenance, EXPLAIN, tests)."""
@@ -355,51 +514,83 @@ class PostgresStore(PlannedIngest):
         return None if row is None else row[0]
 
     # -- ingest -------------------------------------------------------------------------------------
+    # Round trips per batch, appending (the usual case): 1. one pipeline: BEGIN, the deadline, the entity lock and
+    # ONE read of everything the planner needs (`_append_read_sql`); 2. the rows COPYed in one binary buffer built
+    # column-wise (`_copy_payload`); 3. one pipeline: every other write and COMMIT. A batch that does not append
+    # reads the rest in `_surroundings` (stored readings in its span, neighbours after it), deletes the readings
+    # it replaces and COPYs its rows the same way.
     @_mapped
     def _ingest_batch(self, entity_id: uuid.UUID, batch: Batch, deadline: float | None) -> IngestPlan:
-        with self._transaction(deadline, "BEGIN") as conn, conn.cursor() as cur:
-            cur.execute(_LOCK_ENTITY, (entity_id, time.time_ns() // 1000, batch.hi))
-            around, appending = self._surroundings(cur, entity_id, batch)
-            todo = plan(batch, around)
-            self._execute(cur, entity_id, batch, todo, appending)
+        wait = self.busy_timeout_s if deadline is None else max(0.0, min(self.busy_timeout_s, deadline - time.monotonic()))
+        with self._pool.connection(timeout=max(wait, 0.001)) as conn:
+            try:
+                with conn.pipeline(), conn.cursor() as cur, conn.cursor() as read:
+                    cur.execute("BEGIN")
+                    if self._citus:
+                        for statement in _WORKER_SETTINGS:
+                            cur.execute(statement)
+                    if deadline is not None:
+                        remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
+                        cur.execute("SELECT set_config('statement_timeout', %s, true)", (f"{remaining_ms}ms",))
+                    cur.execute(_LOCK_ENTITY, (entity_id, time.time_ns() // 1000, batch.hi))
+                    read.execute(_append_read_sql(tuple(batch.present), bool(batch.gauges_present)),
+                                 _append_read_params(entity_id, batch))
+                    found = read.fetchall()
+                with conn.cursor() as cur:
+                    around, appending = self._surroundings(cur, entity_id, batch, found)
+                    todo = plan(batch, around)
+                    self._execute(cur, entity_id, batch, todo, appending)
+            except BaseException:
+                if not conn.closed:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except psycopg.Error:
+                        pass  # a broken connection: the pool discards it
+                raise
         return todo
 
-    def _surroundings(self, cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch) -> tuple[Surroundings, bool]:
+    def _surroundings(self, cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch,
+                      found: list[tuple[Any, ...]]) -> tuple[Surroundings, bool]:
+        """What the planner needs, from the rows of `_append_read_sql` (read as if the batch appends: it does when
+        nothing is stored at or after its first reading); otherwise read here, in more round trips."""
         lo, hi = batch.lo, batch.hi
         bounds: dict[int, tuple[int, int]] = {}
         last = None
-        for name, first_ts, last_ts in cur.execute(_SERIES_AND_LAST, {"e": entity_id}).fetchall():
-            if name in REGISTER_INDEX:
-                bounds[REGISTER_INDEX[name]] = (first_ts, last_ts)
-            else:
-                last = first_ts
+        for kind, name, a, b, _, _ in found:
+            if kind == 0:
+                if name in REGISTER_INDEX:
+                    bounds[REGISTER_INDEX[name]] = (a, b)
+            elif kind == 1:
+                last = a
         appending = last is None or last < lo
         around = Surroundings(registers=probe_registers(batch, bounds, appending))
-        if not appending:
-            around.existing = [
-                (row[0], tuple(row[1:])) for row in cur.execute(
-                    f"SELECT {_ROW} FROM readings WHERE entity_id = %s AND ts BETWEEN %s AND %s ORDER BY ts",
-                    (entity_id, lo, hi),
-                ).fetchall()
-            ]
-            if batch.gauges_present or cur.execute(
-                    "SELECT 1 FROM gauge_blocks WHERE entity_id = %s LIMIT 1", (entity_id,)).fetchone():
-                around.gauge_rows = [
-                    (row[0], tuple(row[1:])) for span_lo, span_hi in gauge_spans(batch) for row in cur.execute(
-                        f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s ORDER BY ts",
-                        (entity_id, span_lo, span_hi)).fetchall()]
-                spans = gauge_parent_spans(batch)
-                for width, block, value in cur.execute(
-                        "SELECT g.width, g.block, g.summaries FROM gauge_blocks g, unnest(%s::int8[], %s::int8[]) AS s(lo, hi) "
-                        "WHERE g.entity_id = %s AND g.width < %s AND g.block >= s.lo AND g.block < s.hi",
-                        ([lo_ for lo_, _ in spans], [hi_ for _, hi_ in spans], entity_id, TIERS[-1])).fetchall():
-                    around.gauge_children.setdefault(width, {})[block] = unpack_summaries(value)
-        elif batch.gauges_present:
-            for width, value in cur.execute(
-                    "SELECT width, summaries FROM gauge_blocks WHERE entity_id = %s AND (width, block) IN "
-                    "(SELECT * FROM unnest(%s::int8[], %s::int8[]))",
-                    (entity_id, list(TIERS), [block_of(lo, width) for width in TIERS])).fetchall():
-                around.gauge_tail[width] = unpack_summaries(value)
+        if appending:
+            for kind, name, a, b, v, blob in found:
+                if kind == 2:
+                    around.before_ts[a], around.before[a] = b, v
+                elif kind == 3:
+                    around.edge_rows.setdefault(REGISTER_INDEX[name], {})[a] = bytes(blob)
+                elif kind == 4:
+                    around.gauge_tail[a] = unpack_summaries(blob)
+            return around, appending
+        around.existing = [
+            (row[0], tuple(row[1:])) for row in cur.execute(
+                f"SELECT {_ROW} FROM readings WHERE entity_id = %s AND ts BETWEEN %s AND %s ORDER BY ts",
+                (entity_id, lo, hi),
+            ).fetchall()
+        ]
+        if batch.gauges_present or cur.execute(
+                "SELECT 1 FROM gauge_blocks WHERE entity_id = %s LIMIT 1", (entity_id,)).fetchone():
+            around.gauge_rows = [
+                (row[0], tuple(row[1:])) for span_lo, span_hi in gauge_spans(batch) for row in cur.execute(
+                    f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s ORDER BY ts",
+                    (entity_id, span_lo, span_hi)).fetchall()]
+            spans = gauge_parent_spans(batch)
+            for width, block, value in cur.execute(
+                    "SELECT g.width, g.block, g.summaries FROM gauge_blocks g, unnest(%s::int8[], %s::int8[]) AS s(lo, hi) "
+                    "WHERE g.entity_id = %s AND g.width < %s AND g.block >= s.lo AND g.block < s.hi",
+                    ([lo_ for lo_, _ in spans], [hi_ for _, hi_ in spans], entity_id, TIERS[-1])).fetchall():
+                around.gauge_children.setdefault(width, {})[block] = unpack_summaries(value)
         probed = [k for k in around.registers if k in bounds]
         if probed:
             params: dict[str, Any] = {"e": entity_id}
@@ -414,10 +605,9 @@ class PostgresStore(PlannedIngest):
                 before = next(values)
                 if before is not None:
                     around.before_ts[k], around.before[k] = int(before[0]), before[1]
-                if not appending:
-                    after = next(values)
-                    if after is not None:
-                        around.after[k] = (int(after[0]), after[1])
+                after = next(values)
+                if after is not None:
+                    around.after[k] = (int(after[0]), after[1])
         keys = edge_row_keys(batch, around)
         if keys is not None:
             for register, block, row in cur.execute(
@@ -428,46 +618,38 @@ class PostgresStore(PlannedIngest):
 
     @staticmethod
     def _execute(cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch, todo: IngestPlan, appending: bool) -> None:
-        if appending:
-            # Nothing stored at or after the batch, and the entity lock keeps it so: no conflict is possible,
-            # so the rows go straight into the table.
-            with cur.copy(_COPY_READINGS) as copy:
-                copy.set_types(_READINGS_TYPES)
-                for reading in todo.rows:
-                    copy.write_row((entity_id, reading.ts, *reading.registers, *reading.gauges, _extra_text(reading)))
-        else:
-            with cur.copy(_COPY_STAGING) as copy:
-                copy.set_types(_STAGING_TYPES)
-                for reading in todo.rows:
-                    copy.write_row((reading.ts, *reading.registers, *reading.gauges, _extra_text(reading)))
-            cur.execute(_UPSERT_READINGS, (entity_id,))
-        if todo.reset_spans:
-            regs, los, his = zip(*todo.reset_spans)
-            cur.execute(_DELETE_RESETS, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
-                                         "lo": list(los), "hi": list(his)})
-        if todo.resets:
-            regs, stamps, offsets = zip(*todo.resets)
-            cur.execute(_INSERT_RESETS, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
-                                         "ts": list(stamps), "offsets": [float(o) for o in offsets]})
-        widen = [(REGISTER_COLUMNS[k], first, last) for k, first, last in todo.widen]
-        widen += [(GAUGE_COLUMNS[k], first, last) for k, first, last in todo.gauge_widen]
-        if widen:
-            names, firsts, lasts = zip(*widen)
-            cur.execute(_WIDEN_SERIES, {"e": entity_id, "regs": list(names), "first": list(firsts), "last": list(lasts)})
-        if todo.gauge_deletes:
-            cur.execute(_DELETE_BLOCKS, {"e": entity_id, "w": [w for w, _ in todo.gauge_deletes],
-                                         "b": [b for _, b in todo.gauge_deletes]})
-        upserts = [(REGISTER_COLUMNS[k], block, row) for k, block, row in todo.edge_rows if row is not None]
-        if upserts:
-            cur.execute(_UPSERT_EDGES, {"e": entity_id, "r": [r for r, _, _ in upserts], "d": [d for _, d, _ in upserts],
-                                        "v": [v for _, _, v in upserts]})
-        deletes = [(REGISTER_COLUMNS[k], block) for k, block, row in todo.edge_rows if row is None]
-        if deletes:
-            cur.execute(_DELETE_EDGES, {"e": entity_id, "r": [r for r, _ in deletes], "d": [d for _, d in deletes]})
-        if todo.gauge_blocks:
-            cur.execute(_UPSERT_BLOCKS, {"e": entity_id, "w": [w for w, _, _ in todo.gauge_blocks],
-                                         "b": [b for _, b, _ in todo.gauge_blocks],
-                                         "s": [pack_summaries(summaries) for _, _, summaries in todo.gauge_blocks]})
+        if not appending and todo.rows:
+            # The stored readings at the batch's timestamps go, then the batch's rows are COPYed in: each replaces
+            # the whole stored reading with its timestamp, as an upsert of every column would.
+            cur.execute(_DELETE_READINGS, (entity_id, batch.lo, batch.hi, [r.ts for r in todo.rows]))
+        # Appending, nothing is stored at or after the batch, and the entity lock keeps it so: no conflict.
+        with cur.copy(_COPY_READINGS) as copy:
+            copy.write(_copy_payload(batch, todo, entity_id.bytes))
+        with cur.connection.pipeline():  # every other write and the COMMIT: one round trip
+            if todo.reset_spans:
+                regs, los, his = zip(*todo.reset_spans)
+                cur.execute(_DELETE_RESETS, {"e": entity_id, "regs": [REGISTER_COLUMNS[k] for k in regs],
+                                             "lo": list(los), "hi": list(his)})
+            if todo.resets:
+                _insert_values(cur, _INSERT_RESETS, entity_id,
+                               [(REGISTER_COLUMNS[k], ts, float(offset)) for k, ts, offset in todo.resets])
+            widen = [(REGISTER_COLUMNS[k], first, last) for k, first, last in todo.widen]
+            widen += [(GAUGE_COLUMNS[k], first, last) for k, first, last in todo.gauge_widen]
+            if widen:
+                _insert_values(cur, _INSERT_SERIES, entity_id, widen)
+            if todo.gauge_deletes:
+                cur.execute(_DELETE_BLOCKS, {"e": entity_id, "w": [w for w, _ in todo.gauge_deletes],
+                                             "b": [b for _, b in todo.gauge_deletes]})
+            upserts = [(REGISTER_COLUMNS[k], block, row) for k, block, row in todo.edge_rows if row is not None]
+            if upserts:
+                _insert_values(cur, _INSERT_EDGES, entity_id, upserts)
+            deletes = [(REGISTER_COLUMNS[k], block) for k, block, row in todo.edge_rows if row is None]
+            if deletes:
+                cur.execute(_DELETE_EDGES, {"e": entity_id, "r": [r for r, _ in deletes], "d": [d for _, d in deletes]})
+            if todo.gauge_blocks:
+                _insert_values(cur, _INSERT_BLOCKS, entity_id, [(w, b, pack_summaries(summaries))
+                                                                for w, b, summaries in todo.gauge_blocks])
+            cur.execute("COMMIT")
 
     # -- reads --------------------------------------------------------------------------------------
     @_mapped
