@@ -442,23 +442,21 @@ class PostgresStore(PlannedIngest):
         """A pooled connection with this store's session settings (maintenance, EXPLAIN, tests)."""
         return self._pool.connection()
 
+    def _pool_wait(self, deadline: float | None) -> float:
+        """How long a call may wait for a pooled connection: the busy timeout, or less to meet its deadline."""
+        wait = self.busy_timeout_s if deadline is None else min(self.busy_timeout_s, deadline - time.monotonic())
+        return max(wait, 0.001)
+
     @contextmanager
     def _transaction(self, deadline: float | None, begin: str) -> Iterator[psycopg.Connection]:
         """A pooled connection in a transaction whose statements stop at `deadline` (QueryCanceled)."""
-        wait = self.busy_timeout_s if deadline is None else max(0.0, min(self.busy_timeout_s, deadline - time.monotonic()))
-        with self._pool.connection(timeout=max(wait, 0.001)) as conn:
+        with self._pool.connection(timeout=self._pool_wait(deadline)) as conn:
             conn.execute(begin)
             try:
-                if deadline is not None:
-                    remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
-                    conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{remaining_ms}ms",))
+                _stop_at(conn, deadline)
                 yield conn
             except BaseException:
-                if not conn.closed:
-                    try:
-                        conn.execute("ROLLBACK")
-                    except psycopg.Error:
-                        pass  # a broken connection: the pool discards it
+                _roll_back(conn)
                 raise
             conn.execute("COMMIT")
 
@@ -521,17 +519,14 @@ class PostgresStore(PlannedIngest):
     # it replaces and COPYs its rows the same way.
     @_mapped
     def _ingest_batch(self, entity_id: uuid.UUID, batch: Batch, deadline: float | None) -> IngestPlan:
-        wait = self.busy_timeout_s if deadline is None else max(0.0, min(self.busy_timeout_s, deadline - time.monotonic()))
-        with self._pool.connection(timeout=max(wait, 0.001)) as conn:
+        with self._pool.connection(timeout=self._pool_wait(deadline)) as conn:
             try:
                 with conn.pipeline(), conn.cursor() as cur, conn.cursor() as read:
                     cur.execute("BEGIN")
                     if self._citus:
                         for statement in _WORKER_SETTINGS:
                             cur.execute(statement)
-                    if deadline is not None:
-                        remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
-                        cur.execute("SELECT set_config('statement_timeout', %s, true)", (f"{remaining_ms}ms",))
+                    _stop_at(cur, deadline)
                     cur.execute(_LOCK_ENTITY, (entity_id, time.time_ns() // 1000, batch.hi))
                     read.execute(_append_read_sql(tuple(batch.present), bool(batch.gauges_present)),
                                  _append_read_params(entity_id, batch))
@@ -541,11 +536,7 @@ class PostgresStore(PlannedIngest):
                     todo = plan(batch, around)
                     self._execute(cur, entity_id, batch, todo, appending)
             except BaseException:
-                if not conn.closed:
-                    try:
-                        conn.execute("ROLLBACK")
-                    except psycopg.Error:
-                        pass  # a broken connection: the pool discards it
+                _roll_back(conn)
                 raise
         return todo
 
@@ -1048,6 +1039,22 @@ QUALITY_MARKS_SQL = (
     "AND extra IS NOT NULL AND (strpos(extra::text, '\"quality\"') > 0 OR strpos(extra::text, '\"gasQuality\"') > 0) "
     "AND strpos(extra::text, %s) > 0 ORDER BY ts LIMIT %s"
 )
+
+
+def _roll_back(conn: psycopg.Connection) -> None:
+    """ROLLBACK after a failure, unless the connection is gone (the pool discards a broken one)."""
+    if not conn.closed:
+        try:
+            conn.execute("ROLLBACK")
+        except psycopg.Error:
+            pass
+
+
+def _stop_at(target: psycopg.Connection | psycopg.Cursor, deadline: float | None) -> None:
+    """The transaction's statements stop at `deadline` (a `time.monotonic()` instant; None: the session's timeout)."""
+    if deadline is not None:
+        remaining_ms = max(1, int((deadline - time.monotonic()) * 1000))
+        target.execute("SELECT set_config('statement_timeout', %s, true)", (f"{remaining_ms}ms",))
 
 
 @contextmanager
