@@ -11,6 +11,10 @@ each install's own `connect-readings import`. Requests: 2023 as 365 daily bucket
 the servers taking turns request by request; a round's figure is the median; printed: the median of the rounds'
 medians and of the per-round head/base ratios (with their range). Target: head ≤ 3 ms and ≤ 0.4 × base.
 
+--wrk also times the Berlin page over the 15-minute meter with wrk (one thread, one connection, 4 s per server
+and round, in turns): the same ratio without the Python client's share of every request (reading 137 KB with
+http.client is part of each latency above, the same on both sides).
+
 --one-second also builds a year of 1-second readings (31.6 M readings, ~4.5 GB of JSONL and a database of a few
 GB, written once into bench/data/versus/ and reused: see `build`) for the head only, and gives the ratio of its year page to the
 15-minute meter's in the same rounds (target ≤ 1.5: the page's cost does not follow the density).
@@ -26,7 +30,7 @@ import statistics
 import sys
 import time
 
-from .common import RESULTS, log
+from .common import RESULTS, ensure_tools, log, run_wrk
 from .versus import (
     SECRET,
     YEAR_15MIN,
@@ -104,6 +108,20 @@ def measure(servers: dict[str, tuple[Server, Client]], pages: dict[str, tuple[st
     return out
 
 
+def wrk_rounds(servers: dict[str, tuple[Server, Client]], tokens: dict[str, str], path: str, rounds: int
+               ) -> dict[str, list[float]]:
+    """Per round and server, wrk's median latency (ms) at one connection, the servers in turns."""
+    out: dict[str, list[float]] = {"base": [], "head": []}
+    for rnd in range(rounds):
+        for label in ("base", "head") if rnd % 2 == 0 else ("head", "base"):
+            result = run_wrk(servers[label][0].url(path), tokens[label], 4, threads=1, connections=1)
+            if result.non_2xx or result.socket_errors:
+                raise RuntimeError(f"wrk on {label}: {result.non_2xx} non-2xx, socket errors {result.socket_errors}")
+            out[label].append(result.latency_ms["p50"])
+        log(f"wrk round {rnd + 1}/{rounds}: base {out['base'][-1]:.2f} / head {out['head'][-1]:.2f} ms (p50)")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.year_page", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,8 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head", default=None, help="a tree with .venv, or a revision (default: this checkout)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--one-second", action="store_true", help="also a year of 1-second data (head only)")
+    parser.add_argument("--wrk", action="store_true", help="also wrk -t1 -c1 on the Berlin 15-minute page")
     args = parser.parse_args(argv)
     EXTRA_ENV.update(NO_PAGE_CACHE)
+    if args.wrk:
+        ensure_tools(need_wrk=True)
     began = time.perf_counter()
     base, head = install_revision("base", args.base), install_head(args.head)
     dbs = {install.label: build(install, METERS) for install in (base, head)}
@@ -136,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                 check(servers[label][1], path)
         loads = [os.getloadavg()[0]]
         results = measure(servers, pages, args.rounds)
+        if args.wrk:
+            results["wrk: 15min Berlin"] = wrk_rounds(servers, tokens, year_path(YEAR_15MIN_ENTITY, "Berlin"), args.rounds)
         loads.append(os.getloadavg()[0])
     finally:
         for server in started:
