@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from importlib import resources
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from importlib import resources
 from zoneinfo import ZoneInfo
 
 from .errors import DomainError, quoted
@@ -93,9 +93,6 @@ def from_micros(us: int, tz: ZoneInfo | None = None) -> datetime:
     return moment.astimezone(tz) if tz is not None else moment
 
 
-_DAY_US = 86_400_000_000
-
-
 def format_datetime(us: int, tz: ZoneInfo | None = None) -> str:
     """RFC 3339: 'Z' in UTC, the local offset when a time zone is given; fraction only when non-zero."""
     if tz is None:
@@ -151,12 +148,7 @@ _WALL_EPOCH = datetime(1970, 1, 1)
 # `python -m bench --only hot` names.
 @lru_cache(maxsize=65_536)
 def _utc_text(us: int) -> str:
-    day, rest = divmod(us, _DAY_US)
-    seconds, fraction = divmod(rest, 1_000_000)
-    minutes, second = divmod(seconds, 60)
-    hour, minute = divmod(minutes, 60)
-    text = f"{(EPOCH + timedelta(days=day)).strftime('%Y-%m-%dT')}{hour:02d}:{minute:02d}:{second:02d}"
-    return f"{text}.{fraction:06d}Z" if fraction else text + "Z"
+    return _wall_text(us) + "Z"
 
 
 # The names `timeZone` accepts: the tzdata package's list of canonical IANA zones and their backward links,
