@@ -16,25 +16,28 @@ from psycopg.postgres import types
 from psycopg.pq import Format
 
 from connect_readings.domain.ingest import IngestPlan, prepare
-from connect_readings.domain.readings import REGISTER_COUNT, Reading, parse_reading
+from connect_readings.domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading, parse_reading
 from connect_readings.domain.timefmt import format_datetime
-from connect_readings.storage.postgres import (
-    _READINGS_TYPES,
-    _copy_payload,
-    _extra_text,
-)
+from connect_readings.storage.base import extra_json
+from connect_readings.storage.postgres import _copy_payload
 
 T0 = 1_716_768_000_000_000
 ENTITY = uuid.UUID("6f1c3a52-7d41-4e0f-9a6b-5c2d8e9f1a70")
 
 
+# The columns of the store's COPY into `readings`: entity, ts, the registers and gauges, and extra as JSON text.
+COLUMN_TYPES = ["uuid", "int8"] + ["float8"] * (REGISTER_COUNT + GAUGE_COUNT) + ["text"]
+
+
 def reference(rows: list[Reading], entity: uuid.UUID) -> bytes:
+    """psycopg's own binary COPY row writer, a value at a time."""
     transformer = Transformer()
     formatter = BinaryFormatter(transformer)
-    transformer.set_dumper_types([types.get(name).oid for name in _READINGS_TYPES], Format.BINARY)
+    transformer.set_dumper_types([types.get(name).oid for name in COLUMN_TYPES], Format.BINARY)
     out = bytearray()
     for r in rows:
-        out += formatter.write_row((entity, r.ts, *r.registers, *r.gauges, _extra_text(r)))
+        extra = extra_json(r)
+        out += formatter.write_row((entity, r.ts, *r.registers, *r.gauges, None if extra is None else extra.decode()))
     out += formatter.end()
     return bytes(out)
 

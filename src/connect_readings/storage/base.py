@@ -415,8 +415,6 @@ class PlannedIngest:
         raise NotImplementedError
 
 
-
-
 _encode_summaries = msgspec.msgpack.Encoder().encode
 _decode_summaries = msgspec.msgpack.Decoder(dict[str, GaugeSummary]).decode
 

@@ -47,7 +47,7 @@ from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Surroundings, edge_row_keys, gauge_parent_spans, gauge_spans, plan, probe_registers
 from ..domain.edges import ROW_US, values_at as edge_values
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
-from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT, Reading
+from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT
 from ..domain.registers import Bracket, Sample, with_offsets
 from .base import GAUGE_COLUMNS, GAUGE_INDEX, REGISTER_COLUMNS, REGISTER_INDEX, PlannedIngest, SchemaState, StoreBusy
 from .base import StoredReading, StoreTimeout, extra_json, latest_migration, stored_row
@@ -68,7 +68,6 @@ MIGRATION_LOCK = 0x636F6E6E656374  # pg_advisory_xact_lock key: concurrent start
 HYPERTABLE_CHUNK_US = 7 * 86_400_000_000  # TimescaleDB chunk: one week of bigint µs
 T = TypeVar("T")
 
-_READINGS_TYPES = ["uuid", "int8"] + ["float8"] * (REGISTER_COUNT + GAUGE_COUNT) + ["text"]  # json as its text
 _COPY_READINGS = f"COPY readings (entity_id, {_STORED}, extra) FROM STDIN (FORMAT BINARY)"
 _DELETE_EDGES = (
     "DELETE FROM register_edge_blocks g USING unnest(%(r)s::text[], %(d)s::int8[]) AS d(register, block) "
@@ -169,7 +168,7 @@ def _column_bytes(code: str, values: Sequence[Any]) -> bytes:
 
 def _copy_payload(batch: Batch, todo: IngestPlan, entity: bytes) -> bytes:
     """The plan's rows as one binary COPY stream for `_COPY_READINGS` (`entity`: the uuid's 16 bytes): byte for
-    byte what `copy.write_row` writes with the types of `_READINGS_TYPES`, built a column at a time rather than a
+    byte what `copy.write_row` writes with the COPY's column types (uuid, int8, float8s, extra as text), built a column at a time rather than a
     value at a time (write_row dumps each value in Python: ~3 µs a reading, most of the ingest's own CPU).
 
     Rows sharing which columns are NULL have one fixed layout: a template row (field count, lengths, NULLs, the
@@ -950,9 +949,9 @@ class PostgresStore(PlannedIngest):
             for kind, ts, value in found.fetchall():
                 (rows if kind == 0 else resets).append((ts, value))
         if len(rows) > 1 and resets:
-            adjust = reset_offsets(((register, ts, offset) for ts, offset in resets), rows[0][0], rows[-1][0])
-            if register in adjust:
-                rows = adjust[register].applied(rows)
+            adjust = reset_offsets(((register, ts, offset) for ts, offset in resets), rows[0][0], rows[-1][0]).get(register)
+            if adjust is not None:
+                rows = adjust.applied(rows)
         return rows
 
     @_mapped
@@ -971,9 +970,9 @@ class PostgresStore(PlannedIngest):
                 resets.append((b_ts, b_v))
         stamps = [s[0] for pair in brackets for s in pair if s is not None]
         if stamps and resets:
-            adjust = reset_offsets(((register, ts, offset) for ts, offset in resets), min(stamps), max(stamps))
-            if register in adjust:
-                brackets = [(with_offsets(b, adjust[register]), with_offsets(a, adjust[register])) for b, a in brackets]
+            adjust = reset_offsets(((register, ts, offset) for ts, offset in resets), min(stamps), max(stamps)).get(register)
+            if adjust is not None:
+                brackets = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
         return brackets
 
     @_mapped
@@ -1076,11 +1075,6 @@ def _parent_of(cur: psycopg.Cursor, entity_id: uuid.UUID) -> uuid.UUID | None:
     """The registered entity's parent (None: none, or not registered), read in the cursor's transaction."""
     row = cur.execute("SELECT parent_id FROM entities WHERE entity_id = %s", (entity_id,)).fetchone()
     return None if row is None else row[0]
-
-
-def _extra_text(reading: Reading) -> str | None:
-    extra = extra_json(reading)
-    return extra.decode() if extra is not None else None
 
 
 def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> int:

@@ -666,6 +666,8 @@ _REGISTER = (
     "INSERT INTO entities(entity_id, created, last_seen) VALUES (?, ?, ?) ON CONFLICT(entity_id) DO UPDATE SET "
     "version = version + 1, last_seen = max(coalesce(last_seen, excluded.last_seen), excluded.last_seen)"
 )
+
+
 def _uuid(value: bytes) -> uuid.UUID:
     return uuid.UUID(bytes=value)
 
