@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from connect_readings.storage import open_store
-from connect_readings.storage.base import REGISTER_INDEX, latest_migration, migrations
+from connect_readings.storage.base import REGISTER_INDEX, latest_migration
 
 from ..conftest import BACKENDS
-from .test_gauge_migration import apply_sqlite
+from .test_gauge_migration import sqlite_at_version
 
 ENTITY = uuid.UUID("2c7c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d")
 QUARTER = 900_000_000
@@ -47,11 +47,7 @@ def version9(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     series = (min(ts for ts, _ in READINGS), max(ts for ts, _ in READINGS))
     if request.param == "sqlite":
         path = tmp_path / "v9.db"
-        db = sqlite3.connect(path, isolation_level=None)
-        for number, text in migrations("sqlite"):
-            if number <= 9:
-                apply_sqlite(db, text)
-        db.execute("PRAGMA user_version = 9")
+        db = sqlite_at_version(path, 9)
         db.execute("INSERT INTO entities (entity_id, version, created) VALUES (?, 1, 0)", (ENTITY.bytes,))
         db.executemany("INSERT INTO readings (entity_id, ts, positive_total) VALUES (?, ?, ?)",
                        [(ENTITY.bytes, ts, v) for ts, v in READINGS])

@@ -4,20 +4,18 @@ and `last_seen` (the latest reading), every descriptive field null, and its data
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from connect_readings.storage import open_store
-from connect_readings.storage.base import Store, latest_migration, migrations
+from connect_readings.storage.base import Store, latest_migration
 
 from ..conftest import BACKENDS
-from .test_gauge_migration import apply_sqlite
+from .test_gauge_migration import sqlite_at_version
 
 WITH_READINGS = uuid.UUID("0b7c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d")
 WITHOUT = uuid.UUID("1b7c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d")
@@ -30,11 +28,7 @@ def version5(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The database (path or URL) of a backend at schema version 5 with two entities, one with readings."""
     if request.param == "sqlite":
         path = tmp_path / "v5.db"
-        db = sqlite3.connect(path, isolation_level=None)
-        for number, text in migrations("sqlite"):
-            if number <= 5:
-                apply_sqlite(db, text)
-        db.execute("PRAGMA user_version = 5")
+        db = sqlite_at_version(path, 5)
         db.executemany("INSERT INTO entities (entity_id, version) VALUES (?, ?)",
                        [(WITH_READINGS.bytes, 7), (WITHOUT.bytes, 0)])
         db.executemany("INSERT INTO readings (entity_id, ts, positive_total) VALUES (?, ?, ?)",

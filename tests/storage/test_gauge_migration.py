@@ -113,15 +113,23 @@ def apply_sqlite(db: sqlite3.Connection, sql: str) -> None:
             db.execute(statement)
 
 
+def sqlite_at_version(path: Path, version: int) -> sqlite3.Connection:
+    """A new SQLite database with the migrations up to `version` applied and recorded (`user_version`, as the store
+    would have): tests/pg.py's `database_at_version` for SQLite. Autocommit; the caller closes it."""
+    db = sqlite3.connect(path, isolation_level=None)
+    for number, text in migrations("sqlite"):
+        if number <= version:
+            apply_sqlite(db, text)
+    db.execute(f"PRAGMA user_version = {int(version)}")
+    return db
+
+
 @pytest.fixture(params=BACKENDS)
 def version4(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     """A backend at schema version 4 with the CASES rows: (backend, connection)."""
     extras = [None if extra is None else orjson.dumps(extra) for extra, _, _ in CASES]
     if request.param == "sqlite":
-        db = sqlite3.connect(tmp_path / "v4.db", isolation_level=None)
-        for number, text in migrations("sqlite"):
-            if number <= 4:
-                apply_sqlite(db, text)
+        db = sqlite_at_version(tmp_path / "v4.db", 4)
         db.executemany("INSERT INTO readings (entity_id, ts, positive_total, extra) VALUES (?, ?, ?, ?)",
                        [(ENTITY.bytes, T0 + k, float(k), extra) for k, extra in enumerate(extras)])
         yield "sqlite", db
