@@ -644,3 +644,23 @@ def test_fixed_widths_of_a_day_or_more_step_as_next_does(data: st.DataObject, w:
         stepped.append((b, g.next(b)))
         b = stepped[-1][1]
     assert list(g.buckets(start, end)) == stepped
+
+
+# Daily buckets stepped by `Grid._iter_tz_fixed`, worked out by hand: a local day lasts 24 hours but on the days
+# the clock changes (Brussels: 23 h in spring, 25 h in autumn; Lord Howe's half-hour shift: 24.5 h in autumn,
+# 23.5 h in spring), over the whole month around each.
+DAILY_CHANGES = [
+    ("Europe/Brussels", "2024-03-01T00:00+01:00", "2024-04-01T00:00+02:00", "2024-03-31", 23 * HOUR),
+    ("Europe/Brussels", "2024-10-01T00:00+02:00", "2024-11-01T00:00+01:00", "2024-10-27", 25 * HOUR),
+    ("Australia/Lord_Howe", "2024-04-01T00:00+11:00", "2024-05-01T00:00+10:30", "2024-04-07", 24 * HOUR + 30 * MIN),
+    ("Australia/Lord_Howe", "2024-10-01T00:00+10:30", "2024-11-01T00:00+11:00", "2024-10-06", 23 * HOUR + 30 * MIN),
+]
+
+
+@pytest.mark.parametrize(("zone", "start", "end", "day", "length"), DAILY_CHANGES)
+def test_daily_buckets_across_a_clock_change(zone: str, start: str, end: str, day: str, length: int) -> None:
+    tz = ZoneInfo(zone)
+    buckets = list(Grid(days(1), tz).buckets(at(start), at(end)))
+    lengths = {(_EPOCH + timedelta(microseconds=b)).astimezone(tz).date().isoformat(): e - b for b, e in buckets}
+    assert lengths.pop(day) == length
+    assert len(buckets) == round((at(end) - at(start)) / DAY) and set(lengths.values()) == {DAY}
