@@ -143,3 +143,68 @@ def test_the_request_log_can_be_turned_off(tmp_path: Any, caplog: pytest.LogCapt
         response = quiet.get(f"{READINGS}/last")
     assert response.status_code == 404 and response.headers["x-request-id"]  # ids stay
     assert _lines(caplog) == []
+
+
+def _held_handler() -> tuple[Any, io.StringIO]:
+    from connect_readings.logs import LineHandler
+
+    written = io.StringIO()
+    handler = LineHandler(written)
+    handler.setFormatter(TextFormatter())
+    return handler, written
+
+
+def test_access_lines_are_held_on_the_loop_and_written_together_within_the_hold_time() -> None:
+    import asyncio
+    import time
+
+    from connect_readings import logs
+
+    handler, written = _held_handler()
+    lines = logs.AccessLines(handler, "text")
+
+    async def three_requests() -> tuple[str, str, float]:
+        began = time.monotonic()
+        for n in range(3):
+            lines(f"GET / 200 {n}", {"request_id": f"r{n}"}, frozenset({"request_id"}))
+        held = written.getvalue()
+        while not written.getvalue():
+            await asyncio.sleep(0.01)
+        return held, written.getvalue(), time.monotonic() - began
+
+    held, after, waited = asyncio.run(three_requests())
+    assert held == ""  # nothing written while the requests are answered
+    assert [line.split(": ", 1)[1] for line in after.splitlines()] == [
+        f"GET / 200 {n} request_id=r{n}" for n in range(3)]
+    assert logs.ACCESS_HOLD_S <= waited < logs.ACCESS_HOLD_S + 1.0
+
+
+def test_held_lines_are_written_before_any_other_line_and_at_the_size_limit() -> None:
+    import asyncio
+
+    from connect_readings import logs
+
+    handler, written = _held_handler()
+    lines = logs.AccessLines(handler, "text")
+
+    async def scenario() -> list[str]:
+        lines("GET / 200", {"request_id": "first"})
+        record = logging.LogRecord("connect_readings.store", logging.WARNING, __file__, 1, "later", None, None)
+        handler.handle(record)  # an app line: the held access line goes out before it
+        order = [line.split(" ", 3)[2] for line in written.getvalue().splitlines()]
+        big = "x" * logs.ACCESS_HOLD_BYTES
+        lines("GET / 200", {"path": big})  # past the size limit: written at once, no waiting
+        return order + [str(len(written.getvalue()) > logs.ACCESS_HOLD_BYTES)]
+
+    assert asyncio.run(scenario()) == ["connect_readings.access:", "connect_readings.store:", "True"]
+
+
+def test_held_lines_are_written_at_flush_and_without_a_loop() -> None:
+    from connect_readings import logs
+
+    handler, written = _held_handler()
+    logs.AccessLines(handler, "text")("GET / 200", {})  # no running loop (a script): written at once
+    assert written.getvalue().endswith("GET / 200\n")
+    handler.hold("held\n")
+    handler.flush()  # what logging.shutdown does at exit
+    assert written.getvalue().endswith("held\n")
