@@ -41,7 +41,7 @@ class AggregationQuery:
         return Grid(self.width, self.tz)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class Bucket(AnsweredBucket):
     data: dict[str, Any]
     """AggregationData: each register's consumption in the bucket."""

@@ -32,7 +32,7 @@ COSTS_NAMESPACE = uuid.UUID("5a0f7c1e-93b2-4d6a-b8e4-7c21d0e9f3a5")
 NO_TARIFF = Tariff("EUR", ())
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CostBucket(AnsweredBucket):
     currency: str | None
     data: dict[str, Any]

@@ -36,7 +36,7 @@ def check_deadline() -> None:
         raise StoreTimeout("the request's deadline passed while it was being computed")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)  # not frozen: its __init__ cost a year of daily buckets 0.3 ms
 class AnsweredBucket:
     """A bucket as a page answers it."""
 

@@ -359,7 +359,7 @@ class StatisticsQuery(AggregationQuery):
     """The demand window."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class StatisticsBucket(AnsweredBucket):
     gauges: dict[int, GaugeSummary]
     """Per gauge (GAUGE_SERIES index) with samples or coverage in the bucket."""
