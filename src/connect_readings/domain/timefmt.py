@@ -128,8 +128,29 @@ def format_datetimes(instants: Sequence[int], tz: ZoneInfo | None = None) -> lis
 
 
 def _wall_text(us: int) -> str:
-    """Wall-clock µs since 1970-01-01T00:00 as RFC 3339 without an offset; fraction only when non-zero."""
-    return (_WALL_EPOCH + timedelta(microseconds=us)).isoformat()
+    """Wall-clock µs since 1970-01-01T00:00 as RFC 3339 without an offset; fraction only when non-zero. The
+    date and the time of day are each remembered (a page's instants share a few times of day and its days recur
+    on other pages): a datetime per instant was a tenth of a year of daily buckets.
+
+    >>> _wall_text(-1), _wall_text(86_400_000_000 + 3_600_000_000)
+    ('1969-12-31T23:59:59.999999', '1970-01-02T01:00:00')
+    """
+    day, of_day = divmod(us, _DAY_US)
+    return _date_text(day) + _time_of_day_text(of_day)
+
+
+_DAY_US = 86_400_000_000
+
+
+@lru_cache(maxsize=4096)
+def _date_text(day: int) -> str:
+    return (_WALL_EPOCH + timedelta(days=day)).date().isoformat()
+
+
+@lru_cache(maxsize=4096)
+def _time_of_day_text(us: int) -> str:
+    """'T01:00:00' or 'T01:00:00.500000'."""
+    return (_WALL_EPOCH + timedelta(microseconds=us)).isoformat()[10:]
 
 
 @lru_cache(maxsize=256)
