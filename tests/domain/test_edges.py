@@ -62,7 +62,9 @@ def _reference(registers: list[list[tuple[int, bytes]]], instants: list[int]) ->
     return out
 
 
-_keys = st.lists(st.integers(0, 12), unique=True, max_size=6)
+_keys = st.one_of(st.lists(st.integers(0, 12), unique=True, max_size=6),
+                  st.tuples(st.integers(0, 6), st.integers(1, 5)).flatmap(  # every row of a span, in any order
+                      lambda span: st.permutations(list(range(span[0], span[0] + span[1])))))
 _register = _keys.flatmap(lambda keys: st.tuples(*[st.tuples(st.just(k), st.floats(0, 1e6), st.lists(
     st.integers(0, ROW_SLOTS - 1), max_size=3)) for k in keys]))
 
