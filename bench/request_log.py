@@ -14,6 +14,7 @@ of each round and the median of the rounds' ratios on ÷ off (target, issue 22: 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 
 from .common import HOST, Server, cli_executable, ensure_tools, free_port, log, run_wrk, token
@@ -79,25 +80,39 @@ def main() -> None:
     path = f"/v1/entities/{HOUSEHOLD}/aggregations?{HOT_QUERY}"
     bearer = token()
     ratios: list[float] = []
+    cpu_ratios: list[float] = []
     rates: dict[bool, list[float]] = {True: [], False: []}
     with serve("log-on", db, True, args.log_format) as on, serve("log-off", db, False, args.log_format) as off:
         servers = {True: on, False: off}
         for rnd in range(args.rounds):
             order = (True, False) if rnd % 2 == 0 else (False, True)
             got: dict[bool, float] = {}
+            cpu: dict[bool, float] = {}
             for logged in order:
                 run_wrk(servers[logged].url(path), bearer, 2)  # warm
+                began = cpu_seconds(servers[logged].pid)
                 result = run_wrk(servers[logged].url(path), bearer, args.seconds)
+                cpu[logged] = (cpu_seconds(servers[logged].pid) - began) / result.requests * 1e6
                 if result.non_2xx or result.socket_errors:
                     raise RuntimeError(f"{result.non_2xx} non-2xx, socket errors {result.socket_errors}")
                 got[logged] = result.requests_per_s
                 rates[logged].append(result.requests_per_s)
             ratios.append(got[True] / got[False])
+            cpu_ratios.append(cpu[False] / cpu[True])
             log(f"round {rnd + 1}: log on {got[True]:,.0f} req/s, off {got[False]:,.0f} req/s, "
-                f"ratio {ratios[-1]:.3f}")
+                f"ratio {ratios[-1]:.3f}; server CPU per request on {cpu[True]:.0f} µs, off {cpu[False]:.0f} µs, "
+                f"off / on {cpu_ratios[-1]:.3f}")
     print(f"request log ({args.log_format}) on / off: median ratio {statistics.median(ratios):.3f} "
           f"(rounds {min(ratios):.3f}–{max(ratios):.3f}); median req/s on {statistics.median(rates[True]):,.0f}, "
           f"off {statistics.median(rates[False]):,.0f} (target ≥ 0.95)")
+    print(f"server CPU per request, off / on (the throughput ratio of a server that has its core): median "
+          f"{statistics.median(cpu_ratios):.3f} (rounds {min(cpu_ratios):.3f}–{max(cpu_ratios):.3f})")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
