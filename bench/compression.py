@@ -209,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         result["load"]["partial"] = load()
         result["reads_partial"] = summary(timed_rounds(calls, args.rounds, args.per_round, "reads (partial)"))
         result["recompress_s"] = compress(stores["compressed"])
+        result["states_recompressed"] = chunk_states(stores["compressed"])
+        result["size_recompressed"] = sizes(stores["compressed"])
         result["load"]["recompressed"] = load()
         result["reads_recompressed"] = summary(timed_rounds(calls, args.rounds, args.per_round, "reads (recompressed)"))
         result["load"]["end"] = load()
@@ -226,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{c.get('before_compression_bytes', 0) / 2**20:.1f} → {c.get('after_compression_bytes', 0) / 2**20:.1f} MiB; "
           f"compress_chunk of all {c.get('chunks')} chunks {result['compress_s']:.1f} s; after the late batches "
           f"{result['states_after_late']}, {result['size_after_late']['hypertable_bytes'] / 2**20:.1f} MiB; "
-          f"recompressed in {result['recompress_s']:.1f} s")
+          f"recompressed in {result['recompress_s']:.1f} s: {result['states_recompressed']}, "
+          f"{result['size_recompressed']['hypertable_bytes'] / 2**20:.1f} MiB (not vacuumed)")
     show("reads, every chunk compressed (ms)", result["reads"])
     show("late batch of 360 readings into an old chunk (ms)", result["late"])
     show("reads, after the late batches (partially compressed chunks)", result["reads_partial"])
