@@ -110,6 +110,23 @@ def database_at_version(version: int) -> Iterator[str]:
         _drop(server, name)
 
 
+@contextmanager
+def new_database(prefix: str = "connect_readings_new") -> Iterator[str]:
+    """The URL of a new, empty (unmigrated) database on the test server, dropped afterwards: for tests that change
+    what the session database's other tests rely on. Unusable server: as for the session database."""
+    server = server_url()
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        _unusable(f"PostgreSQL at {_redacted(server)} is unusable: {str(exc).strip()}")
+    try:
+        yield with_database(server, name)
+    finally:
+        _drop(server, name)
+
+
 def _unusable(error: str) -> None:
     """Fails the test when CI is set (a missing server must not pass CI by skipping), else skips it."""
     if os.environ.get("CI"):

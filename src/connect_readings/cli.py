@@ -418,7 +418,8 @@ def _serve(settings: Settings) -> None:
     from .server import serve
     from .storage import open_store
 
-    open_store(settings.database).close()  # migrate once, before workers race to do it
+    # migrate once, before workers race to do it
+    open_store(settings.database, compress_after_days=settings.timescaledb_compress_after_days).close()
     _start_operations(settings)
     os.environ.update(settings.to_env())
     serve(settings)
@@ -525,14 +526,15 @@ def entities_set(ctx: click.Context, entity_id: uuid.UUID, name: str | None, kin
 
 
 @main.command()
-@settings_options("database")
+@settings_options("database", "timescaledb_compress_after_days")
 def migrate(**flags: Any) -> None:
     """Apply pending schema migrations (PostgreSQL or SQLite) and print the schema version."""
     from .storage import open_store
 
     settings = _settings(flags)
     _say_database(settings, flags)
-    store = open_store(settings.database)  # opening a store migrates it
+    # opening a store migrates it
+    store = open_store(settings.database, compress_after_days=settings.timescaledb_compress_after_days)
     try:
         click.echo(f"schema version {store.migrate()}")
     finally:

@@ -24,8 +24,9 @@ SQLITE_SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
 """The levels of `sqlite_synchronous` (what each means: storage/sqlite.py, SYNCHRONOUS_LEVELS)."""
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, kind: type | None = None) -> Any:
+    """`kind`: the type of a setting whose default is None (else that of its default)."""
+    return field(default=default, metadata={"help": help, **({"type": kind} if kind is not None else {})})
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,11 @@ class Settings:
     sqlite_synchronous: str = _setting(
         "FULL", "SQLite `PRAGMA synchronous`: FULL (an acknowledged batch survives a power loss), NORMAL (it "
                 "survives a crash of the process only; faster ingest of small batches) or EXTRA")
+    timescaledb_compress_after_days: int | None = _setting(
+        None, "on TimescaleDB, `migrate` and the server's start turn on native compression (columnstore, segmented by "
+              "entity) of the readings and a policy compressing the weekly chunks whose readings are all older than "
+              "this many days; 0 removes that policy (compressed chunks stay so); unset: left as it is",
+        kind=int)
     csv_max_rows: int = _setting(
         200_000, "rows one CSV answer (format=csv or Accept: text/csv) may hold, counted before any byte is sent "
                    "(readings; for aggregations and statistics the window's buckets, empty ones too); more is "
@@ -150,6 +156,9 @@ class Settings:
                 except DomainError:
                     raise ValueError(f"{env_name('default_time_zone')}={self.default_time_zone!r} is not a known "
                                      "IANA time zone (e.g. Europe/Brussels)") from None
+        if self.timescaledb_compress_after_days is not None and self.timescaledb_compress_after_days < 0:
+            raise ValueError(f"{env_name('timescaledb_compress_after_days')}={self.timescaledb_compress_after_days} "
+                             "must be 0 (off) or more")
         if self.sqlite_cache_mib < 0:
             raise ValueError(f"{env_name('sqlite_cache_mib')}={self.sqlite_cache_mib} must be 0 or more")
         for name, lo, hi in MQTT_RANGES:
@@ -197,9 +206,10 @@ def env_name(setting: str) -> str:
 
 
 def setting_type(name: str) -> type:
-    """The Python type a setting is cast to: that of its default (str for those without one)."""
-    default = Settings.__dataclass_fields__[name].default
-    return str if default is None else type(default)
+    """The Python type a setting is cast to: that of its default (for those without one, the type it was declared
+    with, else str)."""
+    setting = Settings.__dataclass_fields__[name]
+    return setting.metadata.get("type", str) if setting.default is None else type(setting.default)
 
 
 def _cast(name: str, raw: str) -> object:

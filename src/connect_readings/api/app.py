@@ -467,7 +467,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     settings = settings or Settings.from_env()
     store = store or open_store(settings.database, timeout_s=settings.request_timeout_s,
                                 synchronous=settings.sqlite_synchronous, cache_mib=settings.sqlite_cache_mib,
-                                connections=settings.store_threads + 1)  # the store threads and the event loop
+                                connections=settings.store_threads + 1,  # the store threads and the event loop
+                                compress_after_days=settings.timescaledb_compress_after_days)
     api = Api(settings, store)
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),

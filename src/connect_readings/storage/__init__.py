@@ -8,7 +8,7 @@ __all__ = ["open_store"]
 
 
 def open_store(database: str, *, timeout_s: float = 30.0, synchronous: str | None = None,
-               cache_mib: int | None = None, connections: int = 5) -> Store:
+               cache_mib: int | None = None, connections: int = 5, compress_after_days: int | None = None) -> Store:
     """A PostgreSQL URL selects the PostgreSQL backend; anything else is a SQLite file path.
 
     `timeout_s` bounds how long a call waits for a lock or a pooled connection (then StoreBusy). For SQLite,
@@ -16,11 +16,13 @@ def open_store(database: str, *, timeout_s: float = 30.0, synchronous: str | Non
     page cache of the whole process, divided equally among the `connections` it opens (a server worker: its
     store threads and its event loop), so that together they never hold more (default: the store's own
     per-connection default). PostgreSQL's durability and memory are the database server's (docs/operations.md).
+    `compress_after_days`: on TimescaleDB, the compression policy of old readings the migration sets (None: the
+    one there is kept; docs/postgresql.md); ignored by SQLite.
     """
     if is_postgres_url(database):
         from .postgres import PostgresStore  # (psycopg only when it is used)
 
-        return PostgresStore(database, busy_timeout_s=timeout_s)
+        return PostgresStore(database, busy_timeout_s=timeout_s, compress_after_days=compress_after_days)
     from .sqlite import SQLiteStore
 
     options: dict[str, object] = {}

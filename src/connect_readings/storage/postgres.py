@@ -24,6 +24,7 @@ affect, and timestamptz would store the same 8 bytes at the same µs resolution 
 from __future__ import annotations
 
 import functools
+import logging
 import struct
 import sys
 import time
@@ -66,7 +67,10 @@ _NAMES = "ARRAY[" + ", ".join(f"'{c}'" for c in REGISTER_COLUMNS) + "]::text[]"
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK = 0x636F6E6E656374  # pg_advisory_xact_lock key: concurrent starters migrate one at a time
 HYPERTABLE_CHUNK_US = 7 * 86_400_000_000  # TimescaleDB chunk: one week of bigint µs
+DAY_US = 86_400_000_000
+NOW_FUNC = "connect_readings_now_us"  # the hypertable's integer "now" (µs since the epoch), which its policies age by
 T = TypeVar("T")
+log = logging.getLogger("connect_readings.storage")
 
 _COPY_READINGS = f"COPY readings (entity_id, {_STORED}, extra) FROM STDIN (FORMAT BINARY)"
 _DELETE_EDGES = (
@@ -390,11 +394,12 @@ class PostgresStore(PlannedIngest):
 
     def __init__(
         self, url: str, *, busy_timeout_s: float = 30.0, min_size: int = 1, max_size: int = 16,
-        connect_timeout_s: int = CONNECT_TIMEOUT_S,
+        connect_timeout_s: int = CONNECT_TIMEOUT_S, compress_after_days: int | None = None,
     ) -> None:
         self.url = url
         self.busy_timeout_s = busy_timeout_s
         self.connect_timeout_s = connect_timeout_s
+        self.compress_after_days = compress_after_days  # TimescaleDB's compression policy (`compression`); None: kept
         self.migrate()  # on a direct connection: a bad URL fails here, at once, with the server's own message
         self._pinned: ContextVar[psycopg.Connection | None] = ContextVar(f"connect_readings_pg_{id(self)}", default=None)
         self._pool = ConnectionPool(
@@ -484,7 +489,7 @@ class PostgresStore(PlannedIngest):
 
     @_mapped
     def migrate(self) -> int:
-        return migrate_database(self.url, self.connect_timeout_s)
+        return migrate_database(self.url, self.connect_timeout_s, self.compress_after_days)
 
     @_mapped
     def schema_state(self, deadline: float | None = None) -> SchemaState:
@@ -1077,8 +1082,10 @@ def _parent_of(cur: psycopg.Cursor, entity_id: uuid.UUID) -> uuid.UUID | None:
     return None if row is None else row[0]
 
 
-def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> int:
-    """Apply pending migrations, then distribute/partition when Citus/TimescaleDB are available.
+def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S, compress_after_days: int | None = None
+                     ) -> int:
+    """Apply pending migrations, then distribute/partition when Citus/TimescaleDB are available (and on
+    TimescaleDB set the compression policy `compress_after_days` asks for: `compression`).
 
     Returns the schema version. One transaction under an advisory lock: many processes starting at once
     migrate one after the other, and a failed migration leaves nothing half-applied.
@@ -1094,7 +1101,7 @@ def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S) -> in
             version = apply_pending("postgres", int(row[0]) if row else 0, _Sql(conn), conn.execute,
                                     lambda number: conn.execute("INSERT INTO schema_version (version) VALUES (%s)",
                                                                 (number,)))
-            scale_out(conn)
+            scale_out(conn, compress_after_days=compress_after_days)
     return version
 
 
@@ -1127,8 +1134,9 @@ def detect_extensions(conn: psycopg.Connection) -> Extensions:
     return Extensions(citus="citus" in usable, timescaledb="timescaledb" in usable)
 
 
-def scale_out(conn: Any, extensions: Extensions | None = None) -> list[str]:
-    """Distribute (Citus) or partition (TimescaleDB) the readings tables when possible; idempotent.
+def scale_out(conn: Any, extensions: Extensions | None = None, compress_after_days: int | None = None) -> list[str]:
+    """Distribute (Citus) or partition (TimescaleDB) the readings tables when possible; idempotent. On TimescaleDB,
+    `compress_after_days` (not None) is the compression policy to have (`compression`).
 
     Citus wins when both are present (TimescaleDB hypertables cannot be distributed by Citus). Returns the
     statements it ran, so the branch is testable without the extensions.
@@ -1167,7 +1175,49 @@ def scale_out(conn: Any, extensions: Extensions | None = None) -> list[str]:
         if conn.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'readings_ts_idx'").fetchone() is not None:
             # A hypertable made before: its default (ts DESC) index let the planner read every entity's rows.
             run("DROP INDEX readings_ts_idx")
+        if compress_after_days is not None:
+            compression(conn, run, compress_after_days)
+    elif compress_after_days:
+        log.warning("compression of old readings (timescaledb_compress_after_days=%s) needs TimescaleDB%s: ignored",
+                    compress_after_days, " without Citus" if ext.citus else "")
     return ran
+
+
+def compression(conn: Any, run: Callable[[str], None], after_days: int) -> None:
+    """TimescaleDB's native compression of old readings (docs/postgresql.md, "Compression"); idempotent: each
+    statement runs only when what it sets differs.
+
+    after_days > 0: the hypertable's columnstore is turned on, segmented by entity_id and ordered by ts (each
+    compressed batch: up to 1,000 consecutive readings of one entity, its ts bounds kept beside it, which is what
+    an entity's range read or seek looks up), unless compression is on already (then its settings are kept); the
+    hypertable gets an integer "now" (`NOW_FUNC`: µs since the epoch, policies on an integer time column need one);
+    and its compression policy compresses the chunks whose every reading is older than `after_days` days (a
+    different age replaces the policy). after_days == 0: the policy is removed; chunks compressed stay compressed,
+    and late data goes on being written into them.
+    """
+    policy = conn.execute(
+        "SELECT job_id, (config->>'compress_after')::bigint FROM timescaledb_information.jobs "
+        "WHERE proc_name = 'policy_compression' AND hypertable_name = 'readings'").fetchone()
+    if after_days == 0:
+        if policy is not None:
+            run("SELECT remove_compression_policy('readings', if_exists => true)")
+        return
+    enabled = conn.execute("SELECT compression_enabled FROM timescaledb_information.hypertables "
+                           "WHERE hypertable_name = 'readings'").fetchone()
+    if not (enabled and enabled[0]):
+        run("ALTER TABLE readings SET (timescaledb.enable_columnstore = true, "
+            "timescaledb.segmentby = 'entity_id', timescaledb.orderby = 'ts')")
+    now = conn.execute("SELECT integer_now_func::text FROM timescaledb_information.dimensions "
+                       "WHERE hypertable_name = 'readings' AND column_name = 'ts'").fetchone()
+    if now is None or now[0] != NOW_FUNC:
+        run(f"CREATE OR REPLACE FUNCTION {NOW_FUNC}() RETURNS bigint LANGUAGE sql STABLE "
+            "AS $$ SELECT (extract(epoch FROM now()) * 1000000)::bigint $$")
+        run(f"SELECT set_integer_now_func('readings', '{NOW_FUNC}', replace_if_exists => true)")
+    after = after_days * DAY_US
+    if policy is None or policy[1] != after:
+        if policy is not None:
+            run("SELECT remove_compression_policy('readings', if_exists => true)")
+        run(f"SELECT add_compression_policy('readings', compress_after => {after}::bigint)")
 
 
 # -- peak demand: one register's samples or brackets -----------------------------------------------------------
