@@ -74,7 +74,7 @@ def test_healthz_answers_while_csv_files_are_encoded(tmp_path: Path) -> None:
     tens of ms on an idle machine and hundreds on a loaded one. Encoded on the event loop, each chunk held every
     other request that long; encoded in the store thread by one `writerows` call, too (it keeps the GIL to its
     end). Encoded there a row per call, the loop gets the GIL between rows. Figures in BENCHMARKS.md (CSV
-    encoded in the store thread): on this 2-core machine under load, healthz p90 56-158 ms before, 34-45 ms
+    encoded in the store thread): on this 2-core machine under load, healthz p90 55-158 ms before, 30-46 ms
     now. On an idle machine a chunk may be encoded within the 50 ms bound even on the loop: this guards the
     loop under load, as CI runs it."""
     with Server(tmp_path / "csv-loop.db") as server, httpx.Client(base_url=server.url, timeout=60) as client:
