@@ -282,6 +282,57 @@ def test_whole_window_across_chunks(store: Any, client: ApiClient, monkeypatch: 
     assert len({b["id"] for b in buckets}) == len(buckets) > 50
 
 
+AUTUMN = {"start": "2024-10-27T00:00:00", "end": "2024-10-27T05:00:00", "timeZone": "Europe/Brussels"}
+"""Five wall-clock hours over Brussels' autumn change: six hours of time, 02:00-03:00 twice (+02:00, then +01:00)."""
+
+
+def _whole_file(columns: Any, rows: list[list[str]]) -> bytes:
+    """The file as ONE csv.writer call over all its rows (RFC 4180, CRLF, minimal quoting, UTF-8): what a
+    streamed answer must equal byte for byte, however its chunks were cut and wherever they were encoded."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerows([list(columns), *rows])
+    return out.getvalue().encode("utf-8")
+
+
+@pytest.mark.parametrize("kind", ["readings", "aggregations", "statistics"])
+def test_bytes_equal_the_whole_file_across_chunks_and_the_autumn_change(client: ApiClient, monkeypatch: Any,
+                                                                        kind: str) -> None:
+    """With chunks of 7 items, the file over the autumn change is byte for byte the JSON answer's items written
+    as one CSV: no row lost, doubled or re-quoted at a chunk's edge, and the repeated hour's offsets kept."""
+    from connect_readings.api import csv_export
+
+    monkeypatch.setattr(csv_export, "CHUNK", 7)
+    readings = _readings(25)  # every 20 minutes from 2024-10-26T22:00Z: Brussels midnight, over the change
+    for i, reading in enumerate(readings):
+        reading["timestamp"] = (dt.datetime(2024, 10, 26, 22, tzinfo=dt.timezone.utc)
+                                + dt.timedelta(minutes=15 * i)).isoformat()
+    assert client.ingest(ENTITY, readings).status_code == 200
+    query: dict[str, str] = dict(AUTUMN)
+    if kind == "aggregations":
+        query["resolution"] = "15 minutes"
+    if kind == "statistics":
+        query.update(resolution="15 minutes", metrics="positiveActiveEnergy,positiveActiveInstantaneousPower")
+    response = client.get(_path(kind), params={**query, "format": "csv"})
+    assert response.status_code == 200, response.text
+    items = _json_all(client, _path(kind), query)
+    if kind == "readings":
+        columns, rows = csv_rows.READING_COLUMNS, [csv_rows.reading_row(item) for item in items]
+    elif kind == "aggregations":
+        columns, rows = csv_rows.AGGREGATION_COLUMNS, [csv_rows.aggregation_row(item) for item in items]
+    else:
+        from connect_readings.usecases.statistics import STATISTICS_METRICS
+
+        chosen = ("positiveActiveEnergy", "positiveActiveInstantaneousPower")
+        layout = csv_rows.statistics_layout(tuple(m for m in STATISTICS_METRICS if m in chosen))  # (their order)
+        columns = tuple(name for name, _ in layout)
+        rows = [csv_rows.statistics_row(item, layout) for item in items]
+    assert len(rows) > 14  # three chunks or more
+    assert response.content == _whole_file(columns, rows)
+    if kind != "readings":  # the repeated hour: both of its first quarter-hours, by their offsets
+        text = response.content.decode()
+        assert "2024-10-27T02:00:00+02:00" in text and "2024-10-27T02:00:00+01:00" in text
+
+
 def test_doctests() -> None:
     import doctest
 
