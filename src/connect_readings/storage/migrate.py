@@ -7,15 +7,22 @@ migration's transaction, with `?` placeholders (the PostgreSQL store's adapter t
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import orjson
+
 from ..domain.edges import rows_of_days
+from ..domain.errors import DomainError
 from ..domain.ingest import rebuild_tiers
+from ..domain.readings import DISTANCE_COUNTERS, GAUGE_UNITS, NO_GAUGES, parse_reading
 from .base import GAUGE_COLUMNS, migrations, pack_summaries
 
-GAUGE_BLOCKS_MIGRATION = 5
-"""The migration that created `gauge_blocks`: filled from the stored readings right after it."""
+GAUGE_MIGRATION = 5
+"""The migration that created the gauge columns and `gauge_blocks`: the gauges stored in `extra` move into the
+columns right after it (`move_gauges_out_of_extra`), then the blocks are built from them."""
 EDGE_BLOCKS_MIGRATION = 10
 """The migration that created `register_edge_blocks`: the day rows of `register_edges` are moved into it right after
 it (`edges.rows_of_days`), then that table is dropped."""
@@ -33,6 +40,9 @@ class Sql(Protocol):
     def run(self, statement: str) -> None:
         """A statement without arguments."""
 
+    def json(self, text: str) -> Any:
+        """The argument that stores JSON `text` in `readings.extra`."""
+
 
 def apply_pending(backend: str, applied: int, sql: Sql, apply: Callable[[str], None],
                   record: Callable[[int], None]) -> int:
@@ -47,6 +57,90 @@ def apply_pending(backend: str, applied: int, sql: Sql, apply: Callable[[str], N
             record(number)
             applied = number
     return applied
+
+
+def fill_gauges(sql: Sql) -> None:
+    """Migration 0005's data: gauges out of `extra`, then their blocks and series bounds."""
+    move_gauges_out_of_extra(sql)
+    rebuild_gauge_blocks(sql)
+
+
+def move_gauges_out_of_extra(sql: Sql) -> None:
+    """Each reading's stored gauge metrics into the gauge columns and its odometer into km, as ingest normalises
+    them today (`gauges_out_of_extra`); rows it leaves as they are are not written."""
+    assign = ", ".join(f"{c} = ?" for c in GAUGE_COLUMNS)
+    for (entity,) in sql.rows("SELECT DISTINCT entity_id FROM readings WHERE extra IS NOT NULL"):
+        moved = []
+        for ts, text in sql.rows("SELECT ts, CAST(extra AS TEXT) FROM readings WHERE entity_id = ? "
+                                 "AND extra IS NOT NULL ORDER BY ts", (entity,)):
+            if (found := gauges_out_of_extra(text)) is not None:
+                gauges, kept = found
+                moved.append((*gauges, None if kept is None else sql.json(kept), entity, ts))
+        sql.run_many(f"UPDATE readings SET {assign}, extra = ? WHERE entity_id = ? AND ts = ?", moved)
+
+
+_NORMALISED_IN_EXTRA = frozenset(GAUGE_UNITS) | frozenset(DISTANCE_COUNTERS)
+
+
+def gauges_out_of_extra(text: str) -> tuple[tuple[float | None, ...], str | None] | None:
+    """A stored `extra` (JSON text) → its gauge values (GAUGE_SERIES order) and the `extra` left (None when
+    empty), or None when nothing in it changes. A gauge metric or odometer ingest accepts today (parse_reading)
+    becomes what ingest makes of it: the gauge leaves `extra`, the odometer is rewritten in km. Anything else
+    keeps its text and place. A text holding the escape \\u0000 is left as it is (as migration 0005 always did)."""
+    if "\\u0000" in text:
+        return None
+    members = _members(text)
+    if members is None:
+        return None
+    gauges: list[float | None] = list(NO_GAUGES)
+    kept: list[str] = []
+    changed = False
+    for name, value, member in members:
+        reading = _normalised(name, value) if name in _NORMALISED_IN_EXTRA else None
+        if reading is None:
+            kept.append(member)
+            continue
+        changed = True
+        if name in GAUGE_UNITS:
+            gauges = [g if n is None else n for g, n in zip(gauges, reading.gauges)]
+        else:
+            kept.append(orjson.dumps(name).decode() + ":" + orjson.dumps(reading.data[name]).decode())
+    if not changed:
+        return None
+    return tuple(gauges), "{" + ",".join(kept) + "}" if kept else None
+
+
+def _normalised(name: str, measurement: Any) -> Any:
+    """A reading of the one metric as ingest would store it, or None when ingest refuses it."""
+    try:
+        return parse_reading({"timestamp": "1970-01-01T00:00:00Z", "data": {name: measurement}})
+    except DomainError:
+        return None
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def _members(text: str) -> list[tuple[str, Any, str]] | None:
+    """The members of a JSON object's text, in order: (name, value, the member's text as stored); None when the
+    text is not an object."""
+    at = _SPACE.match(text).end()
+    if not text.startswith("{", at):
+        return None
+    members = []
+    at = _SPACE.match(text, at + 1).end()
+    if text.startswith("}", at):
+        return members
+    while True:
+        start = at
+        name, at = json.decoder.scanstring(text, at + 1)
+        at = _SPACE.match(text, at).end() + 1  # (past the colon)
+        value, end = _DECODER.raw_decode(text, _SPACE.match(text, at).end())
+        members.append((name, value, text[start:end]))
+        at = _SPACE.match(text, end).end() + 1  # (past the comma or the closing brace)
+        if text[at - 1] == "}":
+            return members
 
 
 def rebuild_gauge_blocks(sql: Sql) -> None:
@@ -79,6 +173,6 @@ def move_edge_rows(sql: Sql) -> None:
 
 
 DATA_MIGRATIONS: dict[int, Callable[[Sql], None]] = {
-    GAUGE_BLOCKS_MIGRATION: rebuild_gauge_blocks,
+    GAUGE_MIGRATION: fill_gauges,
     EDGE_BLOCKS_MIGRATION: move_edge_rows,
 }

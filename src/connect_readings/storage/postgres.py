@@ -1114,6 +1114,9 @@ class _Sql:
     def run(self, statement: str) -> None:
         self.conn.execute(statement)
 
+    def json(self, text: str) -> str:
+        return text  # (psycopg sends a str untyped: the column's json type takes it)
+
 
 # -- Citus / TimescaleDB ---------------------------------------------------------------------------------
 def detect_extensions(conn: psycopg.Connection) -> Extensions:

@@ -807,6 +807,9 @@ class _Sql:
     def run(self, statement: str) -> None:
         self.db.execute(statement)
 
+    def json(self, text: str) -> bytes:
+        return text.encode()
+
 
 def _statements(sql: str) -> list[str]:
     """Split a migration file into statements (they contain no semicolons inside literals)."""
