@@ -32,7 +32,7 @@ from ..domain.ingest import Batch, IngestPlan, prepare
 from ..domain.readings import ENERGY_UNIT, REGISTER_COUNT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, TIERED_REGISTERS, VOLUME_REGISTERS, VOLUME_UNIT, Reading
 from ..domain.readings import gauge_values, register_values
-from ..domain.registers import Bracket, ResetOffsets, Sample
+from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 
 
 class StoreBusy(Exception):
@@ -392,6 +392,52 @@ def offsets_applied(offsets: ResetOffsets, stamps: Sequence[int], values: list[f
         if total and i < j:
             out[i:j] = [None if v is None else v + total for v in out[i:j]]
     return out
+
+
+# -- peak demand: one register's samples or brackets (statistics §4, §6); each backend only reads ---------------
+ResetsIn = Callable[[int, int], Iterable[tuple[int, float]]]
+"""A register's resets (ts, offset), at least those with lo < ts <= hi (others are ignored)."""
+
+
+def samples_span(lo: int, hi: int, bounds: tuple[int, int], before: int | None, after: int | None
+                 ) -> tuple[int, int] | None:
+    """The stretch whose samples answer `register_samples` over [lo, hi]: from the nearest reading having the
+    register at or before lo (`before`) to the nearest at or after hi (`after`), else the register's series
+    `bounds` clipped to [lo, hi]; None when it is empty.
+
+    >>> samples_span(10, 20, (0, 100), 8, None), samples_span(10, 20, (30, 100), None, None)
+    ((8, 20), None)
+    """
+    low = before if before is not None else max(lo, bounds[0])
+    high = after if after is not None else min(hi, bounds[1])
+    return None if low > high else (low, high)
+
+
+def continuous_samples(rows: list[Sample], resets_in: ResetsIn) -> list[Sample]:
+    """A register's raw samples, in time order, made continuous across its resets between the first and the last."""
+    if len(rows) > 1:
+        adjust = _offsets_of(resets_in, rows[0][0], rows[-1][0])
+        if adjust is not None:
+            return adjust.applied(rows)
+    return rows
+
+
+def continuous_brackets(found: Iterable[Sequence[Any]], resets_in: ResetsIn) -> list[Bracket]:
+    """A register's brackets from rows (before ts, its value, after ts, its value; a ts None where there is
+    none), made continuous across its resets over the span of every sample in them."""
+    brackets: list[Bracket] = [((b_ts, b_v) if b_ts is not None else None, (a_ts, a_v) if a_ts is not None else None)
+                               for b_ts, b_v, a_ts, a_v in found]
+    stamps = [s[0] for pair in brackets for s in pair if s is not None]
+    if stamps:
+        adjust = _offsets_of(resets_in, min(stamps), max(stamps))
+        if adjust is not None:
+            return [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
+    return brackets
+
+
+def _offsets_of(resets_in: ResetsIn, lo: int, hi: int) -> ResetOffsets | None:
+    """One register's offsets in (lo, hi], or None when it has no reset there (the usual case)."""
+    return reset_offsets(((0, ts, offset) for ts, offset in resets_in(lo, hi)), lo, hi).get(0)
 
 
 def parent_gone() -> DomainError:

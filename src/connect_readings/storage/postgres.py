@@ -56,7 +56,8 @@ from .base import COLUMN_METRICS, QualityMark, quality_mark
 from .base import ENTITY_COLUMNS, ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, entity_record, parent_gone
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
-from .base import columns_made_continuous, price_rewrite, price_series_info, reset_offsets
+from .base import columns_made_continuous, continuous_brackets, continuous_samples, price_rewrite, price_series_info
+from .base import reset_offsets, samples_span
 from .migrate import apply_pending
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
@@ -936,23 +937,19 @@ class PostgresStore(PlannedIngest):
             row = cur.execute(_SAMPLE_SPAN_SQL[register], params).fetchone()
             if row is None:
                 return []  # the entity has no such register
-            dense, low, high, first, last = row
+            dense, before, after, first, last = row
             if dense:
                 return None
-            low = low if low is not None else max(lo, first)
-            high = high if high is not None else min(hi, last)
-            if low > high:
+            span = samples_span(lo, hi, (first, last), before, after)
+            if span is None:
                 return []
-            found = cur.execute(_SAMPLES_SQL[register], {"e": entity_id, "r": params["r"], "lo": low, "hi": high})
+            found = cur.execute(_SAMPLES_SQL[register], {"e": entity_id, "r": params["r"], "lo": span[0],
+                                                         "hi": span[1]})
             rows: list[Sample] = []
             resets: list[tuple[int, float]] = []
             for kind, ts, value in found.fetchall():
                 (rows if kind == 0 else resets).append((ts, value))
-        if len(rows) > 1 and resets:
-            adjust = reset_offsets(((register, ts, offset) for ts, offset in resets), rows[0][0], rows[-1][0]).get(register)
-            if adjust is not None:
-                rows = adjust.applied(rows)
-        return rows
+        return continuous_samples(rows, lambda lo, hi: resets)
 
     @_mapped
     def register_series_brackets(self, entity_id: uuid.UUID, register: int, instants: Sequence[int]) -> list[Bracket]:
@@ -961,19 +958,14 @@ class PostgresStore(PlannedIngest):
         with self._reader() as cur:
             found = cur.execute(_SERIES_BRACKETS_SQL[register], {
                 "e": entity_id, "r": REGISTER_COLUMNS[register], "t": list(instants)}).fetchall()
-        brackets: list[Bracket] = [(None, None)] * len(instants)
+        pairs: list[tuple[Any, ...]] = [(None, None, None, None)] * len(instants)
         resets: list[tuple[int, float]] = []
         for kind, n, b_ts, b_v, a_ts, a_v in found:
             if kind == 0:
-                brackets[n - 1] = ((b_ts, b_v) if b_ts is not None else None, (a_ts, a_v) if a_ts is not None else None)
+                pairs[n - 1] = (b_ts, b_v, a_ts, a_v)
             else:
                 resets.append((b_ts, b_v))
-        stamps = [s[0] for pair in brackets for s in pair if s is not None]
-        if stamps and resets:
-            adjust = reset_offsets(((register, ts, offset) for ts, offset in resets), min(stamps), max(stamps)).get(register)
-            if adjust is not None:
-                brackets = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
-        return brackets
+        return continuous_brackets(pairs, lambda lo, hi: resets)
 
     @_mapped
     def register_edges(self, entity_id: uuid.UUID, instants: Sequence[int]) -> tuple[list[int], list[list[float | None]]]:

@@ -41,7 +41,8 @@ from .base import QualityMark, quality_mark
 from .base import ENTITY_COLUMNS, ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, entity_record, parent_gone
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
-from .base import columns_made_continuous, price_rewrite, price_series_info, reset_offsets
+from .base import columns_made_continuous, continuous_brackets, continuous_samples, price_rewrite, price_series_info
+from .base import reset_offsets, samples_span
 from .migrate import apply_pending
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
@@ -596,16 +597,11 @@ class SQLiteStore(PlannedIngest):
                 return None
             before = _nearest(db, eid, register, lo, "<=", bounds)
             after = _nearest(db, eid, register, hi, ">=", bounds)
-            low = before[0] if before is not None else max(lo, bounds[0])
-            high = after[0] if after is not None else min(hi, bounds[1])
-            if low > high:
+            span = samples_span(lo, hi, bounds, before[0] if before else None, after[0] if after else None)
+            if span is None:
                 return []
-            rows: list[Sample] = db.execute(_SAMPLES[register], (eid, low, high)).fetchall()
-            if len(rows) > 1:
-                adjust = _reset_offsets_of(db, eid, register, rows[0][0], rows[-1][0])
-                if adjust is not None:
-                    rows = adjust.applied(rows)
-            return rows
+            return continuous_samples(db.execute(_SAMPLES[register], (eid, *span)).fetchall(),
+                                      lambda lo, hi: _resets_of(db, eid, register, lo, hi))
 
     @_mapped
     def register_series_brackets(self, entity_id: uuid.UUID, register: int, instants: Sequence[int]) -> list[Bracket]:
@@ -616,16 +612,7 @@ class SQLiteStore(PlannedIngest):
             if bounds is None or not instants:
                 return [(None, None)] * len(instants)
             found = db.execute(_SERIES_BRACKETS[register], (eid, orjson.dumps(list(instants)), *bounds)).fetchall()
-            brackets: list[Bracket] = [
-                ((b_ts, b_v) if b_ts is not None else None, (a_ts, a_v) if a_ts is not None else None)
-                for b_ts, b_v, a_ts, a_v in found
-            ]
-            stamps = [s[0] for pair in brackets for s in pair if s is not None]
-            if stamps:
-                adjust = _reset_offsets_of(db, eid, register, min(stamps), max(stamps))
-                if adjust is not None:
-                    brackets = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
-            return brackets
+            return continuous_brackets(found, lambda lo, hi: _resets_of(db, eid, register, lo, hi))
 
     @_mapped
     def register_edges(self, entity_id: uuid.UUID, instants: Sequence[int]) -> tuple[list[int], list[list[float | None]]]:
@@ -861,8 +848,7 @@ def _register_bounds(db: sqlite3.Connection, eid: bytes, register: int) -> tuple
     return None if row is None else (row[0], row[1])
 
 
-def _reset_offsets_of(db: sqlite3.Connection, eid: bytes, register: int, lo: int, hi: int) -> ResetOffsets | None:
-    """The register's resets in (lo, hi], or None when there is none (the usual case)."""
-    return reset_offsets(((register, ts, offset) for ts, offset in db.execute(
-        'SELECT ts, "offset" FROM resets WHERE entity_id = ? AND register = ? AND ts > ? AND ts <= ?',
-        (eid, REGISTER_COLUMNS[register], lo, hi))), lo, hi).get(register)
+def _resets_of(db: sqlite3.Connection, eid: bytes, register: int, lo: int, hi: int) -> list[tuple[int, float]]:
+    """The register's resets (ts, offset) in (lo, hi]."""
+    return db.execute('SELECT ts, "offset" FROM resets WHERE entity_id = ? AND register = ? AND ts > ? AND ts <= ?',
+                      (eid, REGISTER_COLUMNS[register], lo, hi)).fetchall()
