@@ -26,9 +26,10 @@ import orjson
 from ..domain.edges import QUARTER_US, ROW_US
 from ..domain.entities import EntityRecord
 from ..domain.errors import DomainError
-from ..domain.gauges import GaugeSummary
+from ..domain.gauges import TIERS, GaugeSummary, block_of
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries, replace_overlapped
-from ..domain.ingest import Batch, IngestPlan, prepare
+from ..domain.ingest import Batch, IngestPlan, Summaries, Surroundings, Values, edge_row_keys, gauge_parent_spans
+from ..domain.ingest import gauge_spans, prepare, probe_registers
 from ..domain.readings import ENERGY_UNIT, REGISTER_COUNT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, TIERED_REGISTERS, VOLUME_REGISTERS, VOLUME_UNIT, Reading
 from ..domain.readings import gauge_values, register_values
@@ -459,6 +460,61 @@ class PlannedIngest:
 
     def _ingest_batch(self, entity_id: uuid.UUID, batch: Batch, deadline: float | None) -> IngestPlan:
         raise NotImplementedError
+
+
+class SurroundingsReads(Protocol):
+    """A backend's reads of what it holds around a batch, in the batch's transaction (`read_surroundings` says
+    which it needs). `appending` (nothing stored at or after the batch): a backend may have read the answer
+    already, with the latest reading (as PostgreSQL's one append read does)."""
+
+    def latest_and_bounds(self) -> tuple[int | None, dict[int, tuple[int, int]]]:
+        """The entity's latest reading's timestamp (None: none) and the series bounds of its registers."""
+
+    def existing(self, lo: int, hi: int) -> list[tuple[int, Values]]:
+        """The stored readings in [lo, hi], ascending: (timestamp, register values)."""
+
+    def gauge_tail(self, blocks: list[tuple[int, int]]) -> dict[int, Summaries]:
+        """Appending: the stored summaries of these (tier width, block), by width."""
+
+    def has_gauge_blocks(self) -> bool:
+        """Whether the entity has any gauge block stored."""
+
+    def gauge_rows(self, spans: list[tuple[int, int]]) -> list[tuple[int, Values]]:
+        """The stored readings in these half-open spans, ascending: (timestamp, gauge values)."""
+
+    def gauge_children(self, spans: list[tuple[int, int]]) -> dict[int, dict[int, Summaries]]:
+        """The stored blocks of every tier but the coarsest starting in these half-open spans: {width: {block: …}}."""
+
+    def neighbours(self, registers: list[int], bounds: dict[int, tuple[int, int]], lo: int, hi: int,
+                   appending: bool) -> tuple[dict[int, Sample], dict[int, Sample]]:
+        """Per register: the nearest stored reading having it before lo and (unless appending) after hi, sought
+        inside its series `bounds` (none without); absent where there is none."""
+
+    def edge_rows(self, keys: tuple[int, int], appending: bool) -> dict[int, dict[int, bytes]]:
+        """The stored edge rows with keys in [first, last]: {register: {key: row}}."""
+
+
+def read_surroundings(batch: Batch, reads: SurroundingsReads) -> tuple[Surroundings, bool]:
+    """What the planner needs around `batch`, read through `reads`, and whether the batch appends."""
+    lo, hi = batch.lo, batch.hi
+    latest, bounds = reads.latest_and_bounds()
+    appending = latest is None or latest < lo  # nothing stored at or after the batch
+    around = Surroundings(registers=probe_registers(batch, bounds, appending))
+    if appending:
+        if batch.gauges_present:
+            around.gauge_tail = reads.gauge_tail([(width, block_of(lo, width)) for width in TIERS])
+    else:
+        around.existing = reads.existing(lo, hi)
+        if batch.gauges_present or reads.has_gauge_blocks():
+            around.gauge_rows = reads.gauge_rows(gauge_spans(batch))
+            around.gauge_children = reads.gauge_children(gauge_parent_spans(batch))
+    before, around.after = reads.neighbours(around.registers, bounds, lo, hi, appending)
+    for k, (ts, value) in before.items():
+        around.before_ts[k], around.before[k] = ts, value
+    keys = edge_row_keys(batch, around)
+    if keys is not None:
+        around.edge_rows = reads.edge_rows(keys, appending)
+    return around, appending
 
 
 _encode_summaries = msgspec.msgpack.Encoder().encode
