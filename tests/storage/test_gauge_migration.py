@@ -23,7 +23,7 @@ import pytest
 from connect_readings.domain.errors import DomainError
 from connect_readings.domain.readings import GAUGE_SERIES, GAUGE_UNITS, parse_reading
 from connect_readings.storage.base import GAUGE_COLUMNS, REGISTER_COLUMNS, gauge_column, migrations
-from connect_readings.storage.migrate import DATA_MIGRATIONS
+from connect_readings.storage.migrate import DATA_MIGRATIONS, gauges_out_of_extra
 from connect_readings.storage.postgres import _Sql as postgres_sql
 from connect_readings.storage.sqlite import _Sql as sqlite_sql
 from connect_readings.storage.sqlite import _statements
@@ -247,3 +247,14 @@ def test_the_cases_agree_with_the_parser(k: int) -> None:
             assert kept is not None and kept[name] == parsed.data[name]
         else:
             assert kept is not None and kept[name] == measurement
+
+
+def test_the_metrics_kept_keep_their_stored_text() -> None:
+    """Beside what moves, `extra` keeps each member's stored text (number spelling, spacing) in its place."""
+    text = ('{"zeta": {"value": 1.50, "unit" : "x"}, "range": {"value": 2, "unit": "mi"}, '
+            '"odometer": {"value": 1e1, "unit": "M"}, "voltage": [1E3]}')
+    gauges, kept = gauges_out_of_extra(text)
+    assert kept == '{"zeta":{"value": 1.50, "unit" : "x"},"odometer":{"value":0.01,"unit":"km"},"voltage":[1E3]}'
+    assert dict(zip(GAUGE_COLUMNS, gauges)) == {c: 2 * MI if c == "driving_range" else None for c in GAUGE_COLUMNS}
+    assert gauges_out_of_extra('{"zeta": 1, "range": {"value": 2}}') is None  # (nothing moves: not written)
+    assert gauges_out_of_extra("[1]") is None

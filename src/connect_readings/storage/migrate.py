@@ -7,12 +7,10 @@ migration's transaction, with `?` placeholders (the PostgreSQL store's adapter t
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-import orjson
+import msgspec
 
 from ..domain.edges import rows_of_days
 from ..domain.errors import DomainError
@@ -80,6 +78,8 @@ def move_gauges_out_of_extra(sql: Sql) -> None:
 
 
 _NORMALISED_IN_EXTRA = frozenset(GAUGE_UNITS) | frozenset(DISTANCE_COUNTERS)
+_decode_members = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+"""A JSON object's members in order, each value as its stored text."""
 
 
 def gauges_out_of_extra(text: str) -> tuple[tuple[float | None, ...], str | None] | None:
@@ -89,25 +89,26 @@ def gauges_out_of_extra(text: str) -> tuple[tuple[float | None, ...], str | None
     keeps its text and place. A text holding the escape \\u0000 is left as it is (as migration 0005 always did)."""
     if "\\u0000" in text:
         return None
-    members = _members(text)
-    if members is None:
+    try:
+        members = _decode_members(text)
+    except msgspec.ValidationError:  # (not an object)
         return None
     gauges: list[float | None] = list(NO_GAUGES)
-    kept: list[str] = []
+    kept: list[bytes] = []
     changed = False
-    for name, value, member in members:
-        reading = _normalised(name, value) if name in _NORMALISED_IN_EXTRA else None
+    for name, raw in members.items():
+        reading = _normalised(name, msgspec.json.decode(raw)) if name in _NORMALISED_IN_EXTRA else None
         if reading is None:
-            kept.append(member)
+            kept.append(msgspec.json.encode(name) + b":" + bytes(raw))
             continue
         changed = True
         if name in GAUGE_UNITS:
             gauges = [g if n is None else n for g, n in zip(gauges, reading.gauges)]
         else:
-            kept.append(orjson.dumps(name).decode() + ":" + orjson.dumps(reading.data[name]).decode())
+            kept.append(msgspec.json.encode(name) + b":" + msgspec.json.encode(reading.data[name]))
     if not changed:
         return None
-    return tuple(gauges), "{" + ",".join(kept) + "}" if kept else None
+    return tuple(gauges), (b"{" + b",".join(kept) + b"}").decode() if kept else None
 
 
 def _normalised(name: str, measurement: Any) -> Any:
@@ -116,31 +117,6 @@ def _normalised(name: str, measurement: Any) -> Any:
         return parse_reading({"timestamp": "1970-01-01T00:00:00Z", "data": {name: measurement}})
     except DomainError:
         return None
-
-
-_SPACE = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder()
-
-
-def _members(text: str) -> list[tuple[str, Any, str]] | None:
-    """The members of a JSON object's text, in order: (name, value, the member's text as stored); None when the
-    text is not an object."""
-    at = _SPACE.match(text).end()
-    if not text.startswith("{", at):
-        return None
-    members = []
-    at = _SPACE.match(text, at + 1).end()
-    if text.startswith("}", at):
-        return members
-    while True:
-        start = at
-        name, at = json.decoder.scanstring(text, at + 1)
-        at = _SPACE.match(text, at).end() + 1  # (past the colon)
-        value, end = _DECODER.raw_decode(text, _SPACE.match(text, at).end())
-        members.append((name, value, text[start:end]))
-        at = _SPACE.match(text, end).end() + 1  # (past the comma or the closing brace)
-        if text[at - 1] == "}":
-            return members
 
 
 def rebuild_gauge_blocks(sql: Sql) -> None:
