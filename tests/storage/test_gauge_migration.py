@@ -2,7 +2,8 @@
 instantaneous metrics in `extra` gets its gauges moved into the 18 gauge columns in the normalised unit, its
 odometers normalised to km, and keeps as sent whatever does not normalise (docs/semantics.md §1).
 
-Rows go in and are checked with raw SQL only (not the store's ingest or reads), so this tests the SQL files.
+Rows go in and are checked with raw SQL only (not the store's ingest or reads); the migration runs as the store
+runs it: the SQL file, then the data migration (storage/migrate.py) that converts the units.
 Each case is a table row: the `extra` of a version-4 row → the gauge columns it gets and the `extra` it keeps.
 The expected values are also checked against the parser: what the migration moves or rewrites is exactly
 what ingest makes of the same metric today, and what it keeps is what ingest would refuse (or not a gauge).
@@ -22,6 +23,9 @@ import pytest
 from connect_readings.domain.errors import DomainError
 from connect_readings.domain.readings import GAUGE_SERIES, GAUGE_UNITS, parse_reading
 from connect_readings.storage.base import GAUGE_COLUMNS, REGISTER_COLUMNS, gauge_column, migrations
+from connect_readings.storage.migrate import DATA_MIGRATIONS, gauges_out_of_extra
+from connect_readings.storage.postgres import _Sql as postgres_sql
+from connect_readings.storage.sqlite import _Sql as sqlite_sql
 from connect_readings.storage.sqlite import _statements
 
 from ..conftest import BACKENDS
@@ -147,12 +151,18 @@ def version4(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
 
 
 def migrate_to_5(backend: str, conn: Any) -> None:
+    """Migration 0005 as the store applies it: its SQL, then its data migration, in one transaction."""
     [text] = [text for number, text in migrations(backend) if number == 5]
     if backend == "sqlite":
-        apply_sqlite(conn, text)
+        with conn:
+            conn.execute("BEGIN")
+            for statement in _statements(text):
+                conn.execute(statement)
+            DATA_MIGRATIONS[5](sqlite_sql(conn))
     else:
         with conn.transaction():
             conn.execute(text)
+            DATA_MIGRATIONS[5](postgres_sql(conn))
 
 
 def rows(backend: str, conn: Any) -> list[tuple[Any, ...]]:
@@ -237,3 +247,14 @@ def test_the_cases_agree_with_the_parser(k: int) -> None:
             assert kept is not None and kept[name] == parsed.data[name]
         else:
             assert kept is not None and kept[name] == measurement
+
+
+def test_the_metrics_kept_keep_their_stored_text() -> None:
+    """Beside what moves, `extra` keeps each member's stored text (number spelling, spacing) in its place."""
+    text = ('{"zeta": {"value": 1.50, "unit" : "x"}, "range": {"value": 2, "unit": "mi"}, '
+            '"odometer": {"value": 1e1, "unit": "M"}, "voltage": [1E3]}')
+    gauges, kept = gauges_out_of_extra(text)
+    assert kept == '{"zeta":{"value": 1.50, "unit" : "x"},"odometer":{"value":0.01,"unit":"km"},"voltage":[1E3]}'
+    assert dict(zip(GAUGE_COLUMNS, gauges)) == {c: 2 * MI if c == "driving_range" else None for c in GAUGE_COLUMNS}
+    assert gauges_out_of_extra('{"zeta": 1, "range": {"value": 2}}') is None  # (nothing moves: not written)
+    assert gauges_out_of_extra("[1]") is None

@@ -26,13 +26,14 @@ import orjson
 from ..domain.edges import QUARTER_US, ROW_US
 from ..domain.entities import EntityRecord
 from ..domain.errors import DomainError
-from ..domain.gauges import GaugeSummary
+from ..domain.gauges import TIERS, GaugeSummary, block_of
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries, replace_overlapped
-from ..domain.ingest import Batch, IngestPlan, prepare
+from ..domain.ingest import Batch, IngestPlan, Summaries, Surroundings, Values, edge_row_keys, gauge_parent_spans
+from ..domain.ingest import gauge_spans, prepare, probe_registers
 from ..domain.readings import ENERGY_UNIT, REGISTER_COUNT, REGISTER_METRICS, REGISTER_SERIES, TIER_FIELDS
 from ..domain.readings import GAUGE_SERIES, GAUGE_UNITS, TIERED_REGISTERS, VOLUME_REGISTERS, VOLUME_UNIT, Reading
 from ..domain.readings import gauge_values, register_values
-from ..domain.registers import Bracket, ResetOffsets, Sample
+from ..domain.registers import Bracket, ResetOffsets, Sample, with_offsets
 
 
 class StoreBusy(Exception):
@@ -394,6 +395,52 @@ def offsets_applied(offsets: ResetOffsets, stamps: Sequence[int], values: list[f
     return out
 
 
+# -- peak demand: one register's samples or brackets (statistics §4, §6); each backend only reads ---------------
+ResetsIn = Callable[[int, int], Iterable[tuple[int, float]]]
+"""A register's resets (ts, offset), at least those with lo < ts <= hi (others are ignored)."""
+
+
+def samples_span(lo: int, hi: int, bounds: tuple[int, int], before: int | None, after: int | None
+                 ) -> tuple[int, int] | None:
+    """The stretch whose samples answer `register_samples` over [lo, hi]: from the nearest reading having the
+    register at or before lo (`before`) to the nearest at or after hi (`after`), else the register's series
+    `bounds` clipped to [lo, hi]; None when it is empty.
+
+    >>> samples_span(10, 20, (0, 100), 8, None), samples_span(10, 20, (30, 100), None, None)
+    ((8, 20), None)
+    """
+    low = before if before is not None else max(lo, bounds[0])
+    high = after if after is not None else min(hi, bounds[1])
+    return None if low > high else (low, high)
+
+
+def continuous_samples(rows: list[Sample], resets_in: ResetsIn) -> list[Sample]:
+    """A register's raw samples, in time order, made continuous across its resets between the first and the last."""
+    if len(rows) > 1:
+        adjust = _offsets_of(resets_in, rows[0][0], rows[-1][0])
+        if adjust is not None:
+            return adjust.applied(rows)
+    return rows
+
+
+def continuous_brackets(found: Iterable[Sequence[Any]], resets_in: ResetsIn) -> list[Bracket]:
+    """A register's brackets from rows (before ts, its value, after ts, its value; a ts None where there is
+    none), made continuous across its resets over the span of every sample in them."""
+    brackets: list[Bracket] = [((b_ts, b_v) if b_ts is not None else None, (a_ts, a_v) if a_ts is not None else None)
+                               for b_ts, b_v, a_ts, a_v in found]
+    stamps = [s[0] for pair in brackets for s in pair if s is not None]
+    if stamps:
+        adjust = _offsets_of(resets_in, min(stamps), max(stamps))
+        if adjust is not None:
+            return [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
+    return brackets
+
+
+def _offsets_of(resets_in: ResetsIn, lo: int, hi: int) -> ResetOffsets | None:
+    """One register's offsets in (lo, hi], or None when it has no reset there (the usual case)."""
+    return reset_offsets(((0, ts, offset) for ts, offset in resets_in(lo, hi)), lo, hi).get(0)
+
+
 def parent_gone() -> DomainError:
     """A PUT's parent deleted between the request's check and the write (its transaction checks again): the
     answer of a parent that is not registered."""
@@ -413,6 +460,61 @@ class PlannedIngest:
 
     def _ingest_batch(self, entity_id: uuid.UUID, batch: Batch, deadline: float | None) -> IngestPlan:
         raise NotImplementedError
+
+
+class SurroundingsReads(Protocol):
+    """A backend's reads of what it holds around a batch, in the batch's transaction (`read_surroundings` says
+    which it needs). `appending` (nothing stored at or after the batch): a backend may have read the answer
+    already, with the latest reading (as PostgreSQL's one append read does)."""
+
+    def latest_and_bounds(self) -> tuple[int | None, dict[int, tuple[int, int]]]:
+        """The entity's latest reading's timestamp (None: none) and the series bounds of its registers."""
+
+    def existing(self, lo: int, hi: int) -> list[tuple[int, Values]]:
+        """The stored readings in [lo, hi], ascending: (timestamp, register values)."""
+
+    def gauge_tail(self, blocks: list[tuple[int, int]]) -> dict[int, Summaries]:
+        """Appending: the stored summaries of these (tier width, block), by width."""
+
+    def has_gauge_blocks(self) -> bool:
+        """Whether the entity has any gauge block stored."""
+
+    def gauge_rows(self, spans: list[tuple[int, int]]) -> list[tuple[int, Values]]:
+        """The stored readings in these half-open spans, ascending: (timestamp, gauge values)."""
+
+    def gauge_children(self, spans: list[tuple[int, int]]) -> dict[int, dict[int, Summaries]]:
+        """The stored blocks of every tier but the coarsest starting in these half-open spans: {width: {block: …}}."""
+
+    def neighbours(self, registers: list[int], bounds: dict[int, tuple[int, int]], lo: int, hi: int,
+                   appending: bool) -> tuple[dict[int, Sample], dict[int, Sample]]:
+        """Per register: the nearest stored reading having it before lo and (unless appending) after hi, sought
+        inside its series `bounds` (none without); absent where there is none."""
+
+    def edge_rows(self, keys: tuple[int, int], appending: bool) -> dict[int, dict[int, bytes]]:
+        """The stored edge rows with keys in [first, last]: {register: {key: row}}."""
+
+
+def read_surroundings(batch: Batch, reads: SurroundingsReads) -> tuple[Surroundings, bool]:
+    """What the planner needs around `batch`, read through `reads`, and whether the batch appends."""
+    lo, hi = batch.lo, batch.hi
+    latest, bounds = reads.latest_and_bounds()
+    appending = latest is None or latest < lo  # nothing stored at or after the batch
+    around = Surroundings(registers=probe_registers(batch, bounds, appending))
+    if appending:
+        if batch.gauges_present:
+            around.gauge_tail = reads.gauge_tail([(width, block_of(lo, width)) for width in TIERS])
+    else:
+        around.existing = reads.existing(lo, hi)
+        if batch.gauges_present or reads.has_gauge_blocks():
+            around.gauge_rows = reads.gauge_rows(gauge_spans(batch))
+            around.gauge_children = reads.gauge_children(gauge_parent_spans(batch))
+    before, around.after = reads.neighbours(around.registers, bounds, lo, hi, appending)
+    for k, (ts, value) in before.items():
+        around.before_ts[k], around.before[k] = ts, value
+    keys = edge_row_keys(batch, around)
+    if keys is not None:
+        around.edge_rows = reads.edge_rows(keys, appending)
+    return around, appending
 
 
 _encode_summaries = msgspec.msgpack.Encoder().encode

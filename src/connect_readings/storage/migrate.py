@@ -10,12 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import msgspec
+
 from ..domain.edges import rows_of_days
+from ..domain.errors import DomainError
 from ..domain.ingest import rebuild_tiers
+from ..domain.readings import DISTANCE_COUNTERS, GAUGE_UNITS, NO_GAUGES, parse_reading
 from .base import GAUGE_COLUMNS, migrations, pack_summaries
 
-GAUGE_BLOCKS_MIGRATION = 5
-"""The migration that created `gauge_blocks`: filled from the stored readings right after it."""
+GAUGE_MIGRATION = 5
+"""The migration that created the gauge columns and `gauge_blocks`: the gauges stored in `extra` move into the
+columns right after it (`move_gauges_out_of_extra`), then the blocks are built from them."""
 EDGE_BLOCKS_MIGRATION = 10
 """The migration that created `register_edge_blocks`: the day rows of `register_edges` are moved into it right after
 it (`edges.rows_of_days`), then that table is dropped."""
@@ -33,6 +38,9 @@ class Sql(Protocol):
     def run(self, statement: str) -> None:
         """A statement without arguments."""
 
+    def json(self, text: str) -> Any:
+        """The argument that stores JSON `text` in `readings.extra`."""
+
 
 def apply_pending(backend: str, applied: int, sql: Sql, apply: Callable[[str], None],
                   record: Callable[[int], None]) -> int:
@@ -47,6 +55,68 @@ def apply_pending(backend: str, applied: int, sql: Sql, apply: Callable[[str], N
             record(number)
             applied = number
     return applied
+
+
+def fill_gauges(sql: Sql) -> None:
+    """Migration 0005's data: gauges out of `extra`, then their blocks and series bounds."""
+    move_gauges_out_of_extra(sql)
+    rebuild_gauge_blocks(sql)
+
+
+def move_gauges_out_of_extra(sql: Sql) -> None:
+    """Each reading's stored gauge metrics into the gauge columns and its odometer into km, as ingest normalises
+    them today (`gauges_out_of_extra`); rows it leaves as they are are not written."""
+    assign = ", ".join(f"{c} = ?" for c in GAUGE_COLUMNS)
+    for (entity,) in sql.rows("SELECT DISTINCT entity_id FROM readings WHERE extra IS NOT NULL"):
+        moved = []
+        for ts, text in sql.rows("SELECT ts, CAST(extra AS TEXT) FROM readings WHERE entity_id = ? "
+                                 "AND extra IS NOT NULL ORDER BY ts", (entity,)):
+            if (found := gauges_out_of_extra(text)) is not None:
+                gauges, kept = found
+                moved.append((*gauges, None if kept is None else sql.json(kept), entity, ts))
+        sql.run_many(f"UPDATE readings SET {assign}, extra = ? WHERE entity_id = ? AND ts = ?", moved)
+
+
+_NORMALISED_IN_EXTRA = frozenset(GAUGE_UNITS) | frozenset(DISTANCE_COUNTERS)
+_decode_members = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+"""A JSON object's members in order, each value as its stored text."""
+
+
+def gauges_out_of_extra(text: str) -> tuple[tuple[float | None, ...], str | None] | None:
+    """A stored `extra` (JSON text) → its gauge values (GAUGE_SERIES order) and the `extra` left (None when
+    empty), or None when nothing in it changes. A gauge metric or odometer ingest accepts today (parse_reading)
+    becomes what ingest makes of it: the gauge leaves `extra`, the odometer is rewritten in km. Anything else
+    keeps its text and place. A text holding the escape \\u0000 is left as it is (as migration 0005 always did)."""
+    if "\\u0000" in text:
+        return None
+    try:
+        members = _decode_members(text)
+    except msgspec.ValidationError:  # (not an object)
+        return None
+    gauges: list[float | None] = list(NO_GAUGES)
+    kept: list[bytes] = []
+    changed = False
+    for name, raw in members.items():
+        reading = _normalised(name, msgspec.json.decode(raw)) if name in _NORMALISED_IN_EXTRA else None
+        if reading is None:
+            kept.append(msgspec.json.encode(name) + b":" + bytes(raw))
+            continue
+        changed = True
+        if name in GAUGE_UNITS:
+            gauges = [g if n is None else n for g, n in zip(gauges, reading.gauges)]
+        else:
+            kept.append(msgspec.json.encode(name) + b":" + msgspec.json.encode(reading.data[name]))
+    if not changed:
+        return None
+    return tuple(gauges), (b"{" + b",".join(kept) + b"}").decode() if kept else None
+
+
+def _normalised(name: str, measurement: Any) -> Any:
+    """A reading of the one metric as ingest would store it, or None when ingest refuses it."""
+    try:
+        return parse_reading({"timestamp": "1970-01-01T00:00:00Z", "data": {name: measurement}})
+    except DomainError:
+        return None
 
 
 def rebuild_gauge_blocks(sql: Sql) -> None:
@@ -79,6 +149,6 @@ def move_edge_rows(sql: Sql) -> None:
 
 
 DATA_MIGRATIONS: dict[int, Callable[[Sql], None]] = {
-    GAUGE_BLOCKS_MIGRATION: rebuild_gauge_blocks,
+    GAUGE_MIGRATION: fill_gauges,
     EDGE_BLOCKS_MIGRATION: move_edge_rows,
 }

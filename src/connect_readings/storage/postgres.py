@@ -45,7 +45,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from ..domain.entities import EntityRecord, check_parent
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
-from ..domain.ingest import Batch, IngestPlan, Surroundings, edge_row_keys, gauge_parent_spans, gauge_spans, plan, probe_registers
+from ..domain.ingest import Batch, IngestPlan, Summaries, Values, plan
 from ..domain.edges import ROW_US, values_at as edge_values
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT
@@ -57,7 +57,8 @@ from .base import COLUMN_METRICS, QualityMark, quality_mark
 from .base import ENTITY_COLUMNS, ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, entity_record, parent_gone
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
-from .base import columns_made_continuous, price_rewrite, price_series_info, reset_offsets
+from .base import columns_made_continuous, continuous_brackets, continuous_samples, price_rewrite, price_series_info
+from .base import read_surroundings, reset_offsets, samples_span
 from .migrate import apply_pending
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
@@ -121,7 +122,7 @@ def _append_read_sql(registers: tuple[int, ...], gauges: bool) -> str:
       kind 4  with gauges: per tier, the stored summaries of the block holding the batch's first reading
               (a = width, blob).
     Read after the entity lock (a statement of its own, before this one). When the batch turns out not to append,
-    kinds 2-4 are ignored and `_surroundings` reads what that case needs.
+    kinds 2-4 are ignored and `_Reads` reads what that case needs.
     """
     parts = [("SELECT 0 AS kind, register AS name, first_ts AS a, last_ts AS b, NULL::float8 AS v, NULL::bytea AS blob "
               "FROM s"),
@@ -519,7 +520,7 @@ class PostgresStore(PlannedIngest):
     # Round trips per batch, appending (the usual case): 1. one pipeline: BEGIN, the deadline, the entity lock and
     # ONE read of everything the planner needs (`_append_read_sql`); 2. the rows COPYed in one binary buffer built
     # column-wise (`_copy_payload`); 3. one pipeline: every other write and COMMIT. A batch that does not append
-    # reads the rest in `_surroundings` (stored readings in its span, neighbours after it), deletes the readings
+    # reads the rest in `_Reads` (stored readings in its span, neighbours after it), deletes the readings
     # it replaces and COPYs its rows the same way.
     @_mapped
     def _ingest_batch(self, entity_id: uuid.UUID, batch: Batch, deadline: float | None) -> IngestPlan:
@@ -536,80 +537,13 @@ class PostgresStore(PlannedIngest):
                                  _append_read_params(entity_id, batch))
                     found = read.fetchall()
                 with conn.cursor() as cur:
-                    around, appending = self._surroundings(cur, entity_id, batch, found)
+                    around, appending = read_surroundings(batch, _Reads(cur, entity_id, found))
                     todo = plan(batch, around)
                     self._execute(cur, entity_id, batch, todo, appending)
             except BaseException:
                 _roll_back(conn)
                 raise
         return todo
-
-    def _surroundings(self, cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch,
-                      found: list[tuple[Any, ...]]) -> tuple[Surroundings, bool]:
-        """What the planner needs, from the rows of `_append_read_sql` (read as if the batch appends: it does when
-        nothing is stored at or after its first reading); otherwise read here, in more round trips."""
-        lo, hi = batch.lo, batch.hi
-        bounds: dict[int, tuple[int, int]] = {}
-        last = None
-        for kind, name, a, b, _, _ in found:
-            if kind == 0:
-                if name in REGISTER_INDEX:
-                    bounds[REGISTER_INDEX[name]] = (a, b)
-            elif kind == 1:
-                last = a
-        appending = last is None or last < lo
-        around = Surroundings(registers=probe_registers(batch, bounds, appending))
-        if appending:
-            for kind, name, a, b, v, blob in found:
-                if kind == 2:
-                    around.before_ts[a], around.before[a] = b, v
-                elif kind == 3:
-                    around.edge_rows.setdefault(REGISTER_INDEX[name], {})[a] = bytes(blob)
-                elif kind == 4:
-                    around.gauge_tail[a] = unpack_summaries(blob)
-            return around, appending
-        around.existing = [
-            (row[0], tuple(row[1:])) for row in cur.execute(
-                f"SELECT {_ROW} FROM readings WHERE entity_id = %s AND ts BETWEEN %s AND %s ORDER BY ts",
-                (entity_id, lo, hi),
-            ).fetchall()
-        ]
-        if batch.gauges_present or cur.execute(
-                "SELECT 1 FROM gauge_blocks WHERE entity_id = %s LIMIT 1", (entity_id,)).fetchone():
-            around.gauge_rows = [
-                (row[0], tuple(row[1:])) for span_lo, span_hi in gauge_spans(batch) for row in cur.execute(
-                    f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s ORDER BY ts",
-                    (entity_id, span_lo, span_hi)).fetchall()]
-            spans = gauge_parent_spans(batch)
-            for width, block, value in cur.execute(
-                    "SELECT g.width, g.block, g.summaries FROM gauge_blocks g, unnest(%s::int8[], %s::int8[]) AS s(lo, hi) "
-                    "WHERE g.entity_id = %s AND g.width < %s AND g.block >= s.lo AND g.block < s.hi",
-                    ([lo_ for lo_, _ in spans], [hi_ for _, hi_ in spans], entity_id, TIERS[-1])).fetchall():
-                around.gauge_children.setdefault(width, {})[block] = unpack_summaries(value)
-        probed = [k for k in around.registers if k in bounds]
-        if probed:
-            params: dict[str, Any] = {"e": entity_id}
-            for k in probed:
-                first_ts, last_ts = bounds[k]
-                params.update({f"first_{k}": first_ts, f"before_{k}": min(lo - 1, last_ts),
-                               f"after_{k}": max(hi + 1, first_ts), f"last_{k}": last_ts})
-            row = cur.execute(probe_sql(probed, appending), params).fetchone()
-            assert row is not None
-            values = iter(row)
-            for k in probed:
-                before = next(values)
-                if before is not None:
-                    around.before_ts[k], around.before[k] = int(before[0]), before[1]
-                after = next(values)
-                if after is not None:
-                    around.after[k] = (int(after[0]), after[1])
-        keys = edge_row_keys(batch, around)
-        if keys is not None:
-            for register, block, row in cur.execute(
-                    "SELECT register, block, edges FROM register_edge_blocks WHERE entity_id = %s "
-                    "AND block BETWEEN %s AND %s", (entity_id, *keys)).fetchall():
-                around.edge_rows.setdefault(REGISTER_INDEX[register], {})[int(block)] = bytes(row)
-        return around, appending
 
     @staticmethod
     def _execute(cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch, todo: IngestPlan, appending: bool) -> None:
@@ -941,23 +875,19 @@ class PostgresStore(PlannedIngest):
             row = cur.execute(_SAMPLE_SPAN_SQL[register], params).fetchone()
             if row is None:
                 return []  # the entity has no such register
-            dense, low, high, first, last = row
+            dense, before, after, first, last = row
             if dense:
                 return None
-            low = low if low is not None else max(lo, first)
-            high = high if high is not None else min(hi, last)
-            if low > high:
+            span = samples_span(lo, hi, (first, last), before, after)
+            if span is None:
                 return []
-            found = cur.execute(_SAMPLES_SQL[register], {"e": entity_id, "r": params["r"], "lo": low, "hi": high})
+            found = cur.execute(_SAMPLES_SQL[register], {"e": entity_id, "r": params["r"], "lo": span[0],
+                                                         "hi": span[1]})
             rows: list[Sample] = []
             resets: list[tuple[int, float]] = []
             for kind, ts, value in found.fetchall():
                 (rows if kind == 0 else resets).append((ts, value))
-        if len(rows) > 1 and resets:
-            adjust = reset_offsets(((register, ts, offset) for ts, offset in resets), rows[0][0], rows[-1][0]).get(register)
-            if adjust is not None:
-                rows = adjust.applied(rows)
-        return rows
+        return continuous_samples(rows, lambda lo, hi: resets)
 
     @_mapped
     def register_series_brackets(self, entity_id: uuid.UUID, register: int, instants: Sequence[int]) -> list[Bracket]:
@@ -966,19 +896,14 @@ class PostgresStore(PlannedIngest):
         with self._reader() as cur:
             found = cur.execute(_SERIES_BRACKETS_SQL[register], {
                 "e": entity_id, "r": REGISTER_COLUMNS[register], "t": list(instants)}).fetchall()
-        brackets: list[Bracket] = [(None, None)] * len(instants)
+        pairs: list[tuple[Any, ...]] = [(None, None, None, None)] * len(instants)
         resets: list[tuple[int, float]] = []
         for kind, n, b_ts, b_v, a_ts, a_v in found:
             if kind == 0:
-                brackets[n - 1] = ((b_ts, b_v) if b_ts is not None else None, (a_ts, a_v) if a_ts is not None else None)
+                pairs[n - 1] = (b_ts, b_v, a_ts, a_v)
             else:
                 resets.append((b_ts, b_v))
-        stamps = [s[0] for pair in brackets for s in pair if s is not None]
-        if stamps and resets:
-            adjust = reset_offsets(((register, ts, offset) for ts, offset in resets), min(stamps), max(stamps)).get(register)
-            if adjust is not None:
-                brackets = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
-        return brackets
+        return continuous_brackets(pairs, lambda lo, hi: resets)
 
     @_mapped
     def register_edges(self, entity_id: uuid.UUID, instants: Sequence[int]) -> tuple[list[int], list[list[float | None]]]:
@@ -1105,6 +1030,95 @@ def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S, compr
     return version
 
 
+class _Reads:
+    """base.read_surroundings' reads: appending, answered from the rows of `_append_read_sql` (read in the first
+    round trip, as if the batch appends); otherwise a round trip each."""
+
+    def __init__(self, cur: psycopg.Cursor, entity_id: uuid.UUID, found: list[tuple[Any, ...]]) -> None:
+        self.cur = cur
+        self.entity_id = entity_id
+        self.bounds: dict[int, tuple[int, int]] = {}
+        self.latest: int | None = None
+        self.before: dict[int, Sample] = {}
+        self.edges: dict[int, dict[int, bytes]] = {}
+        self.tail: dict[int, Summaries] = {}
+        for kind, name, a, b, v, blob in found:
+            if kind == 0:
+                if name in REGISTER_INDEX:
+                    self.bounds[REGISTER_INDEX[name]] = (a, b)
+            elif kind == 1:
+                self.latest = a
+            elif kind == 2:
+                self.before[a] = (b, v)
+            elif kind == 3:
+                self.edges.setdefault(REGISTER_INDEX[name], {})[a] = bytes(blob)
+            else:
+                self.tail[a] = unpack_summaries(blob)
+
+    def latest_and_bounds(self) -> tuple[int | None, dict[int, tuple[int, int]]]:
+        return self.latest, self.bounds
+
+    def gauge_tail(self, blocks: list[tuple[int, int]]) -> dict[int, Summaries]:
+        return self.tail  # (the same blocks: `_append_read_params`)
+
+    def existing(self, lo: int, hi: int) -> list[tuple[int, Values]]:
+        return [(row[0], tuple(row[1:])) for row in self.cur.execute(
+            f"SELECT {_ROW} FROM readings WHERE entity_id = %s AND ts BETWEEN %s AND %s ORDER BY ts",
+            (self.entity_id, lo, hi)).fetchall()]
+
+    def has_gauge_blocks(self) -> bool:
+        return self.cur.execute("SELECT 1 FROM gauge_blocks WHERE entity_id = %s LIMIT 1",
+                                (self.entity_id,)).fetchone() is not None
+
+    def gauge_rows(self, spans: list[tuple[int, int]]) -> list[tuple[int, Values]]:
+        return [(row[0], tuple(row[1:])) for lo, hi in spans for row in self.cur.execute(
+            f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s ORDER BY ts",
+            (self.entity_id, lo, hi)).fetchall()]
+
+    def gauge_children(self, spans: list[tuple[int, int]]) -> dict[int, dict[int, Summaries]]:
+        children: dict[int, dict[int, Summaries]] = {}
+        for width, block, value in self.cur.execute(
+                "SELECT g.width, g.block, g.summaries FROM gauge_blocks g, unnest(%s::int8[], %s::int8[]) AS s(lo, hi) "
+                "WHERE g.entity_id = %s AND g.width < %s AND g.block >= s.lo AND g.block < s.hi",
+                ([lo for lo, _ in spans], [hi for _, hi in spans], self.entity_id, TIERS[-1])).fetchall():
+            children.setdefault(width, {})[block] = unpack_summaries(value)
+        return children
+
+    def neighbours(self, registers: list[int], bounds: dict[int, tuple[int, int]], lo: int, hi: int,
+                   appending: bool) -> tuple[dict[int, Sample], dict[int, Sample]]:
+        if appending:
+            return self.before, {}
+        probed = [k for k in registers if k in bounds]
+        if not probed:
+            return {}, {}
+        params: dict[str, Any] = {"e": self.entity_id}
+        for k in probed:
+            first_ts, last_ts = bounds[k]
+            params.update({f"first_{k}": first_ts, f"before_{k}": min(lo - 1, last_ts),
+                           f"after_{k}": max(hi + 1, first_ts), f"last_{k}": last_ts})
+        row = self.cur.execute(probe_sql(probed, appending=False), params).fetchone()
+        assert row is not None
+        values = iter(row)
+        before: dict[int, Sample] = {}
+        after: dict[int, Sample] = {}
+        for k in probed:
+            if (found := next(values)) is not None:
+                before[k] = (int(found[0]), found[1])
+            if (found := next(values)) is not None:
+                after[k] = (int(found[0]), found[1])
+        return before, after
+
+    def edge_rows(self, keys: tuple[int, int], appending: bool) -> dict[int, dict[int, bytes]]:
+        if appending:
+            return self.edges
+        rows: dict[int, dict[int, bytes]] = {}
+        for register, block, row in self.cur.execute(
+                "SELECT register, block, edges FROM register_edge_blocks WHERE entity_id = %s "
+                "AND block BETWEEN %s AND %s", (self.entity_id, *keys)).fetchall():
+            rows.setdefault(REGISTER_INDEX[register], {})[int(block)] = bytes(row)
+        return rows
+
+
 class _Sql:
     """storage.migrate's view of the connection: its `?` placeholders as psycopg's."""
 
@@ -1120,6 +1134,9 @@ class _Sql:
 
     def run(self, statement: str) -> None:
         self.conn.execute(statement)
+
+    def json(self, text: str) -> str:
+        return text  # (psycopg sends a str untyped: the column's json type takes it)
 
 
 # -- Citus / TimescaleDB ---------------------------------------------------------------------------------

@@ -27,9 +27,8 @@ import orjson
 
 from ..config import SQLITE_SYNCHRONOUS
 from ..domain.entities import EntityRecord, check_parent
-from ..domain.gauges import GaugeSummary, block_of
-from ..domain.gauges import TIERS
-from ..domain.ingest import Batch, IngestPlan, Surroundings, edge_row_keys, gauge_parent_spans, gauge_spans, plan, probe_registers
+from ..domain.gauges import TIERS, GaugeSummary
+from ..domain.ingest import Batch, IngestPlan, Summaries, Values, plan
 from ..domain.edges import values_at as edge_values
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import REGISTER_COUNT
@@ -41,7 +40,8 @@ from .base import QualityMark, quality_mark
 from .base import ENTITY_COLUMNS, ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDeletion, entity_record, parent_gone
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
-from .base import columns_made_continuous, price_rewrite, price_series_info, reset_offsets
+from .base import columns_made_continuous, continuous_brackets, continuous_samples, price_rewrite, price_series_info
+from .base import read_surroundings, reset_offsets, samples_span
 from .migrate import apply_pending
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
@@ -191,7 +191,7 @@ class SQLiteStore(PlannedIngest):
         with self._deadline(deadline) as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                todo = plan(batch, self._surroundings(db, eid, batch))
+                todo = plan(batch, read_surroundings(batch, _Reads(db, eid))[0])
                 self._execute(db, eid, batch, todo)
                 db.execute("COMMIT")
             except BaseException:
@@ -199,50 +199,6 @@ class SQLiteStore(PlannedIngest):
                     db.execute("ROLLBACK")
                 raise
         return todo
-
-    def _surroundings(self, db: sqlite3.Connection, eid: bytes, batch: Batch) -> Surroundings:
-        lo, hi = batch.lo, batch.hi
-        last = db.execute("SELECT max(ts) FROM readings WHERE entity_id = ?", (eid,)).fetchone()[0]
-        appending = last is None or last < lo  # one seek: nothing stored at or after the batch
-        bounds = _series_bounds(db, eid)
-        around = Surroundings(registers=probe_registers(batch, bounds, appending))
-        if not appending:
-            around.existing = [
-                (row[0], row[1:]) for row in db.execute(
-                    f"SELECT {_ROW} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? ORDER BY ts", (eid, lo, hi))
-            ]
-        if appending:
-            if batch.gauges_present:
-                for width in TIERS:
-                    row = db.execute("SELECT summaries FROM gauge_blocks WHERE entity_id = ? AND width = ? AND block = ?",
-                                     (eid, width, block_of(lo, width))).fetchone()
-                    if row is not None:
-                        around.gauge_tail[width] = unpack_summaries(row[0])
-        elif batch.gauges_present or db.execute("SELECT 1 FROM gauge_blocks WHERE entity_id = ? LIMIT 1",
-                                                (eid,)).fetchone():
-            around.gauge_rows = [(row[0], row[1:]) for span_lo, span_hi in gauge_spans(batch) for row in db.execute(
-                f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
-                (eid, span_lo, span_hi))]
-            for width in TIERS[:-1]:
-                around.gauge_children[width] = {
-                    block: unpack_summaries(value) for span_lo, span_hi in gauge_parent_spans(batch)
-                    for block, value in db.execute(
-                        "SELECT block, summaries FROM gauge_blocks WHERE entity_id = ? AND width = ? AND block >= ? "
-                        "AND block < ?", (eid, width, span_lo, span_hi))}
-        for k in around.registers:
-            before = _nearest(db, eid, k, lo - 1, "<=", bounds.get(k))
-            if before is not None:
-                around.before_ts[k], around.before[k] = before
-            after = None if appending else _nearest(db, eid, k, hi + 1, ">=", bounds.get(k))
-            if after is not None:
-                around.after[k] = after
-        keys = edge_row_keys(batch, around)
-        if keys is not None:
-            for register, block, row in db.execute(
-                    "SELECT register, block, edges FROM register_edge_blocks WHERE entity_id = ? AND block BETWEEN ? AND ?",
-                    (eid, *keys)):
-                around.edge_rows.setdefault(REGISTER_INDEX[register], {})[block] = row
-        return around
 
     @staticmethod
     def _execute(db: sqlite3.Connection, eid: bytes, batch: Batch, todo: IngestPlan) -> None:
@@ -596,16 +552,11 @@ class SQLiteStore(PlannedIngest):
                 return None
             before = _nearest(db, eid, register, lo, "<=", bounds)
             after = _nearest(db, eid, register, hi, ">=", bounds)
-            low = before[0] if before is not None else max(lo, bounds[0])
-            high = after[0] if after is not None else min(hi, bounds[1])
-            if low > high:
+            span = samples_span(lo, hi, bounds, before[0] if before else None, after[0] if after else None)
+            if span is None:
                 return []
-            rows: list[Sample] = db.execute(_SAMPLES[register], (eid, low, high)).fetchall()
-            if len(rows) > 1:
-                adjust = _reset_offsets_of(db, eid, register, rows[0][0], rows[-1][0])
-                if adjust is not None:
-                    rows = adjust.applied(rows)
-            return rows
+            return continuous_samples(db.execute(_SAMPLES[register], (eid, *span)).fetchall(),
+                                      lambda lo, hi: _resets_of(db, eid, register, lo, hi))
 
     @_mapped
     def register_series_brackets(self, entity_id: uuid.UUID, register: int, instants: Sequence[int]) -> list[Bracket]:
@@ -616,16 +567,7 @@ class SQLiteStore(PlannedIngest):
             if bounds is None or not instants:
                 return [(None, None)] * len(instants)
             found = db.execute(_SERIES_BRACKETS[register], (eid, orjson.dumps(list(instants)), *bounds)).fetchall()
-            brackets: list[Bracket] = [
-                ((b_ts, b_v) if b_ts is not None else None, (a_ts, a_v) if a_ts is not None else None)
-                for b_ts, b_v, a_ts, a_v in found
-            ]
-            stamps = [s[0] for pair in brackets for s in pair if s is not None]
-            if stamps:
-                adjust = _reset_offsets_of(db, eid, register, min(stamps), max(stamps))
-                if adjust is not None:
-                    brackets = [(with_offsets(b, adjust), with_offsets(a, adjust)) for b, a in brackets]
-            return brackets
+            return continuous_brackets(found, lambda lo, hi: _resets_of(db, eid, register, lo, hi))
 
     @_mapped
     def register_edges(self, entity_id: uuid.UUID, instants: Sequence[int]) -> tuple[list[int], list[list[float | None]]]:
@@ -792,6 +734,64 @@ def _reset_offsets(db: sqlite3.Connection, eid: bytes, lo: int, hi: int) -> dict
         if name in REGISTER_INDEX), lo, hi)
 
 
+class _Reads:
+    """base.read_surroundings' reads, one statement (or a few) each."""
+
+    def __init__(self, db: sqlite3.Connection, eid: bytes) -> None:
+        self.db = db
+        self.eid = eid
+
+    def latest_and_bounds(self) -> tuple[int | None, dict[int, tuple[int, int]]]:
+        latest = self.db.execute("SELECT max(ts) FROM readings WHERE entity_id = ?", (self.eid,)).fetchone()[0]
+        return latest, _series_bounds(self.db, self.eid)
+
+    def existing(self, lo: int, hi: int) -> list[tuple[int, Values]]:
+        return [(row[0], row[1:]) for row in self.db.execute(
+            f"SELECT {_ROW} FROM readings WHERE entity_id = ? AND ts BETWEEN ? AND ? ORDER BY ts", (self.eid, lo, hi))]
+
+    def gauge_tail(self, blocks: list[tuple[int, int]]) -> dict[int, Summaries]:
+        tail = {}
+        for width, block in blocks:
+            row = self.db.execute("SELECT summaries FROM gauge_blocks WHERE entity_id = ? AND width = ? AND block = ?",
+                                  (self.eid, width, block)).fetchone()
+            if row is not None:
+                tail[width] = unpack_summaries(row[0])
+        return tail
+
+    def has_gauge_blocks(self) -> bool:
+        return self.db.execute("SELECT 1 FROM gauge_blocks WHERE entity_id = ? LIMIT 1", (self.eid,)).fetchone() \
+            is not None
+
+    def gauge_rows(self, spans: list[tuple[int, int]]) -> list[tuple[int, Values]]:
+        return [(row[0], row[1:]) for lo, hi in spans for row in self.db.execute(
+            f"SELECT {_GAUGE_ROW} FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? ORDER BY ts",
+            (self.eid, lo, hi))]
+
+    def gauge_children(self, spans: list[tuple[int, int]]) -> dict[int, dict[int, Summaries]]:
+        return {width: {block: unpack_summaries(value) for lo, hi in spans for block, value in self.db.execute(
+            "SELECT block, summaries FROM gauge_blocks WHERE entity_id = ? AND width = ? AND block >= ? AND block < ?",
+            (self.eid, width, lo, hi))} for width in TIERS[:-1]}
+
+    def neighbours(self, registers: list[int], bounds: dict[int, tuple[int, int]], lo: int, hi: int,
+                   appending: bool) -> tuple[dict[int, Sample], dict[int, Sample]]:
+        before: dict[int, Sample] = {}
+        after: dict[int, Sample] = {}
+        for k in registers:
+            if (found := _nearest(self.db, self.eid, k, lo - 1, "<=", bounds.get(k))) is not None:
+                before[k] = found
+            if not appending and (found := _nearest(self.db, self.eid, k, hi + 1, ">=", bounds.get(k))) is not None:
+                after[k] = found
+        return before, after
+
+    def edge_rows(self, keys: tuple[int, int], appending: bool) -> dict[int, dict[int, bytes]]:
+        rows: dict[int, dict[int, bytes]] = {}
+        for register, block, row in self.db.execute(
+                "SELECT register, block, edges FROM register_edge_blocks WHERE entity_id = ? AND block BETWEEN ? AND ?",
+                (self.eid, *keys)):
+            rows.setdefault(REGISTER_INDEX[register], {})[block] = row
+        return rows
+
+
 class _Sql:
     """storage.migrate's view of the connection."""
 
@@ -806,6 +806,9 @@ class _Sql:
 
     def run(self, statement: str) -> None:
         self.db.execute(statement)
+
+    def json(self, text: str) -> bytes:
+        return text.encode()
 
 
 def _statements(sql: str) -> list[str]:
@@ -858,8 +861,7 @@ def _register_bounds(db: sqlite3.Connection, eid: bytes, register: int) -> tuple
     return None if row is None else (row[0], row[1])
 
 
-def _reset_offsets_of(db: sqlite3.Connection, eid: bytes, register: int, lo: int, hi: int) -> ResetOffsets | None:
-    """The register's resets in (lo, hi], or None when there is none (the usual case)."""
-    return reset_offsets(((register, ts, offset) for ts, offset in db.execute(
-        'SELECT ts, "offset" FROM resets WHERE entity_id = ? AND register = ? AND ts > ? AND ts <= ?',
-        (eid, REGISTER_COLUMNS[register], lo, hi))), lo, hi).get(register)
+def _resets_of(db: sqlite3.Connection, eid: bytes, register: int, lo: int, hi: int) -> list[tuple[int, float]]:
+    """The register's resets (ts, offset) in (lo, hi]."""
+    return db.execute('SELECT ts, "offset" FROM resets WHERE entity_id = ? AND register = ? AND ts > ? AND ts <= ?',
+                      (eid, REGISTER_COLUMNS[register], lo, hi)).fetchall()
