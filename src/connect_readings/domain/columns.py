@@ -137,26 +137,26 @@ def _measurements(spec: _Spec, name: str, column: list[Any]
     fields = [field for field in spec.fields if getattr(first, field) is not _UNSET]
     if not fields or not all(field in fields for field in spec.required):
         return None
-    units = list(map(_unit, column))
+    units = set(map(_unit, column))
     factors: dict[Any, float] = {}
-    for unit in set(units):
+    for unit in units:
         if type(unit) is not str or ":" in unit:  # (a unit that converts holds none)
             return None
         try:
             factors[unit] = _unit_factor(name, unit, spec.units)
         except DomainError:
             return None
-    scale = list(map(factors.__getitem__, units)) if len(factors) > 1 else None
+    factor = factors.popitem()[1] if len(factors) == 1 else None
+    scale = None if factor is not None else list(map(factors.__getitem__, map(_unit, column)))
     values = []
     for field in fields:
-        raw = list(map(attrgetter(field), column))
+        signed = field in spec.nonnegative  # (as sent: a tiny negative number may convert to -0.0)
+        raw: Iterable[Any] = list(map(attrgetter(field), column)) if signed else map(attrgetter(field), column)
         try:  # (TypeError: a null, or a field some reading lacks)
-            numbers = list(map(mul, raw, repeat(factors[units[0]]) if scale is None else scale))
+            numbers = list(map(mul, raw, repeat(factor) if scale is None else scale))
         except TypeError:
             return None
-        if max(numbers) > spec.high:
-            return None
-        if field in spec.nonnegative and not min(raw) >= 0.0:  # (-0.0 is not negative)
+        if max(numbers) > spec.high or (signed and not min(raw) >= 0.0):  # type: ignore[type-var]
             return None
         if spec.low is not None and not min(numbers) >= spec.low:
             return None
