@@ -24,9 +24,9 @@ import msgspec
 
 from .errors import DomainError
 from .readings import (
-    _NO_REGISTERS, _PHASE_SPEC, _TIER_BASE, _VALUE_SPEC, _VOLUME_SLOT, ENERGY_UNIT, ENERGY_UNITS, MAX_INSTANTANEOUS,
-    MAX_METRICS, MAX_REGISTER, NO_GAUGES, PHASE_FIELDS, REGISTER_COUNT, GAUGE_COUNT, TIER_FIELDS, VOLUME_UNIT,
-    VOLUME_UNITS, Reading, WireReading, _unit_factor,
+    ENERGY_UNIT, ENERGY_UNITS, GAUGE_COUNT, MAX_INSTANTANEOUS, MAX_METRICS, MAX_REGISTER, NO_GAUGES, PHASE_FIELDS,
+    REGISTER_COUNT, TIER_FIELDS, VOLUME_UNIT, VOLUME_UNITS, Reading, WireReading, _NO_REGISTERS, _PHASE_SPEC,
+    _TIER_BASE, _VALUE_SPEC, _VOLUME_SLOT, _unit_factor,
 )
 from .timefmt import parse_datetime, parse_remembered
 
@@ -65,6 +65,7 @@ def _specs() -> dict[str, _Spec]:
 
 
 SPECS = _specs()
+assert len(SPECS) <= MAX_METRICS  # (so a reading whose metrics all have a spec is never too wide)
 _timestamp = attrgetter("timestamp")
 _data = attrgetter("data")
 _unit = attrgetter("unit")
@@ -81,7 +82,7 @@ def to_readings(wires: Sequence[WireReading], colons: int) -> list[Reading] | No
     if len(layouts) != 1:
         return None
     (names,) = layouts
-    if not names or len(names) > MAX_METRICS:
+    if not names:  # (refused; more than MAX_METRICS cannot all be in SPECS)
         return None
     stamps = list(map(_timestamp, wires))
     stamps_us = parse_remembered(stamps)
@@ -150,13 +151,13 @@ def _measurements(spec: _Spec, name: str, column: list[Any]
     scale = None if factor is not None else list(map(factors.__getitem__, map(_unit, column)))
     values = []
     for field in fields:
-        signed = field in spec.nonnegative  # (as sent: a tiny negative number may convert to -0.0)
-        raw: Iterable[Any] = list(map(attrgetter(field), column)) if signed else map(attrgetter(field), column)
+        as_sent = field in spec.nonnegative  # (checked as sent: a tiny negative number may convert to -0.0)
+        raw: Iterable[Any] = list(map(attrgetter(field), column)) if as_sent else map(attrgetter(field), column)
         try:  # (TypeError: a null, or a field some reading lacks)
             numbers = list(map(mul, raw, repeat(factor) if scale is None else scale))
         except TypeError:
             return None
-        if max(numbers) > spec.high or (signed and not min(raw) >= 0.0):  # type: ignore[type-var]
+        if max(numbers) > spec.high or (as_sent and not min(raw) >= 0.0):  # type: ignore[type-var]
             return None
         if spec.low is not None and not min(numbers) >= spec.low:
             return None
