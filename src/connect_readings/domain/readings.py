@@ -4,7 +4,9 @@ A reading is validated and normalised once, at ingest, so that storage and aggre
 canonical units (kWh, m3) and well-formed registers. There is one parser: msgspec decodes (or converts) the
 wire shape into `WireReading`, which checks structure, types and unknown fields in C; `to_reading` then
 applies the rules msgspec cannot state (units, required totals, non-negative registers, metric names). Its
-errors become `InvalidReading` with a message naming the metric and field.
+errors become `InvalidReading` with a message naming the metric and field. (A batch of one shape is converted
+a column at a time by `columns.to_readings` instead, to the same readings; any other batch, and every refusal,
+goes through `to_reading`.)
 """
 
 from __future__ import annotations
