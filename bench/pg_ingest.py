@@ -11,7 +11,9 @@ Configurations (each a fresh, migrated database whose tables are truncated befor
             Citus / plain compares servers with the same settings; stopped at exit;
   --base-src  a second tree's `src` folder (e.g. `git archive <commit> src | tar -x -C /tmp/base`): every
             configuration runs with that tree's code as well ("before") beside this one's ("after").
-Prints one JSON line per run and a table of medians with the per-round ratios.
+Prints one JSON line per run and a table of medians with the per-round ratios, and the CPU per 1,000 readings of
+the server's processes and of the PostgreSQL backends of the run (/proc: a server on this machine), steadier
+than readings/s on a shared machine.
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ def run_once(url: str, src: str | None, args: argparse.Namespace) -> dict:
         argv = [cli_executable()]
     server = Server("pg-ingest", [*argv, "serve", "--host", HOST, "--port", str(port)], port, env)
     try:
+        cpu0, backends0 = tree_cpu(server.pid), backend_cpu(url)
         if args.profile:
             spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(server.pid),
                                     "--subprocesses", "--rate", "200", "--format", "raw", "--output", args.profile,
@@ -138,6 +141,8 @@ def run_once(url: str, src: str | None, args: argparse.Namespace) -> dict:
                               "--senders", str(args.senders), "--batches", str(args.batches),
                               "--batch-size", str(args.batch_size)], cwd=REPO, check=True, capture_output=True,
                              text=True).stdout
+        server_cpu = tree_cpu(server.pid) - cpu0
+        backends = backend_cpu(url)
         if args.profile:
             spy.send_signal(2)
             spy.wait()
@@ -146,7 +151,52 @@ def run_once(url: str, src: str | None, args: argparse.Namespace) -> dict:
     result = json.loads(out.strip().splitlines()[-1])
     if result["errors"]:
         raise SystemExit(f"ingest errors: {result['errors']}")
+    thousands = result["readings"] / 1000
+    result["server_cpu_ms"] = 1000 * server_cpu / thousands  # per 1,000 readings
+    result["backend_cpu_ms"] = 1000 * sum(t - backends0.get(p, 0.0) for p, t in backends.items()) / thousands
     return result
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int | str) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) of a process and all its descendants (the server and its workers), from /proc."""
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = _proc_stat(entry.name)
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+            cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / _TICK
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo += children.get(pid, [])
+    return total
+
+
+def backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to the database of `url` (a server on this machine)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+    found = {}
+    for pid in pids:
+        try:
+            fields = _proc_stat(pid)
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / _TICK
+    return found
 
 
 def explain_ingest(url: str) -> None:
@@ -325,19 +375,27 @@ def main() -> None:
         trees = [("after", None)] + ([("before", args.base_src)] if args.base_src else [])
         configs = [(engine, tree, src) for engine in databases for tree, src in trees]
         results: dict[tuple[str, str], list[float]] = {(e, t): [] for e, t, _ in configs}
+        cpu: dict[tuple[str, str], list[tuple[float, float]]] = {(e, t): [] for e, t, _ in configs}
         for n in range(args.rounds):
             order = configs if n % 2 == 0 else configs[::-1]
             for engine, tree, src in order:
                 result = run_once(databases[engine], src, args)
                 results[(engine, tree)].append(result["readings_per_s"])
+                cpu[(engine, tree)].append((result["server_cpu_ms"], result["backend_cpu_ms"]))
                 print(json.dumps({"round": n, "engine": engine, "tree": tree, **{
-                    k: result[k] for k in ("readings", "seconds", "readings_per_s", "batch_ms_p50", "batch_ms_max")}}),
+                    k: result[k] for k in ("readings", "seconds", "readings_per_s", "batch_ms_p50", "batch_ms_max",
+                                           "server_cpu_ms", "backend_cpu_ms")}}),
                     flush=True)
         print(f"\n{args.senders} senders x {args.batches} batches of {args.batch_size:,} readings, "
               f"{args.workers} server workers, {args.rounds} rounds\n")
         for (engine, tree), rates in results.items():
             print(f"{engine:6} {tree:7} median {statistics.median(rates):>10,.0f} readings/s   rounds "
                   + ", ".join(f"{r:,.0f}" for r in rates))
+        print("CPU ms per 1,000 readings (server processes; PostgreSQL backends of the run), medians:")
+        for (engine, tree), pairs in cpu.items():
+            print(f"{engine:6} {tree:7} server {statistics.median(p[0] for p in pairs):6.2f}   backends "
+                  f"{statistics.median(p[1] for p in pairs):6.2f}   rounds (server) "
+                  + ", ".join(f"{p[0]:.2f}" for p in pairs))
 
         def ratio(a: tuple[str, str], b: tuple[str, str]) -> None:
             if a in results and b in results:

@@ -4,7 +4,9 @@ A reading is validated and normalised once, at ingest, so that storage and aggre
 canonical units (kWh, m3) and well-formed registers. There is one parser: msgspec decodes (or converts) the
 wire shape into `WireReading`, which checks structure, types and unknown fields in C; `to_reading` then
 applies the rules msgspec cannot state (units, required totals, non-negative registers, metric names). Its
-errors become `InvalidReading` with a message naming the metric and field.
+errors become `InvalidReading` with a message naming the metric and field. (A batch of one shape is converted
+a column at a time by `columns.to_readings` instead, to the same readings; any other batch, and every refusal,
+goes through `to_reading`.)
 """
 
 from __future__ import annotations
@@ -178,7 +180,12 @@ def decode_readings(lines: Sequence[bytes]) -> list[Reading]:
         wires = list(map(_decode_line, lines))
     except msgspec.DecodeError:  # (ValidationError too)
         raise DomainError("InvalidJson", "a line is not a reading") from None
-    if not keys_unique(b"".join(lines), wires):  # (each line's count can only err upwards: a sum proves all)
+    from .columns import to_readings  # (it builds on this module)
+
+    text = b"".join(lines)
+    if (readings := to_readings(wires, colons(text))) is not None:  # the usual chunk: a column at a time
+        return readings
+    if not keys_unique(text, wires):  # (each line's count can only err upwards: a sum proves all)
         raise DomainError("DuplicateKey", "a line may hold a key twice")
     return list(map(to_reading, wires))
 
@@ -205,8 +212,13 @@ def keys_unique(text: bytes, decoded: Any) -> bool:
     colons exactly when no pair was dropped (a dropped pair, its strings, or a look-alike escape such as
     \\\\u003a can only add to the left side). False means "look closer" (repeated_key), not "repeated".
     """
+    return colons(text) == _encode(decoded).count(b":")
+
+
+def colons(text: bytes) -> int:
+    """The ':' of a JSON text plus its escapes \\u003a (see keys_unique), counted in C."""
     escapes = text.count(b"\\u003a") + text.count(b"\\u003A") if b"\\" in text else 0  # (memchr: ~free)
-    return text.count(b":") + escapes == _encode(decoded).count(b":")
+    return text.count(b":") + escapes
 
 
 def repeated_key(text: bytes, decoded: Any) -> tuple[str, Any] | None:

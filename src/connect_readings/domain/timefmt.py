@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from importlib import resources
+from itertools import repeat
+from operator import add, getitem
 from zoneinfo import ZoneInfo
 
 from .errors import DomainError, quoted
@@ -59,6 +61,26 @@ _HOURS_LIMIT = 1 << 14
 _TAILS: dict[str, int] = {
     f":{m:02d}:{s:02d}{z}": (60 * m + s) * 1_000_000 for m in range(60) for s in range(60) for z in ("Z", "z", "")
 }
+
+
+def parse_remembered(texts: Sequence[str]) -> list[int] | None:
+    """`parse_datetime` (UTC) of each of many texts, a column at a time, when every one is an hour already
+    remembered and a ':MM:SS' tail (with 'Z', 'z' or nothing); None when one is not (parse each on its own then,
+    which remembers its hour). Such a text holds exactly two ':' (an hour 'YYYY-MM-DD[Tt ]HH' holds none).
+
+    >>> parse_datetime("2024-05-27T13:00:00Z") and parse_remembered(["2024-05-27T13:59:59Z", "2024-05-27T13:00:01"])
+    [1716818399000000, 1716814801000000]
+    >>> parse_remembered(["2024-05-27T13:00:00Z", "2024-05-27T13:00:00+00:00"]) is None  # (an offset: never)
+    True
+    """
+    hours = map(_HOURS.get, map(getitem, texts, repeat(_HOUR)))
+    try:  # (None + an int, or an int + None: a text outside the two tables)
+        return list(map(add, hours, map(_TAILS.get, map(getitem, texts, repeat(_TAIL)))))
+    except TypeError:
+        return None
+
+
+_HOUR, _TAIL = slice(None, 13), slice(13, None)
 
 
 def _parse_datetime(text: str, name: str, zone: ZoneInfo | None = None) -> int:
