@@ -1194,7 +1194,7 @@ def scale_out(conn: Any, extensions: Extensions | None = None, compress_after_da
             run("DROP INDEX readings_ts_idx")
         if compress_after_days is not None:
             compression(conn, run, compress_after_days)
-    elif compress_after_days:
+    if compress_after_days and not (ext.timescaledb and not ext.citus):
         log.warning("compression of old readings (timescaledb_compress_after_days=%s) needs TimescaleDB%s: ignored",
                     compress_after_days, " without Citus" if ext.citus else "")
     return ran
