@@ -248,3 +248,18 @@ def _wait(condition: Any, what: str, timeout: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline, what
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_last_request_line_is_written_at_a_graceful_stop(tmp_path: Path, workers: int) -> None:
+    """Request lines are held up to 0.2 s before they are written (logs.LineHandler); uvicorn ends a stopped
+    worker by raising its signal again, so no exit hook runs: the server's shutdown writes them. A request
+    answered just before SIGTERM is in the log."""
+    log_path = tmp_path / "server.log"
+    with Server(tmp_path / "stop.db", workers=workers, log_path=log_path) as server:
+        _seed(server.url, token())
+        response = httpx.get(f"{server.url}{LAST}", headers={"Authorization": f"Bearer {token()}",
+                                                             "X-Request-ID": "the-last-one"})
+        assert response.status_code == 200
+    lines = [line for line in log_path.read_text().splitlines() if "connect_readings.access" in line]
+    assert any("request_id=the-last-one" in line for line in lines), lines[-3:]

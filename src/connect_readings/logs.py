@@ -95,9 +95,9 @@ ACCESS_HOLD_BYTES = 64 * 1024
 
 class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A stream handler that holds the request log's lines and writes them together: a write and flush per
-    request was ~9 % of the hot page (BENCHMARKS.md, request log). Any other line, a flush and the process's
-    exit (`logging.shutdown` flushes every handler) write the held lines first, so the order is kept; a line
-    waits at most ACCESS_HOLD_S, unless the process is killed."""
+    request was ~9 % of the hot page (BENCHMARKS.md, request log). Any other line, a flush, the server's
+    shutdown (`flush_access`) and the process's exit (`logging.shutdown`) write the held lines first, so the
+    order is kept; a line waits at most ACCESS_HOLD_S, unless the process is killed."""
 
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
@@ -159,6 +159,13 @@ class AccessLines:
 ACCESS_LOGGER = "connect_readings.access"
 direct_access: AccessLines | None = None
 """Set by `configure_logging` in a server process: the request log bypasses `logging` there (observe.py)."""
+
+
+def flush_access() -> None:
+    """Write the request lines held (`LineHandler`) now: at a server's shutdown, where uvicorn ends the process by
+    raising its signal again, so no exit handler (`logging.shutdown`) runs."""
+    if direct_access is not None:
+        direct_access.handler.flush()
 
 
 def formatter(log_format: str) -> logging.Formatter:

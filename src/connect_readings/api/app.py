@@ -52,7 +52,7 @@ from .pagecache import CachedPage, PageCache
 from . import operations
 from .prices import routes as price_routes
 from .auth import PRINCIPAL_KEY
-from ..logs import configure_logging
+from ..logs import configure_logging, flush_access
 from .metrics import Metrics
 
 T = TypeVar("T")
@@ -110,6 +110,7 @@ class Api:
         # threads (each to its commit or rollback), so wait for them before the process exits.
         if not await self.threads.drain(self.settings.shutdown_timeout_s):
             log.warning("store calls still running at exit; their transactions are rolled back")
+        flush_access()  # the last request lines held: uvicorn then ends the process by its signal, no exit hooks
 
     # -- plumbing -----------------------------------------------------------------------------------
     def authorize(self, request: Request, scope: str) -> uuid.UUID:
