@@ -26,7 +26,6 @@ and end of each phase. Needs PostgreSQL 15's server binaries and TimescaleDB ins
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -44,15 +43,11 @@ from connect_readings.domain.readings import Reading, parse_reading
 from connect_readings.storage.postgres import PostgresStore
 
 from .common import RESULTS, log
-from .engines import DAY, SECOND, T0, Node, explain, reads
+from .engines import DAY, SECOND, T0, Node, arguments, explain, fill, in_turns, load, reads
 
 HOUR = 3_600 * SECOND
 LATE_FIRST_DAY = 2  # the late batches' hours: from 2024-06-02 on, one hour apart, all in compressed chunks
 NAMES = ("uncompressed", "compressed")
-
-
-def load() -> str:
-    return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def sizes(store: PostgresStore) -> dict[str, int]:
@@ -88,22 +83,8 @@ def chunk_states(store: PostgresStore) -> str:
 def timed_rounds(calls: dict[str, dict[str, Callable[[], object]]], rounds: int, per_round: int, label: str
                  ) -> dict[str, dict[str, list[float]]]:
     """Per request, per database: the rounds' medians (ms); the two take turns, each call in a round."""
-    keys = list(calls[NAMES[0]])
-    figures: dict[str, dict[str, list[float]]] = {key: {name: [] for name in NAMES} for key in keys}
-    for rnd in range(rounds):
-        for key in keys:
-            laps: dict[str, list[float]] = {name: [] for name in NAMES}
-            for i in range(per_round + 1):
-                for name in (NAMES if (i + rnd) % 2 == 0 else NAMES[::-1]):
-                    t = time.perf_counter()
-                    calls[name][key]()
-                    if i:
-                        laps[name].append((time.perf_counter() - t) * 1000)
-            for name, values in laps.items():
-                figures[key][name].append(statistics.median(values))
-        log(f"{label} round {rnd + 1}/{rounds} (load {load()}): " + "; ".join(
-            f"{key} {v['uncompressed'][-1]:.1f} / {v['compressed'][-1]:.1f}" for key, v in figures.items()))
-    return figures
+    return in_turns(NAMES, list(calls[NAMES[0]]), rounds, per_round, lambda key: lambda name: calls[name][key](),
+                    f"{label} ")
 
 
 def late_batches(stores: dict[str, PostgresStore], data: list[Reading], rounds: int, per_round: int
@@ -121,23 +102,15 @@ def late_batches(stores: dict[str, PostgresStore], data: list[Reading], rounds: 
             readings = [msgspec.structs.replace(r, ts=r.ts + 5 * SECOND) for r in readings]
         return readings
 
-    figures: dict[str, dict[str, list[float]]] = {k: {name: [] for name in NAMES} for k in ("replace", "insert")}
-    for rnd in range(rounds):
-        for kind in figures:
-            laps: dict[str, list[float]] = {name: [] for name in NAMES}
-            for i in range(per_round + 1):
-                readings = batch(kind)
-                for name in (NAMES if (i + rnd) % 2 == 0 else NAMES[::-1]):
-                    t = time.perf_counter()
-                    result = stores[name].ingest(HOUSEHOLD, readings)
-                    if i:
-                        laps[name].append((time.perf_counter() - t) * 1000)
-                    assert result.written == 360 and result.replaced == (360 if kind == "replace" else 0), result
-            for name, values in laps.items():
-                figures[kind][name].append(statistics.median(values))
-        log(f"late batches round {rnd + 1}/{rounds} (load {load()}): " + "; ".join(
-            f"{kind} {v['uncompressed'][-1]:.1f} / {v['compressed'][-1]:.1f}" for kind, v in figures.items()))
-    return figures
+    def step(kind: str) -> Callable[[str], None]:
+        readings = batch(kind)
+
+        def write(name: str) -> None:
+            result = stores[name].ingest(HOUSEHOLD, readings)
+            assert result.written == 360 and result.replaced == (360 if kind == "replace" else 0), result
+        return write
+
+    return in_turns(NAMES, ("replace", "insert"), rounds, per_round, step, "late batches ")
 
 
 def summary(figures: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
@@ -162,13 +135,7 @@ def show(title: str, table: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.compression", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--days", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--per-round", type=int, default=5)
-    parser.add_argument("--explain", action="store_true", help="also EXPLAIN ANALYZE the readings page on each")
-    args = parser.parse_args(argv)
+    args = arguments("python -m bench.compression", __doc__, argv)
     began = time.perf_counter()
     data = [parse_reading(item) for item in household(T0, T0 + args.days * DAY)]
     root = Path(tempfile.mkdtemp(prefix="connect-readings-compression-"))
@@ -183,13 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         # compress every chunk of 2024 on its first run; compress_chunk does it now)
         stores = {name: PostgresStore(node.url, compress_after_days=30 if name == "compressed" else None)
                   for name, node in nodes.items()}
-        for name, store in stores.items():
-            t = time.perf_counter()
-            for i in range(0, len(data), 5000):
-                store.ingest(HOUSEHOLD, data[i:i + 5000])
-            with store.connection() as conn:
-                conn.execute("ANALYZE")
-            log(f"{name}: {len(data):,} readings in {time.perf_counter() - t:.0f} s (load {load()})")
+        fill(stores, data)
         result["size_before"] = sizes(stores["compressed"])
         result["compress_s"] = compress(stores["compressed"])
         result["size_uncompressed"] = sizes(stores["uncompressed"])

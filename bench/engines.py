@@ -29,13 +29,13 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from connect_readings.demo import HOUSEHOLD, household
 from connect_readings.domain.interval import parse_resolution
-from connect_readings.domain.readings import parse_reading
+from connect_readings.domain.readings import Reading, parse_reading
 from connect_readings.domain.registers import aggregate
 from connect_readings.storage.postgres import PostgresStore
 from connect_readings.usecases.aggregations import AggregationQuery, aggregation_page
@@ -129,14 +129,57 @@ def explain(name: str, store: PostgresStore) -> None:
         conn.execute("RESET plan_cache_mode")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.engines", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def load() -> str:
+    """The load averages (1/5/15 min), for the log: the machine is shared."""
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def arguments(prog: str, doc: str | None, argv: list[str] | None) -> argparse.Namespace:
+    """The options both engine benches take."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--per-round", type=int, default=5)
     parser.add_argument("--explain", action="store_true", help="also EXPLAIN ANALYZE the readings page on each")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def fill(stores: dict[str, PostgresStore], data: list[Reading]) -> None:
+    """The same readings into every store, 5,000 a batch, then ANALYZE."""
+    for name, store in stores.items():
+        t = time.perf_counter()
+        for i in range(0, len(data), 5000):
+            store.ingest(HOUSEHOLD, data[i:i + 5000])
+        with store.connection() as conn:
+            conn.execute("ANALYZE")
+        log(f"{name}: {len(data):,} readings in {time.perf_counter() - t:.0f} s (load {load()})")
+
+
+def in_turns(names: Sequence[str], keys: Sequence[str], rounds: int, per_round: int,
+             step: Callable[[str], Callable[[str], object]], label: str) -> dict[str, dict[str, list[float]]]:
+    """Per key, per name: each round's median ms of `per_round` calls (after one untimed). `step(key)` prepares
+    a call (untimed) and gives it for each name; the names take turns call by call, the order flipped every call
+    and round."""
+    figures: dict[str, dict[str, list[float]]] = {key: {name: [] for name in names} for key in keys}
+    for rnd in range(rounds):
+        for key in keys:
+            laps: dict[str, list[float]] = {name: [] for name in names}
+            for i in range(per_round + 1):
+                call = step(key)
+                for name in (names if (i + rnd) % 2 == 0 else names[::-1]):
+                    t = time.perf_counter()
+                    call(name)
+                    if i:
+                        laps[name].append((time.perf_counter() - t) * 1000)
+            for name, values in laps.items():
+                figures[key][name].append(statistics.median(values))
+        log(f"{label}round {rnd + 1}/{rounds} (load {load()}): " + "; ".join(
+            f"{key} {v[names[0]][-1]:.1f} / {v[names[1]][-1]:.1f}" for key, v in figures.items()))
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments("python -m bench.engines", __doc__, argv)
     began = time.perf_counter()
     data = [parse_reading(item) for item in household(T0, T0 + args.days * DAY)]
     root = Path(tempfile.mkdtemp(prefix="connect-readings-engines-"))
@@ -146,34 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         nodes = {"postgres": Node(root, "postgres", ""), "timescaledb": Node(root, "timescaledb", "timescaledb")}
         stores = {name: PostgresStore(node.url) for name, node in nodes.items()}
-        for name, store in stores.items():
-            t = time.perf_counter()
-            for i in range(0, len(data), 5000):
-                store.ingest(HOUSEHOLD, data[i:i + 5000])
-            with store.connection() as conn:
-                conn.execute("ANALYZE")
-            log(f"{name}: {len(data):,} readings in {time.perf_counter() - t:.0f} s")
+        fill(stores, data)
         with stores["timescaledb"].connection() as conn:
             chunks = conn.execute("SELECT count(*) FROM timescaledb_information.chunks").fetchone()[0]
         if args.explain:
             for name, store in stores.items():
                 explain(name, store)
         calls = {name: reads(store) for name, store in stores.items()}
-        figures: dict[str, dict[str, list[float]]] = {key: {name: [] for name in stores} for key in calls["postgres"]}
-        for rnd in range(args.rounds):
-            for key in figures:
-                laps: dict[str, list[float]] = {name: [] for name in stores}
-                for i in range(args.per_round + 1):
-                    order = list(stores) if (i + rnd) % 2 == 0 else list(stores)[::-1]
-                    for name in order:
-                        t = time.perf_counter()
-                        calls[name][key]()
-                        if i:
-                            laps[name].append((time.perf_counter() - t) * 1000)
-                for name, values in laps.items():
-                    figures[key][name].append(statistics.median(values))
-            log(f"round {rnd + 1}/{args.rounds}: " + "; ".join(
-                f"{key} {v['postgres'][-1]:.1f} / {v['timescaledb'][-1]:.1f}" for key, v in figures.items()))
+        figures = in_turns(list(stores), list(calls["postgres"]), args.rounds, args.per_round,
+                           lambda key: lambda name: calls[name][key](), "")
         for store in stores.values():
             store.close()
     finally:
