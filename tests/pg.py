@@ -88,15 +88,7 @@ def make_postgres_store(request: pytest.FixtureRequest) -> PostgresStore:
 def database_at_version(version: int) -> Iterator[str]:
     """A new database with the migrations up to `version` applied (and recorded in `schema_version`, as the
     store would have), for migration tests; dropped afterwards. Unusable server: as for the session database."""
-    server = server_url()
-    name = f"connect_readings_v{version}_{secrets.token_hex(4)}"
-    try:
-        with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.Error as exc:
-        _unusable(f"PostgreSQL at {_redacted(server)} is unusable: {str(exc).strip()}")
-    url = with_database(server, name)
-    try:
+    with new_database(f"connect_readings_v{version}") as url:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE schema_version (version integer PRIMARY KEY, "
                          "applied_at timestamptz NOT NULL DEFAULT now())")
@@ -106,8 +98,6 @@ def database_at_version(version: int) -> Iterator[str]:
                         conn.execute(text)
                         conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
         yield url
-    finally:
-        _drop(server, name)
 
 
 @contextmanager
