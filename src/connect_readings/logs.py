@@ -110,16 +110,15 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         with self.lock:  # type: ignore[union-attr]
             self._held.append(text)
             self._held_size += len(text)
-            if self._held_size < ACCESS_HOLD_BYTES and self._timer is not None:
+            full = self._held_size >= ACCESS_HOLD_BYTES
+        if full:
+            self.flush()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop to come back on: write now
+                self.flush()
                 return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop to come back on: write now
-            self.flush()
-            return
-        if self._held_size >= ACCESS_HOLD_BYTES:
-            self.flush()
-        else:
             self._timer = loop.call_later(ACCESS_HOLD_S, self._timed_flush)
 
     def _timed_flush(self) -> None:
