@@ -46,7 +46,7 @@ from ..domain.entities import EntityRecord, check_parent
 from ..domain.gauges import GaugeSummary, block_of
 from ..domain.gauges import TIERS
 from ..domain.ingest import Batch, IngestPlan, Summaries, Values, plan
-from ..domain.edges import ROW_US, values_at as edge_values
+from ..domain.edges import DAY_US, ROW_US, values_at as edge_values
 from ..domain.prices import PriceColumns, PriceInterval, PriceSeries
 from ..domain.readings import GAUGE_COUNT, REGISTER_COUNT
 from ..domain.registers import Bracket, Sample, with_offsets
@@ -68,7 +68,6 @@ _NAMES = "ARRAY[" + ", ".join(f"'{c}'" for c in REGISTER_COLUMNS) + "]::text[]"
 CONNECT_TIMEOUT_S = 10
 MIGRATION_LOCK = 0x636F6E6E656374  # pg_advisory_xact_lock key: concurrent starters migrate one at a time
 HYPERTABLE_CHUNK_US = 7 * 86_400_000_000  # TimescaleDB chunk: one week of bigint µs
-DAY_US = 86_400_000_000
 NOW_FUNC = "connect_readings_now_us"  # the hypertable's integer "now" (µs since the epoch), which its policies age by
 T = TypeVar("T")
 log = logging.getLogger("connect_readings.storage")
