@@ -25,7 +25,8 @@ from connect_readings.cli import main
 
 from ..test_crash_safety import SECRET, Server, serve_command
 
-RATE, BURST = 2.0, 5
+# One token per 10 s: a loaded CI machine answering six requests in over half a second must not refill the bucket.
+RATE, BURST = 0.1, 5
 LIST = "/v1/entities"
 
 
