@@ -24,6 +24,12 @@ from ..storage.base import IngestResult, StoredReading
 
 def aggregations(entity: str, buckets: Sequence[Bucket], tz: ZoneInfo | None) -> list[dict[str, Any]]:
     """A page's AggregationResult items; each instant formatted once (a bucket's end is the next one's start)."""
+    starts = [bucket.start for bucket in buckets]
+    ends = [bucket.end for bucket in buckets]
+    if starts[1:] == ends[:-1]:  # no bucket left out between (a year of days): the edges, ascending, once each
+        texts = format_datetimes(starts + ends[-1:], tz)
+        return [{"data": bucket.data, "entityId": entity, "id": bucket.id, "timeframe": {"start": start, "end": end}}
+                for bucket, start, end in zip(buckets, texts, texts[1:])]
     text = instant_texts([t for bucket in buckets for t in (bucket.start, bucket.end)], tz)
     return [{"data": bucket.data, "entityId": entity, "id": bucket.id,
              "timeframe": {"start": text[bucket.start], "end": text[bucket.end]}} for bucket in buckets]
