@@ -478,7 +478,15 @@ class Grid:
             limit = b + _TZ_FIXED_CHUNK * w
             while b < end and b < limit:
                 i = bisect_left(starts, b - _DOMINANCE)
-                n = b + w if i == len(starts) or starts[i] > b + w + _DOMINANCE else self.next(b)
+                # Every bucket starting before `far` ends _DOMINANCE before the next transition: a run of
+                # them is a range (stepped in C), the bucket after it is searched.
+                far = min(end, limit) if i == len(starts) else min(end, limit, starts[i] - w - _DOMINANCE)
+                if b < far:
+                    run = range(b, b + ((far - b - 1) // w + 1) * w + 1, w)  # each b + k·w < far, and one more
+                    yield from zip(run, run[1:])
+                    b = run[-1]
+                    continue
+                n = self.next(b)
                 yield b, n
                 b = n
 
