@@ -272,132 +272,6 @@ _VALUES_ROWS = 4_000  # rows per statement: 4 parameters a row stay under the pr
 _DELETE_READINGS = "DELETE FROM readings WHERE entity_id = %s AND ts BETWEEN %s AND %s AND ts = ANY(%s::int8[])"
 
 
-# On Citus, a batch's writes are one call of this function, distributed with force_delegation: the coordinator
-# passes the call to the worker holding the entity's shards, inside the batch's transaction, where the function
-# writes them locally (Citus' local execution), and the transaction commits in one phase. The COPY of the other
-# engines would commit in two (Citus' COPY into a distributed table always does) with the coordinator relaying
-# the rows. Arguments: the entity (the distribution argument), the readings replaced (NULL when appending) and
-# the span holding them, the rows as one array per column (NULL: a column no row has; extra as JSON text), then
-# the other writes of `_execute`, each as its columns' arrays, NULL when there is none; same statements, same
-# order.
-WRITE_FUNC = "connect_readings_write_batch"
-_WRITE_ARGS = [("e", "uuid"), ("replaced", "int8[]"), ("lo", "int8"), ("hi", "int8"), ("stamps", "int8[]"),
-               *((f"v_{c}", "float8[]") for c in (*REGISTER_COLUMNS, *GAUGE_COLUMNS)), ("extras", "text[]"),
-               ("reset_regs", "text[]"), ("reset_lo", "int8[]"), ("reset_hi", "int8[]"),
-               ("new_regs", "text[]"), ("new_ts", "int8[]"), ("new_offsets", "float8[]"),
-               ("widen_regs", "text[]"), ("widen_first", "int8[]"), ("widen_last", "int8[]"),
-               ("gone_widths", "int8[]"), ("gone_blocks", "int8[]"),
-               ("edge_regs", "text[]"), ("edge_blocks", "int8[]"), ("edge_rows", "bytea[]"),
-               ("no_edge_regs", "text[]"), ("no_edge_blocks", "int8[]"),
-               ("block_widths", "int8[]"), ("block_starts", "int8[]"), ("block_summaries", "bytea[]")]
-WRITE_SIGNATURE = f"{WRITE_FUNC}({', '.join(t for _, t in _WRITE_ARGS)})"
-_VALUE_ARGS = ", ".join(f"v_{c}" for c in (*REGISTER_COLUMNS, *GAUGE_COLUMNS))
-_VALUE_PARAMS = ", ".join(f"${i}" for i in range(3, 3 + REGISTER_COUNT + GAUGE_COUNT))
-
-
-def _local(table: str) -> str:
-    """The function's target for `table`: the entity's shard of it when it is on this node (where the delegated call
-    runs), written as a plain table, else the distributed table (Citus routes, as without the function).
-    Statements on the distributed table inside the function would go through Citus' INSERT … SELECT (intermediate
-    results in files) even with the shard local."""
-    return (f"coalesce(to_regclass(shard_name('{table}'::regclass, "
-            f"get_shard_id_for_distribution_column('{table}', e)))::text, '{table}')")
-
-
-_WRITE_BODY = f"""
-BEGIN
-  IF replaced IS NOT NULL THEN
-    EXECUTE format('DELETE FROM %s WHERE entity_id = $1 AND ts BETWEEN $2 AND $3 AND ts = ANY($4)', {_local('readings')})
-      USING e, lo, hi, replaced;
-  END IF;
-  EXECUTE format('INSERT INTO %s (entity_id, {_STORED}, extra) SELECT $1, u.* '
-                 'FROM unnest($2, {_VALUE_PARAMS}, ${3 + REGISTER_COUNT + GAUGE_COUNT}::json[]) u', {_local('readings')})
-    USING e, stamps, {_VALUE_ARGS}, extras;
-  IF reset_regs IS NOT NULL THEN
-    EXECUTE format('DELETE FROM %s r USING unnest($2, $3, $4) AS s(register, lo, hi) '
-                   'WHERE r.entity_id = $1 AND r.register = s.register AND r.ts BETWEEN s.lo AND s.hi', {_local('resets')})
-      USING e, reset_regs, reset_lo, reset_hi;
-  END IF;
-  IF new_regs IS NOT NULL THEN
-    EXECUTE format('INSERT INTO %s (entity_id, register, ts, "offset") SELECT $1, s.* FROM unnest($2, $3, $4) s',
-                   {_local('resets')})
-      USING e, new_regs, new_ts, new_offsets;
-  END IF;
-  IF widen_regs IS NOT NULL THEN
-    EXECUTE format('INSERT INTO %s AS t (entity_id, register, first_ts, last_ts) SELECT $1, s.* FROM unnest($2, $3, $4) s '
-                   'ON CONFLICT (entity_id, register) DO UPDATE SET first_ts = least(t.first_ts, excluded.first_ts), '
-                   'last_ts = greatest(t.last_ts, excluded.last_ts)', {_local('series')})
-      USING e, widen_regs, widen_first, widen_last;
-  END IF;
-  IF gone_widths IS NOT NULL THEN
-    EXECUTE format('DELETE FROM %s g USING unnest($2, $3) AS d(width, block) '
-                   'WHERE g.entity_id = $1 AND g.width = d.width AND g.block = d.block', {_local('gauge_blocks')})
-      USING e, gone_widths, gone_blocks;
-  END IF;
-  IF edge_regs IS NOT NULL THEN
-    EXECUTE format('INSERT INTO %s AS t (entity_id, register, block, edges) SELECT $1, s.* FROM unnest($2, $3, $4) s '
-                   'ON CONFLICT (entity_id, register, block) DO UPDATE SET edges = excluded.edges',
-                   {_local('register_edge_blocks')})
-      USING e, edge_regs, edge_blocks, edge_rows;
-  END IF;
-  IF no_edge_regs IS NOT NULL THEN
-    EXECUTE format('DELETE FROM %s g USING unnest($2, $3) AS d(register, block) '
-                   'WHERE g.entity_id = $1 AND g.register = d.register AND g.block = d.block',
-                   {_local('register_edge_blocks')})
-      USING e, no_edge_regs, no_edge_blocks;
-  END IF;
-  IF block_widths IS NOT NULL THEN
-    EXECUTE format('INSERT INTO %s AS t (entity_id, width, block, summaries) SELECT $1, s.* FROM unnest($2, $3, $4) s '
-                   'ON CONFLICT (entity_id, width, block) DO UPDATE SET summaries = excluded.summaries',
-                   {_local('gauge_blocks')})
-      USING e, block_widths, block_starts, block_summaries;
-  END IF;
-END
-"""
-WRITE_FUNCTION_SQL = (f"CREATE OR REPLACE FUNCTION {WRITE_FUNC}({', '.join(f'{n} {t}' for n, t in _WRITE_ARGS)}) "
-                      f"RETURNS void LANGUAGE plpgsql AS $body${_WRITE_BODY}$body$")
-_CALL_WRITE = f"SELECT {WRITE_FUNC}({', '.join(f'%b::{t}' for _, t in _WRITE_ARGS)})"
-
-
-def _columns_or_null(rows: Sequence[tuple[Any, ...]], count: int) -> list[list[Any] | None]:
-    """`rows` as `count` column lists, or all None when there is no row (the function's NULL: nothing to write)."""
-    if not rows:
-        return [None] * count
-    return [list(column) for column in zip(*rows)]
-
-
-def _write_args(entity_id: uuid.UUID, batch: Batch, todo: IngestPlan, appending: bool) -> list[Any]:
-    """The arguments of `_CALL_WRITE` for the plan: what `_execute` writes, as `WRITE_FUNC`'s arrays."""
-    rows = todo.rows
-    if rows is batch.readings:
-        stamps: Sequence[int] = batch.stamps
-        present = {*batch.present, *(REGISTER_COUNT + k for k in batch.gauges_present)}
-        columns: list[list[Any] | None] = [list(column) if c in present else None
-                                           for c, column in enumerate([*batch.columns, *batch.gauge_columns])]
-    else:
-        stamps = [r.ts for r in rows]
-        columns = [list(column) for column in zip(*[(*r.registers, *r.gauges) for r in rows])] if rows else []
-        columns = [column if column is not None and any(v is not None for v in column) else None
-                   for column in columns] or [None] * (REGISTER_COUNT + GAUGE_COUNT)
-    if COLUMN_METRICS.issuperset(chain.from_iterable([r.data for r in rows])):
-        extras = None
-    else:
-        extras = [None if (x := extra_json(r)) is None else x.decode() for r in rows]
-    replaced = [r.ts for r in rows] if not appending and rows else None
-    regs_lo_hi = [(REGISTER_COLUMNS[k], lo, hi) for k, lo, hi in todo.reset_spans]
-    widen = [(REGISTER_COLUMNS[k], first, last) for k, first, last in todo.widen]
-    widen += [(GAUGE_COLUMNS[k], first, last) for k, first, last in todo.gauge_widen]
-    return [entity_id, replaced, batch.lo, batch.hi, list(stamps), *columns, extras,
-            *_columns_or_null(regs_lo_hi, 3),
-            *_columns_or_null([(REGISTER_COLUMNS[k], ts, float(offset)) for k, ts, offset in todo.resets], 3),
-            *_columns_or_null(widen, 3),
-            *_columns_or_null(todo.gauge_deletes, 2),
-            *_columns_or_null([(REGISTER_COLUMNS[k], block, row) for k, block, row in todo.edge_rows
-                               if row is not None], 3),
-            *_columns_or_null([(REGISTER_COLUMNS[k], block) for k, block, row in todo.edge_rows if row is None], 2),
-            *_columns_or_null([(w, b, pack_summaries(summaries)) for w, b, summaries in todo.gauge_blocks], 3)]
-
-
 @functools.lru_cache(maxsize=256)
 def _values_sql(head: str, row: str, tail: str, count: int) -> str:
     return f"{head} VALUES {', '.join([row] * count)}{tail}"
@@ -664,10 +538,7 @@ class PostgresStore(PlannedIngest):
                 with conn.cursor() as cur:
                     around, appending = read_surroundings(batch, _Reads(cur, entity_id, found))
                     todo = plan(batch, around)
-                    if self._citus:
-                        self._execute_delegated(cur, entity_id, batch, todo, appending)
-                    else:
-                        self._execute(cur, entity_id, batch, todo, appending)
+                    self._execute(cur, entity_id, batch, todo, appending)
             except BaseException:
                 _roll_back(conn)
                 raise
@@ -706,15 +577,6 @@ class PostgresStore(PlannedIngest):
             if todo.gauge_blocks:
                 _insert_values(cur, _INSERT_BLOCKS, entity_id, [(w, b, pack_summaries(summaries))
                                                                 for w, b, summaries in todo.gauge_blocks])
-            cur.execute("COMMIT")
-
-    @staticmethod
-    def _execute_delegated(cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch, todo: IngestPlan,
-                           appending: bool) -> None:
-        """On Citus, `_execute`'s writes as one call of `WRITE_FUNC` (run on the entity's worker) and the COMMIT,
-        one round trip."""
-        with cur.connection.pipeline():
-            cur.execute(_CALL_WRITE, _write_args(entity_id, batch, todo, appending))
             cur.execute("COMMIT")
 
     # -- reads --------------------------------------------------------------------------------------
@@ -1155,11 +1017,6 @@ def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S, compr
     with psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s) as conn:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            extensions = detect_extensions(conn)
-            if extensions.citus:
-                # One connection per worker for the whole transaction: distributing `WRITE_FUNC` (`scale_out`)
-                # fails in a transaction that used several, as distributing tables or changing them does.
-                conn.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version ("
                 "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
@@ -1168,7 +1025,7 @@ def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S, compr
             version = apply_pending("postgres", int(row[0]) if row else 0, _Sql(conn), conn.execute,
                                     lambda number: conn.execute("INSERT INTO schema_version (version) VALUES (%s)",
                                                                 (number,)))
-            scale_out(conn, extensions, compress_after_days=compress_after_days)
+            scale_out(conn, compress_after_days=compress_after_days)
     return version
 
 
@@ -1323,17 +1180,6 @@ def scale_out(conn: Any, extensions: Extensions | None = None, compress_after_da
         for table in ("readings", "resets", "series", "gauge_blocks", "tariffs", "register_edge_blocks"):
             if table not in done:
                 run(f"SELECT create_distributed_table('{table}', 'entity_id', colocate_with => 'entities')")
-        # The ingest's writes (`WRITE_FUNC`), delegated to the entity's worker: (re)created when missing or changed
-        # (CREATE OR REPLACE of a distributed function reaches the workers), then distributed.
-        found = conn.execute(
-            "SELECT p.prosrc = %s, EXISTS (SELECT FROM pg_dist_object o WHERE o.classid = 'pg_proc'::regclass "
-            "AND o.objid = p.oid AND o.force_delegation) FROM pg_proc p WHERE p.oid = to_regprocedure(%s)",
-            (_WRITE_BODY, WRITE_SIGNATURE)).fetchone()
-        if found is None or not found[0]:
-            run(WRITE_FUNCTION_SQL)
-        if found is None or not found[1]:
-            run(f"SELECT create_distributed_function('{WRITE_SIGNATURE}', 'e', colocate_with => 'entities', "
-                "force_delegation => true)")
     elif ext.timescaledb:
         run("CREATE EXTENSION IF NOT EXISTS timescaledb")
         hyper = conn.execute(
