@@ -350,7 +350,7 @@ def batch_bodies(draw: Any) -> tuple[bytes, int, list[bytes]]:
     return text(envelope).encode(), max_batch, [text(reading).encode() for reading in readings]
 
 
-@settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(batch_bodies())
 def test_batches_parse_as_before(case: tuple[bytes, int, list[bytes]]) -> None:
     body, max_batch, _ = case
@@ -365,7 +365,7 @@ def test_batches_parse_as_before(case: tuple[bytes, int, list[bytes]]) -> None:
     event(expected[0] if expected[0] == "ok" else expected[1])
 
 
-@settings(max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batch_bodies())
 def test_lines_parse_as_before(case: tuple[bytes, int, list[bytes]]) -> None:
     """decode_readings (a chunk of a JSONL file): the same batches' readings, one a line."""
@@ -403,7 +403,7 @@ near_times = st.one_of(
 )
 
 
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(near_times, max_size=5), st.lists(near_times, max_size=5))
 def test_remembered_is_parse_datetime(seen: list[str], texts: list[str]) -> None:
     """None, or parse_datetime of each text, every one of which holds exactly two ':'."""

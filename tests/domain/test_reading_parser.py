@@ -128,7 +128,7 @@ date_times = st.one_of(
 )
 
 
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(date_times)
 def test_datetime_memo_never_changes_an_answer(text: str) -> None:
     timefmt._HOURS.clear()
@@ -508,7 +508,7 @@ def test_gauge_values_reads_normalised_data_back() -> None:
     assert gauge_values(kept) == (None,) * 17 + (3.0,)
 
 
-@settings(max_examples=2000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(items)
 def test_random_readings_parse_alike_from_objects_and_json(item: Any) -> None:
     parsed = outcome(parse_reading, item)
