@@ -391,7 +391,8 @@ def _mapped(method: Callable[..., T]) -> Callable[..., T]:
 
 class PostgresStore(PlannedIngest):
     _citus = False  # the server has Citus (set by `_configure`)
-    readings_span: int | None = None  # `readings` is a hypertable: its chunk interval (`readings_in_windows`)
+    readings_span: int | None = None  # `readings` is a hypertable: its chunk interval (`readings_in_windows`;
+    # set by `migrate`, on its own connection: taking one of the pool's at start would grow the pool to two)
 
     def __init__(
         self, url: str, *, busy_timeout_s: float = 30.0, min_size: int = 1, max_size: int = 16,
@@ -409,8 +410,6 @@ class PostgresStore(PlannedIngest):
             kwargs={"autocommit": True, "connect_timeout": connect_timeout_s, "application_name": "connect-readings"},
             configure=self._configure,
         )
-        with self._pool.connection() as conn:
-            self.readings_span = chunk_interval(conn)
 
     # -- connections and schema -------------------------------------------------------------------
     def _configure(self, conn: psycopg.Connection) -> None:
@@ -492,7 +491,8 @@ class PostgresStore(PlannedIngest):
 
     @_mapped
     def migrate(self) -> int:
-        return migrate_database(self.url, self.connect_timeout_s, self.compress_after_days)
+        version, self.readings_span = _migrate_database(self.url, self.connect_timeout_s, self.compress_after_days)
+        return version
 
     @_mapped
     def schema_state(self, deadline: float | None = None) -> SchemaState:
@@ -1018,6 +1018,11 @@ def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S, compr
     Returns the schema version. One transaction under an advisory lock: many processes starting at once
     migrate one after the other, and a failed migration leaves nothing half-applied.
     """
+    return _migrate_database(url, connect_timeout_s, compress_after_days)[0]
+
+
+def _migrate_database(url: str, connect_timeout_s: int, compress_after_days: int | None) -> tuple[int, int | None]:
+    """`migrate_database`, and then, on its connection, `readings`' chunk interval (`chunk_interval`)."""
     with psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s) as conn:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
@@ -1030,7 +1035,7 @@ def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S, compr
                                     lambda number: conn.execute("INSERT INTO schema_version (version) VALUES (%s)",
                                                                 (number,)))
             scale_out(conn, compress_after_days=compress_after_days)
-    return version
+        return version, chunk_interval(conn)
 
 
 class _Reads:
