@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -37,6 +38,7 @@ from connect_readings.demo import HOUSEHOLD, household
 from connect_readings.domain.interval import parse_resolution
 from connect_readings.domain.readings import Reading, parse_reading
 from connect_readings.domain.registers import aggregate
+from connect_readings.storage.base import reading_window
 from connect_readings.storage.postgres import PostgresStore
 from connect_readings.usecases.aggregations import AggregationQuery, aggregation_page
 from connect_readings.usecases.readings import readings_page
@@ -115,18 +117,38 @@ def reads(store: PostgresStore) -> dict[str, Callable[[], object]]:
 
 
 def explain(name: str, store: PostgresStore) -> None:
-    """The readings page's plan with its values (a custom plan) and as a prepared statement's generic plan."""
-    query = ("SELECT * FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s ORDER BY ts LIMIT 1001")
-    args = (HOUSEHOLD, *MONTH)
+    """The readings page's statement as the store sends it (on TimescaleDB with its first window's bounds as
+    constants, `readings_in_windows`), prepared: its plan with the page's values (a custom plan) and its generic plan,
+    each when made and when reused."""
+    within = ""
+    if store.readings_span is not None:
+        lo, hi = reading_window(MONTH[0], store.readings_span)
+        within = f"AND ts >= {lo} AND ts < {hi} "
+    query = (f"PREPARE page(uuid, int8, int8, int8) AS SELECT * FROM readings WHERE entity_id = $1 AND ts >= $2 "
+             f"AND ts < $3 {within}ORDER BY ts LIMIT $4")
     with store.connection() as conn:
         for mode in ("force_custom_plan", "force_generic_plan"):
             conn.execute(f"SET plan_cache_mode = {mode}")
             conn.execute("DEALLOCATE ALL")
-            for _ in range(3):  # planned, then (generic) reused
-                lines = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query, args, prepare=True)]
-            times = [line.strip() for line in lines if line.strip().startswith(("Planning Time", "Execution Time"))]
-            log(f"{name} {mode}: {'; '.join(times)}; {lines[0].strip()} … {len(lines)} lines")
+            conn.execute(query)
+            for _ in range(2):  # planned, then (generic) reused
+                lines = [row[0] for row in conn.execute(
+                    f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE page('{HOUSEHOLD}', {MONTH[0]}, {MONTH[1]}, 1001)")]
+                times = [line.strip() for line in lines if line.strip().startswith(("Planning", "Execution Time"))]
+                log(f"{name} {mode}: {'; '.join(times)}; {lines[0].strip()} … {len(lines)} lines")
+        conn.execute("DEALLOCATE ALL")
         conn.execute("RESET plan_cache_mode")
+
+
+def plans_kept(name: str, store: PostgresStore) -> None:
+    """Which plans the readings statements got, on the connection the timed reads used (generic: none made)."""
+    with store.connection() as conn:
+        rows = conn.execute("SELECT generic_plans, custom_plans, statement FROM pg_prepared_statements "
+                            "WHERE statement LIKE '%FROM readings WHERE entity_id = $1 AND ts >= $2 AND ts < $3%' "
+                            "ORDER BY generic_plans + custom_plans DESC").fetchall()
+    log(f"{name}: readings statements prepared: " + "; ".join(
+        f"{'window' if re.search(r'ts < -?[0-9]+ ORDER BY', s) else 'range'} {g} generic / {c} custom"
+        for g, c, s in rows))
 
 
 def load() -> str:
@@ -198,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         calls = {name: reads(store) for name, store in stores.items()}
         figures = in_turns(list(stores), list(calls["postgres"]), args.rounds, args.per_round,
                            lambda key: lambda name: calls[name][key](), "")
+        if args.explain:
+            for name, store in stores.items():
+                plans_kept(name, store)
         for store in stores.values():
             store.close()
     finally:

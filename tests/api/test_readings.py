@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
+from connect_readings.storage.base import Store
+
 from ..conftest import ENTITY, OTHER, ApiClient, energy, make_token
 
 BASE = f"/v1/entities/{ENTITY}/readings"
@@ -191,15 +193,22 @@ def test_batch_limit(client: ApiClient) -> None:
     assert response.status_code == 400 and response.json()["errors"][0]["code"] == "BatchTooLarge"
 
 
-def test_concatenated_pages_equal_one_big_page(client: ApiClient) -> None:
-    client.ingest(ENTITY, [energy(f"2024-05-27T13:{m:02d}:00Z", m) for m in range(60)])
+@pytest.mark.parametrize(("span_minutes", "size"), [(None, 7), (10, 7), (10, 9), (8, 7), (25, 4)])
+def test_concatenated_pages_equal_one_big_page(client: ApiClient, store: Store, span_minutes: int | None,
+                                               size: int) -> None:
+    """Also read in windows (`readings_in_windows`, as on TimescaleDB) of 10 minutes from 13:00 (pages of 9 read
+    10 readings: the first ends exactly at its window's end), 8 (from 12:56) and 25 (from 12:55, past a 20-minute
+    gap): same pages, same next links."""
+    minutes = [*range(30), *range(50, 60)]
+    client.ingest(ENTITY, [energy(f"2024-05-27T13:{m:02d}:00Z", m) for m in minutes])
+    store.readings_span = None if span_minutes is None else span_minutes * 60_000_000  # type: ignore[attr-defined]
     params = {"start": "2024-05-27T13:00:00Z", "end": "2024-05-27T14:00:00Z"}
     big = client.get(BASE, params={**params, "pageSize": 1000}).json()["data"]
     pages, url = [], None
-    response = client.get(BASE, params={**params, "pageSize": 7})
+    response = client.get(BASE, params={**params, "pageSize": size})
     while True:
         body = response.json()
-        assert body["meta"]["pageSize"] == 7
+        assert body["meta"]["pageSize"] == size
         pages.extend(body["data"])
         url = body["links"]["next"]
         if url is None:
@@ -207,7 +216,7 @@ def test_concatenated_pages_equal_one_big_page(client: ApiClient) -> None:
             break
         assert url.startswith("http://localhost/v1/")
         response = client.get(url)
-    assert pages == big and len(big) == 60
+    assert pages == big and [r["timestamp"] for r in big] == [f"2024-05-27T13:{m:02d}:00Z" for m in minutes]
 
 
 def test_tampered_or_foreign_token_is_400(client: ApiClient) -> None:

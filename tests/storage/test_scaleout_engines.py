@@ -270,3 +270,73 @@ def test_timescaledb_scale_out_is_idempotent(timescaledb: PostgresStore) -> None
     with timescaledb.connection() as conn:
         assert scale_out(conn) == ["CREATE EXTENSION IF NOT EXISTS timescaledb"]
         assert detect_extensions(conn) == Extensions(citus=False, timescaledb=True)
+
+
+def test_timescaledb_pages_are_read_in_chunk_windows(timescaledb: PostgresStore) -> None:
+    """The store reads a page's first chunk on its own (`readings_in_windows`, the span its chunk interval), then
+    the rest only when that chunk had too few: the same pages as one read, across a chunk boundary (T0 + 3 days: the
+    chunks start on Thursdays), pages ending at a chunk's last reading, and a gap of weeks (empty chunks)."""
+    assert timescaledb.readings_span == HYPERTABLE_CHUNK_US
+    entity = uuid.uuid4()
+    stamps = [T0 + i * 6 * 60 * MINUTE for i in range(4 * 21)] + [T0 + 40 * DAY, T0 + 70 * DAY - 1]
+    timescaledb.ingest(entity, [energy(ts, i) for i, ts in enumerate(stamps)])
+    boundary = T0 + 3 * DAY  # the first 12 readings are before it
+    cases = [(T0, 12), (T0, 13), (T0, 1_000), (boundary - 1, 1), (boundary - 1, 2), (boundary, 28), (boundary, 29),
+             (T0 + 20 * DAY, 5), (T0 + 21 * DAY, 1), (T0 + 21 * DAY, 2), (T0 + 41 * DAY, 3)]
+    for start, limit in cases:
+        end = T0 + 70 * DAY
+        expected = [ts for ts in stamps if start <= ts < end][:limit]
+        windowed = timescaledb.readings(entity, start, end, limit)
+        timescaledb.readings_span = None
+        try:
+            assert windowed == timescaledb.readings(entity, start, end, limit), (start, limit)
+        finally:
+            timescaledb.readings_span = HYPERTABLE_CHUNK_US
+        assert [r.ts for r in windowed] == expected, (start, limit)
+
+
+def test_timescaledb_window_statement_plans_one_chunk_even_generic(timescaledb: PostgresStore) -> None:
+    """Why the window's bounds are constants: the statement's generic plan (what a prepared statement reuses) holds
+    the one chunk they cover; with the bounds as parameters only, it holds every chunk of the hypertable and
+    excludes all but one each time it starts."""
+    entity = uuid.uuid4()
+    timescaledb.ingest(entity, [energy(T0 + i * 6 * 60 * MINUTE, i) for i in range(4 * 21)])  # 4 chunks
+    lo, hi = T0 + 3 * DAY, T0 + 10 * DAY
+    planned = {}
+    with timescaledb.connection() as conn:
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            for name, within in (("windowed", f"AND ts >= {lo} AND ts < {hi} "), ("whole", "")):
+                conn.execute(f"PREPARE {name}(uuid, int8, int8, int8) AS SELECT ts FROM readings WHERE entity_id = $1 "
+                             f"AND ts >= $2 AND ts < $3 {within}ORDER BY ts LIMIT $4")
+                text = "\n".join(row[0] for row in conn.execute(
+                    f"EXPLAIN (COSTS OFF) EXECUTE {name}('{entity}', {lo}, {hi}, 10)").fetchall())
+                excluded = re.search(r"Chunks excluded during startup: (\d+)", text)
+                planned[name] = len(set(re.findall(r"_hyper_\d+_\d+_chunk\b", text))) + (
+                    int(excluded.group(1)) if excluded else 0)
+        finally:
+            conn.execute("DEALLOCATE ALL")
+            conn.execute("RESET plan_cache_mode")
+    assert planned == {"windowed": 1, "whole": 4}
+
+
+def test_timescaledb_cached_window_plan_sees_a_chunk_made_after_it(timescaledb: PostgresStore) -> None:
+    """A window's statement prepared (and its generic plan kept) while the window had no chunk reads the chunk a
+    later ingest makes there: the plan is invalidated, not reused with the chunk missing."""
+    entity = uuid.uuid4()
+    timescaledb.ingest(entity, [energy(T0, 1)])
+    store = PostgresStore(timescaledb.url, max_size=1)  # one connection: the one whose plans are kept
+    try:
+        with store.connection() as conn:
+            conn.execute("SET plan_cache_mode = force_generic_plan")
+        later = T0 + 10 * 7 * DAY
+        for _ in range(8):  # prepared by the driver after 5, planned once generic, reused
+            assert store.readings(entity, later, later + DAY, 10) == []
+        with store.connection() as conn:
+            kept = conn.execute("SELECT max(generic_plans) FROM pg_prepared_statements WHERE statement LIKE %s",
+                                (f"%AND ts >= {later - later % HYPERTABLE_CHUNK_US} %",)).fetchone()
+        assert kept is not None and kept[0] >= 2, kept
+        timescaledb.ingest(entity, [energy(later + i * MINUTE, 2 + i) for i in range(3)])  # a new chunk
+        assert [r.ts for r in store.readings(entity, later, later + DAY, 10)] == [later + i * MINUTE for i in range(3)]
+    finally:
+        store.close()

@@ -149,6 +149,43 @@ def reading_at(store: "Store", entity_id: uuid.UUID, ts: int) -> Reading | None:
     return as_reading(found[0]) if found else None
 
 
+Window = tuple[int, int]
+ReadRange = Callable[[int, int, "Window | None", int], list[StoredReading]]
+"""read(start, end, window, limit): at most `limit` stored readings with start <= ts < end, oldest first; when
+`window` [lo, hi) is given, [start, end) lies inside it and the backend may restate it (TimescaleDB: as constants)."""
+_TS_MIN, _TS_MAX = -(2**63), 2**63 - 1  # ts is a bigint: a window's bounds stay representable
+
+
+def reading_window(start: int, span: int) -> Window:
+    """The window of `span` µs holding `start`: [lo, lo + span) with lo a multiple of span (floored, as TimescaleDB
+    aligns an integer hypertable's chunks), clipped to the bigint range.
+
+    >>> reading_window(25, 10), reading_window(20, 10), reading_window(-5, 10), reading_window(2**63 - 2, 10)[1]
+    ((20, 30), (20, 30), (-10, 0), 9223372036854775807)
+    """
+    lo = start - start % span
+    return max(lo, _TS_MIN), min(lo + span, _TS_MAX)
+
+
+def readings_in_windows(read: ReadRange, start: int, end: int, limit: int, span: int | None
+                        ) -> list[StoredReading]:
+    """The first `limit` readings of [start, end), oldest first. Without `span`, one read. With it (the store's
+    readings are chunked by time; TimescaleDB: `span` is the chunk interval), at most two: first the part of
+    [start, end) inside the window holding start (`reading_window`), whose bounds, constants in the statement, let
+    the planner open that one chunk only; then, only when that gave fewer than `limit` readings and [start, end)
+    goes on past the window, the rest of it for the readings still wanted (a gap of any length costs no more).
+    Same rows as the one read: the two parts split [start, end) at one instant, each in time order.
+    """
+    if span is None or start >= end or limit <= 0:
+        return read(start, end, None, limit)
+    window = reading_window(start, span)
+    cut = min(end, window[1])
+    rows = read(start, cut, window, limit)
+    if len(rows) < limit and cut < end:
+        rows += read(cut, end, None, limit - len(rows))
+    return rows
+
+
 class Store(Protocol):
     def migrate(self) -> int:
         """Apply pending migrations; returns the schema version."""

@@ -58,7 +58,7 @@ from .base import ENTITY_COLUMNS, ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDele
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
 from .base import columns_made_continuous, continuous_brackets, continuous_samples, price_rewrite, price_series_info
-from .base import read_surroundings, reset_offsets, samples_span
+from .base import read_surroundings, readings_in_windows, reset_offsets, samples_span
 from .migrate import apply_pending
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
@@ -391,6 +391,8 @@ def _mapped(method: Callable[..., T]) -> Callable[..., T]:
 
 class PostgresStore(PlannedIngest):
     _citus = False  # the server has Citus (set by `_configure`)
+    readings_span: int | None = None  # `readings` is a hypertable: its chunk interval (`readings_in_windows`;
+    # set by `migrate`, on its own connection: taking one of the pool's at start would grow the pool to two)
 
     def __init__(
         self, url: str, *, busy_timeout_s: float = 30.0, min_size: int = 1, max_size: int = 16,
@@ -489,7 +491,8 @@ class PostgresStore(PlannedIngest):
 
     @_mapped
     def migrate(self) -> int:
-        return migrate_database(self.url, self.connect_timeout_s, self.compress_after_days)
+        version, self.readings_span = _migrate_database(self.url, self.connect_timeout_s, self.compress_after_days)
+        return version
 
     @_mapped
     def schema_state(self, deadline: float | None = None) -> SchemaState:
@@ -740,12 +743,13 @@ class PostgresStore(PlannedIngest):
     @_mapped
     def readings(self, entity_id: uuid.UUID, start: int, end: int, limit: int) -> list[StoredReading]:
         with self._reader() as cur:
-            rows = cur.execute(
-                f"SELECT {_STORED}, extra::text FROM readings WHERE entity_id = %s AND ts >= %s AND ts < %s "
-                "ORDER BY ts LIMIT %s",
-                (entity_id, start, end, limit),
-            ).fetchall()
-        return list(map(stored_row, rows))
+            def read(lo: int, hi: int, window: tuple[int, int] | None, n: int) -> list[StoredReading]:
+                # The window's bounds as constants: TimescaleDB then plans its one chunk (generic plans included).
+                within = "" if window is None else f"AND ts >= {int(window[0])} AND ts < {int(window[1])} "
+                rows = cur.execute(f"SELECT {_STORED}, extra::text FROM readings WHERE entity_id = %s AND ts >= %s "
+                                   f"AND ts < %s {within}ORDER BY ts LIMIT %s", (entity_id, lo, hi, n)).fetchall()
+                return list(map(stored_row, rows))
+            return readings_in_windows(read, start, end, limit, self.readings_span)
 
     @_mapped
     def count_readings(self, entity_id: uuid.UUID, start: int, end: int, cap: int) -> int:
@@ -1014,6 +1018,11 @@ def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S, compr
     Returns the schema version. One transaction under an advisory lock: many processes starting at once
     migrate one after the other, and a failed migration leaves nothing half-applied.
     """
+    return _migrate_database(url, connect_timeout_s, compress_after_days)[0]
+
+
+def _migrate_database(url: str, connect_timeout_s: int, compress_after_days: int | None) -> tuple[int, int | None]:
+    """`migrate_database`, and then, on its connection, `readings`' chunk interval (`chunk_interval`)."""
     with psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s) as conn:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
@@ -1026,7 +1035,7 @@ def migrate_database(url: str, connect_timeout_s: int = CONNECT_TIMEOUT_S, compr
                                     lambda number: conn.execute("INSERT INTO schema_version (version) VALUES (%s)",
                                                                 (number,)))
             scale_out(conn, compress_after_days=compress_after_days)
-    return version
+        return version, chunk_interval(conn)
 
 
 class _Reads:
@@ -1148,6 +1157,16 @@ def detect_extensions(conn: psycopg.Connection) -> Extensions:
     libraries = {part.strip() for part in (preload[0] if preload else "").split(",")}
     usable = {name for name, installed in rows if installed or name in libraries}
     return Extensions(citus="citus" in usable, timescaledb="timescaledb" in usable)
+
+
+def chunk_interval(conn: psycopg.Connection) -> int | None:
+    """The chunk interval (µs) of `readings` when it is a TimescaleDB hypertable, else None."""
+    row = conn.execute("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'timescaledb')").fetchone()
+    if not (row and row[0]):
+        return None
+    row = conn.execute("SELECT integer_interval FROM timescaledb_information.dimensions "
+                       "WHERE hypertable_name = 'readings' AND column_name = 'ts'").fetchone()
+    return int(row[0]) if row and row[0] else None
 
 
 def scale_out(conn: Any, extensions: Extensions | None = None, compress_after_days: int | None = None) -> list[str]:

@@ -41,7 +41,7 @@ from .base import ENTITY_COLUMNS, ENTITY_TABLES, MAX_CHILDREN_LISTED, EntityDele
 from .base import edge_row_keys_of, edges_or_readings, new_revision
 from .base import PRICE_SERIES_GROUP, PRICE_SERIES_SQL, PriceSeriesInfo, overlapping_span, price_intervals_query
 from .base import columns_made_continuous, continuous_brackets, continuous_samples, price_rewrite, price_series_info
-from .base import read_surroundings, reset_offsets, samples_span
+from .base import read_surroundings, readings_in_windows, reset_offsets, samples_span
 from .migrate import apply_pending
 
 _ROW = "ts, " + ", ".join(REGISTER_COLUMNS)
@@ -101,6 +101,8 @@ def _store_error(exc: sqlite3.OperationalError) -> Exception | None:
 
 
 class SQLiteStore(PlannedIngest):
+    readings_span: int | None = None  # never set here (one table, no chunks); tests set it to read in windows
+
     def __init__(self, path: str, *, busy_timeout_s: float = 30.0, synchronous: str = "FULL",
                  cache_kib: int = DEFAULT_CACHE_KIB) -> None:
         self.path = path
@@ -405,11 +407,13 @@ class SQLiteStore(PlannedIngest):
 
     @_mapped
     def readings(self, entity_id: uuid.UUID, start: int, end: int, limit: int) -> list[StoredReading]:
-        rows = self.db.execute(
-            f"SELECT {_FULL_ROW} FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?",
-            (entity_id.bytes, start, end, limit),
-        ).fetchall()
-        return list(map(stored_row, rows))
+        def read(lo: int, hi: int, _window: tuple[int, int] | None, n: int) -> list[StoredReading]:
+            rows = self.db.execute(
+                f"SELECT {_FULL_ROW} FROM readings WHERE entity_id = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT ?",
+                (entity_id.bytes, lo, hi, n),
+            ).fetchall()
+            return list(map(stored_row, rows))
+        return readings_in_windows(read, start, end, limit, self.readings_span)
 
     @_mapped
     def count_readings(self, entity_id: uuid.UUID, start: int, end: int, cap: int) -> int:
