@@ -139,6 +139,8 @@ def _drop(server: str, name: str) -> None:
             with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             return
+        except psycopg.errors.InvalidCatalogName:  # Citus: a retry after a drop that went through on some node
+            return
         except psycopg.errors.ObjectInUse:  # Citus: the database's maintenance daemon may still be starting
             if attempt == 9:
                 raise
