@@ -523,7 +523,8 @@ class PostgresStore(PlannedIngest):
     # it replaces and COPYs its rows the same way.
     @_mapped
     def _ingest_batch(self, entity_id: uuid.UUID, batch: Batch, deadline: float | None) -> IngestPlan:
-        with self._pool.connection(timeout=self._pool_wait(deadline)) as conn:
+        pool = self._ingest_pool(entity_id) if self._citus else self._pool
+        with pool.connection(timeout=self._pool_wait(deadline)) as conn:
             try:
                 with conn.pipeline(), conn.cursor() as cur, conn.cursor() as read:
                     cur.execute("BEGIN")
@@ -543,6 +544,31 @@ class PostgresStore(PlannedIngest):
                 _roll_back(conn)
                 raise
         return todo
+
+    # PROTOTYPE: route the ingest transaction to the worker holding the entity's shard.
+    def _ingest_pool(self, entity_id: uuid.UUID) -> ConnectionPool:
+        nodes = self.__dict__.setdefault("_entity_nodes", {})
+        node = nodes.get(entity_id)
+        if node is None:
+            with self._pool.connection() as conn:
+                row = conn.execute(
+                    "SELECT n.nodename, n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid) "
+                    "WHERE p.shardid = get_shard_id_for_distribution_column('readings', %s) AND n.noderole = 'primary' "
+                    "AND n.isactive LIMIT 1", (entity_id,)).fetchone()
+            node = nodes[entity_id] = (row[0], int(row[1])) if row else None
+        if node is None:
+            return self._pool
+        pools = self.__dict__.setdefault("_node_pools", {})
+        pool = pools.get(node)
+        if pool is None:
+            from psycopg.conninfo import make_conninfo
+            pool = pools[node] = ConnectionPool(
+                make_conninfo(self.url, host=node[0], port=str(node[1])), min_size=1, max_size=16, open=True,
+                name=f"connect-readings-{node[0]}:{node[1]}", timeout=max(self.busy_timeout_s, 0.1),
+                kwargs={"autocommit": True, "connect_timeout": self.connect_timeout_s,
+                        "application_name": "connect-readings"},
+                configure=self._configure)
+        return pool
 
     @staticmethod
     def _execute(cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch, todo: IngestPlan, appending: bool) -> None:
