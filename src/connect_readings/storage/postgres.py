@@ -13,7 +13,8 @@ affect, and timestamptz would store the same 8 bytes at the same µs resolution 
   into `readings`, and the other writes with the COMMIT (pipelined). Late data: the readings it replaces are
   deleted, then the rows COPYed the same way. What to write (rows, resets, series bounds) is decided by the
   planner, `domain/ingest.py`; this module only reads what it asks for and executes its plan. On Citus every
-  one of these statements routes to the entity's shard.
+  one of these statements routes to the entity's shard, and the transaction runs on a connection to the worker
+  holding it (`_WorkerRoutes`): executed there locally, committed in one phase.
 - register_brackets: ONE statement for all instants of a page (so one round trip and one snapshot): two
   LATERAL `ORDER BY ts DESC/ASC LIMIT 1` index seeks per instant, a gated fallback seek per register only
   when the neighbouring reading lacks that register, and the resets of the span, via UNION ALL.
