@@ -268,8 +268,7 @@ _INSERT_EDGES = ("INSERT INTO register_edge_blocks (entity_id, register, block, 
 _INSERT_BLOCKS = ("INSERT INTO gauge_blocks (entity_id, width, block, summaries)", "(%s, %s::int8, %s::int8, %s::bytea)",
                   " ON CONFLICT (entity_id, width, block) DO UPDATE SET summaries = excluded.summaries")
 # On Citus, the session's planner settings (`_configure`) for the shards' statements too: SET LOCAL, propagated.
-_WORKER_SETTINGS = ("SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_seqscan = off", "SET LOCAL jit = off",
-                    "SET LOCAL citus.enable_manual_changes_to_shards = on")
+_WORKER_SETTINGS = ("SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_seqscan = off", "SET LOCAL jit = off")
 _VALUES_ROWS = 4_000  # rows per statement: 4 parameters a row stay under the protocol's 65,535
 # A batch that does not append: the stored readings it replaces are deleted, then its rows COPYed in (what the
 # upsert of a whole reading comes to; a COPY routes to the shard on Citus, an INSERT … SELECT would not).
@@ -564,12 +563,7 @@ class PostgresStore(PlannedIngest):
             if worker is not None:
                 try:
                     with worker.connection(timeout=self._pool_wait(deadline)) as conn:
-                        names = self._routes.shard_names(conn, entity_id)  # EXPERIMENT: shard tables by name
-                        conn.cursor_factory = _shard_cursor(names)
-                        try:
-                            yield conn
-                        finally:
-                            conn.cursor_factory = psycopg.Cursor
+                        yield conn
                 except (PoolTimeout, psycopg.OperationalError):
                     self._routes.failed(node)  # the worker gone mid-call: this call fails, the next ones go elsewhere
                     raise
@@ -1074,31 +1068,6 @@ _PLACEMENT_OF = (
 Node = tuple[str, int]
 
 
-_SHARDED = ("entities", "readings", "resets", "series", "gauge_blocks", "register_edge_blocks")
-_TABLE_WORDS = __import__("re").compile(r"\b(entities|readings|resets|series|gauge_blocks|register_edge_blocks)\b")
-
-
-@functools.lru_cache(maxsize=4096)
-def _to_shards(query: str, names: tuple[tuple[str, str], ...]) -> str:
-    table = dict(names)
-    return _TABLE_WORDS.sub(lambda m: table[m.group(1)], query)
-
-
-def _shard_cursor(names: dict[str, str]) -> type:
-    key = tuple(sorted(names.items()))
-
-    class ShardCursor(psycopg.Cursor):
-        def execute(self, query: Any, params: Any = None, **kw: Any) -> Any:
-            if isinstance(query, str) and query.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "DELETE", "UPDATE")):
-                query = _to_shards(query, key)
-            return super().execute(query, params, **kw)
-
-        def copy(self, statement: Any, params: Any = None, **kw: Any) -> Any:
-            return super().copy(_to_shards(statement, key), params, **kw)
-
-    return ShardCursor
-
-
 class _WorkerRoutes:
     """On Citus, where an entity's ingest runs: a pooled connection to the worker holding its shards.
 
@@ -1148,16 +1117,6 @@ class _WorkerRoutes:
             placed = ((str(row[0]), int(row[1])) if row else None, time.monotonic() + _ROUTE_TTL_S)
             self._placements[shard] = placed
         return placed[0]
-
-    def shard_names(self, conn: psycopg.Connection, entity_id: uuid.UUID) -> dict[str, str]:
-        shard = self._shards[entity_id]
-        names = self.__dict__.setdefault("_names", {}).get(shard)
-        if names is None:
-            rows = conn.execute(
-                "SELECT t, shard_name(t::regclass, get_shard_id_for_distribution_column(t, %s)) "
-                "FROM unnest(%s::text[]) t", (entity_id, list(_SHARDED))).fetchall()
-            names = self._names[shard] = {t: n for t, n in rows}
-        return names
 
     def _lookup(self, statement: str, key: Any, required: bool = True) -> Any:
         with self._store.connection() as conn:
