@@ -13,7 +13,8 @@ affect, and timestamptz would store the same 8 bytes at the same µs resolution 
   into `readings`, and the other writes with the COMMIT (pipelined). Late data: the readings it replaces are
   deleted, then the rows COPYed the same way. What to write (rows, resets, series bounds) is decided by the
   planner, `domain/ingest.py`; this module only reads what it asks for and executes its plan. On Citus every
-  one of these statements routes to the entity's shard.
+  one of these statements routes to the entity's shard, and the transaction runs on a connection to the worker
+  holding it (`_WorkerRoutes`): executed there locally, committed in one phase.
 - register_brackets: ONE statement for all instants of a page (so one round trip and one snapshot): two
   LATERAL `ORDER BY ts DESC/ASC LIMIT 1` index seeks per instant, a gated fallback seek per register only
   when the neighbouring reading lacks that register, and the resets of the span, via UNION ALL.
@@ -27,6 +28,7 @@ import functools
 import logging
 import struct
 import sys
+import threading
 import time
 import uuid
 from array import array
@@ -40,6 +42,7 @@ from typing import Any, TypeVar
 
 import orjson
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..domain.entities import EntityRecord, check_parent
@@ -397,7 +400,10 @@ class PostgresStore(PlannedIngest):
     def __init__(
         self, url: str, *, busy_timeout_s: float = 30.0, min_size: int = 1, max_size: int = 16,
         connect_timeout_s: int = CONNECT_TIMEOUT_S, compress_after_days: int | None = None,
+        route_to_workers: bool = True,
     ) -> None:
+        """`route_to_workers`: on Citus, run each ingest transaction on a connection to the worker holding the
+        entity's shards (`_WorkerRoutes`); False: every statement through the coordinator (the URL's server)."""
         self.url = url
         self.busy_timeout_s = busy_timeout_s
         self.connect_timeout_s = connect_timeout_s
@@ -410,6 +416,7 @@ class PostgresStore(PlannedIngest):
             kwargs={"autocommit": True, "connect_timeout": connect_timeout_s, "application_name": "connect-readings"},
             configure=self._configure,
         )
+        self._routes = _WorkerRoutes(self, max_size) if route_to_workers else None
 
     # -- connections and schema -------------------------------------------------------------------
     def _configure(self, conn: psycopg.Connection) -> None:
@@ -502,6 +509,8 @@ class PostgresStore(PlannedIngest):
         return SchemaState(int(row[0]) if row else 0, latest_migration("postgres"))
 
     def close(self) -> None:
+        if self._routes is not None:
+            self._routes.close()
         self._pool.close()
 
     @_mapped
@@ -526,7 +535,7 @@ class PostgresStore(PlannedIngest):
     # it replaces and COPYs its rows the same way.
     @_mapped
     def _ingest_batch(self, entity_id: uuid.UUID, batch: Batch, deadline: float | None) -> IngestPlan:
-        with self._pool.connection(timeout=self._pool_wait(deadline)) as conn:
+        with self._ingest_connection(entity_id, deadline) as conn:
             try:
                 with conn.pipeline(), conn.cursor() as cur, conn.cursor() as read:
                     cur.execute("BEGIN")
@@ -546,6 +555,24 @@ class PostgresStore(PlannedIngest):
                 _roll_back(conn)
                 raise
         return todo
+
+    @contextmanager
+    def _ingest_connection(self, entity_id: uuid.UUID, deadline: float | None) -> Iterator[psycopg.Connection]:
+        """The connection an ingest transaction runs on: on Citus (unless routing is off), one to the worker
+        holding the entity's shards (`_WorkerRoutes`); else, or when that worker cannot be reached, the store's
+        pool (the coordinator)."""
+        if self._citus and self._routes is not None:
+            node, worker = self._routes.pool_for(entity_id)
+            if worker is not None:
+                try:
+                    with worker.connection(timeout=self._pool_wait(deadline)) as conn:
+                        yield conn
+                except (PoolTimeout, psycopg.OperationalError):
+                    self._routes.failed(node)  # the worker gone mid-call: this call fails, the next ones go elsewhere
+                    raise
+                return
+        with self._pool.connection(timeout=self._pool_wait(deadline)) as conn:
+            yield conn
 
     @staticmethod
     def _execute(cur: psycopg.Cursor, entity_id: uuid.UUID, batch: Batch, todo: IngestPlan, appending: bool) -> None:
@@ -1036,6 +1063,123 @@ def _migrate_database(url: str, connect_timeout_s: int, compress_after_days: int
                                                                 (number,)))
             scale_out(conn, compress_after_days=compress_after_days)
         return version, chunk_interval(conn)
+
+
+_ROUTE_TTL_S = 60.0  # how long a shard's worker is trusted before its placement is read again (shards can move)
+_ROUTE_RETRY_S = 30.0  # how long a worker that could not be reached is left alone (its entities: the coordinator)
+_ROUTE_ENTITIES = 100_000  # entities whose shard id is remembered (then forgotten all at once and read again)
+_SHARD_OF = "SELECT get_shard_id_for_distribution_column('readings', %s)"
+# The primary holding a shard; groupid 0 is the coordinator itself (a cluster whose coordinator holds shards).
+_PLACEMENT_OF = (
+    "SELECT n.nodename, n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n ON n.groupid = p.groupid "
+    "WHERE p.shardid = %s AND n.noderole = 'primary' AND n.isactive AND p.groupid <> 0 ORDER BY n.nodeid LIMIT 1"
+)
+Node = tuple[str, int]
+
+
+class _WorkerRoutes:
+    """On Citus, where an entity's ingest runs: a pooled connection to the worker holding its shards.
+
+    Citus (11+) keeps its metadata on every worker, so a worker runs statements on the distributed tables as
+    the coordinator does; for the shards it holds itself it executes them locally, and a transaction that only
+    touched local shards commits in one phase, where the coordinator's COPY into a distributed table always
+    prepares and commits in two (`multi_copy.c`: "all modifications use 2PC") and relays every row. The entity's
+    transaction is unchanged (same statements, same session settings: `_configure` runs on these connections
+    too); only the server it is sent to differs. Correct wherever it lands: a worker that no longer holds the
+    shard (moved since its placement was read, at most `_ROUTE_TTL_S` ago) forwards the statements like the
+    coordinator would.
+
+    Mapping: entity → shard id (`get_shard_id_for_distribution_column`, remembered per entity; every table is
+    co-located with `readings`, so one shard index for all), shard id → worker (`pg_dist_placement` ⋈
+    `pg_dist_node`, remembered `_ROUTE_TTL_S`), worker → pool (the store's URL with host and port replaced,
+    same size as the store's). A worker that cannot be reached (at its pool's first connection, or a failure of a
+    call on it) is left alone for `_ROUTE_RETRY_S`: its entities' ingests go through the coordinator.
+    """
+
+    def __init__(self, store: PostgresStore, max_size: int) -> None:
+        self._store = store
+        self._max_size = max_size
+        self._shards: dict[uuid.UUID, int] = {}
+        self._placements: dict[int, tuple[Node | None, float]] = {}  # shard id → (worker or None, read until)
+        self._pools: dict[Node, ConnectionPool] = {}
+        self._down: dict[Node, float] = {}  # worker → monotonic instant until which it is not tried
+        self._lock = threading.Lock()  # creating and closing pools
+
+    def pool_for(self, entity_id: uuid.UUID) -> tuple[Node | None, ConnectionPool | None]:
+        """The worker holding the entity's shards and its pool; (…, None): use the coordinator."""
+        node = self.node_of(entity_id)
+        if node is None or self._down.get(node, 0.0) > time.monotonic():
+            return node, None
+        return node, self._pools.get(node) or self._open(node)
+
+    def node_of(self, entity_id: uuid.UUID) -> Node | None:
+        """The (host, port) of the primary worker holding the entity's shards, None if the coordinator holds them."""
+        shard = self._shards.get(entity_id)
+        if shard is None:
+            shard = self._lookup(_SHARD_OF, entity_id)
+            if len(self._shards) >= _ROUTE_ENTITIES:
+                self._shards.clear()
+            self._shards[entity_id] = shard = int(shard[0])
+        placed = self._placements.get(shard)
+        if placed is None or placed[1] < time.monotonic():
+            row = self._lookup(_PLACEMENT_OF, shard, required=False)
+            placed = ((str(row[0]), int(row[1])) if row else None, time.monotonic() + _ROUTE_TTL_S)
+            self._placements[shard] = placed
+        return placed[0]
+
+    def _lookup(self, statement: str, key: Any, required: bool = True) -> Any:
+        with self._store.connection() as conn:
+            row = conn.execute(statement, (key,)).fetchone()
+        if required and row is None:
+            raise psycopg.OperationalError(f"Citus has no answer to {statement!r}")
+        return row
+
+    def conninfo(self, node: Node) -> str:
+        """The store's connection string with the worker's host and port."""
+        return make_conninfo(self._store.url, host=node[0], port=str(node[1]))
+
+    def _open(self, node: Node) -> ConnectionPool | None:
+        """The worker's pool, opened after one connection succeeded; None (and the worker left alone) if not."""
+        with self._lock:
+            if node in self._pools:
+                return self._pools[node]
+            conninfo = self.conninfo(node)
+            try:
+                psycopg.connect(conninfo, connect_timeout=self._store.connect_timeout_s).close()
+            except psycopg.Error as exc:
+                self._mark_down(node, exc)
+                return None
+            pool = ConnectionPool(
+                conninfo, min_size=1, max_size=self._max_size, open=True, name=f"connect-readings-{node[0]}:{node[1]}",
+                timeout=max(self._store.busy_timeout_s, 0.1),
+                kwargs={"autocommit": True, "connect_timeout": self._store.connect_timeout_s,
+                        "application_name": "connect-readings"},
+                configure=self._store._configure,
+            )
+            self._pools[node] = pool
+            return pool
+
+    def failed(self, node: Node | None) -> None:
+        """A call on the worker failed on its connection: close its pool, leave it alone, read placements again."""
+        if node is None:
+            return
+        with self._lock:
+            pool = self._pools.pop(node, None)
+            self._mark_down(node, None)
+        self._placements.clear()
+        if pool is not None:
+            pool.close(timeout=0)
+
+    def _mark_down(self, node: Node, exc: BaseException | None) -> None:
+        self._down[node] = time.monotonic() + _ROUTE_RETRY_S
+        log.warning("Citus worker %s:%s unreachable (%s): its entities' ingests go through the coordinator for %.0f s",
+                    node[0], node[1], str(exc).strip() if exc else "a call on it failed", _ROUTE_RETRY_S)
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
 
 
 class _Reads:
