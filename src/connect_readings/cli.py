@@ -155,7 +155,7 @@ def import_(file: Path, entity: uuid.UUID | None, price_id: str | None, fmt: str
     settings = _settings(flags)
     fmt = fmt or {".csv": "csv", ".p1": "p1"}.get(file.suffix.lower(), "jsonl")
     _say_database(settings, flags)
-    store = open_store(settings.database)
+    store = open_store(settings.database, ingest_on_workers=settings.citus_ingest_on_workers)
     began = time.perf_counter()
     with file.open("rb") as handle, tqdm(total=file.stat().st_size, unit="B", unit_scale=True,
                                           disable=None, file=sys.stderr) as bar:
@@ -575,7 +575,7 @@ def mqtt(**flags: Any) -> None:
             session_expiry_s=settings.mqtt_session_expiry_s, ca_file=settings.mqtt_ca_file,
             max_batch=settings.max_batch, stats_s=settings.mqtt_stats_interval_s, metrics_port=settings.metrics_port,
             metrics_host=settings.metrics_host, max_payload_bytes=settings.mqtt_max_payload_bytes)
-        store = open_store(settings.database)
+        store = open_store(settings.database, ingest_on_workers=settings.citus_ingest_on_workers)
         try:
             process = ingest.Ingest(options, store)
             process.run()

@@ -98,6 +98,10 @@ class Settings:
               "entity) of the readings and a policy compressing the weekly chunks whose readings are all older than "
               "this many days; 0 removes that policy (compressed chunks stay so); unset: left as it is",
         kind=int)
+    citus_ingest_on_workers: bool = _setting(
+        True, "on Citus, each ingest transaction runs on the worker holding the entity's shards (reached at the "
+              "host and port Citus lists for it, with the same role: docs/postgresql.md), else through the "
+              "coordinator; a worker that cannot be reached is left to the coordinator for 30 s")
     csv_max_rows: int = _setting(
         200_000, "rows one CSV answer (format=csv or Accept: text/csv) may hold, counted before any byte is sent "
                    "(readings; for aggregations and statistics the window's buckets, empty ones too); more is "

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from connect_readings.api.app import create_app
+from connect_readings.config import Settings
 from connect_readings.domain.gauges import TIERS
 from connect_readings.storage import postgres
 from connect_readings.storage.base import StoreBusy
@@ -164,3 +166,19 @@ def test_citus_session_settings_hold_on_the_worker_connections(routed: PostgresS
             "current_setting('plan_cache_mode'), current_setting('citus.propagate_set_commands')"
         ).fetchone() == ("off", "off", "off", "auto", "local")
     assert postgres._ROUTE_TTL_S > 0
+
+
+@pytest.mark.parametrize("value, routes", [("false", False), ("true", True), (None, True)])
+def test_citus_ingest_on_workers_setting_reaches_the_servers_store(routed: PostgresStore, value: str | None,
+                                                                   routes: bool) -> None:
+    """`CONNECT_READINGS_CITUS_INGEST_ON_WORKERS` (default true) is what the server's store is built with."""
+    environ = {"CONNECT_READINGS_DATABASE": routed.url, "CONNECT_READINGS_JWT_SECRET": "s" * 32}
+    if value is not None:
+        environ["CONNECT_READINGS_CITUS_INGEST_ON_WORKERS"] = value
+    settings = Settings.from_env(environ)
+    assert settings.citus_ingest_on_workers is routes
+    app = create_app(settings)
+    try:
+        assert (app.state.api.store._routes is not None) is routes
+    finally:
+        app.state.api.store.close()

@@ -469,7 +469,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     store = store or open_store(settings.database, timeout_s=settings.request_timeout_s,
                                 synchronous=settings.sqlite_synchronous, cache_mib=settings.sqlite_cache_mib,
                                 connections=settings.store_threads + 1,  # the store threads and the event loop
-                                compress_after_days=settings.timescaledb_compress_after_days)
+                                compress_after_days=settings.timescaledb_compress_after_days,
+                                ingest_on_workers=settings.citus_ingest_on_workers)
     api = Api(settings, store)
     routes = [
         Route("/healthz", api.healthz, methods=["GET"]),

@@ -8,7 +8,8 @@ __all__ = ["open_store"]
 
 
 def open_store(database: str, *, timeout_s: float = 30.0, synchronous: str | None = None,
-               cache_mib: int | None = None, connections: int = 5, compress_after_days: int | None = None) -> Store:
+               cache_mib: int | None = None, connections: int = 5, compress_after_days: int | None = None,
+               ingest_on_workers: bool = True) -> Store:
     """A PostgreSQL URL selects the PostgreSQL backend; anything else is a SQLite file path.
 
     `timeout_s` bounds how long a call waits for a lock or a pooled connection (then StoreBusy). For SQLite,
@@ -17,12 +18,14 @@ def open_store(database: str, *, timeout_s: float = 30.0, synchronous: str | Non
     store threads and its event loop), so that together they never hold more (default: the store's own
     per-connection default). PostgreSQL's durability and memory are the database server's (docs/operations.md).
     `compress_after_days`: on TimescaleDB, the compression policy of old readings the migration sets (None: the
-    one there is kept; docs/postgresql.md); ignored by SQLite.
+    one there is kept; docs/postgresql.md); `ingest_on_workers`: on Citus, ingest transactions run on the worker
+    holding the entity's shards (`PostgresStore`'s `route_to_workers`); both ignored by SQLite.
     """
     if is_postgres_url(database):
         from .postgres import PostgresStore  # (psycopg only when it is used)
 
-        return PostgresStore(database, busy_timeout_s=timeout_s, compress_after_days=compress_after_days)
+        return PostgresStore(database, busy_timeout_s=timeout_s, compress_after_days=compress_after_days,
+                             route_to_workers=ingest_on_workers)
     from .sqlite import SQLiteStore
 
     options: dict[str, object] = {}
