@@ -182,3 +182,22 @@ def test_citus_ingest_on_workers_setting_reaches_the_servers_store(routed: Postg
         assert (app.state.api.store._routes is not None) is routes
     finally:
         app.state.api.store.close()
+
+
+def test_citus_a_statement_cancelled_on_the_worker_leaves_it_in_use(routed: PostgresStore) -> None:
+    """A statement cancelled on the worker (its timeout: what a request's deadline does) fails that call only: the
+    worker's connection is sound, so the worker stays in use and the next ingest runs there again."""
+    routes = routed._routes
+    assert routes is not None
+    entity = uuid.uuid4()
+    routed.ingest(entity, [energy(T0 + i * MINUTE, i) for i in range(10)])
+    node = placement(routed, entity)
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        with routed._ingest_connection(entity, None) as conn:
+            conn.execute("BEGIN")
+            conn.execute("SET LOCAL statement_timeout = 10")
+            conn.execute("SELECT pg_sleep(1)")
+    assert routes._down.get(node, 0) <= time.monotonic() and node in routes._pools
+    routed.ingest(entity, [energy(T0 + (10 + i) * MINUTE, 10 + i) for i in range(10)])
+    assert on_node(routed, node, WORKER_BACKENDS) >= 1
+    assert len(routed.readings(entity, T0, T0 + DAY, 1_000)) == 20

@@ -564,11 +564,17 @@ class PostgresStore(PlannedIngest):
         if self._citus and self._routes is not None:
             node, worker = self._routes.pool_for(entity_id)
             if worker is not None:
+                lost = True  # unless a connection was had and is still sound when an error comes
                 try:
                     with worker.connection(timeout=self._pool_wait(deadline)) as conn:
-                        yield conn
+                        try:
+                            yield conn
+                        except psycopg.OperationalError:
+                            lost = conn.broken  # a cancelled statement or a lock wait is the call's, not the worker's
+                            raise
                 except (PoolTimeout, psycopg.OperationalError):
-                    self._routes.failed(node)  # the worker gone mid-call: this call fails, the next ones go elsewhere
+                    if lost:
+                        self._routes.failed(node)  # the worker gone: this call fails, the next ones go elsewhere
                     raise
                 return
         with self._pool.connection(timeout=self._pool_wait(deadline)) as conn:
