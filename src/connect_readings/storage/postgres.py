@@ -410,13 +410,19 @@ class PostgresStore(PlannedIngest):
         self.compress_after_days = compress_after_days  # TimescaleDB's compression policy (`compression`); None: kept
         self.migrate()  # on a direct connection: a bad URL fails here, at once, with the server's own message
         self._pinned: ContextVar[psycopg.Connection | None] = ContextVar(f"connect_readings_pg_{id(self)}", default=None)
-        self._pool = ConnectionPool(
-            url, min_size=min_size, max_size=max_size, open=True, name="connect-readings",
-            timeout=max(busy_timeout_s, 0.1),
-            kwargs={"autocommit": True, "connect_timeout": connect_timeout_s, "application_name": "connect-readings"},
+        self._pool = self.new_pool(url, min_size, max_size, "connect-readings")
+        self._routes = _WorkerRoutes(self) if route_to_workers else None
+
+    def new_pool(self, conninfo: str, min_size: int, max_size: int, name: str) -> ConnectionPool:
+        """A pool of the store's sessions (autocommit, its timeouts, `_configure`d) on the server `conninfo` names:
+        the coordinator's (or the only server's), or a Citus worker's (`_WorkerRoutes`)."""
+        return ConnectionPool(
+            conninfo, min_size=min_size, max_size=max_size, open=True, name=name,
+            timeout=max(self.busy_timeout_s, 0.1),
+            kwargs={"autocommit": True, "connect_timeout": self.connect_timeout_s,
+                    "application_name": "connect-readings"},
             configure=self._configure,
         )
-        self._routes = _WorkerRoutes(self, max_size) if route_to_workers else None
 
     # -- connections and schema -------------------------------------------------------------------
     def _configure(self, conn: psycopg.Connection) -> None:
@@ -1102,9 +1108,8 @@ class _WorkerRoutes:
     call on it) is left alone for `_ROUTE_RETRY_S`: its entities' ingests go through the coordinator.
     """
 
-    def __init__(self, store: PostgresStore, max_size: int) -> None:
+    def __init__(self, store: PostgresStore) -> None:
         self._store = store
-        self._max_size = max_size
         self._shards: dict[uuid.UUID, int] = {}
         self._placements: dict[int, tuple[Node | None, float]] = {}  # shard id → (worker or None, read until)
         self._pools: dict[Node, ConnectionPool] = {}
@@ -1155,13 +1160,8 @@ class _WorkerRoutes:
             except psycopg.Error as exc:
                 self._mark_down(node, exc)
                 return None
-            pool = ConnectionPool(
-                conninfo, min_size=1, max_size=self._max_size, open=True, name=f"connect-readings-{node[0]}:{node[1]}",
-                timeout=max(self._store.busy_timeout_s, 0.1),
-                kwargs={"autocommit": True, "connect_timeout": self._store.connect_timeout_s,
-                        "application_name": "connect-readings"},
-                configure=self._store._configure,
-            )
+            pool = self._store.new_pool(conninfo, 1, self._store._pool.max_size,
+                                        f"connect-readings-{node[0]}:{node[1]}")
             self._pools[node] = pool
             return pool
 
