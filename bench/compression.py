@@ -27,23 +27,19 @@ and end of each phase. Needs PostgreSQL 15's server binaries and TimescaleDB ins
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from connect_readings.demo import HOUSEHOLD, household
-from connect_readings.domain.readings import Reading, parse_reading
+from connect_readings.demo import HOUSEHOLD
+from connect_readings.domain.readings import Reading
 from connect_readings.storage.postgres import PostgresStore
 
 from .common import RESULTS, log
-from .engines import DAY, SECOND, T0, Node, arguments, explain, fill, in_turns, load, reads
+from .engines import DAY, SECOND, T0, arguments, explain, fill, household_readings, in_turns, load, reads, servers
 
 HOUR = 3_600 * SECOND
 LATE_FIRST_DAY = 2  # the late batches' hours: from 2024-06-02 on, one hour apart, all in compressed chunks
@@ -137,15 +133,10 @@ def show(title: str, table: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = arguments("python -m bench.compression", __doc__, argv)
     began = time.perf_counter()
-    data = [parse_reading(item) for item in household(T0, T0 + args.days * DAY)]
-    root = Path(tempfile.mkdtemp(prefix="connect-readings-compression-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-    nodes: dict[str, Node] = {}
+    data = household_readings(args.days)
     result: dict[str, Any] = {"days": args.days, "rounds": args.rounds, "per_round": args.per_round,
                               "readings": len(data), "load": {"start": load()}}
-    try:
-        nodes = {name: Node(root, name, "timescaledb") for name in NAMES}
+    with servers("connect-readings-compression-", {name: "timescaledb" for name in NAMES}) as nodes:
         # the compressed one as CONNECT_READINGS_TIMESCALEDB_COMPRESS_AFTER_DAYS=30 migrates it (its policy would
         # compress every chunk of 2024 on its first run; compress_chunk does it now)
         stores = {name: PostgresStore(node.url, compress_after_days=30 if name == "compressed" else None)
@@ -177,10 +168,6 @@ def main(argv: list[str] | None = None) -> int:
         result["load"]["end"] = load()
         for store in stores.values():
             store.close()
-    finally:
-        for node in nodes.values():
-            node.stop()
-        shutil.rmtree(root, ignore_errors=True)
     u, c = result["size_uncompressed"], result["size_compressed"]
     print(f"\n{len(data):,} readings ({args.days} days every 10 s); {args.rounds} rounds × {args.per_round}; "
           f"{time.perf_counter() - began:.0f} s; load (1/5/15 min) {result['load']}")

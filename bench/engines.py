@@ -30,7 +30,8 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -60,6 +61,29 @@ synchronous_commit = off
 full_page_writes = off
 timescaledb.telemetry_level = off
 """
+
+
+def household_readings(days: int) -> list[Reading]:
+    """The demo household meter from T0 for `days` days (a reading every 10 s), parsed as ingest parses it."""
+    return [parse_reading(item) for item in household(T0, T0 + days * DAY)]
+
+
+@contextmanager
+def servers(prefix: str, preloads: dict[str, str]) -> Iterator[dict[str, "Node"]]:
+    """Throwaway servers by name, each with its `shared_preload_libraries` (`Node`), in a fresh folder (owned by
+    `postgres` when this runs as root); stopped and removed on leaving, whatever happened."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    nodes: dict[str, Node] = {}
+    try:
+        for name, preload in preloads.items():
+            nodes[name] = Node(root, name, preload)
+        yield nodes
+    finally:
+        for node in nodes.values():
+            node.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 class Node:
@@ -203,13 +227,8 @@ def in_turns(names: Sequence[str], keys: Sequence[str], rounds: int, per_round: 
 def main(argv: list[str] | None = None) -> int:
     args = arguments("python -m bench.engines", __doc__, argv)
     began = time.perf_counter()
-    data = [parse_reading(item) for item in household(T0, T0 + args.days * DAY)]
-    root = Path(tempfile.mkdtemp(prefix="connect-readings-engines-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-    nodes = {}
-    try:
-        nodes = {"postgres": Node(root, "postgres", ""), "timescaledb": Node(root, "timescaledb", "timescaledb")}
+    data = household_readings(args.days)
+    with servers("connect-readings-engines-", {"postgres": "", "timescaledb": "timescaledb"}) as nodes:
         stores = {name: PostgresStore(node.url) for name, node in nodes.items()}
         fill(stores, data)
         with stores["timescaledb"].connection() as conn:
@@ -225,10 +244,6 @@ def main(argv: list[str] | None = None) -> int:
                 plans_kept(name, store)
         for store in stores.values():
             store.close()
-    finally:
-        for node in nodes.values():
-            node.stop()
-        shutil.rmtree(root, ignore_errors=True)
     table = {}
     print(f"\n{len(data):,} readings ({args.days} days every 10 s), TimescaleDB {chunks} chunks; "
           f"{args.rounds} rounds × {args.per_round}; {time.perf_counter() - began:.0f} s")
