@@ -11,7 +11,7 @@ each install's own `connect-readings import`. Requests: 2023 as 365 daily bucket
 the servers taking turns request by request; a round's figure is the median; printed: the median of the rounds'
 medians and of the per-round head/base ratios (with their range). Target: head ≤ 3 ms and ≤ 0.4 × base.
 
---wrk also times the Berlin page over the 15-minute meter with wrk (one thread, one connection, 4 s per server
+--wrk also times the pages over the 15-minute meter (Berlin, Kolkata) with wrk (one thread, one connection, 4 s per server
 and round, in turns): the same ratio without the Python client's share of every request (reading 137 KB with
 http.client is part of each latency above, the same on both sides).
 
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head", default=None, help="a tree with .venv, or a revision (default: this checkout)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--one-second", action="store_true", help="also a year of 1-second data (head only)")
-    parser.add_argument("--wrk", action="store_true", help="also wrk -t1 -c1 on the Berlin 15-minute page")
+    parser.add_argument("--wrk", action="store_true", help="also wrk -t1 -c1 on the 15-minute pages (Berlin, Kolkata)")
     args = parser.parse_args(argv)
     EXTRA_ENV.update(NO_PAGE_CACHE)
     if args.wrk:
@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         loads = [os.getloadavg()[0]]
         results = measure(servers, pages, args.rounds)
         if args.wrk:
-            results["wrk: 15min Berlin"] = wrk_rounds(servers, tokens, year_path(YEAR_15MIN_ENTITY, "Berlin"), args.rounds)
+            for zone in ZONES:
+                results[f"wrk: 15min {zone}"] = wrk_rounds(servers, tokens, year_path(YEAR_15MIN_ENTITY, zone), args.rounds)
         loads.append(os.getloadavg()[0])
     finally:
         for server in started:
