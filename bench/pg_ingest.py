@@ -2,7 +2,7 @@
 `bench.ingest_client` (N senders, one entity each, batches in time order), rounds alternating the configurations.
 
     python -m bench.pg_ingest [--senders 20] [--batches 10] [--batch-size 1000] [--workers 2] [--rounds 3]
-                              [--base-src DIR] [--citus] [--server URL]
+                              [--base-src DIR] [--citus [--pin]] [--server URL]
 
 Configurations (each a fresh, migrated database whose tables are truncated before every run):
   pg        the server at --server (default postgresql://postgres@127.0.0.1:5432/postgres, the machine's own);
@@ -10,7 +10,9 @@ Configurations (each a fresh, migrated database whose tables are truncated befor
             off): `plain` (PostgreSQL, no extension) and a 3-node Citus cluster (coordinator + 2 workers), so
             Citus / plain compares servers with the same settings; stopped at exit;
   --base-src  a second tree's `src` folder (e.g. `git archive <commit> src | tar -x -C /tmp/base`): every
-            configuration runs with that tree's code as well ("before") beside this one's ("after").
+            configuration runs with that tree's code as well ("before") beside this one's ("after");
+  --pin     (with --citus --only plain,citus) the throwaway servers on the last core, the application and the
+            senders on the others: the database on a machine of its own, as a Citus deployment has it.
 Prints one JSON line per run and a table of medians with the per-round ratios, and the CPU per 1,000 readings of
 the server's processes and of the PostgreSQL backends of the run (/proc: a server on this machine), steadier
 than readings/s on a shared machine.
@@ -164,24 +166,51 @@ def _proc_stat(pid: int | str) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
 
 
-def tree_cpu(root: int) -> float:
-    """CPU seconds (user + system) of a process and all its descendants (the server and its workers), from /proc."""
+def process_tree(root: int) -> list[int]:
+    """A process and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
-    cpu: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = _proc_stat(entry.name)
+                children.setdefault(int(_proc_stat(entry.name)[1]), []).append(int(entry.name))
             except OSError:
                 continue
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-            cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / _TICK
-    total, todo = 0.0, [root]
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
-        total += cpu.get(pid, 0.0)
+        found.append(pid)
         todo += children.get(pid, [])
+    return found
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) of a process and all its descendants (the server and its workers), from /proc."""
+    total = 0.0
+    for pid in process_tree(root):
+        try:
+            fields = _proc_stat(pid)
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _TICK
     return total
+
+
+def pin(cluster: Cluster) -> str:
+    """The throwaway PostgreSQL servers (every process, and the backends they fork later) on the last core, this
+    bench and what it starts next (the application, the senders) on the others: as if the database had a machine
+    of its own. Returns a description for the table."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit("--pin needs at least 2 cores")
+    database, application = {cores[-1]}, set(cores[:-1])
+    os.sched_setaffinity(0, application)
+    for path in cluster.dirs:
+        for pid in process_tree(int((path / "postmaster.pid").read_text().split()[0])):
+            try:
+                os.sched_setaffinity(pid, database)
+            except ProcessLookupError:
+                continue
+    return f"PostgreSQL servers on core {cores[-1]}, application and senders on {sorted(application)}"
 
 
 def backend_cpu(url: str) -> dict[int, float]:
@@ -345,6 +374,8 @@ def main() -> None:
     parser.add_argument("--profile", help="py-spy raw output of the last run (one configuration)")
     parser.add_argument("--explain", action="store_true", help="print the EXPLAIN of the ingest statements instead")
     parser.add_argument("--breakdown", action="store_true", help="in-process per-batch phases instead (`breakdown`)")
+    parser.add_argument("--pin", action="store_true", help="with --citus --only plain,citus: the servers on a core "
+                        "of their own (`pin`)")
     args = parser.parse_args()
     assert SECRET
 
@@ -357,6 +388,11 @@ def main() -> None:
             servers["citus"] = f"postgresql://postgres@{HOST}:{cluster.citus()}/postgres"
         if args.only:
             servers = {k: v for k, v in servers.items() if k in args.only.split(",")}
+        pinned = ""
+        if args.pin:
+            if cluster is None or "pg" in servers:
+                raise SystemExit("--pin pins only the servers this bench starts: use it with --citus --only plain,citus")
+            pinned = pin(cluster)
         for engine, server in servers.items():
             databases[engine] = create_database(server)
             migrate = "import sys; from connect_readings.storage.postgres import migrate_database; migrate_database(sys.argv[1])"
@@ -387,7 +423,7 @@ def main() -> None:
                                            "server_cpu_ms", "backend_cpu_ms")}}),
                     flush=True)
         print(f"\n{args.senders} senders x {args.batches} batches of {args.batch_size:,} readings, "
-              f"{args.workers} server workers, {args.rounds} rounds\n")
+              f"{args.workers} server workers, {args.rounds} rounds" + (f"; {pinned}" if pinned else "") + "\n")
         for (engine, tree), rates in results.items():
             print(f"{engine:6} {tree:7} median {statistics.median(rates):>10,.0f} readings/s   rounds "
                   + ", ".join(f"{r:,.0f}" for r in rates))
