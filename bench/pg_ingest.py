@@ -183,16 +183,21 @@ def process_tree(root: int) -> list[int]:
     return found
 
 
-def tree_cpu(root: int) -> float:
-    """CPU seconds (user + system) of a process and all its descendants (the server and its workers), from /proc."""
-    total = 0.0
-    for pid in process_tree(root):
+def process_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of each of these processes still running, from /proc."""
+    found = {}
+    for pid in pids:
         try:
             fields = _proc_stat(pid)
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / _TICK
-    return total
+        found[pid] = (int(fields[11]) + int(fields[12])) / _TICK
+    return found
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) of a process and all its descendants (the server and its workers), from /proc."""
+    return sum(process_cpu(process_tree(root)).values())
 
 
 def pin(cluster: Cluster) -> str:
@@ -218,14 +223,7 @@ def backend_cpu(url: str) -> dict[int, float]:
     with psycopg.connect(url, autocommit=True) as conn:
         pids = [row[0] for row in conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
-    found = {}
-    for pid in pids:
-        try:
-            fields = _proc_stat(pid)
-        except OSError:
-            continue
-        found[pid] = (int(fields[11]) + int(fields[12])) / _TICK
-    return found
+    return process_cpu(pids)
 
 
 def explain_ingest(url: str) -> None:
