@@ -29,7 +29,7 @@ HOUR = 3_600_000_000
 MINUTE = 60_000_000
 
 
-def EVERY_REGISTER(h: int) -> dict[str, dict[str, object]]:
+def every_register(h: int) -> dict[str, dict[str, object]]:
     """Every register series at hour `h`: twelve buckets' worth of work in each bucket, so a page held on the
     loop holds it for hundreds of ms, far beyond a scheduler's hiccup."""
     energy = {f"t{k}": h * k / 4 for k in range(1, 5)} | {"total": h * 2.5, "unit": "kWh"}
@@ -43,7 +43,7 @@ def test_healthz_answers_while_a_10000_bucket_page_is_computed(tmp_path: Path) -
         hours = 110 * 24  # more than 10,000 quarter-hours of coverage
         for first in range(0, hours, 5_000):
             batch = [{"timestamp": format_datetime(T0 + h * HOUR),
-                      "data": EVERY_REGISTER(h)}
+                      "data": every_register(h)}
                      for h in range(first, min(hours, first + 5_000))]
             assert client.post(f"/v1/entities/{ENTITY}/readings", json={"data": batch}, headers=headers).status_code == 200
         attempts: list[tuple[list[float], list[float]]] = []
