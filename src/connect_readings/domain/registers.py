@@ -146,7 +146,7 @@ def rounded_deltas(deltas: Iterable[float]) -> list[float]:
     """
     values = deltas if isinstance(deltas, list) else list(deltas)
     if len(values) < _VECTOR_FROM:
-        return [round(delta, 9) if delta > 0.0 else 0.0 for delta in values]
+        return list(map(_rounded_one, values))
     return _rounded_array(numpy.array(values, dtype=numpy.float64), values.__getitem__)
 
 
@@ -171,9 +171,13 @@ def _rounded_array(x: numpy.ndarray, delta: Callable[[int], float]) -> list[floa
         rounded: list[float] = numpy.where(x > 0.0, whole / 1e9, 0.0).tolist()
     if not sure.all():
         for i in numpy.flatnonzero(~sure).tolist():
-            d = delta(i)
-            rounded[i] = round(d, 9) if d > 0.0 else 0.0
+            rounded[i] = _rounded_one(delta(i))
     return rounded
+
+
+def _rounded_one(delta: float) -> float:
+    """The rule itself, one value at a time: what the array path must equal."""
+    return round(delta, 9) if delta > 0.0 else 0.0
 
 
 _VECTOR_FROM = 32
